@@ -1,0 +1,101 @@
+"""eventsvc: study sessions and workshops for local- and national-government staff."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import database
+from .config import (
+    Config,
+    from_environment,
+    instance_path,
+    load_or_create_secret,
+    normalize_database_url,
+)
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+__all__ = ["create_app"]
+
+MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: config → extensions → blueprints → errors → cli hooks."""
+    app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
+    app.config.from_object(Config)
+    app.config.update(from_environment())
+    if config:
+        app.config.update(config)
+    _finish_config(app)
+
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Tokyo")
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    if app.config["PROXY_COUNT"]:
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    _register_blueprints(app)
+    from .errors import register_error_handlers
+    from .web import register_web
+
+    register_error_handlers(app)
+    register_web(app)
+
+    @app.before_request
+    def _write_intent():
+        g._write_token = database.set_write_intent(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _reset_intent(_exc):
+        token = g.pop("_write_token", None)
+        if token is not None:
+            database.reset_write_intent(token)
+
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "eventsvc.db")
+    url = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("postgresql"):
+        opts = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**opts, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    elif url.startswith("sqlite"):
+        opts = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**opts, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret(app.instance_path)
+    if not app.config["RATELIMIT_ENABLED"]:
+        app.config["RATELIMIT_ENABLED"] = False
+
+
+def _select_locale() -> str:
+    lang = request.args.get("lang") or request.cookies.get("lang") or session.get("lang")
+    return lang if lang in ("ja", "en") else "ja"
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Every feature's blueprints, in one explicit list."""
+    from . import core  # noqa: F401
+    from .api import bp as api_bp
+    from .auth.views import bp as auth_bp
+    from .core import models as _core_models  # noqa: F401
+    from .events.views import bp as events_bp
+
+    for blueprint in (auth_bp, events_bp):
+        app.register_blueprint(blueprint)
+    app.register_blueprint(api_bp)

@@ -1,0 +1,1 @@
+"""Organizer accounts, API tokens and (later) event staff links."""

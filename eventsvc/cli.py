@@ -1,0 +1,172 @@
+"""The ``eventsvc`` command: Flask's own commands (``db``, ``routes``…) plus ours.
+
+Every command runs without prompts when given its options.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+#: ``fn(app) -> stop()``: background services started by ``serve`` (the outbox worker registers here)
+BACKGROUND_STARTERS: list = []
+
+
+def _create_app(*_args, **_kwargs):
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main():
+    """eventsvc — study sessions and workshops for government staff."""
+
+
+def upgrade_database() -> None:
+    """Apply every migration (a fresh database gets the whole schema)."""
+    from flask_migrate import upgrade
+
+    upgrade()
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Seed the demo data first.")
+@click.option("--no-worker", is_flag=True, help="Do not run the outbox worker in this process.")
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int, demo: bool, no_worker: bool, threads: int):
+    """Migrate the database, then serve with waitress."""
+    import waitress
+
+    app = current_app._get_current_object()
+    upgrade_database()
+    if demo:
+        from .demo import seed_demo
+
+        _print_demo(seed_demo())
+    stops = []
+    if not no_worker and app.config.get("OUTBOX_WORKER", True):
+        stops = [start(app) for start in BACKGROUND_STARTERS]
+    base = app.config.get("BASE_URL") or f"http://{host}:{port}"
+    click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="eventsvc")
+    finally:
+        for stop in stops:
+            stop()
+
+
+def _print_demo(result: dict) -> None:
+    base = current_app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+    click.echo("デモデータを用意しました / demo data ready")
+    for slug in result["events"]:
+        click.echo(f"  {base}/events/{slug}")
+    click.echo(f"主催者ログイン / organizer login: {base}/login")
+    click.echo(f"  email:    {result['email']}")
+    click.echo(f"  password: {result['password']}")
+
+
+@main.command("demo")
+@with_appcontext
+def demo_command():
+    """Seed the demo data (a Naha and a Kurume study session) into the configured database."""
+    from .demo import seed_demo
+
+    upgrade_database()
+    _print_demo(seed_demo())
+
+
+@main.group("organizer")
+def organizer_group():
+    """Organizer accounts."""
+
+
+@organizer_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", help="Prompted for when not given.")
+@click.option("--admin", is_flag=True, help="Also an administrator.")
+@with_appcontext
+def organizer_create(email: str, name: str, password: str | None, admin: bool):
+    """Create an organizer account."""
+    from .auth import service
+    from .errors import DomainError
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        organizer = service.create_organizer(email, name, password, is_admin=admin)
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        detail = "; ".join(f"{k}: {v}" for k, v in err.fields.items()) or err.message
+        click.echo(f"error: {err.code}: {detail}", err=True)
+        sys.exit(1)
+    click.echo(f"created organizer {organizer.email}")
+
+
+@organizer_group.command("password")
+@click.option("--email", required=True)
+@click.option("--password", help="Prompted for when not given.")
+@with_appcontext
+def organizer_password(email: str, password: str | None):
+    """Set an organizer's password (and end their sessions)."""
+    from werkzeug.security import generate_password_hash
+
+    from .auth import service
+    from .errors import DomainError
+
+    try:
+        organizer = service.find_organizer(email)
+    except DomainError as err:
+        click.echo(f"error: {err.code}", err=True)
+        sys.exit(1)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < service.MIN_PASSWORD:
+        click.echo(f"error: password must be at least {service.MIN_PASSWORD} characters", err=True)
+        sys.exit(1)
+    organizer.password_hash = generate_password_hash(password)
+    organizer.session_version += 1
+    db.session.commit()
+    click.echo("password changed")
+
+
+@main.group("token")
+def token_group():
+    """API tokens."""
+
+
+@token_group.command("create")
+@click.option("--email", required=True, help="The organizer the token acts for.")
+@click.option("--name", default="cli", show_default=True)
+@with_appcontext
+def token_create(email: str, name: str):
+    """Print a new API token for an organizer (the last line of output)."""
+    from .auth import service
+    from .errors import DomainError
+
+    try:
+        organizer = service.find_organizer(email)
+    except DomainError as err:
+        click.echo(f"error: {err.code}: {err.message}", err=True)
+        sys.exit(1)
+    token = service.create_token(organizer, name)
+    db.session.commit()
+    click.echo(f"token for {organizer.email} (shown once):")
+    click.echo(token)
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)

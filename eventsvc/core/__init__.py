@@ -1,0 +1,1 @@
+"""Shared domain: organisations and regions, Japan time, text normalisation."""

@@ -1,0 +1,112 @@
+"""Domain errors and how they reach people: JSON under /api, a Japanese page elsewhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule said no. ``code`` is stable (the API returns it unchanged).
+
+    ``fields`` maps a field name to a message for form-level display.
+    """
+
+    status = 400
+
+    def __init__(self, code: str, message: str, fields: dict | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class ValidationFailed(DomainError):
+    """Input that does not fit; ``fields`` says which."""
+
+    status = 422
+
+    def __init__(self, fields: dict, message: str = "入力内容を確認してください。"):
+        super().__init__("validation_error", message, fields)
+
+
+class NotFound(DomainError):
+    status = 404
+
+    def __init__(self, code: str = "not_found", message: str = "見つかりません。"):
+        super().__init__(code, message)
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class Forbidden(DomainError):
+    status = 403
+
+    def __init__(self, code: str = "forbidden", message: str = "この操作の権限がありません。"):
+        super().__init__(code, message)
+
+
+HTTP_CODES = {
+    400: ("bad_request", "リクエストの形式が正しくありません。"),
+    401: ("unauthorized", "認証が必要です。"),
+    403: ("forbidden", "この操作の権限がありません。"),
+    404: ("not_found", "見つかりません。"),
+    405: ("method_not_allowed", "この方法では操作できません。"),
+    413: ("payload_too_large", "送信されたデータが大きすぎます。"),
+    415: ("unsupported_media_type", "Content-Type: application/json で送信してください。"),
+    429: ("rate_limited", "短時間に多くの操作がありました。しばらくしてからお試しください。"),
+    500: ("internal_error", "サーバーで問題が発生しました。"),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/slack/")
+
+
+def _page(status: int, code: str, message: str):
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(err: DomainError):
+        if wants_json():
+            return err.to_json(), err.status
+        return _page(err.status, err.code, err.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        status = err.code or 500
+        code, message = HTTP_CODES.get(status, ("http_error", err.description or ""))
+        if status == 400 and getattr(err, "description", "") and "CSRF" in err.description:
+            code, message = "csrf_failed", "フォームの有効期限が切れました。もう一度送信してください。"
+        if wants_json():
+            response = err.get_response()
+            response.content_type = "application/json"
+            response.set_data(json.dumps({"error": code, "message": message}, ensure_ascii=False))
+            return response
+        return _page(status, code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        rule = request.url_rule.rule if request.url_rule else "?"
+        log.exception("unhandled error on %s %s", request.method, rule)
+        code, message = HTTP_CODES[500]
+        if wants_json():
+            return {"error": code, "message": message}, 500
+        return _page(500, code, message)

@@ -1,0 +1,1 @@
+"""Events, participation types, agenda, public pages, iCalendar and QR posters."""

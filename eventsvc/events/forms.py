@@ -1,0 +1,101 @@
+"""Organizer forms for events and agenda (they work without JavaScript)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from ..core import orgs
+
+DT = "%Y-%m-%dT%H:%M"
+
+
+def region_choices():
+    return [("", _l("（都道府県から自動）"))] + [(code, ja) for code, (ja, _en, _r) in orgs.REGIONS.items()]
+
+
+def prefecture_choices(blank=None):
+    return [("", blank or _l("（指定なし）"))] + [(code, name) for code, name in orgs.prefectures()]
+
+
+class TicketTypeForm(Form):
+    code = StringField(_l("コード"), validators=[Optional(), Length(max=32)],
+                       description=_l("半角英小文字・数字（例: venue, online）"))
+    name = StringField(_l("名前"), validators=[Optional(), Length(max=100)])
+    capacity = IntegerField(_l("定員"), validators=[Optional(), NumberRange(0, 100000, _l("0〜100,000の整数です。"))])
+
+    def is_blank(self) -> bool:
+        return not (self.code.data or self.name.data or self.capacity.data not in (None, ""))
+
+
+class EventForm(FlaskForm):
+    title = StringField(_l("タイトル"), validators=[DataRequired(_l("タイトルを入力してください。")), Length(max=200)])
+    slug = StringField(_l("URL用の名前（スラッグ）"), validators=[Optional(), Length(max=64)],
+                       description=_l("半角英小文字・数字・ハイフン。空欄なら自動で作ります。"))
+    summary = TextAreaField(_l("概要"), validators=[Optional(), Length(max=500)],
+                            description=_l("一覧に表示する短い説明（500文字以内）"))
+    description = TextAreaField(_l("詳細"), validators=[Optional(), Length(max=20000)],
+                                description=_l("Markdown が使えます。リンクは [文字](https://…) の形で書きます。"))
+    starts_at = DateTimeLocalField(_l("開始日時"), format=DT,
+                                   validators=[InputRequired(_l("開始日時を入力してください。"))])
+    ends_at = DateTimeLocalField(_l("終了日時"), format=DT,
+                                 validators=[InputRequired(_l("終了日時を入力してください。"))])
+    venue_name = StringField(_l("会場名"), validators=[Optional(), Length(max=200)])
+    venue_address = StringField(_l("会場の住所"), validators=[Optional(), Length(max=300)])
+    online_url = StringField(_l("オンライン参加URL"), validators=[Optional(), Length(max=2000)],
+                             description=_l("参加が確定した人だけに表示します。"))
+    prefecture_code = SelectField(_l("都道府県"), choices=prefecture_choices(), validators=[Optional()])
+    region = SelectField(_l("地域"), choices=region_choices(), validators=[Optional()])
+    registration_opens_at = DateTimeLocalField(_l("申込受付開始"), format=DT, validators=[Optional()])
+    registration_closes_at = DateTimeLocalField(_l("申込受付終了"), format=DT, validators=[Optional()])
+    selection = SelectField(_l("参加者の決め方"), choices=[("first_come", _l("先着順")), ("lottery", _l("抽選"))])
+    allowed_email_domains = StringField(
+        _l("参加できるメールドメイン"), validators=[Optional(), Length(max=2000)],
+        description=_l("カンマ区切り。ほかのドメインの申込みは主催者の確認待ちになります。"))
+    ticket_types = FieldList(FormField(TicketTypeForm), label=_l("参加区分"), min_entries=1, max_entries=10)
+    add_ticket_type = SubmitField(_l("参加区分の行を追加"))
+    submit = SubmitField(_l("保存"))
+
+
+class AgendaItemForm(Form):
+    day = SelectField(_l("日"), choices=[], validate_choice=False)
+    start = TimeField(_l("開始"), validators=[Optional()])
+    end = TimeField(_l("終了"), validators=[Optional()])
+    title = StringField(_l("題目"), validators=[Optional(), Length(max=200)])
+    speaker = StringField(_l("話す人"), validators=[Optional(), Length(max=100)])
+    affiliation = StringField(_l("所属"), validators=[Optional(), Length(max=200)])
+    kind = SelectField(_l("種類"), choices=[("talk", _l("講演・説明")), ("workshop", _l("ワークショップ")),
+                                            ("break", _l("休憩")), ("networking", _l("交流")),
+                                            ("other", _l("その他"))])
+    materials_url = StringField(_l("資料のURL"), validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(_l("説明"), validators=[Optional(), Length(max=5000)])
+    remove = BooleanField(_l("この行を削除"))
+
+    def is_blank(self) -> bool:
+        return not (self.title.data or self.start.data or self.end.data or self.speaker.data)
+
+
+class AgendaForm(FlaskForm):
+    items = FieldList(FormField(AgendaItemForm), min_entries=0, max_entries=60)
+    add_rows = SubmitField(_l("行を追加"))
+    submit = SubmitField(_l("プログラムを保存"))
+
+
+class ActionForm(FlaskForm):
+    """An empty form: a POST button with its CSRF token."""
+
+    submit = SubmitField()

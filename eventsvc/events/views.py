@@ -1,0 +1,364 @@
+"""Event pages: the public list, event page, calendars and poster; the organizer's editor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..core import orgs
+from ..core.clock import jst_combine, now_utc, to_jst
+from ..errors import DomainError, ValidationFailed
+from ..extensions import db
+from ..web import apply_errors, external_url
+from . import service
+from .forms import ActionForm, AgendaForm, EventForm
+from .ical import IcsEvent, to_ics
+from .models import Event
+from .poster import qr_png, qr_svg, qr_svg_document
+
+bp = Blueprint("events", __name__)
+
+# ------------------------------------------------------------------ public
+# GET  /                              index          upcoming events (region / prefecture filters)
+# GET  /past                          past           past events
+# GET  /events/<slug>                 show           event page
+# GET  /events/<slug>.ics             ics            the event as iCalendar
+# GET  /calendar.ics                  calendar       feed (?region=…)
+# GET  /events/<slug>/poster          poster         printable A4 poster with QR
+# GET  /events/<slug>/qr.png|qr.svg   qr_png/qr_svg  QR downloads
+# ------------------------------------------------------------------ manage
+# GET  /manage                        manage_list
+# GET/POST /manage/events/new         manage_new
+# GET  /manage/events/<slug>          manage_show
+# GET/POST /manage/events/<slug>/edit manage_edit
+# GET/POST /manage/events/<slug>/agenda manage_agenda
+# POST /manage/events/<slug>/status/<status>  manage_status
+# POST /manage/events/<slug>/copy     manage_copy
+
+
+def _filters():
+    region = request.args.get("region") or None
+    pref = request.args.get("prefecture") or None
+    if region not in orgs.REGIONS:
+        region = None
+    if pref and not orgs.prefecture_name(pref):
+        pref = None
+    return region, pref
+
+
+@bp.route("/")
+def index():
+    region, pref = _filters()
+    events = service.list_public(now_utc(), region=region, prefecture_code=pref)
+    return render_template("events/index.html", events=events, region=region, prefecture=pref, past=False,
+                           prefectures=orgs.prefectures(), left={e.id: service.capacity_left(e) for e in events})
+
+
+@bp.route("/past")
+def past():
+    region, pref = _filters()
+    events = service.list_public(now_utc(), region=region, prefecture_code=pref, past=True)
+    return render_template("events/index.html", events=events, region=region, prefecture=pref, past=True,
+                           prefectures=orgs.prefectures(), left={})
+
+
+@bp.route("/events/<slug>")
+def show(slug: str):
+    event = service.get_visible_event(slug, current_user)
+    return render_template("events/show.html", event=event, left=service.capacity_left(event),
+                           manage=event.is_managed_by(current_user), now=now_utc())
+
+
+def ics_event(event: Event) -> IcsEvent:
+    lines = [event.summary] if event.summary else []
+    if event.agenda_items:
+        lines.append("")
+        lines.append(_("プログラム"))
+        for a in event.agenda_items:
+            who = f"（{a.speaker}）" if a.speaker else ""
+            lines.append(f"{to_jst(a.starts_at):%H:%M}〜{to_jst(a.ends_at):%H:%M} {a.title}{who}")
+    url = external_url("events.show", slug=event.slug)
+    lines += ["", url]
+    location = "、".join(x for x in (event.venue_name, event.venue_address) if x) or _("オンライン")
+    return IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at, ends_at=event.ends_at,
+                    url=url, description="\n".join(lines).strip(), location=location,
+                    updated_at=event.updated_at, cancelled=event.status == "cancelled",
+                    sequence=int(event.updated_at.timestamp()) // 60 - int(event.created_at.timestamp()) // 60)
+
+
+def _calendar_response(body: bytes, filename: str) -> Response:
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
+
+
+@bp.route("/events/<slug>.ics")
+def ics(slug: str):
+    event = service.get_public_event(slug)
+    return _calendar_response(to_ics([ics_event(event)], now=now_utc()), f"{event.slug}.ics")
+
+
+@bp.route("/calendar.ics")
+def calendar():
+    region, pref = _filters()
+    now = now_utc()
+    events = service.list_public(now, region=region, prefecture_code=pref)
+    name = _("勉強会") + (f"（{orgs.region_name(region)}）" if region else "")
+    return _calendar_response(to_ics([ics_event(e) for e in events], name=name, now=now), "calendar.ics")
+
+
+@bp.route("/events/<slug>/poster")
+def poster(slug: str):
+    event = service.get_visible_event(slug, current_user)
+    url = external_url("events.show", slug=event.slug)
+    return render_template("events/poster.html", event=event, url=url,
+                           qr=qr_svg(url, label=_("イベントページのQRコード: %(url)s", url=url), css_class="poster-qr"))
+
+
+@bp.route("/events/<slug>/qr.png")
+def qr_png_download(slug: str):
+    event = service.get_visible_event(slug, current_user)
+    body = qr_png(external_url("events.show", slug=event.slug))
+    return Response(body, mimetype="image/png",
+                    headers={"Content-Disposition": f"attachment; filename={event.slug}-qr.png"})
+
+
+@bp.route("/events/<slug>/qr.svg")
+def qr_svg_download(slug: str):
+    event = service.get_visible_event(slug, current_user)
+    body = qr_svg_document(external_url("events.show", slug=event.slug))
+    return Response(body, mimetype="image/svg+xml",
+                    headers={"Content-Disposition": f"attachment; filename={event.slug}-qr.svg"})
+
+
+# ------------------------------------------------------------------ manage
+@bp.route("/manage")
+@login_required
+def manage_list():
+    events = service.list_managed(current_user)
+    return render_template("events/manage_list.html", events=events, now=now_utc())
+
+
+def _naive_jst(value: datetime | None):
+    return to_jst(value).replace(tzinfo=None) if value else None
+
+
+def _form_data(form: EventForm) -> service.EventData:
+    types = [service.TicketTypeData(code=(t.form.code.data or "").strip(), name=t.form.name.data or "",
+                                    capacity=t.form.capacity.data if t.form.capacity.data is not None else -1)
+             for t in form.ticket_types if not t.form.is_blank()]
+    domains = [d for d in (form.allowed_email_domains.data or "").replace("、", ",").split(",")]
+    return service.EventData(
+        title=form.title.data or "", slug=(form.slug.data or "").strip() or None,
+        summary=form.summary.data or "", description=form.description.data or "",
+        starts_at=form.starts_at.data, ends_at=form.ends_at.data,
+        venue_name=form.venue_name.data or "", venue_address=form.venue_address.data or "",
+        online_url=(form.online_url.data or "").strip(), prefecture_code=form.prefecture_code.data or None,
+        region=form.region.data or None, registration_opens_at=form.registration_opens_at.data,
+        registration_closes_at=form.registration_closes_at.data, selection=form.selection.data,
+        allowed_email_domains=domains, ticket_types=types,
+    )
+
+
+def _fill_form(form: EventForm, event: Event) -> None:
+    d = service.EventData.from_event(event)
+    for name in ("title", "slug", "summary", "description", "venue_name", "venue_address", "online_url",
+                 "selection"):
+        getattr(form, name).data = getattr(d, name)
+    form.prefecture_code.data = d.prefecture_code or ""
+    form.region.data = d.region or ""
+    for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
+        getattr(form, name).data = _naive_jst(getattr(d, name))
+    form.allowed_email_domains.data = ", ".join(d.allowed_email_domains)
+    while len(form.ticket_types.entries):
+        form.ticket_types.pop_entry()
+    for t in d.ticket_types:
+        form.ticket_types.append_entry({"code": t.code, "name": t.name, "capacity": t.capacity})
+    form.ticket_types.append_entry()
+
+
+def _save_event(form: EventForm, event: Event | None):
+    """Validate and save; on a problem, put the messages on the form and return None."""
+    if form.add_ticket_type.data:
+        form.ticket_types.append_entry()
+        return None
+    if not form.validate_on_submit():
+        return None
+    try:
+        data = _form_data(form)
+        if event is None:
+            event = service.create_event(data, current_user, now_utc())
+        else:
+            service.update_event(event, data, current_user, now_utc())
+        db.session.commit()
+        return event
+    except DomainError as err:
+        db.session.rollback()
+        fields = err.fields or {"": err.message}
+        form.form_errors.extend(apply_errors(form, fields, {"venue.name": "venue_name", "venue.address": "venue_address"}))
+        return None
+
+
+@bp.route("/manage/events/new", methods=["GET", "POST"])
+@login_required
+def manage_new():
+    form = EventForm()
+    if request.method == "GET":
+        form.allowed_email_domains.data = "lg.jp, go.jp"
+        form.ticket_types.entries[0].form.code.data = "venue"
+        form.ticket_types.entries[0].form.name.data = _("会場参加")
+        form.ticket_types.append_entry({"code": "online", "name": _("オンライン参加")})
+    event = _save_event(form, None) if request.method == "POST" else None
+    if event is not None:
+        flash(_("イベントを作成しました（下書き）。プログラムを入力して公開してください。"), "success")
+        return redirect(url_for("events.manage_show", slug=event.slug))
+    status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
+    return render_template("events/edit.html", form=form, event=None), status
+
+
+@bp.route("/manage/events/<slug>")
+@login_required
+def manage_show(slug: str):
+    event = service.get_event_for(slug, current_user)
+    return render_template("events/manage_show.html", event=event, left=service.capacity_left(event),
+                           action=ActionForm(), public_url=external_url("events.show", slug=event.slug))
+
+
+@bp.route("/manage/events/<slug>/edit", methods=["GET", "POST"])
+@login_required
+def manage_edit(slug: str):
+    event = service.get_event_for(slug, current_user)
+    form = EventForm()
+    if request.method == "GET":
+        _fill_form(form, event)
+    saved = _save_event(form, event) if request.method == "POST" else None
+    if saved is not None:
+        flash(_("保存しました。"), "success")
+        return redirect(url_for("events.manage_show", slug=saved.slug))
+    if request.method == "POST":
+        db.session.rollback()
+        event = service.get_event_for(slug, current_user)
+    status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
+    return render_template("events/edit.html", form=form, event=event), status
+
+
+def _event_days(event: Event) -> list[tuple[str, str]]:
+    first, last = to_jst(event.starts_at).date(), to_jst(event.ends_at).date()
+    days, d = [], first
+    while d <= last:
+        days.append((d.isoformat(), d.isoformat()))
+        d = d.fromordinal(d.toordinal() + 1)
+    return days
+
+
+@bp.route("/manage/events/<slug>/agenda", methods=["GET", "POST"])
+@login_required
+def manage_agenda(slug: str):
+    event = service.get_event_for(slug, current_user)
+    days = _event_days(event)
+    form = AgendaForm()
+    if request.method == "GET":
+        for a in event.agenda_items:
+            form.items.append_entry({
+                "day": to_jst(a.starts_at).date().isoformat(), "start": to_jst(a.starts_at).time(),
+                "end": to_jst(a.ends_at).time(), "title": a.title, "speaker": a.speaker,
+                "affiliation": a.affiliation, "kind": a.kind, "materials_url": a.materials_url,
+                "description": a.description})
+        for _i in range(3 if event.agenda_items else 5):
+            form.items.append_entry()
+    for entry in form.items:
+        entry.form.day.choices = days
+    if request.method == "POST":
+        if form.add_rows.data:
+            for _i in range(3):
+                form.items.append_entry()
+                form.items.entries[-1].form.day.choices = days
+            return render_template("events/agenda.html", form=form, event=event, days=days)
+        if form.validate_on_submit():
+            items, errors = _agenda_items(form, event, days)
+            if not errors:
+                try:
+                    service.replace_agenda(event, items, current_user, now_utc())
+                    db.session.commit()
+                    flash(_("プログラムを保存しました。"), "success")
+                    return redirect(url_for("events.manage_show", slug=event.slug))
+                except ValidationFailed as err:
+                    db.session.rollback()
+                    event = service.get_event_for(slug, current_user)
+                    errors = err.fields
+            kept = [i for i, e in enumerate(form.items) if not e.form.is_blank() and not e.form.remove.data]
+            remap = {f"agenda.{n}.{rest}": f"items.{kept[n]}.{rest}"
+                     for path in errors for n, rest in [_split_agenda_key(path)] if n is not None and n < len(kept)}
+            form.form_errors.extend(apply_errors(form, {remap.get(k, k): v for k, v in errors.items()}))
+        return render_template("events/agenda.html", form=form, event=event, days=days), 422
+    return render_template("events/agenda.html", form=form, event=event, days=days)
+
+
+def _split_agenda_key(path: str):
+    parts = path.split(".", 2)
+    if len(parts) == 3 and parts[0] == "agenda" and parts[1].isdigit():
+        return int(parts[1]), parts[2]
+    return None, None
+
+
+def _agenda_items(form: AgendaForm, event: Event, days):
+    """Rows of the form as agenda items (blank and removed rows dropped), and row errors."""
+    items, errors = [], {}
+    valid_days = {d for d, _l in days}
+    n = 0
+    for entry in form.items:
+        f = entry.form
+        if f.is_blank() or f.remove.data:
+            continue
+        key = f"agenda.{n}"
+        n += 1
+        day = f.day.data if f.day.data in valid_days else days[0][0]
+        if f.start.data is None:
+            errors[f"{key}.start"] = _("開始時刻を入力してください。")
+        if f.end.data is None:
+            errors[f"{key}.end"] = _("終了時刻を入力してください。")
+        if f.start.data is None or f.end.data is None:
+            items.append(None)
+            continue
+        d = datetime.fromisoformat(day).date()
+        items.append(service.AgendaItemData(
+            starts_at=jst_combine(d, f.start.data), ends_at=jst_combine(d, f.end.data),
+            title=f.title.data or "", speaker=f.speaker.data or "", affiliation=f.affiliation.data or "",
+            description=f.description.data or "", kind=f.kind.data, materials_url=(f.materials_url.data or "").strip()))
+    return items, errors
+
+
+@bp.route("/manage/events/<slug>/status/<status>", methods=["POST"])
+@login_required
+def manage_status(slug: str, status: str):
+    event = service.get_event_for(slug, current_user)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if status not in ("published", "closed", "cancelled"):
+        abort(404)
+    try:
+        service.set_status(event, status, current_user, now_utc())
+        db.session.commit()
+        flash({"published": _("公開しました。"), "closed": _("受付を締め切りました。"),
+               "cancelled": _("イベントを中止にしました。")}[status], "success")
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    return redirect(url_for("events.manage_show", slug=slug))
+
+
+@bp.route("/manage/events/<slug>/copy", methods=["POST"])
+@login_required
+def manage_copy(slug: str):
+    event = service.get_event_for(slug, current_user)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    copy = service.copy_event(event, current_user, now_utc())
+    db.session.commit()
+    flash(_("コピーしました。日時を確認して保存してください。"), "success")
+    return redirect(url_for("events.manage_edit", slug=copy.slug))

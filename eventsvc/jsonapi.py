@@ -1,0 +1,242 @@
+"""The JSON API's plumbing: one ``/api/v1`` blueprint, typed operations, bearer auth.
+
+Feature packages declare their calls in their own ``api.py`` with :func:`operation`;
+the body and query are pydantic models (validated here, 422 with ``fields`` on
+failure), the result is serialised here, and each operation is recorded so that
+``eventsvc.api`` can generate the OpenAPI document from the code.
+
+Auth schemes (organizer token, staff token, attendee token) are registered by the
+packages that own them with :func:`register_auth`, so this module knows none of them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
+
+from .core.text import TextError, check_text
+from .errors import DomainError, ValidationFailed
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+# ---------------------------------------------------------------- input types
+def _text(max_length: int, multiline: bool = False):
+    def check(value: str) -> str:
+        try:
+            return check_text(value, max_length=max_length, multiline=multiline)
+        except TextError as err:
+            raise PydanticCustomError(err.code, err.message) from None
+
+    return AfterValidator(check)
+
+
+ShortText = Annotated[str, _text(200)]
+LongText = Annotated[str, _text(20000, multiline=True)]
+Url = Annotated[str, _text(2000)]
+
+
+def Text(max_length: int, multiline: bool = False):  # noqa: N802 - reads like a type
+    return Annotated[str, _text(max_length, multiline)]
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are refused, strings are not coerced from numbers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorBody(Output):
+    error: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+_MESSAGES = {
+    "missing": "必須項目です。",
+    "string_type": "文字列で指定してください。",
+    "int_type": "整数で指定してください。",
+    "int_parsing": "整数で指定してください。",
+    "bool_type": "true か false で指定してください。",
+    "datetime_type": "日時（ISO 8601）で指定してください。",
+    "datetime_parsing": "日時（ISO 8601）で指定してください。",
+    "datetime_from_date_parsing": "日時（ISO 8601）で指定してください。",
+    "extra_forbidden": "この項目は指定できません。",
+    "literal_error": "指定できない値です。",
+    "enum": "指定できない値です。",
+    "list_type": "配列で指定してください。",
+    "dict_type": "オブジェクトで指定してください。",
+    "model_type": "オブジェクトで指定してください。",
+    "greater_than_equal": "値が小さすぎます。",
+    "less_than_equal": "値が大きすぎます。",
+    "string_too_long": "長すぎます。",
+    "string_too_short": "短すぎます。",
+    "too_long": "多すぎます。",
+    "too_short": "少なすぎます。",
+    "string_pattern_mismatch": "形式が正しくありません。",
+}
+
+
+def validation_fields(err: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for e in err.errors(include_url=False):
+        key = ".".join(str(p) for p in e["loc"]) or "body"
+        fields.setdefault(key, _MESSAGES.get(e["type"], e["msg"]))
+    return fields
+
+
+# ---------------------------------------------------------------- auth
+AuthResolver = Callable[[str], Any]
+AUTH_SCHEMES: dict[str, AuthResolver] = {}
+
+
+def register_auth(name: str, resolver: AuthResolver) -> None:
+    """``resolver(token) -> principal | None`` for bearer tokens of one kind."""
+    AUTH_SCHEMES[name] = resolver
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+    def __init__(self):
+        super().__init__("unauthorized", "有効なトークンを Authorization: Bearer で指定してください。")
+
+
+def authenticate(schemes: Iterable[str], optional: bool) -> Any:
+    token = bearer_token()
+    if token is None or len(token) > 512:
+        if optional:
+            return None
+        raise Unauthorized()
+    for name in schemes:
+        principal = AUTH_SCHEMES[name](token)
+        if principal is not None:
+            return principal
+    raise Unauthorized()
+
+
+def principal() -> Any:
+    """Who is calling (set by the operation wrapper); None for anonymous calls."""
+    return g.get("api_principal")
+
+
+# ---------------------------------------------------------------- operations
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tags: list[str]
+    body: Any
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    auth: tuple[str, ...]
+    auth_optional: bool
+    errors: tuple[int, ...]
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+@functools.cache
+def adapter(tp: Any) -> TypeAdapter:
+    return TypeAdapter(tp)
+
+
+def _parse_body(model: Any) -> Any:
+    if not request.is_json:
+        raise DomainError("unsupported_media_type", "Content-Type: application/json で送信してください。", status=415)
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("malformed_json", "JSON として読み取れません。", status=400)
+    try:
+        return adapter(model).validate_python(data)
+    except ValidationError as err:
+        raise ValidationFailed(validation_fields(err)) from None
+    except RecursionError:
+        raise DomainError("malformed_json", "JSON が深すぎます。", status=400) from None
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise ValidationFailed(validation_fields(err)) from None
+
+
+def _serialise(result: Any, status: int):
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        result, status = result
+    if isinstance(result, BaseModel):
+        return Response(result.model_dump_json(), status=status, mimetype="application/json")
+    if isinstance(result, list) and result and isinstance(result[0], BaseModel):
+        body = "[" + ",".join(r.model_dump_json() for r in result) + "]"
+        return Response(body, status=status, mimetype="application/json")
+    if result is None:
+        return Response(status=204)
+    response = jsonify(result)
+    response.status_code = status
+    return response
+
+
+def operation(
+    rule: str,
+    method: str = "GET",
+    *,
+    summary: str,
+    tags: Iterable[str] = (),
+    body: Any = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    auth: Iterable[str] = (),
+    auth_optional: bool = False,
+    errors: Iterable[int] = (),
+):
+    """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models."""
+
+    def decorate(fn):
+        endpoint = f"{fn.__module__.rsplit('.', 2)[-2]}_{fn.__name__}"
+
+        @functools.wraps(fn)
+        def view(**kwargs):
+            g.api_principal = authenticate(auth_tuple, auth_optional) if auth_tuple else None
+            if body is not None:
+                kwargs["body"] = _parse_body(body)
+            if query is not None:
+                kwargs["query"] = _parse_query(query)
+            return _serialise(fn(**kwargs), status)
+
+        auth_tuple = tuple(auth)
+        api.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
+        OPERATIONS.append(
+            Operation(rule, method, endpoint, summary, list(tags), body, query, response, status,
+                      auth_tuple, auth_optional, tuple(errors), (fn.__doc__ or "").strip())
+        )
+        return view
+
+    return decorate

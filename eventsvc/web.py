@@ -1,0 +1,105 @@
+"""What every page shares: template filters, the language switch, security headers, form errors."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, redirect, request, url_for
+from flask_babel import get_locale
+from markupsafe import Markup
+
+from .core import orgs
+from .core.clock import format_date, format_datetime, format_range, format_time
+from .core.markup import render_markdown
+
+
+def locale() -> str:
+    return str(get_locale() or "ja")
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL, on ``BASE_URL`` when configured (e-mails, QR codes, Slack)."""
+    base = current_app.config.get("BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def _child(target, part: str):
+    if hasattr(target, "entries"):  # FieldList
+        if part.isdigit() and int(part) < len(target.entries):
+            return target.entries[int(part)]
+        return None
+    try:
+        return target[part]  # Form and FormField
+    except (KeyError, TypeError):
+        return None
+
+
+def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = None) -> list[str]:
+    """Attach service errors (dotted API paths) to form fields; return those that fit none."""
+    aliases = aliases or {}
+    leftover = []
+    for path, message in fields.items():
+        target = form
+        for part in aliases.get(path, path).split("."):
+            target = _child(target, part)
+            if target is None:
+                break
+        if target is not None and isinstance(getattr(target, "errors", None), list):
+            target.errors.append(message)
+        else:
+            leftover.append(message)
+    return leftover
+
+
+def register_web(app: Flask) -> None:
+    from .extensions import csrf, login_manager
+    from .jsonapi import api
+
+    csrf.exempt(api)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "このページを見るにはログインしてください。"
+    login_manager.login_message_category = "info"
+
+    from .auth.service import load_session_user
+
+    login_manager.user_loader(load_session_user)
+
+    app.jinja_env.filters.update(
+        jp_date=lambda v: format_date(v, locale()) if v else "",
+        jp_time=lambda v: format_time(v) if v else "",
+        jp_datetime=lambda v: format_datetime(v, locale()) if v else "",
+        jp_range=lambda s, e=None: format_range(s, e, locale()) if s else "",
+        region_name=lambda code: orgs.region_name(code, locale()),
+        prefecture_name=orgs.prefecture_name,
+        markdown=lambda text: Markup(render_markdown(text)),
+    )
+    app.jinja_env.globals.update(locale=locale, regions=orgs.REGIONS, has_endpoint=lambda e: e in app.view_functions)
+
+    @app.route("/lang/<code>")
+    def set_language(code: str):
+        """Switch the page language (a cookie only; nothing else changes)."""
+        back = request.args.get("next") or "/"
+        parts = urlsplit(back)
+        if parts.scheme or parts.netloc or not back.startswith("/") or back.startswith("//"):
+            back = "/"
+        response = redirect(back)
+        if code in ("ja", "en"):
+            response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True,
+                                secure=app.config["SESSION_COOKIE_SECURE"])
+        return response
+
+    @app.after_request
+    def security_headers(response):
+        h = response.headers
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
