@@ -168,7 +168,10 @@ def adapter(tp: Any) -> TypeAdapter:
 def _parse_body(model: Any) -> Any:
     if not request.is_json:
         raise DomainError("unsupported_media_type", "Content-Type: application/json で送信してください。", status=415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise DomainError("malformed_json", "JSON の入れ子が深すぎます。", status=400) from None
     if data is None:
         raise DomainError("malformed_json", "JSON として読み取れません。", status=400)
     try:

@@ -1,0 +1,145 @@
+"""Browser fixtures: the app served on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+Browser tests skip (with the reason) when Chromium is missing, unless
+``EVENTSVC_REQUIRE_BROWSER=1`` (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = os.environ.get("EVENTSVC_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _require_browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("EVENTSVC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"EVENTSVC_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped")
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    b = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def live_server(sqlite_app):
+    """The SQLite app served by a real HTTP server in a thread; its base URL.
+
+    Tests create data in their own app context (``live_app``); the server sees it.
+    """
+    from werkzeug.serving import make_server
+
+    from eventsvc.extensions import db
+    from tests.conftest import _empty_tables
+
+    srv = make_server("127.0.0.1", 0, sqlite_app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    ctx = sqlite_app.app_context()
+    ctx.push()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(5)
+        db.session.remove()
+        ctx.pop()
+        _empty_tables(sqlite_app)
+
+
+class RequestLog(list):
+    """Every URL the page asked for; ``external()`` lists those not on 127.0.0.1."""
+
+    def external(self) -> list[str]:
+        out = []
+        for url in self:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about"):
+                continue
+            if parts.hostname != "127.0.0.1":
+                out.append(url)
+        return out
+
+
+def _context(browser, *, javascript: bool, **kw):
+    ctx = browser.new_context(java_script_enabled=javascript, locale="ja-JP", **kw)
+    log = RequestLog()
+    ctx.on("request", lambda r: log.append(r.url))
+    ctx.set_default_timeout(10_000)
+    return ctx, log
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A page with JavaScript on; ``page.requests`` records every request."""
+    ctx, log = _context(browser, javascript=True, viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.requests = log
+    pg.base = live_server
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
+def page_nojs(browser, live_server):
+    """A page with JavaScript disabled (the core flows must work so)."""
+    ctx, log = _context(browser, javascript=False, viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.requests = log
+    pg.base = live_server
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
+def phone_nojs(browser, live_server):
+    """A phone-sized page with JavaScript disabled."""
+    ctx, log = _context(browser, javascript=False, viewport={"width": 390, "height": 844}, is_mobile=True,
+                        has_touch=True)
+    pg = ctx.new_page()
+    pg.requests = log
+    pg.base = live_server
+    yield pg
+    ctx.close()
+
+
+def assert_accessible(page) -> None:
+    """axe-core (bundled with axe-playwright-python) finds no violation on the page as served."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page)
+    if result.violations_count:
+        details = [
+            f"{v['id']}: {v['help']} -> " + "; ".join(n["target"][0] if n.get("target") else "?" for n in v["nodes"][:5])
+            for v in result.response["violations"]
+        ]
+        pytest.fail(f"axe found {result.violations_count} violation(s) on {page.url}:\n" + "\n".join(details))
+
+
+def login_in_browser(page, organizer, password=None) -> None:
+    from tests.factories import PASSWORD
+
+    page.goto(page.base + "/login")
+    page.get_by_label("メールアドレス").fill(organizer.email)
+    page.get_by_label("パスワード").fill(password or PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url("**/manage")

@@ -1,0 +1,180 @@
+"""Events through the JSON API: create, read, change, publish, agenda, copy — and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+EVENT = {
+    "title": "自治体職員の勉強会 in 那覇",
+    "summary": "沖縄・九州の自治体職員の勉強会",
+    "venue": {"name": "那覇市IT創造館", "address": "沖縄県那覇市字小禄1831番地1"},
+    "online_url": "https://meet.example.lg.jp/naha",
+    "prefecture_code": "47",
+    "starts_at": "2030-02-15T13:00:00",
+    "ends_at": "2030-02-15T17:00:00",
+    "ticket_types": [{"code": "venue", "name": "会場参加", "capacity": 30},
+                     {"code": "online", "name": "オンライン参加", "capacity": 100}],
+}
+
+
+def create(api, token, **changes):
+    body = {**EVENT, **changes}
+    return api("post", "/events", token, json=body)
+
+
+def test_organizer_creates_a_draft_with_defaults(api, token):
+    r = create(api, token, slug="naha-2030")
+    assert r.status_code == 201, r.json
+    e = r.json
+    assert e["slug"] == "naha-2030"
+    assert e["status"] == "draft"
+    assert e["public_url"].endswith("/events/naha-2030")
+    assert e["region"] == "kyushu_okinawa"  # from the prefecture
+    assert e["allowed_email_domains"] == ["lg.jp", "go.jp"]
+    assert e["selection"] == "first_come"
+    assert e["starts_at"] == "2030-02-15T04:00:00Z"  # naive input is Japan time
+    assert [t["capacity_left"] for t in e["ticket_types"]] == [30, 100]
+
+
+def test_server_makes_a_slug_when_none_is_given(api, token):
+    r = create(api, token)
+    assert r.status_code == 201
+    assert r.json["slug"].startswith("20300215-")
+
+
+def test_draft_is_invisible_to_the_public_until_published(api, token):
+    slug = create(api, token, slug="naha").json["slug"]
+    assert api("get", f"/events/{slug}").status_code == 404
+    assert slug not in [e["slug"] for e in api("get", "/events").json]
+    r = api("post", f"/events/{slug}/publish", token)
+    assert r.status_code == 200 and r.json["status"] == "published"
+    public = api("get", f"/events/{slug}").json
+    assert public["title"] == EVENT["title"]
+    assert public["online_url"] is None  # only organizers (and confirmed attendees) see it
+    assert api("get", f"/events/{slug}", token).json["online_url"] == EVENT["online_url"]
+
+
+def test_another_organizer_cannot_see_or_change_a_draft(api, token, make):
+    slug = create(api, token, slug="mine").json["slug"]
+    other = make.token(make.organizer())
+    assert api("get", f"/events/{slug}", other).status_code == 404
+    assert api("patch", f"/events/{slug}", other, json={"title": "x"}).status_code == 404
+    assert api("post", f"/events/{slug}/publish", other).status_code == 404
+
+
+def test_patch_changes_only_given_fields(api, token):
+    slug = create(api, token, slug="p").json["slug"]
+    r = api("patch", f"/events/{slug}", token, json={"title": "新しいタイトル", "ticket_types": [
+        {"code": "venue", "name": "会場参加", "capacity": 40}]})
+    assert r.status_code == 200, r.json
+    assert r.json["title"] == "新しいタイトル"
+    assert r.json["summary"] == EVENT["summary"]
+    assert [(t["code"], t["capacity"]) for t in r.json["ticket_types"]] == [("venue", 40)]
+
+
+def test_agenda_is_replaced_validated_and_sorted(api, token):
+    slug = create(api, token, slug="a").json["slug"]
+    items = [
+        {"starts_at": "2030-02-15T14:00:00+09:00", "ends_at": "2030-02-15T15:00:00+09:00", "title": "窓口BPR",
+         "speaker": "佐藤", "affiliation": "久留米市", "kind": "talk", "materials_url": "https://example.lg.jp/s.pdf"},
+        {"starts_at": "2030-02-15T13:00:00", "ends_at": "2030-02-15T14:00:00",
+         "title": "デジタル改革共創プラットフォームの使い方"},
+    ]
+    r = api("put", f"/events/{slug}/agenda", token, json=items)
+    assert r.status_code == 200, r.json
+    assert [a["title"] for a in r.json["agenda"]] == ["デジタル改革共創プラットフォームの使い方", "窓口BPR"]
+    outside = [{"starts_at": "2030-02-15T12:00:00", "ends_at": "2030-02-15T13:30:00", "title": "早すぎ"}]
+    r = api("put", f"/events/{slug}/agenda", token, json=outside)
+    assert r.status_code == 422
+    assert "agenda.0.starts_at" in r.json["fields"]
+    backwards = [{"starts_at": "2030-02-15T15:00:00", "ends_at": "2030-02-15T14:00:00", "title": "逆"}]
+    assert api("put", f"/events/{slug}/agenda", token, json=backwards).json["fields"] == {
+        "agenda.0.ends_at": "終了時刻は開始時刻より後にしてください。"}
+    # what was saved stays saved
+    assert len(api("get", f"/events/{slug}", token).json["agenda"]) == 2
+
+
+def test_copy_resets_dates_and_status(api, token):
+    slug = create(api, token, slug="orig").json["slug"]
+    api("post", f"/events/{slug}/publish", token)
+    r = api("post", f"/events/{slug}/copy", token)
+    assert r.status_code == 201
+    assert r.json["status"] == "draft"
+    assert r.json["slug"] != slug
+    assert r.json["title"] == EVENT["title"]
+    assert r.json["starts_at"] == "2030-03-15T04:00:00Z"  # four weeks later
+
+
+def test_calls_without_a_token_are_refused(api):
+    r = api("post", "/events", json=EVENT)
+    assert r.status_code == 401
+    assert r.json["error"] == "unauthorized"
+    assert api("post", "/events", "evt_not-a-token", json=EVENT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"ends_at": "2030-02-15T12:00:00"}, "ends_at"),
+        ({"starts_at": "2030-02-30T13:00:00"}, "starts_at"),
+        ({"ticket_types": [{"code": "venue", "name": "会場", "capacity": -1}]}, "ticket_types.0.capacity"),
+        ({"ticket_types": [{"code": "venue", "name": "会場", "capacity": 10**9}]}, "ticket_types.0.capacity"),
+        ({"ticket_types": []}, "ticket_types"),
+        ({"prefecture_code": "99"}, "prefecture_code"),
+        ({"region": "atlantis"}, "region"),
+        ({"region": "kanto"}, "region"),  # contradicts prefecture 47
+        ({"title": "x" * 201}, "title"),
+        ({"title": "nul\x00byte"}, "title"),
+        ({"title": "bidi\u202eevil"}, "title"),
+        ({"title": ""}, "title"),
+        ({"online_url": "javascript:alert(1)"}, "online_url"),
+        ({"slug": "Not A Slug"}, "slug"),
+        ({"selection": "auction"}, "selection"),
+        ({"allowed_email_domains": ["not a domain"]}, "allowed_email_domains"),
+        ({"unknown_field": 1}, "unknown_field"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(api, token, changes, field):
+    r = create(api, token, **changes)
+    assert r.status_code == 422, r.json
+    assert r.json["error"] == "validation_error"
+    assert field in r.json["fields"], r.json
+    assert api("get", "/events", token).json == []  # nothing half-saved
+
+
+def test_malformed_json_and_wrong_content_type(api, token):
+    r = api("post", "/events", token, data="{not json", content_type="application/json")
+    assert r.status_code == 400 and r.json["error"] == "malformed_json"
+    r = api("post", "/events", token, data="title=x", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 415 and r.json["error"] == "unsupported_media_type"
+    r = api("post", "/events", token, json=[1, 2, 3])
+    assert r.status_code == 422
+    r = api("post", "/events", token, data="[" * 5000 + "]" * 5000, content_type="application/json")
+    assert r.status_code in (400, 422)
+
+
+def test_duplicate_slug_is_a_conflict(api, token):
+    assert create(api, token, slug="same").status_code == 201
+    r = create(api, token, slug="same")
+    assert r.status_code == 409 and r.json["error"] == "slug_taken"
+
+
+def test_html_in_titles_is_kept_as_text(api, token, client):
+    slug = create(api, token, slug="xss", title="<script>alert(1)</script>勉強会",
+                  description="[link](javascript:alert(1)) <img src=x onerror=alert(1)>").json["slug"]
+    api("post", f"/events/{slug}/publish", token)
+    html = client.get(f"/events/{slug}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;勉強会" in html
+    assert 'href="javascript' not in html
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_openapi_document_describes_the_calls(client):
+    doc = client.get("/api/v1/openapi.json").json
+    assert doc["openapi"].startswith("3.1")
+    assert "post" in doc["paths"]["/events"]
+    assert "put" in doc["paths"]["/events/{slug}/agenda"]
+    assert "EventIn" in doc["components"]["schemas"]
+    assert doc["paths"]["/events"]["post"]["security"] == [{"bearer": []}]
