@@ -95,6 +95,8 @@ def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .core import models as _core_models  # noqa: F401
     from .events.views import bp as events_bp
+    from .outbox import models as _outbox_models  # noqa: F401
+    from .registration import models as _registration_models  # noqa: F401
 
     for blueprint in (auth_bp, events_bp):
         app.register_blueprint(blueprint)

@@ -1,0 +1,43 @@
+"""Delivery: one message to one target, written in the same transaction as its cause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.clock import now_utc
+from ..core.types import UTCDateTime
+from ..extensions import db
+
+#: queued → sending → sent | failed | uncertain ; held = kept until a channel is configured
+STATES = ("queued", "sending", "sent", "failed", "uncertain", "held")
+
+
+class Delivery(db.Model):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: what it is, e.g. ``mail.confirmation``, ``slack.report`` — a sender is registered per kind prefix
+    kind: Mapped[str] = mapped_column(String(50), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"), index=True)
+    #: e-mail address, Slack channel id or user id
+    target: Mapped[str] = mapped_column(String(320))
+    #: everything the sender needs (subject/body/attachments, or text/blocks)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: makes "send once" hold across retries of the cause (unique when given)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    #: Message-ID, or ``channel:ts`` for Slack
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    #: who claimed it and until when (a dead worker's claim expires)
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Registration: capacity, waitlist, review, lottery, tickets, attendee self-service, e-mails."""
