@@ -39,5 +39,7 @@ class Delivery(db.Model):
     #: who claimed it and until when (a dead worker's claim expires)
     claimed_by: Mapped[str] = mapped_column(String(100), default="")
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: set just before the sender is called: a lost claim with this set may have been sent (→ uncertain)
+    send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

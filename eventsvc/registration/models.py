@@ -80,3 +80,41 @@ class Registration(db.Model):
     @property
     def admits(self) -> bool:
         return self.status == "confirmed"
+
+
+PROMOTION_MODES = ("auto", "offer")
+QUESTION_KINDS = ("text", "long_text", "single", "multiple")
+
+
+class RegistrationSettings(db.Model):
+    """Per-event registration settings (one row per event; defaults when absent)."""
+
+    __tablename__ = "registration_settings"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    #: ``auto``: a freed seat confirms the head of the waitlist at once; ``offer``: they must accept in time
+    promotion_mode: Mapped[str] = mapped_column(String(10), default="auto")
+    offer_hours: Mapped[int] = mapped_column(Integer, default=48)
+    #: the event's own questions: [{id, kind, text, options, required}]
+    questions: Mapped[list] = mapped_column(JSON, default=list)
+    #: lottery events: when the worker draws automatically (None = by hand only)
+    lottery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the purpose of use of personal data, shown next to the consent box
+    privacy_purpose: Mapped[str] = mapped_column(String(2000), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class LotteryDraw(db.Model):
+    """A recorded draw for one participation type: seed, inputs and result (re-checkable)."""
+
+    __tablename__ = "lottery_draws"
+    __table_args__ = (UniqueConstraint("ticket_type_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id", ondelete="CASCADE"))
+    seed: Mapped[str] = mapped_column(String(64))
+    #: :meth:`eventsvc.registration.lottery.Draw.as_record`
+    record: Mapped[dict] = mapped_column(JSON, default=dict)
+    drawn_by: Mapped[str] = mapped_column(String(254), default="")
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
