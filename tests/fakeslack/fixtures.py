@@ -7,8 +7,8 @@ Import it where fixtures are collected, e.g. in ``tests/conftest.py``::
 ``fake_slack`` yields ``(fake, base_url)``: the :class:`~tests.fakeslack.FakeSlack` (seed it,
 inject faults, inspect calls and messages) and ``http://127.0.0.1:PORT/api/`` for
 ``WebClient(base_url=…)`` / ``EVENTSVC_SLACK_API_URL``. The bot token is ``fake.bot_token``.
-Proxy variables are removed for the test (``slack_sdk`` would otherwise send loopback
-traffic to ``HTTPS_PROXY``, ignoring ``NO_PROXY``); the server stops at teardown.
+Proxy variables are removed for the test (``slack_sdk`` applies ``HTTPS_PROXY`` even to
+``http://127.0.0.1`` unless ``NO_PROXY`` covers it); the server stops at teardown.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def proxies_set(monkeypatch):
 
 
 def test_proxy_variables_are_cleared(proxies_set, fake_slack):
-    """slack_sdk would send 127.0.0.1 traffic to HTTPS_PROXY (it ignores NO_PROXY)."""
+    """slack_sdk would send 127.0.0.1 traffic to HTTPS_PROXY (even for http:// URLs)."""
     fake, _ = fake_slack
     assert not {"HTTPS_PROXY", "http_proxy"} & set(os.environ)
     assert client(fake).auth_test()["ok"]
