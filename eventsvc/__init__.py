@@ -97,6 +97,7 @@ def _register_blueprints(app: Flask) -> None:
     from .events.views import bp as events_bp
     from .outbox import models as _outbox_models  # noqa: F401
     from .registration import models as _registration_models  # noqa: F401
+    from .surveys import models as _survey_models  # noqa: F401
 
     for blueprint in (auth_bp, events_bp):
         app.register_blueprint(blueprint)

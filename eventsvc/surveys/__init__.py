@@ -1,0 +1,1 @@
+"""Post-event surveys: builder, personal links, answering at the venue, results and exports."""
