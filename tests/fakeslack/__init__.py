@@ -5,6 +5,7 @@ In a test, use the ``fake_slack`` fixture from :mod:`tests.fakeslack.fixtures`; 
 base_url=fake.base_url)`` or ``python -m tests.fakeslack``.
 """
 
+from .incoming import block_action, block_action_payload, signed_headers, slash_command
 from .ratelimit import METHOD_TIERS, RateLimits, TokenBucket
 from .server import (
     BOT_ID,
@@ -38,5 +39,9 @@ __all__ = [
     "Fault",
     "RateLimits",
     "TokenBucket",
+    "block_action",
+    "block_action_payload",
+    "signed_headers",
+    "slash_command",
     "validate_blocks",
 ]

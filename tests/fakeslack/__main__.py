@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .server import FakeSlack, _Handler, _Server
+from .server import FakeSlack
 
 
 def main() -> None:
@@ -20,17 +20,7 @@ def main() -> None:
     parser.add_argument("--rate-limits", type=float, metavar="SCALE", default=None)
     args = parser.parse_args()
     fake = FakeSlack()
-    if args.port:
-        # start() picks a free port; honour an explicit one here.
-        server = _Server(("127.0.0.1", args.port), _Handler)
-        server.fake = fake
-        fake._server = server
-        import threading
-
-        fake._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        fake._thread.start()
-    else:
-        fake.start()
+    fake.start(args.port)
     if args.rate_limits:
         fake.enable_rate_limits(scale=args.rate_limits)
     if args.demo:

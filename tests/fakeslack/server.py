@@ -401,6 +401,7 @@ class FakeSlack:
         self._codes: dict[str, dict[str, Any]] = {}
         self._user_tokens: dict[str, dict[str, Any]] = {}
         self._revoked: set[str] = set()
+        self._responses: dict[str, list[dict[str, Any]]] = {}
         self._faults: list[_FaultEntry] = []
         self._calls: list[Call] = []
         self._server: _Server | None = None
@@ -414,11 +415,12 @@ class FakeSlack:
         )
 
     # -------------------------------------------------------------------- lifecycle
-    def start(self) -> str:
-        """Serve on 127.0.0.1 (a free port) in a daemon thread; return :attr:`base_url`."""
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (a free port unless ``port``) in a daemon thread; return
+        :attr:`base_url`."""
         if self._server is not None:
             return self.base_url
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", port), _Handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
@@ -765,6 +767,19 @@ class FakeSlack:
                         )
                     )
             return posted
+
+    def new_response_url(self) -> str:
+        """A ``response_url`` for a slash command or button click; what the app POSTs
+        there is kept for :meth:`responses` (Slack allows 5 uses; the 6th gets 404)."""
+        with self._lock:
+            key = secrets.token_hex(8)
+            self._responses[key] = []
+            return f"{self.root_url}_fake/response/{key}"
+
+    def responses(self, response_url: str) -> list[dict[str, Any]]:
+        """JSON bodies posted to ``response_url`` so far, in order."""
+        with self._lock:
+            return copy.deepcopy(self._responses[response_url.rstrip("/").rsplit("/", 1)[-1]])
 
     def reset(self) -> None:
         """Forget calls, faults, messages, scheduled messages and rate-limit buckets."""
@@ -1548,11 +1563,21 @@ class FakeSlack:
 
     # -------------------------------------------------------------------- /_fake/ control
     def handle_control(self, action: str, http_method: str, query: dict[str, str],
-                       body: dict[str, Any]) -> _Reply:  # fmt: skip
+                       body: dict[str, Any], key: str | None = None) -> _Reply:  # fmt: skip
         def ok(**data: Any) -> _Reply:
             return _Reply(200, json.dumps({"ok": True, **data}, ensure_ascii=False).encode())
 
         try:
+            if action == "response" and http_method == "POST" and key is not None:
+                with self._lock:
+                    received = self._responses.get(key)
+                    if received is None or len(received) >= 5:
+                        return _Reply(404, b"used_url" if received is not None else b"no_service",
+                                      "text/plain")  # fmt: skip
+                    received.append(copy.deepcopy(body))
+                return _Reply(200, b"ok", "text/plain")
+            if key is not None:
+                return _Reply(404, b'{"ok":false,"error":"unknown_control"}')
             if action == "faults" and http_method == "POST":
                 body = dict(body)
                 method = body.pop("method")
@@ -1671,8 +1696,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = _parse_body(self.headers.get("Content-Type", ""), raw)
         except (ValueError, UnicodeDecodeError):
             body = None
-        if segments[:1] == ["_fake"] and len(segments) == 2:
-            reply = fake.handle_control(segments[1], self.command, query, body or {})
+        if segments[:1] == ["_fake"] and len(segments) in (2, 3):
+            key = segments[2] if len(segments) == 3 else None
+            reply = fake.handle_control(segments[1], self.command, query, body or {}, key)
         elif parts.path.rstrip("/").endswith("/openid/connect/authorize"):
             reply = fake.handle_authorize(query)
         elif not segments:

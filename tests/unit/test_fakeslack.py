@@ -12,7 +12,7 @@ import os
 import time
 import urllib.request
 from http.client import RemoteDisconnected
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from slack_sdk import WebClient
@@ -20,8 +20,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
-from tests.fakeslack import BOT_USER_ID, SLACKBOT_ID, TEAM_ID, FakeSlack, Fault, RateLimits
+from eventsvc.slack.signature import verify
+from tests.fakeslack import (
+    BOT_USER_ID,
+    SLACKBOT_ID,
+    TEAM_ID,
+    FakeSlack,
+    Fault,
+    RateLimits,
+    block_action,
+    slash_command,
+)
 from tests.fakeslack import fixtures as _fixtures
 
 fake_slack = _fixtures.fake_slack
@@ -697,3 +709,42 @@ def test_rate_limiter_tiers_scale_and_lower_bound():
     posts = [("chat.postMessage", "C1")] * 8
     assert plain.lower_bound(dms + posts) == pytest.approx(498.0)  # workspace 1/s, burst 10
     assert RateLimits().lower_bound(posts) == pytest.approx(5.0)  # 1/s per channel, burst 3
+
+
+# ---------------------------------------------------------------------------- Slack -> app
+def test_signed_incoming_requests_verify():
+    secret = "signing-secret"
+    body, headers = slash_command(secret, user_id="U0TARO", text="九州")
+    fields = dict(parse_qsl(body.decode()))
+    assert (
+        fields["command"] == "/events" and fields["text"] == "九州" and fields["team_id"] == TEAM_ID
+    )
+    now = int(headers["X-Slack-Request-Timestamp"])
+    assert verify(
+        secret, headers["X-Slack-Request-Timestamp"], body, headers["X-Slack-Signature"], now
+    )
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert SignatureVerifier(secret).is_valid_request(body, lower)
+
+    body, headers = block_action(secret, user_id="U0TARO", value="naha-3", timestamp=now)
+    payload = json.loads(dict(parse_qsl(body.decode()))["payload"])
+    assert payload["type"] == "block_actions" and payload["user"]["id"] == "U0TARO"
+    assert (payload["actions"][0]["action_id"], payload["actions"][0]["value"]) == (
+        "register",
+        "naha-3",
+    )
+    assert verify(secret, str(now), body, headers["X-Slack-Signature"], now)
+
+
+def test_response_url_receiver(fake_slack):
+    fake, _ = fake_slack
+    url = fake.new_response_url()
+    hook = WebhookClient(url)
+    for i in range(5):
+        assert hook.send(text=f"登録しました {i}", response_type="ephemeral").status_code == 200
+    assert hook.send(text="6th").status_code == 404  # Slack allows five uses
+    received = fake.responses(url)
+    assert len(received) == 5 and received[0] == {
+        "text": "登録しました 0",
+        "response_type": "ephemeral",
+    }
