@@ -47,7 +47,8 @@ def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = 
             if target is None:
                 break
         if target is not None and isinstance(getattr(target, "errors", None), list):
-            target.errors.append(message)
+            if not target.errors:  # one message per field: the form's own parse error wins
+                target.errors.append(message)
         else:
             leftover.append(message)
     return leftover
@@ -66,6 +67,7 @@ def register_web(app: Flask) -> None:
 
     login_manager.user_loader(load_session_user)
 
+    app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(
         jp_date=lambda v: format_date(v, locale()) if v else "",
         jp_time=lambda v: format_time(v) if v else "",

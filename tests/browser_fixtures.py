@@ -54,14 +54,18 @@ def live_server(sqlite_app):
     srv = make_server("127.0.0.1", 0, sqlite_app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
+    from eventsvc import database
+
     ctx = sqlite_app.app_context()
     ctx.push()
+    intent = database.set_write_intent(False)  # the test's reads must not block the server
     try:
         yield f"http://127.0.0.1:{srv.server_port}"
     finally:
         srv.shutdown()
         thread.join(5)
         db.session.remove()
+        database.reset_write_intent(intent)
         ctx.pop()
         _empty_tables(sqlite_app)
 

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 import tempfile
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -29,7 +32,7 @@ for _var in [k for k in os.environ if k.startswith("EVENTSVC_") and k not in (
         "EVENTSVC_REQUIRE_POSTGRES")]:
     os.environ.pop(_var, None)
 
-from eventsvc import create_app  # noqa: E402
+from eventsvc import create_app, database  # noqa: E402
 from eventsvc.config import normalize_database_url  # noqa: E402
 from eventsvc.extensions import db  # noqa: E402
 
@@ -92,10 +95,33 @@ def sqlite_database(tmp_path_factory):
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "eventsvc.db")
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run in their own app context, as in production.
+
+    Tests keep an app context pushed (for factories and queries); Flask would reuse it
+    for requests, leaking ``g`` (the logged-in user) and the session between requests.
+    Afterwards the test's own session is expired so it sees what the request committed.
+    """
+
+    def open(self, *args, **kwargs):
+        outer = _cv_app.get(None) is not None
+        if outer:
+            db.session.commit()  # what the test set up is visible, and no lock is held
+        response = contextvars.copy_context().run(self._open_fresh, *args, **kwargs)
+        if outer:
+            db.session.commit()  # end the test's snapshot; objects reload what the request wrote
+        return response
+
+    def _open_fresh(self, *args, **kwargs):
+        _cv_app.set(None)
+        return super().open(*args, **kwargs)
+
+
 def _migrated_app(url: str, **extra):
     from flask_migrate import upgrade
 
     app = create_app(test_config(url, **extra))
+    app.test_client_class = IsolatedClient
     with app.app_context():
         upgrade()
     return app
@@ -131,10 +157,13 @@ def app(request):
     the_app = request.getfixturevalue(f"{request.param}_app")
     ctx = the_app.app_context()
     ctx.push()
+    # the test's own reads must not hold SQLite's write lock while requests run
+    intent = database.set_write_intent(False)
     try:
         yield the_app
     finally:
         db.session.remove()
+        database.reset_write_intent(intent)
         ctx.pop()
         _empty_tables(the_app)
 

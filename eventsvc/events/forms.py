@@ -6,37 +6,41 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     FieldList,
     Form,
     FormField,
-    IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
     TextAreaField,
-    TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..core import orgs
+from ..formfields import DateTimeLocalField, IntegerField, TimeField
 
 DT = "%Y-%m-%dT%H:%M"
 
 
+def choices(pairs) -> list[SelectChoice]:
+    """``SelectChoice`` options from ``(value, label)`` pairs (WTForms 3.3+)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def region_choices():
-    return [("", _l("（都道府県から自動）"))] + [(code, ja) for code, (ja, _en, _r) in orgs.REGIONS.items()]
+    return choices([("", _l("（都道府県から自動）"))] + [(code, ja) for code, (ja, _en, _r) in orgs.REGIONS.items()])
 
 
 def prefecture_choices(blank=None):
-    return [("", blank or _l("（指定なし）"))] + [(code, name) for code, name in orgs.prefectures()]
+    return choices([("", blank or _l("（指定なし）"))] + list(orgs.prefectures()))
 
 
 class TicketTypeForm(Form):
     code = StringField(_l("コード"), validators=[Optional(), Length(max=32)],
                        description=_l("半角英小文字・数字（例: venue, online）"))
     name = StringField(_l("名前"), validators=[Optional(), Length(max=100)])
-    capacity = IntegerField(_l("定員"), validators=[Optional(), NumberRange(0, 100000, _l("0〜100,000の整数です。"))])
+    capacity = IntegerField(_l("定員"), validators=[Optional()])
 
     def is_blank(self) -> bool:
         return not (self.code.data or self.name.data or self.capacity.data not in (None, ""))
@@ -62,7 +66,7 @@ class EventForm(FlaskForm):
     region = SelectField(_l("地域"), choices=region_choices(), validators=[Optional()])
     registration_opens_at = DateTimeLocalField(_l("申込受付開始"), format=DT, validators=[Optional()])
     registration_closes_at = DateTimeLocalField(_l("申込受付終了"), format=DT, validators=[Optional()])
-    selection = SelectField(_l("参加者の決め方"), choices=[("first_come", _l("先着順")), ("lottery", _l("抽選"))])
+    selection = SelectField(_l("参加者の決め方"), choices=choices([("first_come", _l("先着順")), ("lottery", _l("抽選"))]))
     allowed_email_domains = StringField(
         _l("参加できるメールドメイン"), validators=[Optional(), Length(max=2000)],
         description=_l("カンマ区切り。ほかのドメインの申込みは主催者の確認待ちになります。"))
@@ -78,9 +82,9 @@ class AgendaItemForm(Form):
     title = StringField(_l("題目"), validators=[Optional(), Length(max=200)])
     speaker = StringField(_l("話す人"), validators=[Optional(), Length(max=100)])
     affiliation = StringField(_l("所属"), validators=[Optional(), Length(max=200)])
-    kind = SelectField(_l("種類"), choices=[("talk", _l("講演・説明")), ("workshop", _l("ワークショップ")),
-                                            ("break", _l("休憩")), ("networking", _l("交流")),
-                                            ("other", _l("その他"))])
+    kind = SelectField(_l("種類"), choices=choices([
+        ("talk", _l("講演・説明")), ("workshop", _l("ワークショップ")), ("break", _l("休憩")),
+        ("networking", _l("交流")), ("other", _l("その他"))]))
     materials_url = StringField(_l("資料のURL"), validators=[Optional(), Length(max=2000)])
     description = TextAreaField(_l("説明"), validators=[Optional(), Length(max=5000)])
     remove = BooleanField(_l("この行を削除"))

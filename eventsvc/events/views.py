@@ -14,7 +14,7 @@ from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..web import apply_errors, external_url
 from . import service
-from .forms import ActionForm, AgendaForm, EventForm
+from .forms import ActionForm, AgendaForm, EventForm, choices
 from .ical import IcsEvent, to_ics
 from .models import Event
 from .poster import qr_png, qr_svg, qr_svg_document
@@ -182,14 +182,20 @@ def _fill_form(form: EventForm, event: Event) -> None:
 
 
 def _save_event(form: EventForm, event: Event | None):
-    """Validate and save; on a problem, put the messages on the form and return None."""
+    """Validate and save; on a problem, put every message on the form and return None.
+
+    When a field does not even parse, the service still checks the rest, so the
+    organizer sees all problems at once.
+    """
     if form.add_ticket_type.data:
         form.ticket_types.append_entry()
         return None
-    if not form.validate_on_submit():
-        return None
+    parsed = form.validate_on_submit()
     try:
         data = _form_data(form)
+        if not parsed:
+            service.validate_event(data)
+            return None
         if event is None:
             event = service.create_event(data, current_user, now_utc())
         else:
@@ -271,12 +277,12 @@ def manage_agenda(slug: str):
         for _i in range(3 if event.agenda_items else 5):
             form.items.append_entry()
     for entry in form.items:
-        entry.form.day.choices = days
+        entry.form.day.choices = choices(days)
     if request.method == "POST":
         if form.add_rows.data:
             for _i in range(3):
                 form.items.append_entry()
-                form.items.entries[-1].form.day.choices = days
+                form.items.entries[-1].form.day.choices = choices(days)
             return render_template("events/agenda.html", form=form, event=event, days=days)
         if form.validate_on_submit():
             items, errors = _agenda_items(form, event, days)

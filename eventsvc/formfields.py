@@ -1,0 +1,36 @@
+"""Form fields with clear Japanese messages when the input does not parse.
+
+WTForms' own messages are English (or terse) for these; every form uses these instead.
+"""
+
+from __future__ import annotations
+
+import wtforms
+from flask_babel import lazy_gettext as _l
+
+
+class _Friendly:
+    message = ""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError(str(self.message)) from None
+
+
+class IntegerField(_Friendly, wtforms.IntegerField):
+    message = _l("半角数字（整数）で入力してください。")
+
+
+class DateTimeLocalField(_Friendly, wtforms.DateTimeLocalField):
+    message = _l("日時を正しく入力してください（例: 2024-02-15 13:00）。")
+
+
+class DateField(_Friendly, wtforms.DateField):
+    message = _l("日付を正しく入力してください（例: 2024-02-15）。")
+
+
+class TimeField(_Friendly, wtforms.TimeField):
+    message = _l("時刻を正しく入力してください（例: 13:30）。")

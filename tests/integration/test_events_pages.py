@@ -1,0 +1,220 @@
+"""Event pages: what the public sees, and the organizer's editor working without JavaScript."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import icalendar
+import vobject
+
+from eventsvc.core.clock import now_utc
+
+FORM = {
+    "title": "自治体職員の勉強会 in 久留米",
+    "summary": "書かないワンストップ窓口",
+    "description": "",
+    "starts_at": "2030-03-01T13:00",
+    "ends_at": "2030-03-01T16:30",
+    "venue_name": "久留米市役所",
+    "venue_address": "",
+    "online_url": "",
+    "prefecture_code": "40",
+    "region": "",
+    "registration_opens_at": "",
+    "registration_closes_at": "",
+    "selection": "first_come",
+    "allowed_email_domains": "lg.jp, go.jp",
+    "ticket_types-0-code": "venue",
+    "ticket_types-0-name": "会場参加",
+    "ticket_types-0-capacity": "40",
+    "ticket_types-1-code": "online",
+    "ticket_types-1-name": "オンライン参加",
+    "ticket_types-1-capacity": "60",
+    "ticket_types-2-code": "",
+    "ticket_types-2-name": "",
+    "ticket_types-2-capacity": "",
+}
+
+
+def test_public_list_shows_published_upcoming_events_only(client, make):
+    org = make.organizer()
+    make.event(org, title="公開中の勉強会")
+    make.event(org, title="下書きの勉強会", status="draft")
+    past = make.event(org, title="過去の勉強会", starts_at=now_utc() - timedelta(days=30))
+    html = client.get("/").get_data(as_text=True)
+    assert "公開中の勉強会" in html
+    assert "下書きの勉強会" not in html
+    assert "過去の勉強会" not in html
+    assert past.title in client.get("/past").get_data(as_text=True)
+
+
+def test_region_and_prefecture_filters(client, make):
+    org = make.organizer()
+    make.event(org, title="那覇の会", prefecture_code="47")
+    make.event(org, title="札幌の会", prefecture_code="01")
+    html = client.get("/?region=kyushu_okinawa").get_data(as_text=True)
+    assert "那覇の会" in html and "札幌の会" not in html
+    html = client.get("/?prefecture=01").get_data(as_text=True)
+    assert "札幌の会" in html and "那覇の会" not in html
+    assert client.get("/?region=<script>&prefecture=zz").status_code == 200
+
+
+def test_event_page_shows_japanese_date_agenda_and_seats(client, make):
+    e = make.event(title="自治体職員の勉強会 in 那覇")
+    html = client.get(f"/events/{e.slug}").get_data(as_text=True)
+    assert "自治体職員の勉強会 in 那覇" in html
+    assert "13:30〜17:00" in html and "年" in html and "日(" in html
+    assert "デジタル改革共創プラットフォームの使い方" in html
+    assert "会場参加" in html
+    assert 'lang="ja"' in html
+
+
+def test_drafts_are_404_for_the_public(client, make):
+    e = make.event(status="draft")
+    assert client.get(f"/events/{e.slug}").status_code == 404
+    assert client.get(f"/events/{e.slug}.ics").status_code == 404
+    assert client.get(f"/events/{e.slug}/poster").status_code == 404
+
+
+def test_ics_download_parses_with_agenda_in_the_description(client, make):
+    e = make.event()
+    r = client.get(f"/events/{e.slug}.ics")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert "attachment" in r.headers["Content-Disposition"]
+    cal = icalendar.Calendar.from_ical(r.data)
+    ev = next(iter(cal.walk("VEVENT")))
+    assert "窓口BPR" in str(ev["description"])
+    assert str(ev["url"]).endswith(f"/events/{e.slug}")
+    v = vobject.readOne(r.data.decode())
+    assert v.vevent.uid.value == f"{e.uid}@eventsvc"
+    # UID is stable across edits
+    assert client.get(f"/events/{e.slug}.ics").data.count(f"UID:{e.uid}@eventsvc".encode()) == 1
+
+
+def test_calendar_feed_by_region(client, make):
+    org = make.organizer()
+    make.event(org, title="那覇の会", prefecture_code="47")
+    make.event(org, title="札幌の会", prefecture_code="01")
+    data = client.get("/calendar.ics?region=hokkaido").data
+    cal = icalendar.Calendar.from_ical(data)
+    assert [str(e["summary"]) for e in cal.walk("VEVENT")] == ["札幌の会"]
+    vobject.readOne(data.decode())
+
+
+def test_poster_and_qr_downloads(client, make):
+    e = make.event()
+    html = client.get(f"/events/{e.slug}/poster").get_data(as_text=True)
+    assert "<svg" in html and "poster-qr" in html
+    png = client.get(f"/events/{e.slug}/qr.png")
+    assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = client.get(f"/events/{e.slug}/qr.svg")
+    assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+
+
+def test_manage_pages_need_login(client, make):
+    e = make.event()
+    r = client.get("/manage")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert client.get(f"/manage/events/{e.slug}/edit").status_code == 302
+    assert client.post(f"/manage/events/{e.slug}/status/cancelled").status_code == 302
+
+
+def test_wrong_password_keeps_email_and_says_why(client, organizer):
+    r = client.post("/login", data={"email": organizer.email, "password": "wrong-password"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "メールアドレスまたはパスワードが正しくありません。" in html
+    assert organizer.email in html
+
+
+def test_organizer_creates_edits_publishes_and_copies_without_js(app, client, organizer, login):
+    login(organizer)
+    r = client.post("/manage/events/new", data=FORM)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    slug = r.headers["Location"].rsplit("/", 1)[-1]
+    assert app.test_client().get(f"/events/{slug}").status_code == 404  # still a draft for the public
+    assert client.get(f"/events/{slug}").status_code == 200  # its organizer previews it
+    # agenda: one row filled, blank rows ignored
+    r = client.post(f"/manage/events/{slug}/agenda", data={
+        "items-0-day": "2030-03-01", "items-0-start": "13:10", "items-0-end": "14:10",
+        "items-0-title": "書かないワンストップ窓口の取組", "items-0-speaker": "佐藤", "items-0-affiliation": "久留米市",
+        "items-0-kind": "talk", "items-0-materials_url": "", "items-0-description": "",
+        "items-1-day": "2030-03-01", "items-1-start": "", "items-1-end": "", "items-1-title": "",
+        "items-1-kind": "talk"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    r = client.post(f"/manage/events/{slug}/status/published")
+    assert r.status_code == 302
+    html = client.get(f"/events/{slug}").get_data(as_text=True)
+    assert "書かないワンストップ窓口の取組" in html and "2030年3月1日(金) 13:00〜16:30" in html
+    r = client.post(f"/manage/events/{slug}/copy")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/edit")
+    assert "2030-03-29T13:00" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_bad_form_input_keeps_what_was_typed(client, organizer, login):
+    login(organizer)
+    bad = {**FORM, "ends_at": "2030-03-01T12:00", "ticket_types-0-capacity": "-5", "title": "<b>太字</b>の勉強会"}
+    r = client.post("/manage/events/new", data=bad)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "終了日時は開始日時より後にしてください。" in html
+    assert "0〜100,000の整数です。" in html
+    assert "&lt;b&gt;太字&lt;/b&gt;の勉強会" in html  # kept, escaped
+    assert 'aria-invalid="true"' in html
+    r = client.post("/manage/events/new", data={**FORM, "title": "nul\x00"})
+    assert r.status_code == 422 and "制御文字は使用できません。" in r.get_data(as_text=True)
+    r = client.post("/manage/events/new", data={**FORM, "starts_at": "2030-02-30T13:00"})
+    assert r.status_code == 422
+
+
+def test_agenda_outside_event_hours_is_refused_on_the_form(client, organizer, login, make):
+    e = make.event(organizer, agenda=False)
+    login(organizer)
+    day = e.starts_at.astimezone().date().isoformat()
+    from eventsvc.core.clock import to_jst
+
+    day = to_jst(e.starts_at).date().isoformat()
+    r = client.post(f"/manage/events/{e.slug}/agenda", data={
+        "items-0-day": day, "items-0-start": "08:00", "items-0-end": "09:00", "items-0-title": "早朝",
+        "items-0-kind": "talk"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "イベントの開催時間内にしてください。" in html and 'value="早朝"' in html
+
+
+def test_other_organizers_events_are_404(client, make, login):
+    owner, other = make.organizer(), make.organizer()
+    e = make.event(owner, status="draft")
+    login(other)
+    assert client.get(f"/manage/events/{e.slug}").status_code == 404
+    assert client.post(f"/manage/events/{e.slug}/status/published").status_code == 404
+
+
+def test_forms_need_a_csrf_token(app, make):
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        org = make.organizer()
+        c = app.test_client()
+        r = c.post("/login", data={"email": org.email, "password": "x"})
+        assert r.status_code == 400
+        assert "csrf_failed" in r.get_data(as_text=True)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_english_switch_sets_a_cookie(client, make):
+    e = make.event()
+    r = client.get(f"/lang/en?next=/events/{e.slug}")
+    assert r.status_code == 302 and r.headers["Location"] == f"/events/{e.slug}"
+    html = client.get(f"/events/{e.slug}").get_data(as_text=True)
+    assert 'lang="en"' in html
+    assert client.get("/lang/en?next=https://evil.example/").headers["Location"] == "/"
+
+
+def test_security_headers_on_every_page(client):
+    r = client.get("/")
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
