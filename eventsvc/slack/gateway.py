@@ -266,6 +266,10 @@ class SlackGateway(Protocol):
 
     def invite(self, channel: str, user_ids: Sequence[str]) -> InviteResult: ...
 
+    def find_posts_by_metadata(
+        self, channel: str, outbox_id: object, oldest: float | str, thread_ts: str | None = None
+    ) -> list[PostRef]: ...
+
     def find_post_by_metadata(
         self, channel: str, outbox_id: object, oldest: float | str, thread_ts: str | None = None
     ) -> PostRef | None: ...

@@ -29,9 +29,9 @@ def main() -> None:
         fake.add_user(email="taro.yamada@city.naha.lg.jp", real_name="山田 太郎")
         fake.add_user(email="hanako.sato@city.kurume.lg.jp", real_name="佐藤 花子")
         fake.add_user(email="left@example.lg.jp", real_name="退職 済", deleted=True)
-    print(f"base_url  {fake.base_url}")
-    print(f"bot_token {fake.bot_token}")
-    print(f"client_id {fake.client_id} client_secret {fake.client_secret}")
+    print(f"base_url  {fake.base_url}", flush=True)
+    print(f"bot_token {fake.bot_token}", flush=True)
+    print(f"client_id {fake.client_id} client_secret {fake.client_secret}", flush=True)
     try:
         while True:
             time.sleep(3600)
