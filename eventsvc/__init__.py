@@ -51,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_web(app)
+    from .cli import register_commands
+
+    register_commands(app)
 
     @app.before_request
     def _write_intent():

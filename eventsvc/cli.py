@@ -31,6 +31,20 @@ def main():
     """eventsvc — study sessions and workshops for government staff."""
 
 
+#: commands added to every app's ``app.cli`` (so ``eventsvc``, ``flask`` and tests see them)
+COMMANDS: list[click.Command] = []
+
+
+def command(fn_or_group):
+    COMMANDS.append(fn_or_group)
+    return fn_or_group
+
+
+def register_commands(app) -> None:
+    for cmd in COMMANDS:
+        app.cli.add_command(cmd)
+
+
 def upgrade_database() -> None:
     """Apply every migration (a fresh database gets the whole schema)."""
     from flask_migrate import upgrade
@@ -38,7 +52,8 @@ def upgrade_database() -> None:
     upgrade()
 
 
-@main.command("serve")
+@command
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo data first.")
@@ -77,7 +92,8 @@ def _print_demo(result: dict) -> None:
     click.echo(f"  password: {result['password']}")
 
 
-@main.command("demo")
+@command
+@click.command("demo")
 @with_appcontext
 def demo_command():
     """Seed the demo data (a Naha and a Kurume study session) into the configured database."""
@@ -87,7 +103,8 @@ def demo_command():
     _print_demo(seed_demo())
 
 
-@main.group("organizer")
+@command
+@click.group("organizer")
 def organizer_group():
     """Organizer accounts."""
 
@@ -143,7 +160,8 @@ def organizer_password(email: str, password: str | None):
     click.echo("password changed")
 
 
-@main.group("token")
+@command
+@click.group("token")
 def token_group():
     """API tokens."""
 

@@ -1,12 +1,12 @@
 """Japan time on screen, UTC in storage, dates read the Japanese way."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eventsvc.core.clock import JST, format_date, format_range, jst_combine, to_jst, to_utc
 
 
 def test_naive_input_means_japan_time():
-    assert to_utc(datetime(2024, 2, 15, 13, 0)) == datetime(2024, 2, 15, 4, 0, tzinfo=timezone.utc)
+    assert to_utc(datetime(2024, 2, 15, 13, 0)) == datetime(2024, 2, 15, 4, 0, tzinfo=UTC)
 
 
 def test_japanese_date_with_weekday():
@@ -27,5 +27,5 @@ def test_english_form():
 
 
 def test_utc_midnight_is_morning_in_japan():
-    assert to_jst(datetime(2024, 2, 14, 23, 0, tzinfo=timezone.utc)).day == 15
+    assert to_jst(datetime(2024, 2, 14, 23, 0, tzinfo=UTC)).day == 15
     assert jst_combine(datetime(2024, 2, 15).date(), datetime(2024, 1, 1, 9, 0).time()).hour == 0

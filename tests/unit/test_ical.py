@@ -1,14 +1,14 @@
 """iCalendar output is valid for icalendar and vobject, in Japan time with a VTIMEZONE."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import icalendar
 import vobject
 
 from eventsvc.events.ical import IcsEvent, to_ics
 
-EVENT = IcsEvent(uid="abc@eventsvc", title="勉強会, in 那覇; 第1回", starts_at=datetime(2024, 2, 15, 4, 0, tzinfo=timezone.utc),
-                 ends_at=datetime(2024, 2, 15, 8, 0, tzinfo=timezone.utc), url="https://example.lg.jp/events/naha",
+EVENT = IcsEvent(uid="abc@eventsvc", title="勉強会, in 那覇; 第1回", starts_at=datetime(2024, 2, 15, 4, 0, tzinfo=UTC),
+                 ends_at=datetime(2024, 2, 15, 8, 0, tzinfo=UTC), url="https://example.lg.jp/events/naha",
                  description="プログラム\n13:00 開会\n" + "長い説明" * 40, location="那覇市IT創造館")
 
 
@@ -17,10 +17,10 @@ def test_both_parsers_read_the_same_instant():
     assert b"BEGIN:VTIMEZONE" in data and b"DTSTART;TZID=Asia/Tokyo:20240215T130000" in data
     cal = icalendar.Calendar.from_ical(data)
     ev = next(c for c in cal.walk("VEVENT"))
-    assert ev.decoded("dtstart").astimezone(timezone.utc) == EVENT.starts_at
+    assert ev.decoded("dtstart").astimezone(UTC) == EVENT.starts_at
     assert str(ev["summary"]) == EVENT.title
     v = vobject.readOne(data.decode())
-    assert v.vevent.dtstart.value.astimezone(timezone.utc) == EVENT.starts_at
+    assert v.vevent.dtstart.value.astimezone(UTC) == EVENT.starts_at
     assert v.vevent.description.value == EVENT.description
     assert v.vevent.uid.value == "abc@eventsvc"
 

@@ -2,7 +2,14 @@
 
 import pytest
 
-from eventsvc.core.text import TextError, check_text, is_slug, normalize_email, search_key, to_katakana
+from eventsvc.core.text import (
+    TextError,
+    check_text,
+    is_slug,
+    normalize_email,
+    search_key,
+    to_katakana,
+)
 
 
 @pytest.mark.parametrize("bad", ["a\x00b", "a\x07b", "\u202eevil", "x\u2066y", "a\ud800b", "\x85"])

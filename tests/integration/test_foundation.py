@@ -1,0 +1,130 @@
+"""The foundation a new user meets first: migrations, the command line, `eventsvc serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from eventsvc import create_app
+from eventsvc.extensions import db
+
+
+def _upgrade_downgrade(url: str) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True})
+    with app.app_context():
+        upgrade()
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"events", "ticket_types", "agenda_items", "organizers", "api_tokens", "organizations",
+                "registrations", "deliveries"} <= tables
+        assert db.session.execute(text("select count(*) from organizations")).scalar() == 1825
+        db.session.remove()
+        # the models and the migrations agree (nothing left for autogenerate)
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), db.metadata)
+        assert diff == [], diff
+        downgrade(revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        db.engine.dispose()
+
+
+def test_migrations_on_an_empty_sqlite_database(tmp_path):
+    _upgrade_downgrade(f"sqlite:///{tmp_path / 'empty.db'}")
+
+
+def test_migrations_on_an_empty_postgresql_database(request):
+    import secrets
+
+    from tests.conftest import _pg_server_url
+
+    server, reason = _pg_server_url()
+    if server is None:
+        pytest.skip(reason)
+    name = f"eventsvc_mig_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        _upgrade_downgrade(server.rsplit("/", 1)[0] + "/" + name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_organizer_and_token_commands(app, runner, api):
+    r = runner.invoke(args=["organizer", "create", "--email", "Hanako@Digital.GO.JP", "--name", "山田 花子",
+                            "--password", "a-long-password"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(args=["organizer", "create", "--email", "hanako@digital.go.jp", "--name", "x",
+                            "--password", "a-long-password"])
+    assert r.exit_code == 1 and "organizer_exists" in r.output
+    r = runner.invoke(args=["organizer", "create", "--email", "x@y.lg.jp", "--name", "x", "--password", "short"])
+    assert r.exit_code == 1 and "password" in r.output
+    r = runner.invoke(args=["token", "create", "--email", "hanako@digital.go.jp"])
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    assert api("get", "/events", token).status_code == 200
+    assert api("post", "/events", token, json={}).status_code == 422  # authenticated, body invalid
+    r = runner.invoke(args=["token", "create", "--email", "nobody@example.lg.jp"])
+    assert r.exit_code == 1
+
+
+def test_demo_seeds_naha_and_kurume_and_prints_a_working_login(app, runner, client):
+    r = runner.invoke(args=["demo"])
+    assert r.exit_code == 0, r.output
+    password = next(line.split(":", 1)[1].strip() for line in r.output.splitlines() if "password:" in line)
+    email = next(line.split(":", 1)[1].strip() for line in r.output.splitlines() if "email:" in line)
+    html = client.get("/events/naha-study-session").get_data(as_text=True)
+    for title in ("デジタル改革共創プラットフォームの使い方", "はじめての自己紹介投稿", "窓口BPR",
+                  "住民目線でウェブサイトを見るワークショップ", "アナログ規制の見直し"):
+        assert title in html
+    assert "書かないワンストップ窓口" in client.get("/events/kurume-kakanai-madoguchi").get_data(as_text=True)
+    assert client.post("/login", data={"email": email, "password": password}).status_code == 302
+    assert runner.invoke(args=["demo"]).exit_code == 0  # idempotent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
+    """`eventsvc serve` on a new instance folder: secret key made, database migrated, pages served."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSVC_")}
+    env["EVENTSVC_INSTANCE_PATH"] = str(tmp_path / "instance")
+    exe = os.path.join(os.path.dirname(sys.executable), "eventsvc")
+    proc = subprocess.Popen([exe, "serve", "--port", str(port), "--demo"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        body = None
+        while time.time() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/events/naha-study-session", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("serve exited: " + proc.stdout.read())
+                time.sleep(0.3)
+        assert body and "那覇" in body
+        assert (tmp_path / "instance" / "secret_key").exists()
+        assert (tmp_path / "instance" / "eventsvc.db").exists()
+        assert oct((tmp_path / "instance" / "secret_key").stat().st_mode)[-3:] == "600"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0]
+    assert "password:" in out and f"http://127.0.0.1:{port}/" in out
