@@ -99,9 +99,11 @@ def _register_blueprints(app: Flask) -> None:
     from .core import models as _core_models  # noqa: F401
     from .events.views import bp as events_bp
     from .outbox import models as _outbox_models  # noqa: F401
+    from .outbox.views import bp as outbox_bp
     from .registration import models as _registration_models  # noqa: F401
+    from .registration.views import bp as registration_bp
     from .surveys import models as _survey_models  # noqa: F401
 
-    for blueprint in (auth_bp, events_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)

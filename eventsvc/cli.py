@@ -188,3 +188,76 @@ def token_create(email: str, name: str):
 
 def random_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+# ---------------------------------------------------------------- outbox worker and lottery
+def _start_outbox_worker(app):
+    from .outbox.worker import start_background
+
+    return start_background(app)
+
+
+BACKGROUND_STARTERS.append(_start_outbox_worker)
+
+
+@command
+@click.command("worker")
+@click.option("--once", is_flag=True, help="One pass (send what is due), then exit.")
+@click.option("--interval", default=2.0, show_default=True, type=float, help="Seconds between passes when idle.")
+@with_appcontext
+def worker_command(once: bool, interval: float):
+    """Run the outbox worker alone: send due e-mails (and Slack posts), expire offers, run due lotteries."""
+    import signal
+    import threading
+
+    from .outbox.worker import run_forever, run_once
+
+    app = current_app._get_current_object()
+    if once:
+        outcome = run_once()
+        click.echo("outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(outcome.items())) or "nothing due"))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: stop.set())
+    click.echo("outbox worker: running (Ctrl+C で停止)")
+    run_forever(app, stop, interval=interval)
+
+
+@command
+@click.group("lottery")
+def lottery_group():
+    """Lottery draws for events that select by lottery."""
+
+
+@lottery_group.command("run")
+@click.argument("slug")
+@click.option("--seed", help="Seed for the draw (recorded); random when not given.")
+@with_appcontext
+def lottery_run(slug: str, seed: str | None):
+    """Draw the lottery for SLUG now and print the recorded result."""
+    import json
+
+    from sqlalchemy import select
+
+    from .errors import DomainError
+    from .events.models import Event
+    from .registration import service
+
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        click.echo(f"error: event_not_found: {slug}", err=True)
+        sys.exit(1)
+    try:
+        from .core.clock import now_utc
+
+        draws = service.run_lottery(event, "cli", now_utc(), seed=seed)
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        click.echo(f"error: {err.code}: {err.message}", err=True)
+        sys.exit(1)
+    for d in draws:
+        tt = next(t for t in event.ticket_types if t.id == d.ticket_type_id)
+        click.echo(f"{tt.code}: seed={d.seed} won={len(d.record['won'])} waitlist={len(d.record['waitlist'])}")
+        click.echo(json.dumps(d.record, ensure_ascii=False))

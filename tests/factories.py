@@ -55,3 +55,44 @@ def event(org=None, *, status: str = "published", agenda: bool = True, now: date
             events.set_status(e, status, org, now)
     db.session.commit()
     return e
+
+
+_KANA = ["ヒガ タロウ", "チネン ハナコ", "キンジョウ ジロウ", "オオシロ サクラ", "タマキ ケン", "ナカモト ユイ"]
+_NAMES = ["比嘉 太郎", "知念 花子", "金城 次郎", "大城 さくら", "玉城 健", "仲本 結"]
+
+
+def registration(event, *, name: str | None = None, name_kana: str | None = None, email: str | None = None,
+                 organization_code: str | None = "472018", organization_name: str = "", department: str = "",
+                 ticket_type: str | None = None, answers: dict | None = None, consent_privacy: bool = True,
+                 consent_slack_mention: bool = True, consent_listing: bool = True, status: str | None = None,
+                 now: datetime | None = None, commit: bool = True):
+    """A registration made through the real service (``registration.service.register``).
+
+    Defaults: a Naha city (472018) staff member with a unique ``…@city.naha.lg.jp`` address,
+    the event's first participation type, all consents given. The status is what the rules
+    decide (confirmed while seats last); ``status="cancelled"`` / ``"rejected"`` /
+    ``"pending_review"`` (uses a non-government address) get there through the service too.
+    The attendee token is on ``reg.attendee_token`` (it is stored only hashed).
+    """
+    from eventsvc.registration import service as reg_service
+
+    n = next(_seq)
+    now = now or now_utc()
+    if email is None:
+        email = f"staff{n}@example.com" if status in ("pending_review", "rejected") else f"staff{n}@city.naha.lg.jp"
+    data = reg_service.RegistrationData(
+        name=name or _NAMES[n % len(_NAMES)], name_kana=name_kana or _KANA[n % len(_KANA)], email=email,
+        organization_code=organization_code, organization_name=organization_name, department=department,
+        ticket_type=ticket_type, answers=answers or {}, consent_privacy=consent_privacy,
+        consent_slack_mention=consent_slack_mention, consent_listing=consent_listing)
+    reg, token = reg_service.register(event, data, now)
+    if status == "cancelled":
+        reg_service.cancel(reg, reg, now)
+    elif status == "rejected":
+        reg_service.reject(reg, None, now)
+    elif status is not None and status != reg.status:
+        raise ValueError(f"the rules made this registration {reg.status!r}, not {status!r}")
+    if commit:
+        db.session.commit()
+    reg.attendee_token = token
+    return reg

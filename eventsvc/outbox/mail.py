@@ -1,0 +1,147 @@
+"""The e-mail sender: ``mail.*`` deliveries over SMTP (``EVENTSVC_SMTP_URL``).
+
+URL forms::
+
+    smtp://host[:25]                      plain SMTP
+    smtp://user:pass@host:587?starttls=1  STARTTLS, then AUTH
+    smtps://user:pass@host[:465]          implicit TLS
+
+Payload of a ``mail.*`` delivery: ``{"subject", "text", "attachments": [{"filename",
+"content_type", "data" (base64)}], "reply_to"?}``. Without ``SMTP_URL`` the worker holds the
+rows (``held``, "未送信: SMTP未設定") and sends them once SMTP is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..core.clock import now_utc
+from .senders import PermanentError, TemporaryError, UncertainError, register_sender
+
+NOT_CONFIGURED = "未送信: SMTP未設定"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("SMTP URL must look like smtp://host:port or smtps://user:pass@host")
+    query = parse_qs(parts.query)
+    flag = (query.get("starttls") or ["0"])[0].lower() in ("1", "true", "yes", "on")
+    timeout = float((query.get("timeout") or ["30"])[0])
+    implicit = parts.scheme == "smtps"
+    return SmtpSettings(
+        host=parts.hostname, port=parts.port or (465 if implicit else 25), implicit_tls=implicit,
+        starttls=flag and not implicit, username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None, timeout=timeout)
+
+
+def build_message(delivery, mail_from: str) -> EmailMessage:
+    p = delivery.payload or {}
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = delivery.target
+    msg["Subject"] = p.get("subject", "")
+    msg["Date"] = format_datetime(now_utc())
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "eventsvc.local"
+    msg["Message-ID"] = make_msgid(idstring=f"d{delivery.id}", domain=domain)
+    if p.get("reply_to"):
+        msg["Reply-To"] = p["reply_to"]
+    msg.set_content(p.get("text", ""), charset="utf-8")
+    for a in p.get("attachments", []):
+        maintype, _, subtype = a.get("content_type", "application/octet-stream").partition("/")
+        subtype, _, _params = subtype.partition(";")
+        params = {}
+        if maintype == "text" and subtype == "calendar":
+            params = {"method": "PUBLISH"}
+        msg.add_attachment(base64.b64decode(a["data"]), maintype=maintype, subtype=subtype.strip(),
+                           filename=a.get("filename", "attachment"), params=params)
+    return msg
+
+
+def _classify(code: int, text: str) -> Exception:
+    message = f"{code} {text}"
+    return TemporaryError(message) if 400 <= code < 500 else PermanentError(message)
+
+
+class SmtpSender:
+    """Sends one message per connection (the worker's volume is small; no state to go stale)."""
+
+    def unavailable(self, config) -> str | None:
+        return None if config.get("SMTP_URL") else NOT_CONFIGURED
+
+    def send(self, delivery, config) -> str:
+        try:
+            settings = parse_smtp_url(config["SMTP_URL"])
+        except ValueError as err:
+            raise TemporaryError(f"EVENTSVC_SMTP_URL: {err}") from None
+        mail_from = config.get("MAIL_FROM") or "eventsvc <no-reply@localhost>"
+        msg = build_message(delivery, mail_from)
+        envelope_from = parseaddr(mail_from)[1] or "no-reply@localhost"
+        # Before DATA nothing can have been delivered: any failure there is safe to retry.
+        try:
+            if settings.implicit_tls:
+                smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        except (OSError, smtplib.SMTPException) as err:
+            raise TemporaryError(f"connect {settings.host}:{settings.port}: {err}") from None
+        try:
+            try:
+                smtp.ehlo()
+                if settings.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                if settings.username:
+                    smtp.login(settings.username, settings.password or "")
+                code, text = smtp.mail(envelope_from, ["SMTPUTF8"] if _needs_utf8(delivery.target) else [])
+                if code != 250:
+                    raise _classify(code, text.decode(errors="replace"))
+                code, text = smtp.rcpt(delivery.target)
+                if code not in (250, 251):
+                    raise _classify(code, text.decode(errors="replace"))
+            except (PermanentError, TemporaryError):
+                raise
+            except smtplib.SMTPResponseException as err:
+                raise _classify(err.smtp_code, str(err.smtp_error)) from None
+            except (OSError, smtplib.SMTPException) as err:
+                raise TemporaryError(f"{type(err).__name__}: {err}") from None
+            # From DATA on, a dropped line means we cannot know whether the server took it.
+            try:
+                code, text = smtp.data(msg.as_bytes(policy=msg.policy.clone(utf8=_needs_utf8(delivery.target))))
+            except smtplib.SMTPResponseException as err:
+                raise _classify(err.smtp_code, str(err.smtp_error)) from None
+            except (TimeoutError, OSError, smtplib.SMTPException) as err:
+                raise UncertainError(f"during DATA: {type(err).__name__}: {err}") from None
+            if code != 250:
+                raise _classify(code, text.decode(errors="replace"))
+            return msg["Message-ID"]
+        finally:
+            try:
+                smtp.quit()
+            except Exception:  # noqa: BLE001 - the message is already handed over (or not)
+                smtp.close()
+
+
+def _needs_utf8(address: str) -> bool:
+    return not address.isascii()
+
+
+register_sender("mail.", SmtpSender())

@@ -1,0 +1,85 @@
+"""Writing and reading deliveries. Knows no channel: a ``kind`` is just a string.
+
+Enqueue in the same transaction as the cause (the caller commits); a ``dedupe_key``
+makes a retried cause harmless: the second enqueue returns the first row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..core.clock import now_utc
+from ..errors import Conflict, NotFound
+from ..extensions import db
+from .models import STATES, Delivery
+
+
+def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = None,
+            registration_id: int | None = None, dedupe_key: str | None = None,
+            now: datetime | None = None, not_before: datetime | None = None) -> Delivery:
+    """Add a delivery (state ``queued``) to the session and flush it.
+
+    With ``dedupe_key``, an existing row with the same key is returned instead (even
+    when another transaction inserted it concurrently: the unique index decides).
+    """
+    now = now or now_utc()
+    if dedupe_key:
+        existing = db.session.scalar(select(Delivery).where(Delivery.dedupe_key == dedupe_key))
+        if existing is not None:
+            return existing
+    row = Delivery(kind=kind, target=target[:320], payload=payload, event_id=event_id,
+                   registration_id=registration_id, dedupe_key=dedupe_key, state="queued",
+                   attempts=0, next_attempt_at=not_before or now, created_at=now, last_error="",
+                   external_id="", claimed_by="")
+    if not dedupe_key:
+        db.session.add(row)
+        db.session.flush()
+        return row
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        existing = db.session.scalar(select(Delivery).where(Delivery.dedupe_key == dedupe_key))
+        if existing is None:  # pragma: no cover - the unique index said otherwise
+            raise
+        return existing
+    return row
+
+
+def list_for_event(event_id: int, *, state: str | None = None, kind_prefix: str | None = None,
+                   limit: int = 1000) -> list[Delivery]:
+    q = select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id.desc())
+    if state:
+        q = q.where(Delivery.state == state)
+    if kind_prefix:
+        q = q.where(Delivery.kind.startswith(kind_prefix))
+    return list(db.session.scalars(q.limit(limit)))
+
+
+def counts_for_event(event_id: int) -> dict[str, int]:
+    rows = db.session.execute(select(Delivery.state, func.count()).where(Delivery.event_id == event_id)
+                              .group_by(Delivery.state))
+    out = dict.fromkeys(STATES, 0)
+    out.update({state: n for state, n in rows})
+    return out
+
+
+def get_for_event(event_id: int, delivery_id: int) -> Delivery:
+    row = db.session.get(Delivery, delivery_id)
+    if row is None or row.event_id != event_id:
+        raise NotFound("delivery_not_found", "配信が見つかりません。")
+    return row
+
+
+def retry(row: Delivery, now: datetime) -> Delivery:
+    """A person decided to send a failed or uncertain delivery again (the only way it is re-sent)."""
+    if row.state not in ("failed", "uncertain", "held"):
+        raise Conflict("not_retryable", "送信済み・送信待ちの配信は再送できません。")
+    row.state = "queued"
+    row.next_attempt_at = now
+    row.claimed_by, row.claimed_until, row.send_started_at = "", None, None
+    db.session.flush()
+    return row

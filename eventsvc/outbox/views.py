@@ -1,0 +1,71 @@
+"""The organizer's view of an event's deliveries: every message, its state, its text."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..core.clock import now_utc
+from ..errors import DomainError
+from ..events import service as events_service
+from ..events.forms import ActionForm
+from ..extensions import db
+from . import service
+from .models import STATES
+from .senders import sender_for
+
+bp = Blueprint("outbox", __name__)
+
+# ------------------------------------------------------------------ manage
+# GET  /manage/events/<slug>/deliveries             manage_list   states, filters, "未送信: SMTP未設定"
+# GET  /manage/events/<slug>/deliveries/<id>        manage_show   the message as it will be (was) sent
+# POST /manage/events/<slug>/deliveries/<id>/retry  manage_retry  a person decides to send again
+
+STATE_LABELS = {"queued": "送信待ち", "sending": "送信中", "sent": "送信済み", "failed": "失敗", "uncertain": "送信不明",
+                "held": "保留"}
+
+
+@bp.app_template_global()
+def delivery_state_label(state: str) -> str:
+    return _(STATE_LABELS.get(state, state))
+
+
+def channel_notice(kind_prefix: str) -> str | None:
+    sender = sender_for(kind_prefix)
+    return sender.unavailable(current_app.config) if sender else None
+
+
+@bp.route("/manage/events/<slug>/deliveries")
+@login_required
+def manage_list(slug: str):
+    event = events_service.get_event_for(slug, current_user)
+    state = request.args.get("state") if request.args.get("state") in STATES else None
+    rows = service.list_for_event(event.id, state=state)
+    return render_template("outbox/manage_list.html", event=event, rows=rows, state=state, states=STATES,
+                           counts=service.counts_for_event(event.id), mail_notice=channel_notice("mail."))
+
+
+@bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>")
+@login_required
+def manage_show(slug: str, delivery_id: int):
+    event = events_service.get_event_for(slug, current_user)
+    row = service.get_for_event(event.id, delivery_id)
+    return render_template("outbox/manage_show.html", event=event, d=row, action=ActionForm())
+
+
+@bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@login_required
+def manage_retry(slug: str, delivery_id: int):
+    event = events_service.get_event_for(slug, current_user)
+    row = service.get_for_event(event.id, delivery_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        service.retry(row, now_utc())
+        db.session.commit()
+        flash(_("再送を予約しました。"), "success")
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    return redirect(url_for("outbox.manage_show", slug=slug, delivery_id=delivery_id))

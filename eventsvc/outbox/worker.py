@@ -1,0 +1,211 @@
+"""The outbox worker: claim due deliveries, send each once, record the outcome.
+
+One pass (:func:`run_once`)::
+
+    recover   'sending' rows whose lease (claimed_until) ran out: never started → queued again;
+              started (send_started_at set) → uncertain (it may have gone out; a person decides)
+    release   'held' rows whose channel is configured now → queued
+    claim     due 'queued' rows → 'sending' with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED,
+              so several workers never claim the same row; SQLite: the write lock serialises)
+              rows without a usable sender → 'held' with the reason
+    send      per row: mark send_started_at (only if the claim is still ours), call the sender,
+              then sent | queued again with exponential backoff and jitter | failed | uncertain
+    periodic  jobs other packages registered (offer expiry, lottery draws…)
+
+A row is handed to a sender at most once per claim, and a claim whose send started is
+never re-claimed automatically: that is what "never send the same row twice" rests on.
+Runs as ``eventsvc worker`` and as a thread inside ``eventsvc serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import select, update
+
+from ..core.clock import now_utc
+from ..extensions import db
+from . import mail as _mail  # noqa: F401  (registers the mail.* sender)
+from .models import Delivery
+from .senders import PermanentError, TemporaryError, UncertainError, sender_for
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+BASE_DELAY = 30.0  # seconds
+MAX_DELAY = 6 * 3600.0
+BATCH = 20
+
+#: ``fn(now)``: work other packages want done on each pass (they flush; the worker commits)
+PeriodicJob = Callable[[datetime], object]
+_PERIODIC: dict[str, PeriodicJob] = {}
+
+
+def register_periodic(name: str, job: PeriodicJob) -> None:
+    _PERIODIC[name] = job
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def backoff(attempts: int, rnd: random.Random | None = None) -> timedelta:
+    """Delay before the next try: BASE·2^(attempts-1), capped, times a jitter in [0.5, 1.5)."""
+    rnd = rnd or random
+    delay = min(MAX_DELAY, BASE_DELAY * (2 ** max(0, attempts - 1)))
+    return timedelta(seconds=delay * (0.5 + rnd.random()))
+
+
+def recover_lost(now: datetime) -> int:
+    lost = db.session.scalars(select(Delivery).where(Delivery.state == "sending",
+                                                     Delivery.claimed_until < now)).all()
+    for row in lost:
+        if row.send_started_at is None:
+            row.state = "queued"
+        else:
+            row.state = "uncertain"
+            row.last_error = "送信中に処理が止まりました（送信されたか不明のため自動では再送しません）"
+        row.claimed_by, row.claimed_until = "", None
+    db.session.commit()
+    return len(lost)
+
+
+def release_held(config) -> int:
+    kinds = db.session.scalars(select(Delivery.kind).where(Delivery.state == "held").distinct()).all()
+    n = 0
+    for kind in kinds:
+        sender = sender_for(kind)
+        if sender is not None and sender.unavailable(config) is None:
+            n += db.session.execute(update(Delivery).where(Delivery.state == "held", Delivery.kind == kind)
+                                    .values(state="queued", last_error="")).rowcount
+    db.session.commit()
+    return n
+
+
+def claim(who: str, now: datetime, limit: int = BATCH) -> list[int]:
+    """Claim up to ``limit`` due rows for ``who``; returns their ids (committed)."""
+    config = current_app.config
+    q = (select(Delivery).where(Delivery.state == "queued", Delivery.next_attempt_at <= now)
+         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
+    if db.session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    claimed = []
+    for row in db.session.scalars(q).all():
+        sender = sender_for(row.kind)
+        reason = ("送信手段が未登録: " + row.kind.split(".")[0]) if sender is None else sender.unavailable(config)
+        if reason:
+            row.state, row.last_error = "held", reason
+            continue
+        row.state, row.claimed_by, row.claimed_until = "sending", who, now + LEASE
+        row.send_started_at = None
+        claimed.append(row.id)
+    db.session.commit()
+    return claimed
+
+
+def _finish(row_id: int, who: str, **values) -> None:
+    db.session.execute(update(Delivery).where(Delivery.id == row_id, Delivery.claimed_by == who,
+                                              Delivery.state == "sending")
+                       .values(claimed_by="", claimed_until=None, **values))
+    db.session.commit()
+
+
+def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
+    """Send one claimed row; returns the state it ends in."""
+    config = current_app.config
+    started = now_utc()
+    # Mark the start (and count the attempt) only if the claim is still ours.
+    res = db.session.execute(update(Delivery).where(Delivery.id == row_id, Delivery.claimed_by == who,
+                                                    Delivery.state == "sending")
+                             .values(send_started_at=started, attempts=Delivery.attempts + 1))
+    db.session.commit()
+    if res.rowcount != 1:
+        return "lost"
+    row = db.session.get(Delivery, row_id)
+    sender = sender_for(row.kind)
+    try:
+        external_id = sender.send(row, config)
+    except TemporaryError as err:
+        if row.attempts >= MAX_ATTEMPTS:
+            _finish(row_id, who, state="failed", last_error=f"{err} (試行{row.attempts}回で中止)"[:2000])
+            return "failed"
+        _finish(row_id, who, state="queued", last_error=str(err)[:2000], send_started_at=None,
+                next_attempt_at=now_utc() + backoff(row.attempts, rnd))
+        return "queued"
+    except PermanentError as err:
+        _finish(row_id, who, state="failed", last_error=str(err)[:2000])
+        return "failed"
+    except UncertainError as err:
+        _finish(row_id, who, state="uncertain", last_error=str(err)[:2000])
+        return "uncertain"
+    except Exception as err:  # noqa: BLE001 - unknown: it may have gone out, so do not resend
+        log.exception("sender for %s raised", row.kind)
+        db.session.rollback()
+        _finish(row_id, who, state="uncertain", last_error=f"{type(err).__name__}: {err}"[:2000])
+        return "uncertain"
+    _finish(row_id, who, state="sent", sent_at=now_utc(), external_id=str(external_id or "")[:200],
+            last_error="")
+    return "sent"
+
+
+def run_periodic(now: datetime) -> None:
+    for name, job in list(_PERIODIC.items()):
+        try:
+            job(now)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - one failing job must not stop the others or the sends
+            db.session.rollback()
+            log.exception("periodic job %s failed", name)
+
+
+def run_once(who: str | None = None, now: datetime | None = None, *, batch: int = BATCH,
+             periodic: bool = True) -> dict[str, int]:
+    """One pass; returns how many rows ended in each state. Needs an app context."""
+    who = who or worker_id()
+    now = now or now_utc()
+    outcome: dict[str, int] = {}
+    recover_lost(now)
+    release_held(current_app.config)
+    if periodic:
+        run_periodic(now)
+    for row_id in claim(who, now, batch):
+        state = deliver(row_id, who)
+        outcome[state] = outcome.get(state, 0) + 1
+    db.session.remove()
+    return outcome
+
+
+def run_forever(app: Flask, stop: threading.Event, interval: float = 2.0) -> None:
+    who = worker_id()
+    log.info("outbox worker %s started", who)
+    while not stop.is_set():
+        busy = False
+        try:
+            with app.app_context():
+                busy = sum(run_once(who).values()) > 0
+        except Exception:  # noqa: BLE001 - keep the loop alive (database restarts, etc.)
+            log.exception("outbox worker pass failed")
+        if not busy:
+            stop.wait(interval)
+    log.info("outbox worker %s stopped", who)
+
+
+def start_background(app: Flask) -> Callable[[], None]:
+    """Start the worker in a daemon thread; returns ``stop()``. Used by ``eventsvc serve``."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(app, stop), name="outbox-worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(10)
+
+    return stop_worker

@@ -1,0 +1,101 @@
+"""The registration e-mails (Japanese), rendered into outbox payloads when their cause happens.
+
+Rendering at enqueue time keeps the outbox channel-agnostic and lets organizers read a
+held message exactly as it will be sent. Templates live in ``templates/emails/``.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from flask import current_app, has_request_context, render_template
+from flask_babel import force_locale
+
+from ..core.clock import format_range
+from ..events.ical import IcsEvent, to_ics
+from ..events.models import Event
+from ..events.poster import qr_png
+from ..outbox import service as outbox
+from ..web import external_url
+
+SUBJECTS = {
+    "registered": "【参加確定】{title}",
+    "promoted": "【繰り上げ・参加確定】{title}",
+    "approved": "【参加確定】{title}",
+    "lottery": "【当選・参加確定】{title}",
+    "offer_accepted": "【参加確定】{title}",
+    "waitlisted": "【キャンセル待ち】{title}",
+    "pending_review": "【申込み受付・確認待ち】{title}",
+    "applied": "【抽選申込み受付】{title}",
+    "offer": "【繰り上げのご案内・要回答】{title}",
+    "offer_expired": "【回答期限切れ】{title}",
+    "rejected": "【お申込みについて】{title}",
+    "cancelled": "【キャンセル受付】{title}",
+    "link": "【申込み確認用リンク】{title}",
+}
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """An absolute URL inside or outside a request (CLI, worker): ``BASE_URL`` when set."""
+    if has_request_context():
+        return external_url(endpoint, **values)
+    base = current_app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return base.rstrip("/") + path
+
+
+def _attachment(filename: str, content_type: str, data: bytes) -> dict:
+    return {"filename": filename, "content_type": content_type, "data": base64.b64encode(data).decode()}
+
+
+def event_ics(event: Event, now: datetime) -> bytes:
+    url = absolute_url("events.show", slug=event.slug)
+    location = "、".join(x for x in (event.venue_name, event.venue_address) if x) or "オンライン"
+    return to_ics([IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at,
+                            ends_at=event.ends_at, url=url, description=(event.summary + "\n\n" + url).strip(),
+                            location=location, updated_at=event.updated_at,
+                            cancelled=event.status == "cancelled")], now=now)
+
+
+def _render(template: str, reg, **context) -> str:
+    event = reg.event
+    with force_locale(reg.locale or "ja"):
+        return render_template(f"emails/{template}.txt", reg=reg, event=event,
+                               when=format_range(event.starts_at, event.ends_at, "ja"),
+                               event_url=absolute_url("events.show", slug=event.slug), **context)
+
+
+def _subject(key: str, event: Event) -> str:
+    return SUBJECTS[key].format(title=event.title)[:200]
+
+
+def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note: str = ""):
+    """The "you are in" mail with the ticket: QR image and .ics attached. Once per registration."""
+    key = reason if reason in SUBJECTS else "registered"
+    text = _render("confirmed", reg, manage_url=manage_url, reason=reason, note=note)
+    attachments = [
+        _attachment(f"ticket-{reg.ticket_code}.png", "image/png", qr_png(reg.ticket_code, box_size=8)),
+        _attachment(f"{reg.event.slug}.ics", "text/calendar", event_ics(reg.event, now)),
+    ]
+    return outbox.enqueue(f"mail.{'confirmation' if reason == 'registered' else reason}", reg.email,
+                          {"subject": _subject(key, reg.event), "text": text, "attachments": attachments},
+                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.confirmed:{reg.id}",
+                          now=now)
+
+
+def enqueue_simple(reg, template: str, manage_url: str, now: datetime, *, key: str, position: int | None = None,
+                   reason: str = "", note: str = ""):
+    text = _render(template, reg, manage_url=manage_url, position=position, reason=reason, note=note)
+    return outbox.enqueue(f"mail.{template}", reg.email, {"subject": _subject(template, reg.event), "text": text},
+                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.{key}", now=now)
+
+
+def enqueue_message(reg, subject: str, body: str, manage_url: str, now: datetime, *, key: str,
+                    reply_to: str | None = None):
+    text = _render("message", reg, manage_url=manage_url, body=body)
+    payload = {"subject": f"【{reg.event.title[:60]}】{subject}", "text": text}
+    if reply_to:
+        payload["reply_to"] = reply_to
+    return outbox.enqueue("mail.message", reg.email, payload, event_id=reg.event_id, registration_id=reg.id,
+                          dedupe_key=f"mail.{key}", now=now)

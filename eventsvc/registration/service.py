@@ -1,0 +1,865 @@
+"""Registration rules over the session: register, cancel, review, promote, offers, lottery.
+
+Plain functions: they take rows, the actor and ``now``; they ``flush()`` and never commit;
+errors are :class:`~eventsvc.errors.DomainError` with stable codes. Every change that
+someone must hear about enqueues a ``mail.*`` delivery in the same transaction.
+
+Capacity is counted under a lock at the moment of the decision: on PostgreSQL the
+participation type's row is locked (``SELECT … FOR UPDATE``) and the seats recounted;
+on SQLite the request already holds the write lock (``BEGIN IMMEDIATE``). The test-only
+switch ``REGISTRATION_UNSAFE_NO_LOCK`` (honoured only with ``TESTING``) skips the lock so
+the concurrency test can show what the lock prevents; ``REGISTRATION_UNSAFE_DELAY`` widens
+the gap between counting and writing to make that deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ..core import orgs
+from ..core.text import (
+    TextError,
+    check_text,
+    is_katakana_reading,
+    normalize_email,
+    search_key,
+    to_katakana,
+)
+from ..errors import Conflict, DomainError, NotFound, ValidationFailed
+from ..events import service as events_service
+from ..events.models import Event, TicketType
+from ..extensions import db
+from . import lottery, mail, rules, tickets
+from .models import (
+    ACTIVE,
+    PROMOTION_MODES,
+    QUESTION_KINDS,
+    SEATED,
+    LotteryDraw,
+    Registration,
+    RegistrationSettings,
+)
+
+ATTENDEE_PREFIX = "att_"
+LINK_SALT = "eventsvc.attendee-link.v1"
+DEFAULT_LINK_DAYS = 180
+MAX_QUESTIONS = 20
+MAX_OPTIONS = 30
+
+
+# ------------------------------------------------------------------ inputs
+@dataclass
+class RegistrationData:
+    """What a person types into the form (or posts to the API)."""
+
+    name: str
+    name_kana: str
+    email: str
+    organization_code: str | None = None
+    organization_name: str = ""
+    department: str = ""
+    ticket_type: str | None = None
+    answers: dict = field(default_factory=dict)
+    consent_privacy: bool = False
+    consent_slack_mention: bool = False
+    consent_listing: bool = False
+    locale: str = "ja"
+
+
+@dataclass
+class Question:
+    id: str
+    kind: str
+    text: str
+    options: list[str] = field(default_factory=list)
+    required: bool = False
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "text": self.text, "options": list(self.options),
+                "required": self.required}
+
+
+# ------------------------------------------------------------------ settings
+def settings_for(event: Event) -> RegistrationSettings:
+    """The event's settings row, or unsaved defaults."""
+    row = db.session.get(RegistrationSettings, event.id)
+    if row is None:
+        row = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
+                                   lottery_at=None, privacy_purpose="")
+    return row
+
+
+def questions_of(event: Event) -> list[Question]:
+    return [Question(**q) for q in (settings_for(event).questions or [])]
+
+
+def update_settings(event: Event, actor, now: datetime, *, promotion_mode: str, offer_hours: int,
+                    questions: list[Question], lottery_at: datetime | None, privacy_purpose: str) -> RegistrationSettings:
+    errors: dict[str, str] = {}
+    if promotion_mode not in PROMOTION_MODES:
+        errors["promotion_mode"] = "auto または offer を指定してください。"
+    if not isinstance(offer_hours, int) or isinstance(offer_hours, bool) or not 1 <= offer_hours <= 24 * 14:
+        errors["offer_hours"] = "1〜336時間で指定してください。"
+    try:
+        privacy_purpose = check_text(privacy_purpose or "", max_length=2000, multiline=True)
+    except TextError as err:
+        errors["privacy_purpose"] = err.message
+    cleaned = _clean_questions(questions, errors)
+    if lottery_at is not None and lottery_at.tzinfo is None:
+        errors["lottery_at"] = "日時にタイムゾーンがありません。"
+    if errors:
+        raise ValidationFailed(errors)
+    row = db.session.get(RegistrationSettings, event.id)
+    if row is None:
+        row = RegistrationSettings(event_id=event.id)
+        db.session.add(row)
+    row.promotion_mode, row.offer_hours = promotion_mode, offer_hours
+    row.questions = [q.as_dict() for q in cleaned]
+    row.lottery_at, row.privacy_purpose, row.updated_at = lottery_at, privacy_purpose, now
+    db.session.flush()
+    return row
+
+
+def _clean_questions(questions: list[Question], errors: dict) -> list[Question]:
+    if len(questions) > MAX_QUESTIONS:
+        errors["questions"] = f"質問は{MAX_QUESTIONS}件までです。"
+        return []
+    out, seen = [], set()
+    for i, q in enumerate(questions):
+        key = f"questions.{i}"
+        qid = (q.id or "").strip() or f"q{uuid.uuid4().hex[:8]}"
+        if not qid.replace("_", "").replace("-", "").isalnum() or len(qid) > 32 or qid in seen:
+            errors[f"{key}.id"] = "質問IDは半角英数字（32文字以内、重複なし）です。"
+        seen.add(qid)
+        if q.kind not in QUESTION_KINDS:
+            errors[f"{key}.kind"] = "種類は text / long_text / single / multiple です。"
+        try:
+            text = check_text(q.text or "", max_length=500)
+        except TextError as err:
+            errors[f"{key}.text"] = err.message
+            text = q.text or ""
+        if not text:
+            errors[f"{key}.text"] = "質問文を入力してください。"
+        options = []
+        for opt in q.options or []:
+            try:
+                o = check_text(opt, max_length=200)
+            except TextError as err:
+                errors[f"{key}.options"] = err.message
+                continue
+            if o and o not in options:
+                options.append(o)
+        if q.kind in ("single", "multiple") and not options:
+            errors[f"{key}.options"] = "選択肢を1つ以上入力してください。"
+        if len(options) > MAX_OPTIONS:
+            errors[f"{key}.options"] = f"選択肢は{MAX_OPTIONS}件までです。"
+        out.append(Question(qid, q.kind, text, options if q.kind in ("single", "multiple") else [], bool(q.required)))
+    return out
+
+
+# ------------------------------------------------------------------ validation
+def _text(errors: dict, key: str, value, max_length: int, *, required=False, multiline=False, label="") -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[key] = "文字列で入力してください。"
+        return ""
+    try:
+        value = check_text(value, max_length=max_length, multiline=multiline)
+    except TextError as err:
+        errors[key] = err.message
+        return value
+    if required and not value:
+        errors[key] = f"{label or 'この項目'}を入力してください。"
+    return value
+
+
+def check_email(errors: dict, value: str, key: str = "email") -> str:
+    raw = _text(errors, key, value, 320, required=True, label="メールアドレス")
+    if key in errors:
+        return raw
+    email = normalize_email(raw)
+    if len(email) > 254:
+        errors[key] = "メールアドレスが長すぎます。"
+        return email
+    try:
+        validate_email(email, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        errors[key] = "メールアドレスの形式が正しくありません（例: taro@city.example.lg.jp）。"
+    return email
+
+
+def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
+    out: dict = {}
+    if not isinstance(given, dict):
+        errors["answers"] = "回答はオブジェクトで指定してください。"
+        return out
+    known = {q.id for q in questions}
+    for qid in given:
+        if qid not in known:
+            errors[f"answers.{str(qid)[:40]}"] = "この質問はありません。"
+    for q in questions:
+        key = f"answers.{q.id}"
+        value = given.get(q.id)
+        if q.kind in ("text", "long_text"):
+            v = _text(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
+            if q.required and not v and key not in errors:
+                errors[key] = "回答してください。"
+            if v:
+                out[q.id] = v
+        elif q.kind == "single":
+            if value in (None, ""):
+                if q.required:
+                    errors[key] = "選んでください。"
+            elif not isinstance(value, str) or value not in q.options:
+                errors[key] = "選択肢から選んでください。"
+            else:
+                out[q.id] = value
+        else:
+            values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+            if any(not isinstance(v, str) or v not in q.options for v in values):
+                errors[key] = "選択肢から選んでください。"
+            elif q.required and not values:
+                errors[key] = "1つ以上選んでください。"
+            elif values:
+                out[q.id] = [o for o in q.options if o in values]
+    return out
+
+
+@dataclass
+class Clean:
+    name: str
+    name_kana: str
+    email: str
+    organization_code: str | None
+    organization_name: str
+    department: str
+    ticket_type: TicketType | None
+    answers: dict
+    data: RegistrationData
+
+
+def validate(event: Event, data: RegistrationData, *, require_consent: bool = False,
+             require_organization: bool = False, check_email_field: bool = True) -> Clean:
+    """Clean the input; :class:`ValidationFailed` lists every problem at once."""
+    errors: dict[str, str] = {}
+    name = _text(errors, "name", data.name, 100, required=True, label="氏名")
+    kana_raw = _text(errors, "name_kana", data.name_kana, 100, required=True, label="ふりがな")
+    kana = to_katakana(kana_raw) if "name_kana" not in errors else kana_raw
+    if "name_kana" not in errors and not is_katakana_reading(kana):
+        errors["name_kana"] = "ふりがなは、ひらがなかカタカナで入力してください。"
+    email = check_email(errors, data.email) if check_email_field else data.email
+    code = (data.organization_code or "").strip() or None
+    org_name = _text(errors, "organization_name", data.organization_name, 200)
+    if code is not None:
+        org = orgs.get(code) if isinstance(code, str) and len(code) <= 32 else None
+        if org is None:
+            errors["organization_code"] = "所属の団体が見つかりません。一覧から選ぶか、所属名を入力してください。"
+        else:
+            org_name = org.name
+    if require_organization and not code and not org_name and "organization_name" not in errors:
+        errors["organization_name"] = "所属を選ぶか入力してください。"
+    department = _text(errors, "department", data.department, 200)
+    tt = None
+    if data.ticket_type in (None, ""):
+        tt = event.ticket_types[0] if event.ticket_types else None
+    else:
+        tt = event.ticket_type(data.ticket_type) if isinstance(data.ticket_type, str) else None
+        if tt is None:
+            errors["ticket_type"] = "参加区分を選んでください。"
+    if tt is None and "ticket_type" not in errors:
+        errors["ticket_type"] = "このイベントには参加区分がありません。"
+    answers = _answers(errors, questions_of(event), data.answers or {})
+    if require_consent and not data.consent_privacy:
+        errors["consent_privacy"] = "個人情報の取扱いへの同意が必要です。"
+    if errors:
+        raise ValidationFailed(errors)
+    return Clean(name, kana, email, code, org_name, department, tt, answers, data)
+
+
+# ------------------------------------------------------------------ locking and counting
+def _lock(tt: TicketType) -> int:
+    """Lock the participation type (PostgreSQL) and return its current capacity."""
+    config = current_app.config
+    unsafe = config.get("REGISTRATION_UNSAFE_NO_LOCK") and config.get("TESTING")
+    q = select(TicketType.capacity).where(TicketType.id == tt.id)
+    if db.session.get_bind().dialect.name == "postgresql" and not unsafe:
+        q = q.with_for_update()
+    capacity = db.session.scalar(q)
+    if capacity is None:
+        raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
+    return capacity
+
+
+def _unsafe_pause() -> None:
+    config = current_app.config
+    if config.get("REGISTRATION_UNSAFE_NO_LOCK") and config.get("TESTING"):
+        time.sleep(float(config.get("REGISTRATION_UNSAFE_DELAY", 0)))
+
+
+def seats_taken(tt_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Registration).where(
+        Registration.ticket_type_id == tt_id, Registration.status.in_(SEATED))) or 0
+
+
+def _next_rank(tt_id: int) -> int:
+    top = db.session.scalar(select(func.max(Registration.queue_rank)).where(Registration.ticket_type_id == tt_id))
+    return (top or 0) + 1
+
+
+def seat_counts(event: Event) -> dict[int, int]:
+    """``{ticket_type_id: seats held}`` — plugged into the events package's seat counter."""
+    if event.id is None:
+        return {}
+    rows = db.session.execute(select(Registration.ticket_type_id, func.count()).where(
+        Registration.event_id == event.id, Registration.status.in_(SEATED)).group_by(Registration.ticket_type_id))
+    return {tt: n for tt, n in rows}
+
+
+events_service.register_seat_counter(seat_counts)
+
+
+def lottery_drawn(tt: TicketType) -> bool:
+    return db.session.scalar(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt.id)) is not None
+
+
+def waitlist_position(reg: Registration) -> int | None:
+    if reg.status != "waitlisted" or reg.queue_rank is None:
+        return None
+    ahead = db.session.scalar(select(func.count()).select_from(Registration).where(
+        Registration.ticket_type_id == reg.ticket_type_id, Registration.status == "waitlisted",
+        or_(Registration.queue_rank < reg.queue_rank,
+            (Registration.queue_rank == reg.queue_rank) & (Registration.id < reg.id))))
+    return (ahead or 0) + 1
+
+
+# ------------------------------------------------------------------ tokens and links
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_attendee_token() -> str:
+    return ATTENDEE_PREFIX + secrets.token_urlsafe(32)
+
+
+def resolve_attendee_token(token: str) -> Registration | None:
+    """The registration behind an attendee bearer token (API auth scheme ``attendee``)."""
+    if not token.startswith(ATTENDEE_PREFIX):
+        return None
+    digest = hash_token(token)
+    reg = db.session.scalar(select(Registration).where(Registration.attendee_token_hash == digest))
+    if reg is None or not hmac.compare_digest(reg.attendee_token_hash, digest):
+        return None
+    return reg
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT)
+
+
+def link_token(reg: Registration) -> str:
+    """The signed, expiring token in the attendee's link (dies when the attendee token changes)."""
+    return _serializer().dumps({"r": reg.id, "h": reg.attendee_token_hash[:16]})
+
+
+def registration_from_link(token: str) -> Registration:
+    """The registration a signed link names; ``link_expired`` / ``link_invalid`` otherwise."""
+    days = int(current_app.config.get("REGISTRATION_LINK_MAX_AGE_DAYS", DEFAULT_LINK_DAYS))
+    if not isinstance(token, str) or len(token) > 300:
+        raise NotFound("link_invalid", "リンクが正しくありません。")
+    try:
+        data = _serializer().loads(token, max_age=days * 86400)
+    except SignatureExpired:
+        raise DomainError("link_expired", "リンクの有効期限が切れました。新しいリンクをメールで受け取ってください。",
+                          status=410) from None
+    except BadSignature:
+        raise NotFound("link_invalid", "リンクが正しくありません。") from None
+    reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
+    if reg is None or not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
+        raise NotFound("link_invalid", "リンクが正しくありません。")
+    return reg
+
+
+def manage_url(reg: Registration) -> str:
+    return mail.absolute_url("registration.attendee", token=link_token(reg))
+
+
+# ------------------------------------------------------------------ register
+def check_window(event: Event, now: datetime) -> None:
+    reason = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
+                                       closes_at=event.registration_closes_at, ends_at=event.ends_at)
+    if reason is not None:
+        raise Conflict("registration_closed", rules.WINDOW_MESSAGES.get(reason, "申込みを受け付けていません。"),
+                       {"reason": reason})
+
+
+def _facilitator_default(email: str, org_code: str | None) -> bool:
+    org = orgs.get(org_code) if org_code else None
+    return rules.is_national(email) or (org is not None and org.kind == "national")
+
+
+def register(event: Event, data: RegistrationData, now: datetime, *, require_consent: bool = False,
+             require_organization: bool = False) -> tuple[Registration, str]:
+    """Register one person; returns the registration and its attendee token (shown once).
+
+    Raises ``registration_closed`` (409), ``already_registered`` (409) or ``validation_error`` (422).
+    """
+    check_window(event, now)
+    c = validate(event, data, require_consent=require_consent, require_organization=require_organization)
+    tt = c.ticket_type
+    capacity = _lock(tt)
+    if db.session.scalar(select(Registration.id).where(Registration.event_id == event.id,
+                                                       Registration.email == c.email)):
+        raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
+                       {"email": "このメールアドレスでは既に申し込まれています。"})
+    taken = seats_taken(tt.id)
+    decision = rules.admission(capacity=capacity, taken=taken, email=c.email,
+                               allow_list=list(event.allowed_email_domains or []), selection=event.selection,
+                               drawn=event.selection == "lottery" and lottery_drawn(tt))
+    _unsafe_pause()
+    token = new_attendee_token()
+    reg = Registration(
+        event_id=event.id, ticket_type_id=tt.id, status=decision.status, name=c.name, name_kana=c.name_kana,
+        email=c.email, organization_code=c.organization_code, organization_name=c.organization_name,
+        department=c.department, ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
+        facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=bool(data.consent_privacy),
+        consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
+        answers=c.answers, queue_rank=_next_rank(tt.id) if decision.status == "waitlisted" else None,
+        review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja", created_at=now,
+        updated_at=now, confirmed_at=now if decision.status == "confirmed" else None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(reg)
+    except IntegrityError:
+        raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
+                       {"email": "このメールアドレスでは既に申し込まれています。"}) from None
+    reg.event, reg.ticket_type = event, tt
+    _notify_status(reg, now, reason="registered")
+    return reg, token
+
+
+# ------------------------------------------------------------------ notifications
+def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str = "") -> None:
+    """Enqueue the e-mail for the registration's (new) status."""
+    url = manage_url(reg)
+    if reg.status == "confirmed":
+        mail.enqueue_confirmed(reg, url, now, reason=reason, note=note)
+    elif reg.status == "waitlisted":
+        mail.enqueue_simple(reg, "waitlisted", url, now, position=waitlist_position(reg), reason=reason, note=note,
+                            key=f"waitlisted:{reg.id}:{reg.queue_rank}")
+    elif reg.status == "pending_review":
+        mail.enqueue_simple(reg, "pending_review", url, now, key=f"pending_review:{reg.id}")
+    elif reg.status == "applied":
+        mail.enqueue_simple(reg, "applied", url, now, reason=reason, note=note, key=f"applied:{reg.id}")
+    elif reg.status == "offered":
+        mail.enqueue_simple(reg, "offer", url, now, key=f"offer:{reg.id}:{reg.offer_expires_at.isoformat()}")
+    elif reg.status == "rejected":
+        mail.enqueue_simple(reg, "rejected", url, now, note=note, key=f"rejected:{reg.id}")
+    elif reg.status == "cancelled":
+        mail.enqueue_simple(reg, "cancelled", url, now, reason=reason, note=note, key=f"cancelled:{reg.id}")
+
+
+# ------------------------------------------------------------------ promotion
+def fill_seats(tt: TicketType, now: datetime, *, capacity: int | None = None) -> list[Registration]:
+    """Move the head of the waitlist up while seats are free (caller holds the lock).
+
+    Automatic mode confirms at once; offer mode offers the seat until a deadline.
+    Returns the registrations moved up (each exactly once: its status changes here).
+    """
+    capacity = _lock(tt) if capacity is None else capacity
+    event = db.session.get(Event, tt.event_id)
+    settings = settings_for(event)
+    free = rules.seats_to_fill(capacity, seats_taken(tt.id))
+    if free <= 0:
+        return []
+    heads = db.session.scalars(select(Registration).where(
+        Registration.ticket_type_id == tt.id, Registration.status == "waitlisted")
+        .order_by(Registration.queue_rank, Registration.id).limit(free)).all()
+    for reg in heads:
+        if settings.promotion_mode == "offer":
+            reg.status = "offered"
+            reg.offer_expires_at = now + timedelta(hours=settings.offer_hours)
+        else:
+            reg.status, reg.confirmed_at = "confirmed", now
+        reg.updated_at = now
+        db.session.flush()
+        _notify_status(reg, now, reason="promoted")
+    return list(heads)
+
+
+def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
+    """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
+
+    Cancelling a cancelled registration is harmless (nothing changes).
+    """
+    if reg.status in ("cancelled", "rejected"):
+        return reg
+    tt = db.session.get(TicketType, reg.ticket_type_id)
+    capacity = _lock(tt)
+    db.session.refresh(reg)
+    if reg.status not in ACTIVE:
+        return reg
+    was_seated = reg.status in SEATED
+    reg.status, reg.cancelled_at, reg.updated_at = "cancelled", now, now
+    reg.offer_expires_at = None
+    db.session.flush()
+    by_organizer = actor is not None and not isinstance(actor, Registration)
+    _notify_status(reg, now, reason="by_organizer" if by_organizer else "by_attendee", note=note)
+    if was_seated:
+        fill_seats(tt, now, capacity=capacity)
+    return reg
+
+
+def accept_offer(reg: Registration, now: datetime) -> Registration:
+    """The promoted person takes the offered seat before the deadline."""
+    if reg.status == "confirmed":
+        return reg
+    if reg.status != "offered":
+        raise Conflict("no_offer", "繰り上げのご案内はありません。")
+    tt = db.session.get(TicketType, reg.ticket_type_id)
+    _lock(tt)
+    db.session.refresh(reg)
+    if reg.status != "offered":
+        raise Conflict("no_offer", "繰り上げのご案内はありません。")
+    if reg.offer_expires_at is not None and now >= reg.offer_expires_at:
+        expire_offers(now, ticket_type_id=tt.id)
+        raise Conflict("offer_expired", "回答期限を過ぎたため、席は次の方に移りました。")
+    reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
+    db.session.flush()
+    _notify_status(reg, now, reason="offer_accepted")
+    return reg
+
+
+def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
+    """Offers past their deadline go back to the end of the waitlist; the seat moves on."""
+    q = select(Registration.ticket_type_id).where(Registration.status == "offered",
+                                                  Registration.offer_expires_at <= now).distinct()
+    if ticket_type_id is not None:
+        q = q.where(Registration.ticket_type_id == ticket_type_id)
+    n = 0
+    for tt_id in db.session.scalars(q).all():
+        tt = db.session.get(TicketType, tt_id)
+        capacity = _lock(tt)
+        expired = db.session.scalars(select(Registration).where(
+            Registration.ticket_type_id == tt_id, Registration.status == "offered",
+            Registration.offer_expires_at <= now).order_by(Registration.queue_rank)).all()
+        for reg in expired:
+            reg.status, reg.queue_rank, reg.updated_at = "waitlisted", _next_rank(tt_id), now
+            reg.offer_expires_at = None
+            db.session.flush()
+            mail.enqueue_simple(reg, "offer_expired", manage_url(reg), now, position=waitlist_position(reg),
+                                key=f"offer_expired:{reg.id}:{reg.queue_rank}")
+            n += 1
+        fill_seats(tt, now, capacity=capacity)
+    return n
+
+
+def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = False) -> Registration:
+    """An organizer moves one waitlisted (or applied) person to confirmed, out of turn."""
+    if reg.status not in ("waitlisted", "applied", "offered"):
+        raise Conflict("not_waitlisted", "キャンセル待ちの申込みではありません。")
+    tt = db.session.get(TicketType, reg.ticket_type_id)
+    capacity = _lock(tt)
+    db.session.refresh(reg)
+    taken = seats_taken(tt.id) - (1 if reg.status == "offered" else 0)
+    if taken >= capacity and not over_capacity:
+        raise Conflict("no_seat_left", "空席がありません（定員を超えて確定するには「定員超過で確定」を選んでください）。")
+    reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
+    db.session.flush()
+    _notify_status(reg, now, reason="promoted")
+    return reg
+
+
+# ------------------------------------------------------------------ review
+def approve(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
+    """Admit a registration that waited for review (seat, waitlist, or the lottery)."""
+    if reg.status != "pending_review":
+        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+    note = _note(note)
+    tt = db.session.get(TicketType, reg.ticket_type_id)
+    event = db.session.get(Event, reg.event_id)
+    capacity = _lock(tt)
+    db.session.refresh(reg)
+    if reg.status != "pending_review":
+        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+    decision = rules.admission(capacity=capacity, taken=seats_taken(tt.id), email=reg.email, allow_list=[],
+                               selection=event.selection, reviewed=True,
+                               drawn=event.selection == "lottery" and lottery_drawn(tt))
+    reg.status, reg.review_note, reg.updated_at = decision.status, note, now
+    if decision.status == "confirmed":
+        reg.confirmed_at = now
+    if decision.status == "waitlisted":
+        reg.queue_rank = _next_rank(tt.id)
+    db.session.flush()
+    _notify_status(reg, now, reason="approved", note=note)
+    return reg
+
+
+def reject(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
+    if reg.status != "pending_review":
+        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+    note = _note(note)
+    reg.status, reg.review_note, reg.updated_at = "rejected", note, now
+    db.session.flush()
+    _notify_status(reg, now, reason="rejected", note=note)
+    return reg
+
+
+def _note(note: str) -> str:
+    try:
+        return check_text(note or "", max_length=1000, multiline=True)
+    except TextError as err:
+        raise ValidationFailed({"message": err.message}) from None
+
+
+# ------------------------------------------------------------------ lottery
+def run_lottery(event: Event, actor_label: str, now: datetime, *, seed: str | None = None) -> list[LotteryDraw]:
+    """Draw every participation type not drawn yet; record seed, inputs and result."""
+    if event.selection != "lottery":
+        raise Conflict("not_lottery", "このイベントは抽選ではありません。")
+    if event.status not in ("published", "closed"):
+        raise Conflict("event_not_open", "公開中のイベントだけ抽選できます。")
+    if seed is not None:
+        try:
+            seed = check_text(seed, max_length=64)
+        except TextError as err:
+            raise ValidationFailed({"seed": err.message}) from None
+        if not seed:
+            seed = None
+    draws = []
+    for tt in event.ticket_types:
+        capacity = _lock(tt)
+        if lottery_drawn(tt):
+            continue
+        applied = db.session.scalars(select(Registration).where(
+            Registration.ticket_type_id == tt.id, Registration.status == "applied").order_by(Registration.id)).all()
+        applicants = [lottery.Applicant(r.id, _org_key(r)) for r in applied]
+        d = lottery.draw(applicants, rules.seats_to_fill(capacity, seats_taken(tt.id)), seed or lottery.new_seed())
+        by_id = {r.id: r for r in applied}
+        base = _next_rank(tt.id)
+        for i, rid in enumerate(d.waitlist):
+            r = by_id[rid]
+            r.status, r.queue_rank, r.updated_at = "waitlisted", base + i, now
+        for rid in d.won:
+            r = by_id[rid]
+            r.status, r.confirmed_at, r.updated_at = "confirmed", now, now
+        row = LotteryDraw(event_id=event.id, ticket_type_id=tt.id, seed=d.seed, record=d.as_record(applicants),
+                          drawn_by=actor_label[:254], drawn_at=now)
+        db.session.add(row)
+        db.session.flush()
+        for rid in d.order:
+            _notify_status(by_id[rid], now, reason="lottery")
+        draws.append(row)
+    if not draws:
+        raise Conflict("lottery_already_drawn", "抽選は実施済みです。")
+    return draws
+
+
+def _org_key(reg: Registration) -> str:
+    if reg.organization_code:
+        return reg.organization_code
+    if reg.organization_name:
+        return "name:" + search_key(reg.organization_name)
+    return "domain:" + rules.email_domain(reg.email)
+
+
+def draws_for(event: Event) -> list[LotteryDraw]:
+    return list(db.session.scalars(select(LotteryDraw).where(LotteryDraw.event_id == event.id)
+                                   .order_by(LotteryDraw.id)))
+
+
+def run_due_lotteries(now: datetime) -> int:
+    """Draw lottery events whose configured time has come (the worker calls this)."""
+    q = (select(Event).join(RegistrationSettings, RegistrationSettings.event_id == Event.id)
+         .where(Event.selection == "lottery", Event.status.in_(("published", "closed")),
+                RegistrationSettings.lottery_at.isnot(None), RegistrationSettings.lottery_at <= now)
+         .options(selectinload(Event.ticket_types)))
+    n = 0
+    for event in db.session.scalars(q).all():
+        if all(lottery_drawn(tt) for tt in event.ticket_types):
+            continue
+        try:
+            with db.session.begin_nested():
+                n += len(run_lottery(event, "auto", now))
+        except DomainError:
+            continue
+    return n
+
+
+# ------------------------------------------------------------------ attendee changes
+def update_details(reg: Registration, data: RegistrationData, now: datetime) -> Registration:
+    """The attendee (or an organizer) corrects their details; the e-mail address stays."""
+    if reg.status in ("cancelled", "rejected"):
+        raise Conflict("registration_inactive", "取り消された申込みは変更できません。")
+    event = db.session.get(Event, reg.event_id)
+    data = replace(data, email=reg.email, ticket_type=None)
+    c = validate(event, data, check_email_field=False)
+    reg.name, reg.name_kana = c.name, c.name_kana
+    reg.organization_code, reg.organization_name, reg.department = c.organization_code, c.organization_name, c.department
+    reg.answers = c.answers
+    reg.consent_slack_mention, reg.consent_listing = bool(data.consent_slack_mention), bool(data.consent_listing)
+    reg.updated_at = now
+    db.session.flush()
+    return reg
+
+
+def change_ticket_type(reg: Registration, code: str, now: datetime) -> Registration:
+    """Switch participation type (e.g. 会場 → オンライン) if the other type has room."""
+    event = db.session.get(Event, reg.event_id)
+    new = event.ticket_type(code) if isinstance(code, str) else None
+    if new is None:
+        raise ValidationFailed({"ticket_type": "参加区分を選んでください。"})
+    if new.id == reg.ticket_type_id or reg.status in ("cancelled", "rejected"):
+        return reg
+    old = db.session.get(TicketType, reg.ticket_type_id)
+    first, second = sorted([old, new], key=lambda t: t.id)
+    caps = {first.id: _lock(first), second.id: _lock(second)}
+    db.session.refresh(reg)
+    was_seated = reg.status in SEATED
+    if reg.status in SEATED:
+        if seats_taken(new.id) >= caps[new.id]:
+            raise Conflict("no_seat_left", f"「{new.name}」は満席です。")
+        reg.status, reg.offer_expires_at = "confirmed", None
+        reg.confirmed_at = reg.confirmed_at or now
+    elif reg.status == "waitlisted":
+        if seats_taken(new.id) < caps[new.id]:
+            reg.status, reg.confirmed_at, reg.queue_rank = "confirmed", now, None
+        else:
+            reg.queue_rank = _next_rank(new.id)
+    reg.ticket_type_id, reg.updated_at = new.id, now
+    db.session.flush()
+    if was_seated:
+        fill_seats(old, now, capacity=caps[old.id])
+    elif reg.status == "confirmed":
+        _notify_status(reg, now, reason="promoted")
+    return reg
+
+
+def set_facilitator(reg: Registration, value: bool, now: datetime) -> Registration:
+    reg.facilitator, reg.updated_at = bool(value), now
+    db.session.flush()
+    return reg
+
+
+def resend_link(event: Event, email: str, now: datetime) -> bool:
+    """Mail a fresh link to this address if it registered (the caller says the same either way)."""
+    errors: dict = {}
+    email = check_email(errors, email)
+    if errors:
+        raise ValidationFailed(errors)
+    reg = db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.email == email))
+    if reg is None:
+        return False
+    bucket = now.strftime("%Y%m%d%H")  # at most one link mail per hour per registration
+    mail.enqueue_simple(reg, "link", manage_url(reg), now, key=f"link:{reg.id}:{bucket}")
+    return True
+
+
+# ------------------------------------------------------------------ organizer queries and messages
+def get_registration(reg_id: int) -> Registration:
+    reg = db.session.get(Registration, reg_id)
+    if reg is None:
+        raise NotFound("registration_not_found", "申込みが見つかりません。")
+    return reg
+
+
+def get_for_organizer(reg_id: int, organizer) -> Registration:
+    reg = db.session.get(Registration, reg_id)
+    if reg is None or not reg.event.is_managed_by(organizer):
+        raise NotFound("registration_not_found", "申込みが見つかりません。")
+    return reg
+
+
+def list_registrations(event: Event, *, status: str | None = None, ticket_type: str | None = None,
+                       q: str | None = None, limit: int = 5000) -> list[Registration]:
+    query = (select(Registration).where(Registration.event_id == event.id)
+             .options(selectinload(Registration.ticket_type))
+             .order_by(Registration.ticket_type_id, Registration.created_at, Registration.id))
+    if status:
+        query = query.where(Registration.status == status)
+    if ticket_type:
+        tt = event.ticket_type(ticket_type)
+        query = query.where(Registration.ticket_type_id == (tt.id if tt else -1))
+    rows = list(db.session.scalars(query.limit(limit)))
+    if q:
+        key = search_key(q)
+        if key:
+            rows = [r for r in rows if key in search_key(r.name) or key in search_key(r.name_kana)
+                    or key in search_key(r.organization_name) or key in r.email or key in search_key(r.department)]
+    return rows
+
+
+def counts(event: Event) -> dict:
+    """``{"total": n, "by_status": {...}, "by_type": {code: {status: n}}}``."""
+    rows = db.session.execute(select(Registration.ticket_type_id, Registration.status, func.count())
+                              .where(Registration.event_id == event.id)
+                              .group_by(Registration.ticket_type_id, Registration.status))
+    codes = {t.id: t.code for t in event.ticket_types}
+    by_status: dict[str, int] = {}
+    by_type: dict[str, dict[str, int]] = {t.code: {} for t in event.ticket_types}
+    for tt_id, status, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        by_type.setdefault(codes.get(tt_id, "?"), {})[status] = n
+    return {"total": sum(by_status.values()), "by_status": by_status, "by_type": by_type}
+
+
+def waitlist_positions(event: Event) -> dict[int, int]:
+    out: dict[int, int] = {}
+    rows = db.session.execute(select(Registration.id, Registration.ticket_type_id).where(
+        Registration.event_id == event.id, Registration.status == "waitlisted")
+        .order_by(Registration.ticket_type_id, Registration.queue_rank, Registration.id))
+    pos: dict[int, int] = {}
+    for rid, tt_id in rows:
+        pos[tt_id] = pos.get(tt_id, 0) + 1
+        out[rid] = pos[tt_id]
+    return out
+
+
+def participants(event: Event) -> list[Registration]:
+    """Confirmed attendees who agreed to be listed (name + organisation only are shown)."""
+    return list(db.session.scalars(select(Registration).where(
+        Registration.event_id == event.id, Registration.status == "confirmed",
+        Registration.consent_listing.is_(True)).order_by(Registration.name_kana, Registration.id)))
+
+
+def message_confirmed(event: Event, actor, subject: str, body: str, now: datetime) -> int:
+    """Mail an organizer's message to every confirmed attendee; returns how many."""
+    errors: dict[str, str] = {}
+    subject = _text(errors, "subject", subject, 150, required=True, label="件名")
+    body = _text(errors, "body", body, 10000, required=True, multiline=True, label="本文")
+    if errors:
+        raise ValidationFailed(errors)
+    batch = uuid.uuid4().hex[:12]
+    regs = list_registrations(event, status="confirmed")
+    for reg in regs:
+        mail.enqueue_message(reg, subject, body, manage_url(reg), now, key=f"message:{batch}:{reg.id}",
+                             reply_to=getattr(actor, "email", None))
+    return len(regs)
+
+
+# ------------------------------------------------------------------ worker hooks
+def _periodic(now: datetime) -> None:
+    expire_offers(now)
+    run_due_lotteries(now)
+
+
+def _register_periodic() -> None:
+    from ..outbox.worker import register_periodic
+
+    register_periodic("registration", _periodic)
+
+
+_register_periodic()
