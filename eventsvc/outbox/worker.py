@@ -179,7 +179,6 @@ def run_once(who: str | None = None, now: datetime | None = None, *, batch: int 
     for row_id in claim(who, now, batch):
         state = deliver(row_id, who)
         outcome[state] = outcome.get(state, 0) + 1
-    db.session.remove()
     return outcome
 
 
