@@ -1,0 +1,184 @@
+"""Registration through the JSON API: the contract, auth (organizer / attendee), bad input never 500."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from eventsvc.events import service as events
+from eventsvc.extensions import db
+from eventsvc.outbox.models import Delivery
+from eventsvc.registration.models import Registration
+
+BODY = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "organization_code": "472018",
+        "department": "デジタル推進課", "ticket_type": "venue"}
+
+
+def count():
+    return db.session.scalar(select(func.count()).select_from(Registration))
+
+
+@pytest.fixture
+def event(make, organizer):
+    return make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1),
+                                                   events.TicketTypeData("online", "オンライン参加", 10)])
+
+
+def test_register_returns_the_contract(api, event):
+    r = api("post", f"/events/{event.slug}/registrations", json=BODY)
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert set(body) >= {"id", "status", "ticket_code", "attendee_token", "manage_url"}
+    assert body["status"] == "confirmed"
+    assert body["ticket_code"].startswith("T1-")
+    assert body["attendee_token"].startswith("att_")
+    assert "/my/" in body["manage_url"]
+    second = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "hanako@city.naha.lg.jp"})
+    assert second.json["status"] == "waitlisted" and second.json["waitlist_position"] == 1
+    other = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "x@lg.jp.evil.com"})
+    assert other.json["status"] == "pending_review"
+
+
+def test_minimal_body_is_enough(api, event):
+    r = api("post", f"/events/{event.slug}/registrations",
+            json={"name": "知念 花子", "name_kana": "チネン ハナコ", "email": "hanako@pref.okinawa.lg.jp"})
+    assert r.status_code == 201, r.json
+    reg = db.session.get(Registration, r.json["id"])
+    assert reg.ticket_type.code == "venue" and reg.organization_name == ""
+
+
+def test_duplicate_and_closed(api, event, make):
+    assert api("post", f"/events/{event.slug}/registrations", json=BODY).status_code == 201
+    r = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": " TARO@City.Naha.LG.JP "})
+    assert r.status_code == 409 and r.json["error"] == "already_registered"
+    closed = make.event(status="closed")
+    r = api("post", f"/events/{closed.slug}/registrations", json=BODY)
+    assert r.status_code == 409 and r.json["error"] == "registration_closed" and r.json["message"]
+    draft = make.event(status="draft")
+    assert api("post", f"/events/{draft.slug}/registrations", json=BODY).status_code == 404
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"name": "x" * 101}, "name"),
+    ({"name": ""}, "name"),
+    ({"name": "比嘉\x00太郎"}, "name"),
+    ({"name": "比嘉\u202e太郎"}, "name"),
+    ({"name": "比嘉\n太郎"}, "name"),
+    ({"name_kana": "Higa"}, "name_kana"),
+    ({"email": "not-an-address"}, "email"),
+    ({"email": "a@b"}, "email"),
+    ({"email": "taro@" + "a" * 250 + ".lg.jp"}, "email"),
+    ({"ticket_type": "vip"}, "ticket_type"),
+    ({"organization_code": "999999"}, "organization_code"),
+    ({"department": "d" * 201}, "department"),
+    ({"name": 42}, "name"),
+    ({"unknown_field": 1}, "unknown_field"),
+    ({"answers": {"nope": "x"}}, "answers.nope"),
+])
+def test_bad_input_is_a_clear_422_and_nothing_is_saved(api, event, change, field):
+    r = api("post", f"/events/{event.slug}/registrations", json={**BODY, **change})
+    assert r.status_code == 422, r.json
+    assert r.json["error"] == "validation_error"
+    assert field in r.json["fields"], r.json
+    assert count() == 0
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_malformed_json_and_wrong_type(api, event, client):
+    url = f"/api/v1/events/{event.slug}/registrations"
+    r = client.post(url, data="{not json", content_type="application/json")
+    assert r.status_code == 400 and r.json["error"] == "malformed_json"
+    r = client.post(url, data="name=x", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 415
+    r = client.post(url, data="[" * 5000 + "]" * 5000, content_type="application/json")
+    assert r.status_code in (400, 422)
+    assert count() == 0
+
+
+def test_emoji_rare_kanji_and_html_round_trip(api, event, token):
+    body = {**BODY, "name": "𠮷野 太郎🙂", "department": "<script>alert(1)</script>&課", "organization_code": None,
+            "organization_name": "髙﨑市役所 ＤＸ推進室"}
+    r = api("post", f"/events/{event.slug}/registrations", json=body)
+    assert r.status_code == 201, r.json
+    listed = api("get", f"/events/{event.slug}/registrations", token).json
+    assert listed[0]["name"] == "𠮷野 太郎🙂"
+    assert listed[0]["department"] == "<script>alert(1)</script>&課"
+    assert listed[0]["organization_name"] == "髙﨑市役所 ＤＸ推進室"
+
+
+def test_organizer_lists_filters_and_reviews(api, event, token, make):
+    for i in range(3):
+        api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": f"p{i}@city.naha.lg.jp"})
+    pending = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "q@example.com"}).json
+    everyone = api("get", f"/events/{event.slug}/registrations", token)
+    assert everyone.status_code == 200 and len(everyone.json) == 4
+    waiting = api("get", f"/events/{event.slug}/registrations?status=waitlisted", token).json
+    assert [w["waitlist_position"] for w in waiting] == [1, 2]
+    assert len(api("get", f"/events/{event.slug}/registrations?q=P1@", token).json) == 1
+    assert api("get", f"/events/{event.slug}/registrations?status=bogus", token).status_code == 422
+    assert api("get", f"/events/{event.slug}/registrations").status_code == 401
+    other = make.token(make.organizer())
+    assert api("get", f"/events/{event.slug}/registrations", other).status_code == 404
+    assert api("post", f"/registrations/{pending['id']}/approve", other, json={}).status_code == 404
+    r = api("post", f"/registrations/{pending['id']}/reject", token, json={"message": "対象外のため"})
+    assert r.status_code == 200 and r.json["status"] == "rejected" and r.json["review_note"] == "対象外のため"
+    assert api("post", f"/registrations/{pending['id']}/approve", token, json={}).status_code == 409
+
+
+def test_cancel_by_attendee_token_and_by_organizer(api, event, token):
+    a = api("post", f"/events/{event.slug}/registrations", json=BODY).json
+    b = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "b@city.naha.lg.jp"}).json
+    c = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "c@city.naha.lg.jp"}).json
+    # an attendee cannot touch someone else's registration
+    assert api("post", f"/registrations/{b['id']}/cancel", a["attendee_token"]).status_code == 404
+    assert api("get", f"/registrations/{b['id']}", a["attendee_token"]).status_code == 404
+    assert api("get", f"/registrations/{a['id']}", a["attendee_token"]).json["status"] == "confirmed"
+    r = api("post", f"/registrations/{a['id']}/cancel", a["attendee_token"])
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    assert api("post", f"/registrations/{a['id']}/cancel", a["attendee_token"]).status_code == 200  # harmless
+    assert api("get", f"/registrations/{b['id']}", token).json["status"] == "confirmed"
+    r = api("post", f"/registrations/{c['id']}/cancel", token)
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    # the attendee token is not an organizer token
+    assert api("get", f"/events/{event.slug}/registrations", a["attendee_token"]).status_code == 401
+
+
+def test_patch_facilitator_and_ticket_type(api, event, token):
+    a = api("post", f"/events/{event.slug}/registrations", json=BODY).json
+    r = api("patch", f"/registrations/{a['id']}", token, json={"facilitator": True})
+    assert r.status_code == 200 and r.json["facilitator"] is True
+    r = api("patch", f"/registrations/{a['id']}", token, json={"ticket_type": "online"})
+    assert r.json["ticket_type"] == "online" and r.json["status"] == "confirmed"
+    assert api("patch", f"/registrations/{a['id']}", token, json={"ticket_type": "nope"}).status_code == 422
+    assert api("patch", f"/registrations/{a['id']}", a["attendee_token"], json={"facilitator": False}).status_code == 401
+
+
+def test_lottery_through_the_api(api, token, make, organizer):
+    e = make.event(org=organizer, selection="lottery", ticket_types=[events.TicketTypeData("venue", "会場", 2)])
+    for i in range(5):
+        assert api("post", f"/events/{e.slug}/registrations",
+                   json={**BODY, "email": f"l{i}@city.naha.lg.jp"}).json["status"] == "applied"
+    r = api("post", f"/events/{e.slug}/lottery", token, json={"seed": "abc"})
+    assert r.status_code == 200, r.json
+    assert len(r.json[0]["won"]) == 2 and len(r.json[0]["waitlist"]) == 3 and r.json[0]["seed"] == "abc"
+    assert api("post", f"/events/{e.slug}/lottery", token, json={}).json["error"] == "lottery_already_drawn"
+    assert api("get", f"/events/{e.slug}/lottery", token).json[0]["record"]["algorithm"] == "org-fair-sha256-v1"
+
+
+def test_deliveries_api(api, event, token):
+    api("post", f"/events/{event.slug}/registrations", json=BODY)
+    r = api("get", f"/events/{event.slug}/deliveries", token)
+    assert r.status_code == 200
+    (d,) = r.json
+    assert {"id", "kind", "target", "state", "attempts", "last_error", "external_id"} <= set(d)
+    assert (d["kind"], d["target"], d["state"]) == ("mail.confirmation", BODY["email"], "queued")
+    assert api("get", f"/events/{event.slug}/deliveries?state=sent", token).json == []
+    assert api("get", f"/events/{event.slug}/deliveries").status_code == 401
+
+
+def test_openapi_documents_the_calls(api):
+    doc = api("get", "/openapi.json").json
+    for path in ("/events/{slug}/registrations", "/registrations/{reg_id}/approve", "/registrations/{reg_id}/cancel",
+                 "/registrations/{reg_id}", "/events/{slug}/deliveries", "/events/{slug}/lottery"):
+        assert path in doc["paths"], path
+    assert "patch" in doc["paths"]["/registrations/{reg_id}"]
