@@ -102,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     from .outbox.views import bp as outbox_bp
     from .registration import models as _registration_models  # noqa: F401
     from .registration.views import bp as registration_bp
+    from .slack import models as _slack_models  # noqa: F401
     from .surveys import models as _survey_models  # noqa: F401
 
     for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp):
