@@ -1,0 +1,260 @@
+"""JSON API for check-in (``/api/v1/events/{slug}/checkins…``) and staff links.
+
+Check-in calls accept an organizer token (for events they manage) or an event staff
+token (``stf_…``, the token of a staff link: valid for its one event only). Another
+event's slug answers 404, whoever asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal, TypeVar
+
+from pydantic import Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..core.clock import now_utc
+from ..errors import NotFound
+from ..events.models import Event
+from ..extensions import db
+from ..jsonapi import Input, Output, Text, operation, principal, register_auth
+from ..web import external_url
+from . import present, service
+from .models import StaffLink
+from .present import AttendeeOut, CheckinOut, CountersOut, SnapshotOut
+
+register_auth("staff", lambda token: service.resolve_staff_token(token, now_utc()))
+
+DESK = ["organizer", "staff"]
+T = TypeVar("T")
+
+
+def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
+    """The event this caller may run the desk for, and the caller as an actor (else 404)."""
+    if isinstance(who, StaffLink):
+        event = db.session.get(Event, who.event_id)
+        if event is None or event.slug != slug:
+            raise NotFound("event_not_found", "イベントが見つかりません。")
+        return event, service.Actor.staff(who)
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None or not event.is_managed_by(who):
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    return event, service.Actor.organizer(who)
+
+
+def commit_once(work: Callable[[], T]) -> T:
+    """Run ``work``, commit; a unique-key race (the same nonce twice at once) runs it again.
+
+    The second run finds the first one's row and answers from it, so the caller sees
+    the same answer as the winner instead of an error.
+    """
+    try:
+        out = work()
+        db.session.commit()
+        return out
+    except IntegrityError:
+        db.session.rollback()
+        out = work()
+        db.session.commit()
+        return out
+
+
+# ------------------------------------------------------------------ bodies
+def _one_target(model):
+    if (model.code is None) == (model.registration_id is None):
+        raise ValueError("code か registration_id のどちらか一方を指定してください。")
+    return model
+
+
+class CheckinIn(Input):
+    #: whatever was scanned or typed; anything that is not a ticket code answers unknown_code
+    code: str | None = None
+    #: instead of a code: a registration of this event picked by name search
+    registration_id: int | None = None
+    device_id: Text(64) = ""
+    nonce: Text(64) | None = None
+    scanned_at: datetime | None = None
+    method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "scanner"
+
+    @model_validator(mode="after")
+    def check_target(self):
+        return _one_target(self)
+
+
+class ScanIn(Input):
+    code: str | None = None
+    registration_id: int | None = None
+    nonce: Text(64) = Field(min_length=1)
+    scanned_at: datetime
+    method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "offline"
+    #: the device let the person in on its own judgement (kept as a duplicate if someone else was first)
+    admitted_locally: bool = True
+
+    @model_validator(mode="after")
+    def check_target(self):
+        return _one_target(self)
+
+
+class SyncIn(Input):
+    device_id: Text(64) = ""
+    scans: list[ScanIn] = Field(max_length=service.MAX_SYNC)
+
+
+class SyncOut(Output):
+    results: list[CheckinOut]
+    counters: CountersOut
+
+
+class SearchQuery(Input):
+    q: Text(100) = ""
+
+
+class StaffLinkIn(Input):
+    label: Text(50)
+    expires_at: datetime
+
+
+class StaffLinkOut(Output):
+    id: int
+    label: str
+    prefix: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None
+    active: bool
+
+
+class StaffLinkCreated(StaffLinkOut):
+    #: shown once: the link to hand to the staff member, and the bearer token inside it
+    url: str
+    token: str
+
+
+def staff_link_out(link: StaffLink, now: datetime) -> StaffLinkOut:
+    return StaffLinkOut(id=link.id, label=link.label, prefix=link.prefix, expires_at=link.expires_at,
+                        revoked_at=link.revoked_at, created_at=link.created_at, last_used_at=link.last_used_at,
+                        active=link.is_active(now))
+
+
+# ------------------------------------------------------------------ the work (API and desk page alike)
+def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> CheckinOut:
+    def work():
+        result = service.check_in(event, body.code, device_id=body.device_id, nonce=body.nonce,
+                                  scanned_at=body.scanned_at, method=body.method, actor=actor, now=now,
+                                  registration_id=body.registration_id)
+        return present.result_out(event, result)
+
+    return commit_once(work)
+
+
+def sync(event: Event, actor: service.Actor, body: SyncIn, now: datetime) -> SyncOut:
+    scans = [service.QueuedScan(s.code, s.nonce, s.scanned_at, s.method, s.admitted_locally, s.registration_id)
+             for s in body.scans]
+
+    def work():
+        results = service.sync(event, scans, device_id=body.device_id, actor=actor, now=now)
+        return [present.result_out(event, r) for r in results]
+
+    results = commit_once(work)
+    return SyncOut(results=results, counters=present.counters_out(service.counters(event)))
+
+
+def undo(event: Event, actor: service.Actor, registration_id: int, now: datetime) -> CheckinOut:
+    out = present.result_out(event, service.undo_checkin(event, registration_id, actor=actor, now=now))
+    db.session.commit()
+    return out
+
+
+# ------------------------------------------------------------------ check-in
+@operation("/events/<slug>/checkins", "POST", summary="Check a ticket in", tags=["checkin"], body=CheckinIn,
+           response=CheckinOut, auth=DESK, errors=[401, 404, 415, 422])
+def post_checkin(slug: str, body: CheckinIn):
+    """Answers 200 with a stable ``result`` whatever was scanned: ``checked_in``, ``already_checked_in``,
+    ``unknown_code``, ``not_admitted`` (with ``reason``) or ``wrong_event``. A repeated ``nonce`` repeats the
+    first answer (``replayed: true``) and changes nothing."""
+    event, actor = desk_event(slug, principal())
+    return scan(event, actor, body, now_utc())
+
+
+@operation("/events/<slug>/checkins/<int:registration_id>", "DELETE", summary="Undo a check-in",
+           tags=["checkin"], response=CheckinOut, auth=DESK, errors=[401, 404, 409])
+def delete_checkin(slug: str, registration_id: int):
+    """409 ``not_checked_in`` when the person is not checked in."""
+    event, actor = desk_event(slug, principal())
+    return undo(event, actor, registration_id, now_utc())
+
+
+@operation("/events/<slug>/checkins/sync", "POST", summary="Upload scans queued offline", tags=["checkin"],
+           body=SyncIn, response=SyncOut, auth=DESK, errors=[401, 404, 415, 422])
+def post_sync(slug: str, body: SyncIn):
+    """Each scan keeps its own ``scanned_at`` and ``nonce``: a batch sent twice counts once, and a ticket
+    admitted on two devices is stored as a duplicate (``duplicate: true``), never dropped. Results come
+    back in the order of ``scans``."""
+    event, actor = desk_event(slug, principal())
+    return sync(event, actor, body, now_utc())
+
+
+@operation("/events/<slug>/checkins/snapshot", "GET", summary="Tickets for offline judging", tags=["checkin"],
+           response=SnapshotOut, auth=DESK, errors=[401, 404])
+def get_snapshot(slug: str):
+    """One entry per ticket: SHA-256 of the code (``h``), name, reading, organisation, participation type,
+    status and current check-in. Never the codes themselves."""
+    event, _actor = desk_event(slug, principal())
+    return present.snapshot_out(event, now_utc())
+
+
+@operation("/events/<slug>/checkins/counters", "GET", summary="Checked in / expected per participation type",
+           tags=["checkin"], response=CountersOut, auth=DESK, errors=[401, 404])
+def get_counters(slug: str):
+    event, _actor = desk_event(slug, principal())
+    return present.counters_out(service.counters(event))
+
+
+@operation("/events/<slug>/checkins/search", "GET", summary="Find attendees by name or reading",
+           tags=["checkin"], query=SearchQuery, response=list[AttendeeOut], auth=DESK, errors=[401, 404, 422])
+def get_search(slug: str, query: SearchQuery):
+    """Kanji or kana; hiragana, katakana and half-width kana match alike."""
+    event, _actor = desk_event(slug, principal())
+    return [present.attendee_out(event, a) for a in service.search(event, query.q)]
+
+
+# ------------------------------------------------------------------ staff links (organizers)
+def _managed(slug: str) -> Event:
+    who = principal()
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None or not event.is_managed_by(who):
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    return event
+
+
+@operation("/events/<slug>/staff-links", "POST", summary="Create a staff link", tags=["checkin"],
+           body=StaffLinkIn, response=StaffLinkCreated, status=201, auth=["organizer"], errors=[401, 404, 415, 422])
+def post_staff_link(slug: str, body: StaffLinkIn):
+    """The link (and its token, a bearer token for this event's check-in calls) is shown once."""
+    now = now_utc()
+    event = _managed(slug)
+    link, token = service.create_staff_link(event, body.label, expires_at=body.expires_at, created_by=principal(),
+                                            now=now)
+    db.session.commit()
+    base = staff_link_out(link, now)
+    return StaffLinkCreated(**base.model_dump(), url=external_url("checkin.staff_enter", token=token), token=token)
+
+
+@operation("/events/<slug>/staff-links", "GET", summary="List staff links", tags=["checkin"],
+           response=list[StaffLinkOut], auth=["organizer"], errors=[401, 404])
+def get_staff_links(slug: str):
+    now = now_utc()
+    return [staff_link_out(link, now) for link in service.staff_links(_managed(slug))]
+
+
+@operation("/events/<slug>/staff-links/<int:link_id>", "DELETE", summary="Revoke a staff link",
+           tags=["checkin"], response=StaffLinkOut, auth=["organizer"], errors=[401, 404])
+def delete_staff_link(slug: str, link_id: int):
+    """The link and every session opened with it stop working at once."""
+    now = now_utc()
+    link = service.revoke_staff_link(_managed(slug), link_id, now=now)
+    db.session.commit()
+    return staff_link_out(link, now)

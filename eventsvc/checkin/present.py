@@ -1,0 +1,139 @@
+"""How a check-in answer is told: one JSON shape and one sentence, for the API and the desk page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask_babel import gettext as _
+
+from ..core.clock import format_time
+from ..events.models import Event
+from ..jsonapi import Output
+from . import service
+from .service import CheckinResult, Counters
+
+ResultCode = Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone"]
+
+
+class RegistrationBrief(Output):
+    """Only what reception needs to recognise the person (never job titles)."""
+
+    id: int
+    name: str
+    name_kana: str
+    organization: str
+    ticket_type: str
+    ticket_type_code: str
+    status: str
+    team: str | None = None
+
+
+class CheckinOut(Output):
+    result: ResultCode
+    reason: str | None = None
+    message: str
+    registration: RegistrationBrief | None = None
+    #: the valid check-in: when it was scanned and by whom (for ``checked_in`` and ``already_checked_in``)
+    checked_in_at: datetime | None = None
+    checked_in_by: str | None = None
+    #: an offline admission stored as a duplicate of an earlier one
+    duplicate: bool = False
+    #: this nonce was seen before; the first answer is repeated and nothing changed
+    replayed: bool = False
+    nonce: str | None = None
+
+
+class TypeCountOut(Output):
+    code: str
+    name: str
+    checked_in: int
+    expected: int
+
+
+class CountersOut(Output):
+    checked_in: int
+    expected: int
+    duplicates: int
+    types: list[TypeCountOut]
+
+
+def reason_text(reason: str | None) -> str:
+    return {
+        "waitlisted": _("キャンセル待ち"),
+        "cancelled": _("キャンセル済み"),
+        "pending_review": _("主催者の確認待ち"),
+        "applied": _("抽選前"),
+        "offered": _("繰り上げの回答待ち"),
+        "rejected": _("参加をお断りした申込み"),
+    }.get(reason or "", reason or "")
+
+
+def message(result: CheckinResult) -> str:
+    """One plain sentence for the big panel (also read out by screen readers)."""
+    c = result.checkin
+    if result.result == "checked_in":
+        return _("受付しました")
+    if result.result == "already_checked_in":
+        if c is not None:
+            text = _("受付済みです（%(time)s、%(who)s）", time=format_time(c.scanned_at), who=c.actor_label)
+        else:
+            text = _("受付済みです")
+        if result.duplicate:
+            text += " " + _("別の端末と重複した受付として記録しました。")
+        return text
+    if result.result == "not_admitted":
+        return _("入場できません（%(reason)s）", reason=reason_text(result.reason))
+    if result.result == "wrong_event":
+        return _("別のイベントのチケットです")
+    if result.result == "undone":
+        return _("受付を取り消しました")
+    return _("このコードは見つかりません")
+
+
+def brief(event: Event, registration, team: str | None = None) -> RegistrationBrief:
+    return RegistrationBrief(
+        id=registration.id, name=registration.name, name_kana=registration.name_kana,
+        organization=registration.organization_name, ticket_type=registration.ticket_type.name,
+        ticket_type_code=registration.ticket_type.code, status=registration.status, team=team)
+
+
+def result_out(event: Event, result: CheckinResult) -> CheckinOut:
+    reg = result.registration
+    c = result.checkin if result.result in ("checked_in", "already_checked_in") else None
+    return CheckinOut(
+        result=result.result, reason=result.reason, message=message(result),
+        registration=brief(event, reg, service.team_name(event, reg.id)) if reg is not None else None,
+        checked_in_at=c.scanned_at if c else None, checked_in_by=c.actor_label if c else None,
+        duplicate=result.duplicate, replayed=result.replayed, nonce=result.nonce)
+
+
+def counters_out(counters: Counters) -> CountersOut:
+    return CountersOut(checked_in=counters.checked_in, expected=counters.expected, duplicates=counters.duplicates,
+                       types=[TypeCountOut(code=t.code, name=t.name, checked_in=t.checked_in, expected=t.expected)
+                              for t in counters.types])
+
+
+class SnapshotOut(Output):
+    slug: str
+    title: str
+    generated_at: datetime
+    tickets: list[dict]
+    counters: CountersOut
+
+
+def snapshot_out(event: Event, now: datetime) -> SnapshotOut:
+    return SnapshotOut(slug=event.slug, title=event.title, generated_at=now, tickets=service.snapshot(event),
+                       counters=counters_out(service.counters(event)))
+
+
+class AttendeeOut(Output):
+    registration: RegistrationBrief
+    checked_in_at: datetime | None = None
+    checked_in_by: str | None = None
+
+
+def attendee_out(event: Event, a: service.Attendee) -> AttendeeOut:
+    return AttendeeOut(registration=brief(event, a.registration, a.team),
+                       checked_in_at=a.checkin.scanned_at if a.checkin else None,
+                       checked_in_by=a.checkin.actor_label if a.checkin else None)

@@ -1,0 +1,567 @@
+"""Check-in rules, in the shape of pretix's ``perform_checkin``.
+
+Every function takes the event, the actor and ``now`` (and the device's own scan time
+where there is one), flushes, and leaves the commit to the caller. The row that changes
+— the registration being admitted — is locked first (``SELECT … FOR UPDATE`` on
+PostgreSQL; on SQLite every write request already holds the write lock from
+``BEGIN IMMEDIATE``, see :mod:`eventsvc.database`), so ten devices scanning one ticket
+at once admit it once. A scan that carries a nonce is answered from the log when the
+nonce comes again, so a retried upload counts once. Answers are stable codes:
+
+- ``checked_in`` — admitted now;
+- ``already_checked_in`` — admitted before (when, by whom);
+- ``unknown_code`` — not a ticket code, or no ticket has it;
+- ``not_admitted`` — a ticket of this event whose registration does not admit
+  (``reason``: waitlisted, cancelled, pending_review, applied, offered, rejected);
+- ``wrong_event`` — a ticket of another event (nothing else about it is told).
+
+Upward needs go through hooks owned here: :func:`register_team_lookup` (teams shows
+the team on results and name tags).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from ..core.clock import to_utc
+from ..core.text import TextError, check_text, search_key
+from ..errors import Conflict, DomainError, NotFound, ValidationFailed
+from ..events.models import Event, TicketType
+from ..extensions import db
+from ..registration import tickets
+from ..registration.models import Registration
+from .codes import code_hash, extract_code, input_hash, kana_key
+from .models import METHODS, AttendanceCode, Checkin, CheckinLog, StaffLink
+
+STAFF_TOKEN_PREFIX = "stf_"
+#: an offline device may be this far ahead of the server before its clock is distrusted
+CLOCK_SKEW = timedelta(minutes=5)
+#: most scans one sync call may carry
+MAX_SYNC = 500
+MAX_STAFF_LINK_DAYS = 30
+MAX_LABEL = 50
+ATTENDANCE_CODE_LENGTH = 6
+
+
+# ------------------------------------------------------------------ who is scanning
+@dataclass(frozen=True)
+class Actor:
+    """Who admits: a staff link (its label) or an organizer (their name)."""
+
+    label: str
+    organizer_id: int | None = None
+    staff_link_id: int | None = None
+
+    @property
+    def is_organizer(self) -> bool:
+        return self.organizer_id is not None
+
+    @classmethod
+    def organizer(cls, organizer) -> Actor:
+        return cls(label=organizer.name[:100], organizer_id=organizer.id)
+
+    @classmethod
+    def staff(cls, link: StaffLink) -> Actor:
+        return cls(label=link.label, staff_link_id=link.id)
+
+
+SELF = Actor(label="本人")
+
+
+# ------------------------------------------------------------------ hooks
+#: ``lookup(event, registration_ids) -> {registration_id: team name}``; teams plugs itself in
+TeamLookup = Callable[[Event, list[int]], dict[int, str]]
+_team_lookups: list[TeamLookup] = []
+
+
+def register_team_lookup(fn: TeamLookup) -> None:
+    """Let the teams package name each person's team on results, lists and name tags.
+
+    ``fn(event, registration_ids)`` returns ``{registration_id: team name}`` for those
+    who have a team; people without one are simply left out.
+    """
+    if fn not in _team_lookups:
+        _team_lookups.append(fn)
+
+
+def team_names(event: Event, registration_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(registration_ids)
+    out: dict[int, str] = {}
+    if not ids:
+        return out
+    for fn in _team_lookups:
+        for rid, name in (fn(event, ids) or {}).items():
+            if name:
+                out.setdefault(rid, name)
+    return out
+
+
+def team_name(event: Event, registration_id: int) -> str | None:
+    return team_names(event, [registration_id]).get(registration_id)
+
+
+# ------------------------------------------------------------------ results
+@dataclass
+class CheckinResult:
+    """The answer to one scan. ``registration`` is None unless it is this event's."""
+
+    result: str
+    reason: str | None = None
+    registration: Registration | None = None
+    #: the valid check-in (new, or the earlier one for ``already_checked_in``)
+    checkin: Checkin | None = None
+    #: an offline admission stored as a duplicate of an earlier one
+    duplicate: bool = False
+    #: the nonce was seen before; this repeats the first answer
+    replayed: bool = False
+    nonce: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "checked_in"
+
+
+def _clean_device(device_id: str | None) -> str:
+    if not device_id:
+        return ""
+    return "".join(ch for ch in str(device_id) if ch.isprintable())[:64]
+
+
+def _clean_nonce(nonce: str | None) -> str | None:
+    if nonce is None or nonce == "":
+        return None
+    if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isprintable():
+        raise ValidationFailed({"nonce": "nonce は64文字以内の文字列です。"})
+    return nonce
+
+
+def _scan_time(scanned_at: datetime | None, now: datetime) -> datetime:
+    """The device's scan time, unless it is in the future (a wrong clock): then ``now``."""
+    if scanned_at is None:
+        return now
+    scanned_at = to_utc(scanned_at)
+    return now if scanned_at > now + CLOCK_SKEW else min(scanned_at, now)
+
+
+def _lock_registration(*conditions) -> Registration | None:
+    stmt = (select(Registration).where(*conditions)
+            .options(joinedload(Registration.ticket_type, innerjoin=True)))
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Registration)
+    return db.session.scalars(stmt).first()
+
+
+def _valid_checkin(registration_id: int) -> Checkin | None:
+    return db.session.scalar(select(Checkin).where(
+        Checkin.registration_id == registration_id, Checkin.result == "checked_in",
+        Checkin.undone_at.is_(None)))
+
+
+def _replay(event: Event, nonce: str) -> CheckinResult | None:
+    log = db.session.scalar(select(CheckinLog).where(CheckinLog.event_id == event.id, CheckinLog.nonce == nonce))
+    if log is None:
+        return None
+    registration = db.session.get(Registration, log.registration_id) if log.registration_id else None
+    checkin = _valid_checkin(registration.id) if registration is not None else None
+    return CheckinResult(log.result, log.reason or None, registration, checkin, duplicate=log.duplicate,
+                         replayed=True, nonce=nonce)
+
+
+def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: str | None,
+             scanned_at: datetime | None, method: str, actor: Actor, now: datetime,
+             offline: bool = False, registration_id: int | None = None) -> CheckinResult:
+    """Admit the holder of ``raw_code`` to ``event``, or say why not.
+
+    ``raw_code`` is whatever was scanned or typed (any string — garbage answers
+    ``unknown_code``). ``scanned_at`` is the device's time of the scan (default ``now``).
+    ``nonce`` names this scan: the same nonce again returns the first answer and
+    changes nothing. ``offline`` marks a scan the device already admitted on its own
+    (from the snapshot): if the ticket was admitted elsewhere meanwhile, it is stored
+    as a duplicate check-in rather than dropped. ``registration_id`` (of this event)
+    replaces the code when the desk picked the person from a name search.
+    """
+    if method not in METHODS:
+        raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
+    nonce = _clean_nonce(nonce)
+    device = _clean_device(device_id)
+    when = _scan_time(scanned_at, now)
+
+    if registration_id is not None:
+        code = None
+        registration = _lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+        raw_code = f"registration:{registration_id}"
+    else:
+        code = extract_code(raw_code)
+        registration = _lock_registration(Registration.ticket_code == code) if code else None
+    # after the lock: a concurrent retry of this nonce has committed by now (or never will)
+    if nonce is not None and (previous := _replay(event, nonce)) is not None:
+        return previous
+
+    log = CheckinLog(event_id=event.id, method=method, device_id=device, nonce=nonce, actor_label=actor.label,
+                     scanned_at=when, received_at=now)
+    result: CheckinResult
+    if registration is None:
+        log.input_hash = input_hash(raw_code)
+        result = CheckinResult("unknown_code")
+    elif registration.event_id != event.id:
+        log.input_hash = input_hash(code or raw_code)
+        result = CheckinResult("wrong_event")
+    elif not registration.admits:
+        result = CheckinResult("not_admitted", registration.status, registration)
+    else:
+        existing = _valid_checkin(registration.id)
+        if existing is None:
+            checkin = _new_checkin(event, registration, "checked_in", when, now, device, method, nonce, actor)
+            result = CheckinResult("checked_in", None, registration, checkin)
+        elif offline:
+            dup = _new_checkin(event, registration, "duplicate", when, now, device, method, nonce, actor)
+            log.checkin_id = dup.id
+            result = CheckinResult("already_checked_in", None, registration, existing, duplicate=True)
+        else:
+            result = CheckinResult("already_checked_in", None, registration, existing)
+    if result.registration is not None:
+        log.registration_id = result.registration.id
+    if result.ok:
+        log.checkin_id = result.checkin.id
+    log.result, log.reason, log.duplicate = result.result, result.reason or "", result.duplicate
+    db.session.add(log)
+    db.session.flush()
+    result.nonce = nonce
+    return result
+
+
+def _new_checkin(event, registration, result, when, now, device, method, nonce, actor) -> Checkin:
+    checkin = Checkin(event_id=event.id, registration=registration, result=result, scanned_at=when, received_at=now,
+                      device_id=device, method=method, nonce=nonce, actor_label=actor.label,
+                      staff_link_id=actor.staff_link_id, organizer_id=actor.organizer_id)
+    db.session.add(checkin)
+    db.session.flush()
+    return checkin
+
+
+def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datetime,
+                 device_id: str | None = None) -> CheckinResult:
+    """Take back a registration's check-in (a wrong tap). Raises ``not_checked_in``."""
+    registration = _lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+    if registration is None:
+        raise NotFound("registration_not_found", "この参加者は見つかりません。")
+    checkin = _valid_checkin(registration.id)
+    if checkin is None:
+        raise Conflict("not_checked_in", "この参加者は受付されていません。")
+    checkin.undone_at = now
+    checkin.undone_by = actor.label
+    db.session.add(CheckinLog(event_id=event.id, registration_id=registration.id, checkin_id=checkin.id,
+                              result="undone", method=checkin.method, device_id=_clean_device(device_id),
+                              actor_label=actor.label, scanned_at=now, received_at=now))
+    db.session.flush()
+    return CheckinResult("undone", None, registration, checkin)
+
+
+# ------------------------------------------------------------------ offline sync
+@dataclass
+class QueuedScan:
+    """A scan a device made (maybe offline): the raw code, its nonce and real scan time."""
+
+    code: object
+    nonce: str
+    scanned_at: datetime
+    method: str = "offline"
+    #: the device admitted this person on its own (judged against the snapshot)
+    admitted_locally: bool = True
+    #: instead of a code: the person picked from a name search on the device
+    registration_id: int | None = None
+
+
+def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor: Actor,
+         now: datetime) -> list[CheckinResult]:
+    """Store a device's queued scans in the order they were made; one answer per scan.
+
+    Each scan keeps its own time and nonce, so a batch sent twice (the answer was lost)
+    counts once. A ticket another device admitted first is stored as a duplicate
+    check-in, never dropped. Answers come back in the order the scans were given.
+    """
+    if len(scans) > MAX_SYNC:
+        raise ValidationFailed({"scans": f"一度に送れるのは{MAX_SYNC}件までです。"})
+    order = sorted(range(len(scans)), key=lambda i: (_scan_time(scans[i].scanned_at, now), i))
+    answers: dict[int, CheckinResult] = {}
+    for i in order:
+        scan = scans[i]
+        method = scan.method if scan.method in METHODS else "offline"
+        answers[i] = check_in(event, scan.code, device_id=device_id, nonce=scan.nonce, scanned_at=scan.scanned_at,
+                              method=method, actor=actor, now=now, offline=scan.admitted_locally,
+                              registration_id=scan.registration_id)
+    return [answers[i] for i in range(len(scans))]
+
+
+# ------------------------------------------------------------------ what the desk shows
+@dataclass
+class TypeCount:
+    code: str
+    name: str
+    checked_in: int
+    expected: int
+
+
+@dataclass
+class Counters:
+    types: list[TypeCount]
+    checked_in: int
+    expected: int
+    duplicates: int
+
+
+def counters(event: Event) -> Counters:
+    """Checked in / expected (confirmed) per participation type, counted now."""
+    expected = dict(db.session.execute(
+        select(Registration.ticket_type_id, func.count()).where(
+            Registration.event_id == event.id, Registration.status == "confirmed")
+        .group_by(Registration.ticket_type_id)).all())
+    arrived = dict(db.session.execute(
+        select(Registration.ticket_type_id, func.count()).join(Checkin, Checkin.registration_id == Registration.id)
+        .where(Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None))
+        .group_by(Registration.ticket_type_id)).all())
+    duplicates = db.session.scalar(select(func.count()).select_from(Checkin).where(
+        Checkin.event_id == event.id, Checkin.result == "duplicate")) or 0
+    types = db.session.scalars(select(TicketType).where(TicketType.event_id == event.id)
+                               .order_by(TicketType.position, TicketType.id)).all()
+    rows = [TypeCount(t.code, t.name, arrived.get(t.id, 0), expected.get(t.id, 0)) for t in types]
+    return Counters(rows, sum(r.checked_in for r in rows), sum(r.expected for r in rows), duplicates)
+
+
+@dataclass
+class Attendee:
+    """One registration as the desk sees it."""
+
+    registration: Registration
+    checkin: Checkin | None = None
+    team: str | None = None
+
+    @property
+    def checked_in(self) -> bool:
+        return self.checkin is not None
+
+
+def _valid_checkins(event: Event) -> dict[int, Checkin]:
+    rows = db.session.scalars(select(Checkin).where(
+        Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
+    return {c.registration_id: c for c in rows}
+
+
+def attendees(event: Event, statuses: Iterable[str] = ("confirmed",)) -> list[Attendee]:
+    """Registrations of the event with their check-in and team, in 50音順 of the reading."""
+    regs = db.session.scalars(select(Registration).where(
+        Registration.event_id == event.id, Registration.status.in_(list(statuses)))
+        .options(joinedload(Registration.ticket_type, innerjoin=True))).all()
+    checkins = _valid_checkins(event)
+    teams = team_names(event, [r.id for r in regs])
+    out = [Attendee(r, checkins.get(r.id), teams.get(r.id)) for r in regs]
+    out.sort(key=lambda a: (kana_key(a.registration.name_kana), a.registration.name, a.registration.id))
+    return out
+
+
+def search(event: Event, query: str, *, limit: int = 20) -> list[Attendee]:
+    """Registrations whose name or reading contains ``query`` however it was typed.
+
+    Kanji, hiragana, katakana and half-width kana match alike (``やまだ`` finds
+    ``ヤマダ``); spaces are ignored. Matches at the start come first. Every status is
+    searched (the desk must be able to say "cancelled"), confirmed ones first.
+    """
+    try:
+        query = check_text(query or "", max_length=100)
+    except TextError:
+        return []
+    key = search_key(query)
+    if not key:
+        return []
+    regs = db.session.scalars(select(Registration).where(Registration.event_id == event.id)
+                              .options(joinedload(Registration.ticket_type, innerjoin=True))).all()
+    hits = []
+    for r in regs:
+        name, kana = search_key(r.name), search_key(r.name_kana)
+        if key in name or key in kana:
+            starts = name.startswith(key) or kana.startswith(key)
+            hits.append((r.status != "confirmed", not starts, kana_key(r.name_kana), r.id, r))
+    hits.sort(key=lambda h: h[:4])
+    found = [h[-1] for h in hits[:limit]]
+    checkins = _valid_checkins(event) if found else {}
+    teams = team_names(event, [r.id for r in found])
+    return [Attendee(r, checkins.get(r.id), teams.get(r.id)) for r in found]
+
+
+def snapshot(event: Event) -> list[dict]:
+    """What a device needs to judge scans offline — and nothing more.
+
+    One entry per ticket of the event: the SHA-256 of its code (never the code),
+    name, reading, organisation, participation type, status, and the current check-in.
+    """
+    out = []
+    for a in attendees(event, statuses=("confirmed", "waitlisted", "pending_review", "applied", "offered",
+                                         "cancelled")):
+        r = a.registration
+        out.append({
+            "h": code_hash(r.ticket_code), "id": r.id, "name": r.name, "kana": r.name_kana,
+            "organization": r.organization_name, "ticket_type": r.ticket_type.name, "type_code": r.ticket_type.code,
+            "status": r.status, "team": a.team,
+            "checked_in_at": a.checkin.scanned_at.isoformat() if a.checkin else None,
+            "checked_in_by": a.checkin.actor_label if a.checkin else None,
+        })
+    return out
+
+
+def duplicates(event: Event) -> list[Checkin]:
+    """Offline admissions that came second (same ticket on two devices), newest first."""
+    return list(db.session.scalars(select(Checkin).where(Checkin.event_id == event.id, Checkin.result == "duplicate")
+                                   .options(joinedload(Checkin.registration)).order_by(Checkin.scanned_at.desc())))
+
+
+# ------------------------------------------------------------------ walk-ins
+@dataclass
+class WalkIn:
+    name: str
+    name_kana: str
+    email: str
+    ticket_type: str
+    organization_name: str = ""
+    organization_code: str | None = None
+    department: str = ""
+    #: the person agreed (at the desk) to how their data is used
+    consent_privacy: bool = False
+
+
+def walk_in(event: Event, data: WalkIn, *, actor: Actor, now: datetime, override: bool = False,
+            device_id: str | None = None) -> CheckinResult:
+    """Register someone at the door as confirmed and check them in.
+
+    Admits while the participation type has a seat left; an organizer may ``override``
+    (capacity, and an e-mail domain outside the event's list, which would otherwise
+    need a review). Staff cannot override.
+    """
+    from .walkin import create_confirmed_registration  # the thin stand-in for registration.service
+
+    if override and not actor.is_organizer:
+        raise DomainError("override_not_allowed", "定員を超えた受付は主催者だけができます。", status=403)
+    registration = create_confirmed_registration(event, data, now=now, override=override)
+    return check_in(event, registration.ticket_code, device_id=device_id, nonce=None, scanned_at=now,
+                    method="walkin", actor=actor, now=now)
+
+
+# ------------------------------------------------------------------ self check-in
+def attendance_code(event: Event, now: datetime) -> AttendanceCode:
+    """The event's attendance code for the projector (made on first use)."""
+    row = db.session.get(AttendanceCode, event.id)
+    if row is None:
+        row = AttendanceCode(event_id=event.id, code=_new_attendance_code(), created_at=now)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def replace_attendance_code(event: Event, now: datetime) -> AttendanceCode:
+    """A new code (the old one leaked, or a new session begins)."""
+    row = attendance_code(event, now)
+    row.code = _new_attendance_code()
+    row.created_at = now
+    db.session.flush()
+    return row
+
+
+def _new_attendance_code() -> str:
+    return "".join(secrets.choice(tickets.ALPHABET) for _ in range(ATTENDANCE_CODE_LENGTH))
+
+
+def normalize_attendance_code(raw: str) -> str:
+    text = unicodedata.normalize("NFKC", raw or "").upper()[:50]
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def self_check_in_open(event: Event, now: datetime) -> bool:
+    """Self check-in is possible only during the event's hours."""
+    return event.starts_at <= now <= event.ends_at
+
+
+def self_check_in(event: Event, registration: Registration, code: str, *, now: datetime) -> CheckinResult:
+    """The attendee checks themselves in with the code on the projector."""
+    if registration.event_id != event.id:
+        raise NotFound("registration_not_found", "この参加者は見つかりません。")
+    if not self_check_in_open(event, now):
+        raise DomainError("self_checkin_closed", "出席コードは開催時間中だけ入力できます。", status=409)
+    expected = db.session.get(AttendanceCode, event.id)
+    given = normalize_attendance_code(code)
+    if expected is None or not hmac.compare_digest(given.encode(), expected.code.encode()):
+        raise ValidationFailed({"code": "出席コードが正しくありません。会場のスクリーンに表示されたコードを入力してください。"})
+    return check_in(event, registration.ticket_code, device_id="self", nonce=None, scanned_at=now, method="self",
+                    actor=SELF, now=now)
+
+
+# ------------------------------------------------------------------ staff links
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_staff_link(event: Event, label: str, *, expires_at: datetime, created_by, now: datetime
+                      ) -> tuple[StaffLink, str]:
+    """A new staff link for one event; the token is returned once, stored hashed."""
+    errors = {}
+    try:
+        label = check_text(label or "", max_length=MAX_LABEL)
+    except TextError as err:
+        errors["label"] = err.message
+    if not errors and not label:
+        errors["label"] = "名前（例: 受付2）を入力してください。"
+    expires_at = to_utc(expires_at) if expires_at else None
+    if expires_at is None or expires_at <= now:
+        errors["expires_at"] = "有効期限は現在より後にしてください。"
+    elif expires_at > now + timedelta(days=MAX_STAFF_LINK_DAYS):
+        errors["expires_at"] = f"有効期限は{MAX_STAFF_LINK_DAYS}日以内にしてください。"
+    if errors:
+        raise ValidationFailed(errors)
+    token = STAFF_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    link = StaffLink(event_id=event.id, label=label, token_hash=hash_token(token), prefix=token[:10],
+                     expires_at=expires_at, created_by_id=getattr(created_by, "id", None), created_at=now)
+    db.session.add(link)
+    db.session.flush()
+    return link, token
+
+
+def staff_links(event: Event) -> list[StaffLink]:
+    return list(db.session.scalars(select(StaffLink).where(StaffLink.event_id == event.id)
+                                   .order_by(StaffLink.created_at.desc(), StaffLink.id.desc())))
+
+
+def revoke_staff_link(event: Event, link_id: int, *, now: datetime) -> StaffLink:
+    link = db.session.get(StaffLink, link_id)
+    if link is None or link.event_id != event.id:
+        raise NotFound("staff_link_not_found", "このスタッフ用リンクは見つかりません。")
+    if link.revoked_at is None:
+        link.revoked_at = now
+        db.session.flush()
+    return link
+
+
+def resolve_staff_token(token: str, now: datetime) -> StaffLink | None:
+    """The active staff link behind a token, or None (unknown, expired, revoked)."""
+    if not isinstance(token, str) or not token.startswith(STAFF_TOKEN_PREFIX) or len(token) > 100:
+        return None
+    digest = hash_token(token)
+    link = db.session.scalar(select(StaffLink).where(StaffLink.token_hash == digest))
+    if link is None or not hmac.compare_digest(link.token_hash, digest) or not link.is_active(now):
+        return None
+    return link
+
+
+def active_staff_link(link_id: int, event_id: int, now: datetime) -> StaffLink | None:
+    """The staff link a session refers to, if it is still valid for that event."""
+    link = db.session.get(StaffLink, link_id)
+    if link is None or link.event_id != event_id or not link.is_active(now):
+        return None
+    return link
+

@@ -1,0 +1,525 @@
+"""The desk: check-in page (camera, scanner, name search, offline), staff links, paper lists.
+
+Who may use the desk of an event: its organizers (logged in) and reception staff who
+opened a staff link for it (a session scoped to that one event). Everything on the page
+works without JavaScript (typed code, name search, undo, walk-ins); with JavaScript the
+page also scans with the camera, answers offline from a snapshot and syncs its queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from .. import database
+from ..core.clock import now_utc, to_jst, to_utc
+from ..errors import DomainError, NotFound, ValidationFailed
+from ..events.forms import ActionForm
+from ..events.models import Event
+from ..events.poster import qr_svg
+from ..extensions import db, limiter
+from ..jsonapi import adapter, validation_fields
+from ..web import apply_errors, external_url
+from . import api as desk_api
+from . import present, service
+from .forms import ScanForm, SelfCheckinForm, StaffLinkForm, WalkInForm
+from .models import Checkin
+
+bp = Blueprint("checkin", __name__)
+
+#: session key: ``{"link": staff link id, "event": event id}``
+STAFF_KEY = "checkin_staff"
+#: the desk page may use the camera; every other page keeps ``camera=()`` (see web.py)
+DESK_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
+
+# ------------------------------------------------------------------ public (attendees, staff links)
+# GET  /staff/<token>                                   staff_enter        link → staff session → desk
+# POST /events/<slug>/self-checkin                      self_checkin       attendee enters the attendance code
+# ------------------------------------------------------------------ desk (organizers or staff of the event)
+# GET  /events/<slug>/checkin/                          desk               the page (?q= name search without JS)
+# POST /events/<slug>/checkin/                          desk_scan          typed or scanned code
+# POST /events/<slug>/checkin/registrations/<id>        desk_admit         one tap from the name search
+# POST /events/<slug>/checkin/registrations/<id>/undo   desk_undo          take a check-in back
+# POST /events/<slug>/checkin/walk-in                   desk_walk_in       register and admit at the door
+# POST /events/<slug>/checkin/logout                    desk_logout        end this device's staff session
+# GET  /events/<slug>/checkin/reception-list            reception_list     printable list, 50音順
+# GET  /events/<slug>/checkin/sw.js                     service_worker     offline page and assets
+# GET  /events/<slug>/checkin/state.json                desk_state         CSRF token and counters (JS)
+# POST /events/<slug>/checkin/scan.json                 desk_scan_json
+# POST /events/<slug>/checkin/undo.json                 desk_undo_json
+# POST /events/<slug>/checkin/sync.json                 desk_sync_json     queued offline scans
+# GET  /events/<slug>/checkin/snapshot.json             desk_snapshot_json tickets for offline judging
+# GET  /events/<slug>/checkin/search.json               desk_search_json
+# ------------------------------------------------------------------ manage (organizers)
+# GET/POST /manage/events/<slug>/staff-links            manage_staff_links list and create
+# POST /manage/events/<slug>/staff-links/<id>/revoke    manage_revoke_staff_link
+# GET  /manage/events/<slug>/name-tags                  manage_name_tags   10 per A4
+# GET/POST /manage/events/<slug>/attendance-code        manage_attendance_code  for the projector
+# GET  /manage/events/<slug>/duplicates                 manage_duplicates  offline admissions that came second
+
+
+class DeskDenied(Exception):
+    """Nobody (or an ended staff session) at the desk."""
+
+    def __init__(self, code: str, message: str, status: int = 401):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _is_json() -> bool:
+    return request.path.endswith(".json")
+
+
+@bp.errorhandler(DeskDenied)
+def _denied(err: DeskDenied):
+    if _is_json():
+        return {"error": err.code, "message": err.message}, err.status
+    if err.code == "login_required":
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return render_template("checkin/staff_ended.html", message=err.message), err.status
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(err: DomainError):
+    if _is_json():
+        return err.to_json(), err.status
+    return render_template("error.html", status=err.status, code=err.code, message=err.message), err.status
+
+
+def _event(slug: str) -> Event:
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    return event
+
+
+def _desk(slug: str) -> tuple[Event, service.Actor]:
+    """The event and who is at its desk: an organizer of it, or staff holding a live link for it."""
+    event = _event(slug)
+    if current_user.is_authenticated and event.is_managed_by(current_user):
+        return event, service.Actor.organizer(current_user)
+    staff = session.get(STAFF_KEY)
+    if isinstance(staff, dict) and staff.get("event") == event.id:
+        link = service.active_staff_link(int(staff.get("link", 0)), event.id, now_utc())
+        if link is not None:
+            return event, service.Actor.staff(link)
+        session.pop(STAFF_KEY, None)
+        raise DeskDenied("staff_link_inactive", _("このスタッフ用リンクは期限切れか、取り消されました。主催者に新しいリンクを依頼してください。"),
+                         403)
+    if current_user.is_authenticated:
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    raise DeskDenied("login_required", _("受付をするには主催者としてログインするか、スタッフ用リンクを開いてください。"))
+
+
+def _managed(slug: str) -> Event:
+    event = _event(slug)
+    if not event.is_managed_by(current_user):
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    return event
+
+
+def _json(model: BaseModel | list, status: int = 200) -> Response:
+    if isinstance(model, list):
+        body = "[" + ",".join(m.model_dump_json() for m in model) + "]"
+    else:
+        body = model.model_dump_json()
+    return Response(body, status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+def _body(model):
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("malformed_json", "JSON として読み取れません。", status=400)
+    try:
+        return adapter(model).validate_python(data)
+    except ValidationError as err:
+        raise ValidationFailed(validation_fields(err)) from None
+
+
+def _clean_nonce(value: str | None) -> str | None:
+    if value and len(value) <= 64 and value.isprintable():
+        return value
+    return None
+
+
+# ------------------------------------------------------------------ the desk page
+def _walk_in_form(event: Event, form: WalkInForm | None = None) -> WalkInForm:
+    form = form or WalkInForm(formdata=None)
+    form.ticket_type.choices = [(t.code, t.name) for t in event.ticket_types]
+    return form
+
+
+def _render_desk(event: Event, actor: service.Actor, *, result: present.CheckinOut | None = None,
+                 query: str = "", hits=None, walk_in: WalkInForm | None = None, status: int = 200):
+    counters = service.counters(event)
+    scan_form = ScanForm(formdata=None, nonce=uuid.uuid4().hex)
+    html = render_template(
+        "checkin/desk.html", event=event, actor=actor, result=result, query=query, hits=hits,
+        counters=counters, form=scan_form, walk_in=_walk_in_form(event, walk_in), action=ActionForm(),
+        walk_in_open=walk_in is not None and bool(walk_in.errors),
+        duplicates=counters.duplicates)
+    response = Response(html, status=status)
+    response.headers["Permissions-Policy"] = DESK_PERMISSIONS
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/events/<slug>/checkin/")
+def desk(slug: str):
+    event, actor = _desk(slug)
+    query = (request.args.get("q") or "")[:100]
+    hits = service.search(event, query) if query.strip() else None
+    return _render_desk(event, actor, query=query, hits=hits)
+
+
+@bp.route("/events/<slug>/checkin/", methods=["POST"])
+def desk_scan(slug: str):
+    event, actor = _desk(slug)
+    form = ScanForm()
+    if not form.validate_on_submit():
+        abort(400)
+    body = desk_api.CheckinIn(code=form.code.data or "", nonce=_clean_nonce(form.nonce.data), method="scanner")
+    return _render_desk(event, actor, result=desk_api.scan(event, actor, body, now_utc()))
+
+
+@bp.route("/events/<slug>/checkin/registrations/<int:registration_id>", methods=["POST"])
+def desk_admit(slug: str, registration_id: int):
+    event, actor = _desk(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    body = desk_api.CheckinIn(registration_id=registration_id, method="search")
+    return _render_desk(event, actor, result=desk_api.scan(event, actor, body, now_utc()))
+
+
+@bp.route("/events/<slug>/checkin/registrations/<int:registration_id>/undo", methods=["POST"])
+def desk_undo(slug: str, registration_id: int):
+    event, actor = _desk(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        out = desk_api.undo(event, actor, registration_id, now_utc())
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for("checkin.desk", slug=slug))
+    return _render_desk(event, actor, result=out)
+
+
+@bp.route("/events/<slug>/checkin/walk-in", methods=["POST"])
+def desk_walk_in(slug: str):
+    event, actor = _desk(slug)
+    form = _walk_in_form(event, WalkInForm())
+    if form.validate_on_submit():
+        data = service.WalkIn(name=form.name.data, name_kana=form.name_kana.data, email=form.email.data,
+                              ticket_type=form.ticket_type.data, organization_name=form.organization_name.data or "",
+                              consent_privacy=bool(form.consent_privacy.data))
+        try:
+            result = service.walk_in(event, data, actor=actor, now=now_utc(),
+                                     override=bool(form.override.data) and actor.is_organizer, device_id="web")
+            out = present.result_out(event, result)
+            db.session.commit()
+            return _render_desk(event, actor, result=out)
+        except DomainError as err:
+            db.session.rollback()
+            event = _event(slug)
+            leftover = apply_errors(form, err.fields or {})
+            form.form_errors.extend(leftover or ([] if err.fields else [err.message]))
+            if err.fields and err.message not in leftover:
+                form.form_errors.append(err.message)
+    return _render_desk(event, actor, walk_in=form, status=422)
+
+
+@bp.route("/events/<slug>/checkin/logout", methods=["POST"])
+def desk_logout(slug: str):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session.pop(STAFF_KEY, None)
+    flash(_("この端末での受付を終了しました。"), "success")
+    return redirect(url_for("events.index"))
+
+
+@bp.route("/events/<slug>/checkin/reception-list")
+def reception_list(slug: str):
+    event, actor = _desk(slug)
+    people = service.attendees(event)
+    groups = [(t, [a for a in people if a.registration.ticket_type_id == t.id]) for t in event.ticket_types]
+    return render_template("checkin/reception_list.html", event=event, groups=groups, total=len(people),
+                           printed_at=now_utc())
+
+
+@bp.route("/events/<slug>/checkin/sw.js")
+def service_worker(slug: str):
+    """The service worker, served from the desk's folder so that its scope covers the desk."""
+    response = send_from_directory(current_app.static_folder, "js/checkin-sw.js", mimetype="text/javascript",
+                                   max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# ------------------------------------------------------------------ the desk page's JSON (session + CSRF)
+@bp.route("/events/<slug>/checkin/state.json")
+def desk_state(slug: str):
+    event, actor = _desk(slug)
+    body = {"csrf_token": generate_csrf(), "actor": actor.label,
+            "counters": present.counters_out(service.counters(event)).model_dump()}
+    return body, 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/events/<slug>/checkin/scan.json", methods=["POST"])
+def desk_scan_json(slug: str):
+    event, actor = _desk(slug)
+    return _json(desk_api.scan(event, actor, _body(desk_api.CheckinIn), now_utc()))
+
+
+class UndoIn(BaseModel):
+    registration_id: int
+
+
+@bp.route("/events/<slug>/checkin/undo.json", methods=["POST"])
+def desk_undo_json(slug: str):
+    event, actor = _desk(slug)
+    return _json(desk_api.undo(event, actor, _body(UndoIn).registration_id, now_utc()))
+
+
+@bp.route("/events/<slug>/checkin/sync.json", methods=["POST"])
+def desk_sync_json(slug: str):
+    event, actor = _desk(slug)
+    return _json(desk_api.sync(event, actor, _body(desk_api.SyncIn), now_utc()))
+
+
+@bp.route("/events/<slug>/checkin/snapshot.json")
+def desk_snapshot_json(slug: str):
+    event, _actor = _desk(slug)
+    return _json(present.snapshot_out(event, now_utc()))
+
+
+@bp.route("/events/<slug>/checkin/search.json")
+def desk_search_json(slug: str):
+    event, _actor = _desk(slug)
+    query = (request.args.get("q") or "")[:100]
+    return _json([present.attendee_out(event, a) for a in service.search(event, query)])
+
+
+# ------------------------------------------------------------------ staff links
+@bp.route("/staff/<token>")
+def staff_enter(token: str):
+    """Exchange the link's token for a session scoped to its event, then drop it from the URL."""
+    write = database.set_write_intent(True)  # a GET that records the link's use
+    try:
+        now = now_utc()
+        link = service.resolve_staff_token(token, now)
+        if link is None:
+            db.session.rollback()
+            response = Response(render_template("checkin/staff_ended.html", message=_(
+                "このスタッフ用リンクは使えません（期限切れ、取り消し、または誤ったリンク）。主催者に新しいリンクを依頼してください。")),
+                status=403)
+        else:
+            link.last_used_at = now
+            slug = link.event.slug
+            session[STAFF_KEY] = {"link": link.id, "event": link.event_id}
+            db.session.commit()
+            response = redirect(url_for("checkin.desk", slug=slug))
+    finally:
+        database.reset_write_intent(write)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _default_expiry(event: Event, now):
+    end = max(event.ends_at, now) + timedelta(hours=6)
+    return to_jst(min(end, now + timedelta(days=service.MAX_STAFF_LINK_DAYS))).replace(tzinfo=None, second=0,
+                                                                                        microsecond=0)
+
+
+@bp.route("/manage/events/<slug>/staff-links", methods=["GET", "POST"])
+@login_required
+def manage_staff_links(slug: str):
+    event = _managed(slug)
+    now = now_utc()
+    form = StaffLinkForm()
+    created = None
+    status = 200
+    if request.method == "GET":
+        form.label.data = _("受付%(n)s", n=len(service.staff_links(event)) + 1)
+        form.expires_at.data = _default_expiry(event, now)
+    elif form.validate_on_submit():
+        try:
+            link, token = service.create_staff_link(event, form.label.data, expires_at=to_utc(form.expires_at.data),
+                                                    created_by=current_user, now=now)
+            db.session.commit()
+            url = external_url("checkin.staff_enter", token=token)
+            created = {"link": link, "url": url,
+                       "qr": Markup(qr_svg(url, label=_("スタッフ用リンクのQRコード（%(label)s）", label=link.label)))}
+            form = StaffLinkForm(formdata=None, label=_("受付%(n)s", n=len(service.staff_links(event)) + 1),
+                                 expires_at=form.expires_at.data)
+        except DomainError as err:
+            db.session.rollback()
+            event = _managed(slug)
+            form.form_errors.extend(apply_errors(form, err.fields or {"": err.message}))
+            status = 422
+    else:
+        status = 422
+    response = Response(render_template("checkin/staff_links.html", event=event, form=form, links=service.staff_links(event),
+                                        created=created, now=now, action=ActionForm()), status=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/manage/events/<slug>/staff-links/<int:link_id>/revoke", methods=["POST"])
+@login_required
+def manage_revoke_staff_link(slug: str, link_id: int):
+    event = _managed(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    link = service.revoke_staff_link(event, link_id, now=now_utc())
+    db.session.commit()
+    flash(_("「%(label)s」のリンクを取り消しました。この端末の受付画面は次の操作から使えなくなります。", label=link.label), "success")
+    return redirect(url_for("checkin.manage_staff_links", slug=slug))
+
+
+# ------------------------------------------------------------------ paper and projector
+@bp.route("/manage/events/<slug>/name-tags")
+@login_required
+def manage_name_tags(slug: str):
+    event = _managed(slug)
+    with_qr = request.args.get("qr") == "1"
+    type_code = request.args.get("type") or ""
+    only_arrived = request.args.get("only") == "checked_in"
+    people = service.attendees(event)
+    if type_code:
+        people = [a for a in people if a.registration.ticket_type.code == type_code]
+    if only_arrived:
+        people = [a for a in people if a.checked_in]
+    tags = []
+    for a in people:
+        qr = None
+        if with_qr:
+            qr = Markup(qr_svg(a.registration.ticket_code, css_class="nametag-qr",
+                               label=_("%(name)s さんのチケットQRコード", name=a.registration.name)))
+        tags.append((a, qr))
+    sheets = [tags[i:i + 10] for i in range(0, len(tags), 10)]
+    return render_template("checkin/name_tags.html", event=event, sheets=sheets, count=len(tags), with_qr=with_qr,
+                           type_code=type_code, only_arrived=only_arrived)
+
+
+@bp.route("/manage/events/<slug>/attendance-code", methods=["GET", "POST"])
+@login_required
+def manage_attendance_code(slug: str):
+    event = _managed(slug)
+    now = now_utc()
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        service.replace_attendance_code(event, now)
+        db.session.commit()
+        flash(_("新しい出席コードにしました。"), "success")
+        return redirect(url_for("checkin.manage_attendance_code", slug=slug))
+    from .models import AttendanceCode
+
+    code = db.session.get(AttendanceCode, event.id)
+    return render_template("checkin/attendance_code.html", event=event, code=code, action=ActionForm(),
+                           open=service.self_check_in_open(event, now))
+
+
+@bp.route("/manage/events/<slug>/duplicates")
+@login_required
+def manage_duplicates(slug: str):
+    event = _managed(slug)
+    rows = service.duplicates(event)
+    valid = {c.registration_id: c for c in db.session.scalars(select(Checkin).where(
+        Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))}
+    return render_template("checkin/duplicates.html", event=event, rows=rows, valid=valid)
+
+
+# ------------------------------------------------------------------ self check-in (attendee)
+def _safe_next(target: str | None, fallback: str) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return fallback
+
+
+def _attendee_registration(event: Event, token: str):
+    """The registration behind the attendee page's token (its signed link) or an attendee bearer token."""
+    from ..registration import service as registrations
+
+    token = token or ""
+    if token.startswith(registrations.ATTENDEE_PREFIX):
+        reg = registrations.resolve_attendee_token(token)
+    else:
+        reg = registrations.registration_from_link(token)  # NotFound / link_expired
+    if reg is None or reg.event_id != event.id:
+        raise NotFound("registration_not_found", "申込みが見つかりません。チケットのページから操作してください。")
+    return reg
+
+
+@bp.route("/events/<slug>/self-checkin", methods=["POST"])
+@limiter.limit("10 per minute")
+def self_checkin(slug: str):
+    """The attendee types the code on the projector into their own ticket page."""
+    event = _event(slug)
+    form = SelfCheckinForm()
+    back = _safe_next(form.next.data, url_for("events.show", slug=slug))
+    registration = _attendee_registration(event, form.token.data)
+    if not form.validate_on_submit():
+        flash(next(iter(form.errors.values()))[0] if form.errors else _("出席コードを入力してください。"), "error")
+        return redirect(back)
+    try:
+        result = service.self_check_in(event, registration, form.code.data, now=now_utc())
+        out = present.result_out(event, result)
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        flash(next(iter(err.fields.values())) if err.fields else err.message, "error")
+        return redirect(back)
+    if out.result == "checked_in":
+        flash(_("出席を登録しました。ようこそ！"), "success")
+    elif out.result == "already_checked_in":
+        flash(_("出席は登録済みです。"), "success")
+    else:
+        flash(out.message, "error")
+    return redirect(back)
+
+
+@bp.app_template_global()
+def self_checkin_panel(registration, token: str, next: str | None = None) -> Markup:
+    """The self check-in box for the attendee's own page (``registration/attendee.html``).
+
+    ``token`` is that page's token (its signed link); ``next`` where to come back to::
+
+        {% if has_endpoint('checkin.self_checkin') %}{{ self_checkin_panel(reg, token, request.path) }}{% endif %}
+    """
+    event = registration.event
+    now = now_utc()
+    checkin = db.session.scalar(select(Checkin).where(
+        Checkin.registration_id == registration.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
+    form = SelfCheckinForm(formdata=None, token=token, next=next or "")
+    return Markup(render_template("checkin/_self_checkin.html", event=event, registration=registration,
+                                  checkin=checkin, form=form, open=service.self_check_in_open(event, now)))
+
+
+bp.add_app_template_global(present.reason_text, "checkin_reason")
