@@ -96,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     from . import core  # noqa: F401
     from .api import bp as api_bp
     from .auth.views import bp as auth_bp
+    from .checkin.views import bp as checkin_bp
     from .core import models as _core_models  # noqa: F401
     from .events.views import bp as events_bp
     from .outbox import models as _outbox_models  # noqa: F401
@@ -105,6 +106,6 @@ def _register_blueprints(app: Flask) -> None:
     from .slack import models as _slack_models  # noqa: F401
     from .surveys import models as _survey_models  # noqa: F401
 
-    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, checkin_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)

@@ -16,6 +16,7 @@ from apispec import APISpec
 from pydantic import BaseModel
 
 from ..auth import api as _auth_api  # noqa: F401  (registers the organizer bearer scheme)
+from ..checkin import api as _checkin_api  # noqa: F401  (also the staff bearer scheme)
 from ..events import api as _events_api  # noqa: F401
 from ..outbox import api as _outbox_api  # noqa: F401
 from ..registration import api as _registration_api  # noqa: F401  (also the attendee bearer scheme)
