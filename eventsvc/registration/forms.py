@@ -29,6 +29,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core import orgs
+from ..events.forms import choices
 
 NATIONAL = "gov"
 
@@ -39,19 +40,19 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def prefecture_choices():
-    return ([("", _l("（都道府県・国の機関を選ぶ）")), (NATIONAL, _l("国の機関（府省庁）"))]
-            + [(code, name) for code, name in orgs.prefectures()])
+    return choices([("", _l("（都道府県・国の機関を選ぶ）")), (NATIONAL, _l("国の機関（府省庁）"))]
+                   + [(code, name) for code, name in orgs.prefectures()])
 
 
 def organization_choices(prefecture: str | None, selected: str | None = None) -> list[tuple[str, str]]:
     """The organisations to pick from once a prefecture (or 国の機関) is chosen."""
     blank = [("", _l("（選んでください）"))]
     if prefecture == NATIONAL:
-        return blank + [(o.code, o.name) for o in orgs.all_organizations() if o.kind == "national"]
+        return choices(blank + [(o.code, o.name) for o in orgs.all_organizations() if o.kind == "national"])
     if prefecture and orgs.prefecture_name(prefecture):
-        return blank + [(o.code, o.city or o.name) for o in orgs.municipalities(prefecture)]
+        return choices(blank + [(o.code, o.city or o.name) for o in orgs.municipalities(prefecture)])
     org = orgs.get(selected)
-    return blank + ([(org.code, org.name)] if org else [])
+    return choices(blank + ([(org.code, org.name)] if org else []))
 
 
 class PersonFields:
@@ -64,7 +65,7 @@ class PersonFields:
     prefecture = SelectField(_l("所属の都道府県（または国の機関）"), choices=prefecture_choices(),
                              validators=[Optional()], validate_choice=False)
     pick_prefecture = SubmitField(_l("この都道府県の団体を表示"))
-    organization_code = SelectField(_l("所属団体"), choices=[("", _l("（先に都道府県を選んでください）"))],
+    organization_code = SelectField(_l("所属団体"), choices=choices([("", _l("（先に都道府県を選んでください）"))]),
                                     validators=[Optional()], validate_choice=False)
     organization_name = StringField(_l("所属（一覧にない場合）"), validators=[Optional(), Length(max=200)],
                                     description=_l("一覧にない場合だけ入力してください（例: 〇〇広域連合）。"))
@@ -105,10 +106,10 @@ def add_question_fields(form_class, questions):
         elif q.kind == "long_text":
             attrs[f"q_{q.id}"] = TextAreaField(label, validators=[Optional(), Length(max=2000)])
         elif q.kind == "single":
-            attrs[f"q_{q.id}"] = RadioField(label, choices=[(o, o) for o in q.options], validators=validators,
+            attrs[f"q_{q.id}"] = RadioField(label, choices=choices([(o, o) for o in q.options]), validators=validators,
                                             validate_choice=False)
         else:
-            attrs[f"q_{q.id}"] = MultiCheckboxField(label, choices=[(o, o) for o in q.options],
+            attrs[f"q_{q.id}"] = MultiCheckboxField(label, choices=choices([(o, o) for o in q.options]),
                                                     validators=validators, validate_choice=False)
     return type(form_class.__name__ + "WithQuestions", (form_class,), attrs)
 
@@ -136,8 +137,8 @@ class MessageForm(FlaskForm):
 class QuestionForm(Form):
     id = HiddenField()
     text = StringField(_l("質問文"), validators=[Optional(), Length(max=500)])
-    kind = SelectField(_l("回答の形式"), choices=[("text", _l("短い文章")), ("long_text", _l("長い文章")),
-                                              ("single", _l("1つ選ぶ")), ("multiple", _l("複数選ぶ"))])
+    kind = SelectField(_l("回答の形式"), choices=choices([("text", _l("短い文章")), ("long_text", _l("長い文章")),
+                                                      ("single", _l("1つ選ぶ")), ("multiple", _l("複数選ぶ"))]))
     options = TextAreaField(_l("選択肢（1行に1つ）"), validators=[Optional(), Length(max=6000)])
     required = BooleanField(_l("回答必須"))
     remove = BooleanField(_l("この質問を削除"))
@@ -147,9 +148,9 @@ class QuestionForm(Form):
 
 
 class SettingsForm(FlaskForm):
-    promotion_mode = RadioField(_l("キャンセル待ちの繰り上げ方法"), choices=[
+    promotion_mode = RadioField(_l("キャンセル待ちの繰り上げ方法"), choices=choices([
         ("auto", _l("自動で参加確定にする（すぐにメールで通知）")),
-        ("offer", _l("繰り上げを案内し、期限までに回答してもらう"))], default="auto")
+        ("offer", _l("繰り上げを案内し、期限までに回答してもらう"))]), default="auto")
     offer_hours = IntegerField(_l("回答期限（時間）"), default=48,
                                validators=[Optional(), NumberRange(1, 336, _l("1〜336時間で指定してください。"))])
     lottery_at = DateTimeLocalField(_l("自動抽選の日時（抽選のイベントのみ）"), format="%Y-%m-%dT%H:%M",

@@ -27,7 +27,7 @@ from ..core.clock import now_utc, to_jst, to_utc
 from ..core.text import normalize_email
 from ..errors import DomainError, ValidationFailed
 from ..events import service as events_service
-from ..events.forms import ActionForm
+from ..events.forms import ActionForm, choices
 from ..events.poster import qr_png, qr_svg
 from ..extensions import db, limiter
 from ..web import apply_errors, locale
@@ -152,7 +152,7 @@ def register(slug: str):
     questions = service.questions_of(event)
     settings = service.settings_for(event)
     form = add_question_fields(RegisterForm, questions)()
-    form.ticket_type.choices = [(t.code, t.name) for t in event.ticket_types]
+    form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
     if request.method == "GET" and event.ticket_types:
         form.ticket_type.data = event.ticket_types[0].code
     _fill_org_choices(form, event)
@@ -282,7 +282,7 @@ def attendee_edit(token: str):
     questions = service.questions_of(event)
     form = add_question_fields(EditForm, questions)(prefix="d")
     type_form = TicketTypeForm(prefix="t")
-    type_form.ticket_type.choices = [(t.code, t.name) for t in event.ticket_types]
+    type_form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
     if request.method == "GET":
         for name in ("name", "name_kana", "organization_code", "department", "consent_listing", "consent_slack_mention"):
             form[name].data = getattr(reg, name)

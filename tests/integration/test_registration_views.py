@@ -1,0 +1,312 @@
+"""Registration pages with the test client (no JavaScript): form, picker, attendee page, organizer pages, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from eventsvc.events import service as events
+from eventsvc.extensions import db
+from eventsvc.registration import service
+from eventsvc.registration.models import Registration
+
+FORM = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "prefecture": "47",
+        "organization_code": "472018", "organization_name": "", "department": "デジタル推進課", "ticket_type": "venue",
+        "consent_privacy": "y", "consent_rules": "y", "consent_listing": "y", "submit": "申し込む"}
+
+
+@pytest.fixture
+def event(make, organizer):
+    return make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1),
+                                                   events.TicketTypeData("online", "オンライン参加", 10)])
+
+
+def count():
+    return db.session.scalar(select(func.count()).select_from(Registration))
+
+
+def test_event_page_links_to_the_form_and_form_preselects_the_prefecture(client, event):
+    page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert f"/events/{event.slug}/register" in page
+    form = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    assert '<option selected value="472018">那覇市</option>' in form or 'value="472018"' in form
+    assert "個人情報の利用目的" in form and "<script" in form and "org-picker.js" in form
+    assert 'aria-describedby="name_kana-hint"' in form
+
+
+def test_register_without_javascript_redirects_to_the_attendee_page(client, event):
+    r = client.post(f"/events/{event.slug}/register", data=FORM)
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    assert "/my/" in r.headers["Location"]
+    page = client.get(r.headers["Location"])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    reg = db.session.scalar(select(Registration))
+    assert reg.ticket_code in html and "参加確定" in html and "<svg" in html
+    assert page.headers["Cache-Control"] == "private, no-store"
+    assert reg.name_kana == "ヒガ タロウ" and reg.consent_listing and not reg.consent_slack_mention
+
+
+def test_the_prefecture_button_shows_its_municipalities_without_js(client, event):
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "prefecture": "40", "organization_code": "",
+                                                            "pick_prefecture": "表示", "submit": ""})
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "久留米市" in html and count() == 0
+    assert 'value="比嘉 太郎"' in html  # what was typed stays
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "prefecture": "gov", "organization_code": "",
+                                                            "pick_prefecture": "表示", "submit": ""})
+    assert "デジタル庁" in r.get_data(as_text=True)
+
+
+def test_all_problems_at_once_with_typed_values_kept(client, event):
+    bad = {**FORM, "name": "", "name_kana": "Higa", "email": "not-an-address", "organization_code": "",
+           "consent_privacy": "", "consent_rules": "", "department": "<b>課</b>"}
+    r = client.post(f"/events/{event.slug}/register", data=bad)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    for field in ("name", "name_kana", "email", "organization_name", "consent_privacy", "consent_rules"):
+        assert f'id="{field}-error"' in html, field
+    assert 'value="Higa"' in html and 'value="not-an-address"' in html
+    assert "&lt;b&gt;課&lt;/b&gt;" in html and "<b>課</b>" not in html
+    assert count() == 0
+
+
+@pytest.mark.parametrize("change", [
+    {"name": "比嘉\x00太郎"}, {"name": "比嘉\u202e太郎"}, {"name": "x" * 101}, {"department": "x" * 201},
+    {"ticket_type": "vip"}, {"organization_code": "999999"}, {"email": "a@" + "b" * 300 + ".lg.jp"},
+])
+def test_bad_input_on_the_form_is_a_422_never_a_500(client, event, change):
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, **change})
+    assert r.status_code == 422, r.status_code
+    assert "error-summary" in r.get_data(as_text=True)
+    assert count() == 0
+
+
+def test_rare_kanji_and_emoji_round_trip_through_the_form(client, event):
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "name": "𠮷田 花子🌺"})
+    assert r.status_code == 302
+    assert "𠮷田 花子🌺" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_duplicate_and_closed_on_the_form(client, event, make):
+    assert client.post(f"/events/{event.slug}/register", data=FORM).status_code == 302
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "email": "TARO@city.naha.lg.jp"})
+    assert r.status_code == 409
+    assert "既に申し込まれています" in r.get_data(as_text=True) and "my-link" in r.get_data(as_text=True)
+    closed = make.event(status="closed")
+    r = client.post(f"/events/{closed.slug}/register", data=FORM)
+    assert r.status_code == 409 and "受付は終了" in r.get_data(as_text=True)
+    assert client.get(f"/events/{closed.slug}/register").status_code == 200
+
+
+def test_questions_render_and_validate(client, event, organizer):
+    service.update_settings(event, organizer, event.created_at, promotion_mode="auto", offer_hours=48, questions=[
+        service.Question("topic", "single", "関心のあるテーマ", ["窓口BPR", "ウェブサイト"], True),
+        service.Question("tools", "multiple", "使っているツール", ["Slack", "kintone"], False)],
+        lottery_at=None, privacy_purpose="名札と連絡のためだけに使います。")
+    db.session.commit()
+    html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    assert "関心のあるテーマ" in html and "名札と連絡のためだけに使います。" in html
+    r = client.post(f"/events/{event.slug}/register", data=FORM)
+    assert r.status_code == 422 and 'id="q_topic-error"' in r.get_data(as_text=True)
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "q_topic": "窓口BPR", "q_tools": ["kintone"]})
+    assert r.status_code == 302
+    assert db.session.scalar(select(Registration)).answers == {"topic": "窓口BPR", "tools": ["kintone"]}
+
+
+def test_org_search_for_type_ahead(client, event):
+    hits = client.get("/organizations/search?q=なは").json
+    assert hits[0]["code"] == "472018" and hits[0]["prefecture"] == "47"
+    assert client.get("/organizations/search?q=デジタル").json[0]["prefecture"] == "gov"
+    assert client.get("/organizations/search?q=").json == []
+
+
+def attendee_url(reg):
+    return f"/my/{service.link_token(reg)}"
+
+
+def test_attendee_page_get_never_changes_state_and_cancel_is_a_post(client, make, event):
+    a, b = make.registration(event), make.registration(event)
+    url = attendee_url(a)
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+    assert client.get(url + "/cancel").status_code == 405
+    r = client.post(url + "/cancel")
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, a.id).status == "cancelled"
+    assert db.session.get(Registration, b.id).status == "confirmed"
+    assert "取り消されています" in client.get(url).get_data(as_text=True)
+
+
+def test_bad_and_expired_links(client, make, event, app):
+    reg = make.registration(event)
+    assert client.get("/my/not-a-token").status_code == 404
+    tampered = service.link_token(reg)[:-2] + "xx"
+    assert client.get(f"/my/{tampered}").status_code == 404
+    app.config["REGISTRATION_LINK_MAX_AGE_DAYS"] = -1
+    try:
+        r = client.get(attendee_url(reg))
+        assert r.status_code == 410 and "my-link" in r.get_data(as_text=True)
+    finally:
+        app.config.pop("REGISTRATION_LINK_MAX_AGE_DAYS")
+
+
+def test_resend_link_says_the_same_either_way(client, make, event):
+    make.registration(event, email="taro@city.naha.lg.jp")
+    from eventsvc.outbox.models import Delivery
+    before = db.session.scalar(select(func.count()).select_from(Delivery))
+    for email in ("taro@city.naha.lg.jp", "nobody@city.naha.lg.jp"):
+        r = client.post(f"/events/{event.slug}/my-link", data={"email": email})
+        assert r.status_code == 200 and "お送りしました" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == before + 1
+
+
+def test_offer_accept_from_the_attendee_page(client, make, organizer):
+    e = make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場", 1)])
+    service.update_settings(e, organizer, e.created_at, promotion_mode="offer", offer_hours=48, questions=[],
+                            lottery_at=None, privacy_purpose="")
+    a, b = make.registration(e), make.registration(e)
+    client.post(attendee_url(a) + "/cancel")
+    html = client.get(attendee_url(b)).get_data(as_text=True)
+    assert "繰り上げのご案内" in html
+    assert client.post(attendee_url(b) + "/accept").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, b.id).status == "confirmed"
+
+
+def test_edit_details_and_participation_type(client, make, event):
+    reg = make.registration(event)
+    url = attendee_url(reg) + "/edit"
+    html = client.get(url).get_data(as_text=True)
+    assert reg.name in html
+    r = client.post(url, data={"d-name": "比嘉 一郎", "d-name_kana": "ひが いちろう", "d-prefecture": "47",
+                               "d-organization_code": "472085", "d-department": "", "d-submit": "保存"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    db.session.expire_all()
+    saved = db.session.get(Registration, reg.id)
+    assert (saved.name, saved.name_kana, saved.organization_name) == ("比嘉 一郎", "ヒガ イチロウ", "沖縄県浦添市")
+    r = client.post(url, data={"d-name": "", "d-name_kana": "", "d-submit": "保存"})
+    assert r.status_code == 422
+    r = client.post(url, data={"t-ticket_type": "online", "t-submit": "変更"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).ticket_type.code == "online"
+
+
+def test_participants_only_for_consenting_confirmed_attendees(client, make, event):
+    shown = make.registration(event, ticket_type="online", name="見える 人", department="秘密の係")
+    hidden = make.registration(event, ticket_type="online", name="見えない 人", consent_listing=False)
+    html = client.get(attendee_url(shown) + "/participants").get_data(as_text=True)
+    assert "見える 人" in html and "見えない 人" not in html
+    assert "秘密の係" not in html and shown.email not in html
+    assert client.get(attendee_url(hidden) + "/participants").status_code == 403
+
+
+@pytest.fixture
+def manager(client, login, organizer):
+    login(organizer)
+    return client
+
+
+def test_organizer_list_counts_search_filters_and_actions(manager, make, event):
+    a = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ", organization_code="472018")
+    b = make.registration(event, name="知念 花子", name_kana="ちねん はなこ", organization_code="472085")
+    p = make.registration(event, email="x@example.com", name="外部 さん")
+    base = f"/manage/events/{event.slug}/registrations"
+    html = manager.get(base).get_data(as_text=True)
+    assert 'id="count-confirmed">1<' in html and 'id="count-waitlisted">1<' in html
+    assert 'id="count-pending_review">1<' in html
+    assert "知念 花子" in manager.get(base + "?q=浦添").get_data(as_text=True)
+    assert "比嘉 太郎" not in manager.get(base + "?q=浦添").get_data(as_text=True)
+    assert "知念 花子" in manager.get(base + "?q=チネン").get_data(as_text=True)
+    assert "比嘉 太郎" not in manager.get(base + "?q=チネン").get_data(as_text=True)
+    assert "外部 さん" in manager.get(base + "?status=pending_review").get_data(as_text=True)
+    r = manager.post(f"/manage/registrations/{p.id}/review", data={"message": "ようこそ", "approve": "承認"})
+    assert r.status_code == 302
+    r = manager.post(f"/manage/registrations/{a.id}/cancel")
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, a.id).status == "cancelled"
+    assert db.session.get(Registration, b.id).status == "confirmed"  # moved up
+    assert db.session.get(Registration, p.id).status == "waitlisted"
+    assert manager.get(f"/manage/registrations/{p.id}").status_code == 200
+
+
+def test_other_organizers_see_nothing(client, login, make, event):
+    reg = make.registration(event)
+    login(make.organizer())
+    assert client.get(f"/manage/events/{event.slug}/registrations").status_code == 404
+    assert client.get(f"/manage/registrations/{reg.id}").status_code == 404
+    assert client.post(f"/manage/registrations/{reg.id}/cancel").status_code == 404
+    assert client.get(f"/manage/events/{event.slug}/registrations.csv").status_code == 404
+
+
+def test_csv_export_has_bom_and_neutralises_formulas(manager, make, event):
+    make.registration(event, name="=HYPERLINK(\"http://evil\")", department="+81-98", organization_code=None,
+                      organization_name="@SUM(A1)")
+    r = manager.get(f"/manage/events/{event.slug}/registrations.csv")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    raw = r.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["id", "状態", "参加区分", "氏名"]
+    assert rows[1][3] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1][7] == "'@SUM(A1)" and rows[1][8] == "'+81-98"
+
+
+def test_xlsx_export_never_contains_formulas(manager, make, event):
+    from openpyxl import load_workbook
+
+    make.registration(event, name="=1+1", organization_code=None, organization_name="-cmd")
+    r = manager.get(f"/manage/events/{event.slug}/registrations.xlsx")
+    assert r.status_code == 200
+    ws = load_workbook(io.BytesIO(r.get_data())).active
+    row = [c.value for c in ws[2]]
+    assert row[3] == "'=1+1" and row[7] == "'-cmd"
+    assert all(c.data_type != "f" for c in ws[2])
+
+
+def test_message_settings_and_lottery_pages(manager, make, organizer):
+    e = make.event(org=organizer, selection="lottery", ticket_types=[events.TicketTypeData("venue", "会場", 1)])
+    make.registration(e)
+    make.registration(e)
+    r = manager.post(f"/manage/events/{e.slug}/registration-settings", data={
+        "promotion_mode": "offer", "offer_hours": "24", "privacy_purpose": "運営のため",
+        "questions-0-text": "自己紹介", "questions-0-kind": "long_text", "submit": "保存"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    s = service.settings_for(e)
+    assert (s.promotion_mode, s.offer_hours, s.questions[0]["text"]) == ("offer", 24, "自己紹介")
+    r = manager.post(f"/manage/events/{e.slug}/registration-settings", data={
+        "promotion_mode": "offer", "offer_hours": "24", "questions-0-text": "色", "questions-0-kind": "single",
+        "submit": "保存"})
+    assert r.status_code == 422
+    r = manager.post(f"/manage/events/{e.slug}/lottery", data={"seed": "s1"})
+    assert r.status_code == 302
+    statuses = sorted(db.session.scalars(select(Registration.status)))
+    assert statuses == ["confirmed", "waitlisted"]
+    assert "s1" in manager.get(f"/manage/events/{e.slug}/registrations").get_data(as_text=True)
+    r = manager.post(f"/manage/events/{e.slug}/message", data={"subject": "持ち物", "body": "PCをお持ちください"})
+    assert r.status_code == 302 and "/deliveries" in r.headers["Location"]
+    html = manager.get(r.headers["Location"]).get_data(as_text=True)
+    assert "未送信: SMTP未設定" in html and "【" in html
+    assert manager.post(f"/manage/events/{e.slug}/message", data={"subject": "", "body": ""}).status_code == 422
+
+
+def test_delivery_page_shows_the_held_message(manager, make, event, app):
+    from eventsvc.outbox import worker
+
+    reg = make.registration(event)
+    worker.run_once()  # no SMTP_URL: held, never lost
+    from eventsvc.outbox.models import Delivery
+    d = db.session.scalar(select(Delivery))
+    assert d.state == "held" and d.last_error == "未送信: SMTP未設定"
+    html = manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
+    assert 'id="delivery-count-held">1<' in html
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert reg.ticket_code in page and re.search(r"ticket-T1-[A-Z0-9-]+\.png", page)
