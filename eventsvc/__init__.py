@@ -104,8 +104,8 @@ def _register_blueprints(app: Flask) -> None:
     from .registration import models as _registration_models  # noqa: F401
     from .registration.views import bp as registration_bp
     from .slack import models as _slack_models  # noqa: F401
-    from .surveys import models as _survey_models  # noqa: F401
+    from .surveys.views import bp as surveys_bp
 
-    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, checkin_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)

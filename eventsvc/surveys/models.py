@@ -62,7 +62,7 @@ class Survey(db.Model):
     @property
     def questions(self) -> list[SurveyQuestion]:
         """The questions asked now, in order (removed ones keep their answers but are not asked)."""
-        return [q for q in self.all_questions if q.removed_at is None]
+        return sorted((q for q in self.all_questions if q.removed_at is None), key=lambda q: q.position)
 
 
 class SurveyQuestion(db.Model):

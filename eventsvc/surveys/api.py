@@ -1,0 +1,311 @@
+"""JSON API for surveys (``/api/v1/events/<slug>/survey…``).
+
+Organizers build the survey and read results; attendees (bearer = their registration's
+``attendee_token``, scheme ``attendee``) read the survey and post their answers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask import Response, current_app
+from pydantic import Field, StrictInt, StrictStr
+
+from ..core.clock import now_utc
+from ..errors import Forbidden
+from ..events import service as events
+from ..extensions import db
+from ..jsonapi import Input, Output, Text, operation, principal
+from ..registration.models import Registration
+from ..web import external_url
+from . import service
+from .aggregate import QuestionResult
+from .models import Survey
+from .views import personal_url
+
+Kind = Literal["rating", "single", "multiple", "text", "long_text"]
+
+
+class QuestionIn(Input):
+    id: int | None = Field(default=None, description="an existing question to keep (left out: removed)")
+    kind: Kind
+    text: Text(500)
+    options: list[Text(200)] | None = Field(default=None, max_length=service.MAX_OPTIONS)
+    allow_other: bool = Field(default=False, description="choice questions: an 'other' choice with free text")
+    min: int | None = Field(default=None, description="rating: lowest point (default 1)")
+    max: int | None = Field(default=None, description="rating: highest point (default 5; 0–10 gives an NPS)")
+    min_label: Text(50) = ""
+    max_label: Text(50) = ""
+    required: bool = False
+
+
+class SurveyIn(Input):
+    title: Text(200)
+    description: Text(2000, multiline=True) = ""
+    anonymous: bool = True
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    questions: list[QuestionIn] = Field(min_length=1, max_length=service.MAX_QUESTIONS)
+
+
+class AnswerIn(Input):
+    question_id: StrictInt
+    value: StrictInt | StrictStr | list[StrictStr] | None = Field(
+        default=None, description="integer (rating), string (single, text, long_text), list of strings (multiple)")
+    other: Text(service.MAX_OTHER_ANSWER) = Field(default="", description="the 'other' free text (choice questions)")
+
+
+class ResponseIn(Input):
+    answers: list[AnswerIn] = Field(max_length=100)
+
+
+class QuestionOut(Output):
+    id: int
+    version: int
+    kind: str
+    text: str
+    options: list[str]
+    allow_other: bool
+    min: int | None
+    max: int | None
+    min_label: str
+    max_label: str
+    required: bool
+
+
+class AnswerOut(Output):
+    question_id: int
+    value: int | str | list[str] | None
+    other: str
+
+
+class SurveyOut(Output):
+    title: str
+    description: str
+    anonymous: bool
+    opens_at: datetime | None
+    closes_at: datetime | None
+    state: str = Field(description="scheduled / open / closed")
+    url: str = Field(description="the answering page (ticket code entry)")
+    short_url: str
+    questions: list[QuestionOut]
+    responses: int | None = Field(default=None, description="organizers only")
+    my_answers: list[AnswerOut] | None = Field(default=None, description="attendees only: the saved answers")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ResponseOut(Output):
+    saved: bool
+    replaced: bool
+    answers: list[AnswerOut]
+
+
+class NpsOut(Output):
+    score: int
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class QuestionResultOut(Output):
+    id: int
+    version: int
+    kind: str
+    text: str
+    count: int
+    average: float | None = None
+    nps: NpsOut | None = None
+    distribution: dict[str, int] | None = Field(default=None, description="option (or scale point) → answers")
+    other_count: int | None = None
+    answers: list[str] | None = Field(default=None, description="free text (text, long_text)")
+    others: list[str] | None = Field(default=None, description="'other' texts (choice questions)")
+    removed: bool = False
+
+
+class ResultsOut(Output):
+    responses: int
+    checked_in: int | None = Field(description="None when check-in records are not available")
+    confirmed: int
+    response_rate_checked_in: float | None
+    response_rate_confirmed: float | None
+    questions: list[QuestionResultOut]
+    earlier: list[QuestionResultOut] = Field(description="earlier versions and removed questions with answers")
+
+
+class SendOut(Output):
+    deliveries: list[int]
+    people: int
+    answered: int
+    already_sent: int
+
+
+class ExportQuery(Input):
+    format: Literal["csv", "xlsx"] = "csv"
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _registration() -> Registration | None:
+    p = principal()
+    if isinstance(p, Registration):
+        return p
+    reg = getattr(p, "registration", None)
+    return reg if isinstance(reg, Registration) else None
+
+
+def _question_out(q) -> QuestionOut:
+    v = q.current
+    return QuestionOut(id=q.id, version=v.version, kind=v.kind, text=v.text, options=list(v.options or []),
+                       allow_other=v.allow_other, min=v.scale_min, max=v.scale_max, min_label=v.min_label,
+                       max_label=v.max_label, required=v.required)
+
+
+def _answers_out(answers: dict[int, service.AnswerData] | None) -> list[AnswerOut]:
+    return [AnswerOut(question_id=a.question_id, value=a.value, other=a.other or "") for a in (answers or {}).values()]
+
+
+def survey_out(survey: Survey, *, organizer: bool, registration: Registration | None = None,
+               warnings: list[str] | None = None) -> SurveyOut:
+    return SurveyOut(
+        title=survey.title, description=survey.description, anonymous=survey.anonymous, opens_at=survey.opens_at,
+        closes_at=survey.closes_at, state=service.state(survey, now_utc()),
+        url=external_url("surveys.entry", slug=survey.event.slug),
+        short_url=external_url("surveys.short", code=survey.short_code),
+        questions=[_question_out(q) for q in survey.questions],
+        responses=service.response_count(survey) if organizer else None,
+        my_answers=_answers_out(service.my_answers(survey, registration, _secret())) if registration else None,
+        warnings=warnings or [])
+
+
+def _data(body: SurveyIn) -> service.SurveyData:
+    return service.SurveyData(
+        title=body.title, description=body.description, anonymous=body.anonymous, opens_at=body.opens_at,
+        closes_at=body.closes_at, questions=[service.QuestionData(
+            id=q.id, kind=q.kind, text=q.text, options=list(q.options or []), allow_other=q.allow_other,
+            scale_min=q.min, scale_max=q.max, min_label=q.min_label, max_label=q.max_label, required=q.required)
+            for q in body.questions])
+
+
+@operation("/events/<slug>/survey", "PUT", summary="Create or replace the event's survey", tags=["surveys"],
+           body=SurveyIn, response=SurveyOut, auth=["organizer"], errors=[401, 404, 409, 415, 422])
+def put_survey(slug: str, body: SurveyIn):
+    """Questions are matched by ``id``; a question left out is removed (its answers are kept).
+    Changing what an answered question means (kind, text, options, scale, labels) stores a
+    new version: earlier answers stay with the version they answered (see ``warnings``)."""
+    event = events.get_event_for(slug, principal())
+    result = service.save_survey(event, _data(body), principal(), now_utc())
+    db.session.commit()
+    warnings = [f"question {q.id}: answered before this change; saved as version {q.current.version}"
+                for q in result.new_versions]
+    warnings += [f"question {q.id}: removed; its answers are kept in the results" for q in result.retired]
+    return survey_out(result.survey, organizer=True, warnings=warnings)
+
+
+@operation("/events/<slug>/survey", "GET", summary="The event's survey", tags=["surveys"], response=SurveyOut,
+           auth=["organizer", "attendee"], errors=[401, 403, 404])
+def get_survey(slug: str):
+    """Organizers of the event see the response count; an attendee sees their saved answers."""
+    registration = _registration()
+    if registration is None:
+        event = events.get_event_for(slug, principal())
+        return survey_out(service.require_survey(event), organizer=True)
+    event = events.get_public_event(slug)
+    service.check_eligible(event, registration)
+    return survey_out(service.require_survey(event), organizer=False, registration=registration)
+
+
+@operation("/events/<slug>/survey/responses", "POST", summary="Answer the survey (a second post replaces the first)",
+           tags=["surveys"], body=ResponseIn, response=ResponseOut, auth=["organizer", "attendee"],
+           errors=[401, 403, 404, 409, 415, 422])
+def post_response(slug: str, body: ResponseIn):
+    """Errors: ``validation_error`` with ``fields`` keyed ``answers.<question id>``;
+    ``survey_closed`` / ``survey_not_open`` (409); ``wrong_event`` / ``not_eligible`` (403)."""
+    registration = _registration()
+    if registration is None:
+        raise Forbidden("attendee_only", "回答は参加者のトークン（attendee_token）で送信してください。")
+    event = events.get_public_event(slug)
+    survey = service.require_survey(event)
+    service.check_eligible(event, registration)
+    replaced = service.has_responded(survey, registration)
+    answers = [service.AnswerData(a.question_id, a.value, a.other) for a in body.answers]
+    service.submit_response(survey, registration, answers, now_utc(), secret=_secret())
+    db.session.commit()
+    return ResponseOut(saved=True, replaced=replaced,
+                       answers=_answers_out(service.my_answers(survey, registration, _secret())))
+
+
+def _result_out(survey: Survey, r: QuestionResult, versions: dict, removed: bool = False) -> QuestionResultOut:
+    q = r.question
+    question_id, version = versions[q.id]
+    other = None
+    distribution = None
+    if r.distribution is not None:
+        distribution = {b.label: b.count for b in r.distribution if not b.other}
+        other = next((b.count for b in r.distribution if b.other), None)
+    return QuestionResultOut(
+        id=question_id, version=version, kind=q.kind, text=q.text, count=r.count, average=r.average,
+        nps=NpsOut(score=r.nps.score, promoters=r.nps.promoters, passives=r.nps.passives,
+                   detractors=r.nps.detractors) if r.nps else None,
+        distribution=distribution, other_count=other,
+        answers=[t.text for t in r.texts] if q.kind in ("text", "long_text") else None,
+        others=[t.text for t in r.others] if q.allow_other else None, removed=removed)
+
+
+@operation("/events/<slug>/survey/results", "GET", summary="Survey results", tags=["surveys"],
+           response=ResultsOut, auth=["organizer"], errors=[401, 404])
+def get_results(slug: str):
+    """Counts, distributions, averages, NPS (0–10 scales) and free text. Never who answered what."""
+    event = events.get_event_for(slug, principal())
+    survey = service.require_survey(event)
+    res = service.results(survey)
+    versions = {v.id: (q.id, v.version) for q in survey.all_questions for v in q.versions}
+    removed = {v.id for q in survey.all_questions if q.removed_at is not None for v in q.versions}
+    return ResultsOut(
+        responses=res.responses, checked_in=res.checked_in, confirmed=res.confirmed,
+        response_rate_checked_in=res.rate_checked_in, response_rate_confirmed=res.rate_confirmed,
+        questions=[_result_out(survey, r, versions) for r in res.questions],
+        earlier=[_result_out(survey, r, versions, r.question.id in removed) for _label, r in res.earlier])
+
+
+@operation("/events/<slug>/survey/export", "GET", summary="Survey answers as CSV (UTF-8 BOM) or XLSX",
+           tags=["surveys"], query=ExportQuery, auth=["organizer"], errors=[401, 404, 422])
+def export(slug: str, query: ExportQuery):
+    event = events.get_event_for(slug, principal())
+    survey = service.require_survey(event)
+    if query.format == "xlsx":
+        body, mimetype = service.export_xlsx(survey), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        body, mimetype = service.export_csv(survey), "text/csv; charset=utf-8"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename={event.slug}-survey.{query.format}"})
+
+
+def _send_out(result: service.SendResult) -> SendOut:
+    return SendOut(deliveries=[d.id for d in result.deliveries], people=result.people, answered=result.answered,
+                   already_sent=result.already_sent)
+
+
+@operation("/events/<slug>/survey/invitations", "POST", summary="Invite checked-in attendees who have not answered",
+           tags=["surveys"], response=SendOut, auth=["organizer"], errors=[401, 404, 409])
+def post_invitations(slug: str):
+    """One delivery per person and channel (``mail.survey_invite``…), once ever (dedupe key).
+    409 ``attendance_unknown`` when check-in records are not available."""
+    event = events.get_event_for(slug, principal())
+    survey = service.require_survey(event)
+    result = service.send_invitations(survey, principal(), now_utc(), link_for=personal_url)
+    db.session.commit()
+    return _send_out(result)
+
+
+@operation("/events/<slug>/survey/reminders", "POST", summary="Remind invited people who have not answered",
+           tags=["surveys"], response=SendOut, auth=["organizer"], errors=[401, 404, 409])
+def post_reminders(slug: str):
+    """At most one reminder per person, channel and day (Japan time)."""
+    event = events.get_event_for(slug, principal())
+    survey = service.require_survey(event)
+    result = service.send_reminders(survey, principal(), now_utc(), link_for=personal_url)
+    db.session.commit()
+    return _send_out(result)

@@ -1,0 +1,91 @@
+"""Survey exports: CSV for Excel (UTF-8 with BOM, formula-safe) and XLSX (openpyxl).
+
+Pure: the standard library and openpyxl only. Tables come in as a header and rows of
+plain values; nothing here knows about surveys or people.
+
+Formula safety: a text cell starting with ``= + - @``, a tab or a carriage return
+(or their full-width forms, which Japanese Excel also reads as formulas) is written
+with a leading apostrophe in the CSV, so a spreadsheet shows it as text instead of
+running it. In XLSX every text cell is stored with the string type, never as a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+BOM = "\ufeff"
+
+Cell = str | int | float | None
+
+
+@dataclass
+class Sheet:
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Cell]]
+
+
+def safe_text(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _csv_cell(value: Cell) -> str | int | float:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    return safe_text(str(value))
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
+    """UTF-8 with a BOM (so Excel reads Japanese correctly), CRLF line ends."""
+    buf = io.StringIO()
+    buf.write(BOM)
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([_csv_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([_csv_cell(v) for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
+def to_xlsx(sheets: Sequence[Sheet]) -> bytes:
+    """One workbook, one worksheet per :class:`Sheet`; header row bold and frozen."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for sheet in sheets:
+        ws = wb.create_sheet(title=_sheet_title(sheet.title))
+        ws.append([str(h) for h in sheet.header])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+            cell.data_type = "s"
+        for row in sheet.rows:
+            ws.append([None if v is None else (int(v) if isinstance(v, bool) else v) for v in row])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # never a formula, whatever the text starts with
+                    if "\n" in cell.value:
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.freeze_panes = "A2"
+        for i, h in enumerate(sheet.header, start=1):
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, max(10, len(str(h)) * 2))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _sheet_title(title: str) -> str:
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in title).strip() or "Sheet"
+    return cleaned[:31]
+
+
+__all__ = ["BOM", "FORMULA_START", "Sheet", "safe_text", "to_csv", "to_xlsx"]
