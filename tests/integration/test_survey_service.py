@@ -651,3 +651,25 @@ def test_versions_are_unique_per_question(make, organizer):
     with pytest.raises(IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+def test_real_check_ins_decide_who_is_invited(make, organizer):
+    """The glue (eventsvc.surveys.attendance) reads check-in's records: valid, not undone."""
+    from eventsvc.checkin import service as checkin
+
+    event = make.event(organizer)
+    survey = make_survey(event, organizer)
+    came, undone, absent = attendee(event), attendee(event), attendee(event)
+    actor = checkin.Actor.organizer(organizer)
+    now = now_utc()
+    for reg in (came, undone):
+        result = checkin.check_in(event, reg.ticket_code, device_id="desk1", nonce=None, scanned_at=None,
+                                  method="scanner", actor=actor, now=now)
+        assert result.result == "checked_in"
+    checkin.undo_checkin(event, undone.id, actor=actor, now=now)
+    db.session.commit()
+    assert service.checked_in_ids(event) == {came.id}
+    assert service.results(survey).checked_in == 1
+    result = service.send_invitations(survey, organizer, now, link_for=_link)
+    assert [d.target for d in result.deliveries] == [came.email]
+    assert absent.email not in {d.target for d in result.deliveries}
