@@ -125,7 +125,8 @@ class SmtpSender:
                 raise TemporaryError(f"{type(err).__name__}: {err}") from None
             # From DATA on, a dropped line means we cannot know whether the server took it.
             try:
-                code, text = smtp.data(msg.as_bytes(policy=msg.policy.clone(utf8=_needs_utf8(delivery.target))))
+                code, text = smtp.data(msg.as_bytes(policy=msg.policy.clone(
+                    linesep="\r\n", utf8=_needs_utf8(delivery.target))))
             except smtplib.SMTPResponseException as err:
                 raise _classify(err.smtp_code, str(err.smtp_error)) from None
             except (TimeoutError, OSError, smtplib.SMTPException) as err:

@@ -1,0 +1,303 @@
+"""The outbox worker: claim, send once, retry with backoff, hold without a channel, recover lost claims;
+and real SMTP (aiosmtpd) receiving the confirmation with its .ics and QR attachments."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import io
+import random
+import socket
+import threading
+from datetime import timedelta
+from email import policy
+
+import pytest
+from sqlalchemy import select
+
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+from eventsvc.outbox import service as outbox
+from eventsvc.outbox import worker
+from eventsvc.outbox.mail import parse_smtp_url
+from eventsvc.outbox.models import Delivery
+from eventsvc.outbox.senders import (
+    PermanentError,
+    TemporaryError,
+    UncertainError,
+    register_sender,
+    sender_for,
+    unregister_sender,
+)
+
+
+class RecordingSender:
+    def __init__(self):
+        self.sent: list[int] = []
+        self.lock = threading.Lock()
+        self.fail: dict[int, Exception] = {}
+        self.available = True
+
+    def unavailable(self, config):
+        return None if self.available else "テスト用の送信先なし"
+
+    def send(self, delivery, config):
+        if delivery.id in self.fail:
+            raise self.fail[delivery.id]
+        with self.lock:
+            self.sent.append(delivery.id)
+        return f"ext-{delivery.id}"
+
+
+@pytest.fixture
+def sender():
+    s = RecordingSender()
+    register_sender("test.", s)
+    yield s
+    unregister_sender("test.")
+
+
+def add(n=1, kind="test.ping", **kw):
+    rows = [outbox.enqueue(kind, f"user{i}@city.naha.lg.jp", {"text": f"#{i}"}, **kw) for i in range(n)]
+    db.session.commit()
+    return rows
+
+
+def state(row):
+    db.session.expire_all()
+    return db.session.get(Delivery, row.id)
+
+
+def test_dedupe_key_makes_enqueue_idempotent(app):
+    a = outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="k1")
+    b = outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="k1")
+    db.session.commit()
+    assert a.id == b.id
+    assert len(db.session.scalars(select(Delivery)).all()) == 1
+
+
+def test_sends_each_row_once_and_records_it(app, sender):
+    rows = add(3)
+    assert worker.run_once() == {"sent": 3}
+    assert worker.run_once() == {}
+    assert sorted(sender.sent) == [r.id for r in rows]
+    d = state(rows[0])
+    assert (d.state, d.attempts, d.external_id) == ("sent", 1, f"ext-{rows[0].id}")
+    assert d.sent_at is not None and d.claimed_by == ""
+
+
+def test_temporary_errors_back_off_then_fail(app, sender):
+    (row,) = add()
+    sender.fail[row.id] = TemporaryError("451 try later")
+    now = now_utc()
+    assert worker.run_once(now=now) == {"queued": 1}
+    d = state(row)
+    assert d.state == "queued" and d.attempts == 1 and "451" in d.last_error
+    delay = (d.next_attempt_at - now).total_seconds()
+    assert worker.BASE_DELAY * 0.5 - 1 <= delay <= worker.BASE_DELAY * 1.5 + 1
+    assert worker.run_once(now=now) == {}  # not due yet
+    for _ in range(worker.MAX_ATTEMPTS - 1):
+        worker.run_once(now=state(row).next_attempt_at)
+    d = state(row)
+    assert d.state == "failed" and d.attempts == worker.MAX_ATTEMPTS
+    assert sender.sent == []
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    rnd = random.Random(1)
+    delays = [worker.backoff(n, rnd).total_seconds() for n in range(1, 12)]
+    for n, d in enumerate(delays, start=1):
+        base = min(worker.MAX_DELAY, worker.BASE_DELAY * 2 ** (n - 1))
+        assert 0.5 * base <= d < 1.5 * base
+    assert len({round(d) for d in delays}) == len(delays)
+
+
+def test_permanent_and_uncertain_outcomes_are_never_retried(app, sender):
+    a, b, c = add(3)
+    sender.fail[a.id] = PermanentError("550 no such user")
+    sender.fail[b.id] = UncertainError("connection lost during DATA")
+    sender.fail[c.id] = RuntimeError("bug in a sender")
+    assert worker.run_once() == {"failed": 1, "uncertain": 2}
+    later = now_utc() + timedelta(days=2)
+    assert worker.run_once(now=later) == {}
+    assert [state(r).state for r in (a, b, c)] == ["failed", "uncertain", "uncertain"]
+    # only a person's retry sends it again
+    outbox.retry(state(b), now_utc())
+    db.session.commit()
+    sender.fail.clear()
+    assert worker.run_once() == {"sent": 1}
+
+
+def test_rows_without_a_channel_are_held_then_released(app, sender):
+    rows = add(2)
+    (other,) = add(kind="nochannel.ping")
+    sender.available = False
+    assert worker.run_once() == {}
+    assert [state(r).state for r in rows] == ["held", "held"]
+    assert state(rows[0]).last_error == "テスト用の送信先なし"
+    assert state(other).state == "held" and "未登録" in state(other).last_error
+    sender.available = True
+    assert worker.run_once() == {"sent": 2}
+    assert state(other).state == "held"
+
+
+def test_a_dead_workers_claim_comes_back_unless_sending_had_started(app, sender):
+    a, b = add(2)
+    now = now_utc()
+    assert sorted(worker.claim("dead-worker", now)) == sorted([a.id, b.id])
+    # it died: 'a' never started, 'b' was being handed to SMTP
+    db.session.execute(Delivery.__table__.update().where(Delivery.id == b.id).values(send_started_at=now))
+    db.session.commit()
+    assert worker.run_once(now=now + timedelta(minutes=1)) == {}  # lease still running
+    after = now + worker.LEASE + timedelta(seconds=1)
+    assert worker.run_once(now=after) == {"sent": 1}
+    assert sender.sent == [a.id]
+    assert state(b).state == "uncertain"
+
+
+def test_a_stale_claim_cannot_send(app, sender):
+    (row,) = add()
+    worker.claim("w1", now_utc())
+    # w1's lease was taken over (recovered and reclaimed by w2)
+    db.session.execute(Delivery.__table__.update().where(Delivery.id == row.id).values(claimed_by="w2"))
+    db.session.commit()
+    assert worker.deliver(row.id, "w1") == "lost"
+    assert sender.sent == []
+
+
+def test_parallel_workers_never_send_a_row_twice(app, sender):
+    rows = add(60)
+
+    def work():
+        with app.app_context():
+            for _ in range(10):
+                worker.run_once(batch=5, periodic=False)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(sender.sent) == sorted(r.id for r in rows)
+    assert len(sender.sent) == len(set(sender.sent))
+
+
+def test_smtp_url_forms():
+    s = parse_smtp_url("smtp://mail.example.lg.jp")
+    assert (s.host, s.port, s.implicit_tls, s.starttls, s.username) == ("mail.example.lg.jp", 25, False, False, None)
+    s = parse_smtp_url("smtp://u%40x:p%3Aw@host:587?starttls=1&timeout=5")
+    assert (s.port, s.starttls, s.username, s.password, s.timeout) == (587, True, "u@x", "p:w", 5.0)
+    s = parse_smtp_url("smtps://u:p@host")
+    assert (s.port, s.implicit_tls, s.starttls) == (465, True, False)
+    with pytest.raises(ValueError):
+        parse_smtp_url("http://host")
+
+
+def test_mail_sender_is_registered_for_mail_kinds():
+    from eventsvc.outbox.mail import SmtpSender
+
+    assert isinstance(sender_for("mail.confirmation"), SmtpSender)
+    assert not isinstance(sender_for("slack.report"), SmtpSender)
+    assert sender_for("mailbox.x") is None
+
+
+# ---------------------------------------------------------------- real SMTP
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes = []
+        self.rcpt_reply = None
+        self.data_delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(app):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}?timeout=1"
+    app.config["MAIL_FROM"] = "勉強会事務局 <no-reply@events.example.lg.jp>"
+    try:
+        yield inbox
+    finally:
+        app.config.pop("SMTP_URL", None)
+        app.config["MAIL_FROM"] = "eventsvc <no-reply@localhost>"
+        controller.stop()
+
+
+def test_confirmation_arrives_over_real_smtp_with_ics_and_qr(app, make, smtp_server):
+    import vobject
+    import zxingcpp
+    from PIL import Image
+
+    event = make.event(title="自治体職員の勉強会 in 那覇 𠮷")
+    reg = make.registration(event, name="𠮷田 花子", email="hanako@city.naha.lg.jp")
+    assert worker.run_once() == {"sent": 1}
+    (msg,) = smtp_server.messages
+    assert smtp_server.envelopes[0].rcpt_tos == ["hanako@city.naha.lg.jp"]
+    assert str(msg["Subject"]) == "【参加確定】自治体職員の勉強会 in 那覇 𠮷"
+    assert "勉強会事務局" in str(msg["From"])
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "𠮷田 花子 様" in body and reg.ticket_code in body and "/my/" in body
+    parts = {p.get_filename(): p for p in msg.iter_attachments()}
+    ics = parts[f"{event.slug}.ics"]
+    assert ics.get_content_type() == "text/calendar"
+    cal = vobject.readOne(ics.get_payload(decode=True).decode("utf-8"))
+    assert cal.vevent.summary.value == event.title
+    assert cal.vevent.dtstart.value.utcoffset() == timedelta(hours=9)
+    png = parts[f"ticket-{reg.ticket_code}.png"].get_payload(decode=True)
+    assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))[0].text == reg.ticket_code
+    d = db.session.scalar(select(Delivery))
+    assert d.state == "sent" and d.external_id == str(msg["Message-ID"])
+
+
+def test_smtp_refusals_and_drops(app, make, smtp_server):
+    event = make.event()
+    reg = make.registration(event)
+    smtp_server.rcpt_reply = "550 5.1.1 no such user"
+    assert worker.run_once() == {"failed": 1}
+    d = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    assert "550" in d.last_error
+    reg2 = make.registration(event)
+    smtp_server.rcpt_reply = "451 4.3.0 try again later"
+    assert worker.run_once() == {"queued": 1}
+    smtp_server.rcpt_reply = None
+    smtp_server.data_delay = 2.0  # longer than the client's timeout: did it arrive? unknown
+    reg3 = make.registration(event, ticket_type="online")
+    outcome = worker.run_once()
+    assert outcome == {"uncertain": 1}
+    d3 = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg3.id))
+    assert d3.state == "uncertain" and "DATA" in d3.last_error
+    d2 = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg2.id))
+    assert d2.state == "queued" and d2.attempts == 1
+
+
+def test_unreachable_smtp_is_retried_not_lost(app, make):
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}?timeout=1"
+    try:
+        make.registration(make.event())
+        assert worker.run_once() == {"queued": 1}
+    finally:
+        app.config.pop("SMTP_URL")
