@@ -25,6 +25,15 @@ DEMO_EMAIL = "organizer@demo.example.lg.jp"
 DEMO_SEEDERS: list = []
 
 
+def _registration_seeder(events_by_slug, organizer, now):
+    from .registration.demo import seed_registrations
+
+    seed_registrations(events_by_slug, organizer, now)
+
+
+DEMO_SEEDERS.append(_registration_seeder)
+
+
 def _next_saturday(after: date) -> date:
     return after + timedelta(days=(5 - after.weekday()) % 7 or 7)
 
