@@ -152,6 +152,14 @@ def _scan_time(scanned_at: datetime | None, now: datetime) -> datetime:
     return now if scanned_at > now + CLOCK_SKEW else min(scanned_at, now)
 
 
+#: ids outside a 32-bit integer exist in no table (and would overflow the database driver)
+MAX_ID = 2**31 - 1
+
+
+def _id_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def _lock_registration(*conditions) -> Registration | None:
     stmt = (select(Registration).where(*conditions)
             .options(joinedload(Registration.ticket_type, innerjoin=True)))
@@ -197,7 +205,8 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     if registration_id is not None:
         code = None
-        registration = _lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+        registration = (_lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+                        if _id_ok(registration_id) else None)
         raw_code = f"registration:{registration_id}"
     else:
         code = extract_code(raw_code)
@@ -251,7 +260,8 @@ def _new_checkin(event, registration, result, when, now, device, method, nonce, 
 def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datetime,
                  device_id: str | None = None) -> CheckinResult:
     """Take back a registration's check-in (a wrong tap). Raises ``not_checked_in``."""
-    registration = _lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+    registration = (_lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+                    if _id_ok(registration_id) else None)
     if registration is None:
         raise NotFound("registration_not_found", "この参加者は見つかりません。")
     checkin = _valid_checkin(registration.id)
@@ -538,7 +548,7 @@ def staff_links(event: Event) -> list[StaffLink]:
 
 
 def revoke_staff_link(event: Event, link_id: int, *, now: datetime) -> StaffLink:
-    link = db.session.get(StaffLink, link_id)
+    link = db.session.get(StaffLink, link_id) if _id_ok(link_id) else None
     if link is None or link.event_id != event.id:
         raise NotFound("staff_link_not_found", "このスタッフ用リンクは見つかりません。")
     if link.revoked_at is None:
@@ -560,7 +570,7 @@ def resolve_staff_token(token: str, now: datetime) -> StaffLink | None:
 
 def active_staff_link(link_id: int, event_id: int, now: datetime) -> StaffLink | None:
     """The staff link a session refers to, if it is still valid for that event."""
-    link = db.session.get(StaffLink, link_id)
+    link = db.session.get(StaffLink, link_id) if _id_ok(link_id) else None
     if link is None or link.event_id != event_id or not link.is_active(now):
         return None
     return link

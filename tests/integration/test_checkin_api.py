@@ -1,0 +1,340 @@
+"""The check-in JSON API on SQLite and PostgreSQL: the contract, who may call it, bad input,
+and real concurrency (threads against the app served over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from eventsvc.checkin import service
+from eventsvc.checkin.models import Checkin, CheckinLog, StaffLink
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+from eventsvc.registration.tickets import make_code
+
+RESULT_KEYS = {"result", "reason", "message", "registration", "checked_in_at", "checked_in_by", "duplicate",
+               "replayed", "nonce"}
+
+
+@pytest.fixture
+def event(make, organizer):
+    return make.event(organizer)
+
+
+@pytest.fixture
+def staff_token(event, organizer):
+    _link, token = service.create_staff_link(event, "受付2", expires_at=now_utc() + timedelta(hours=6),
+                                             created_by=organizer, now=now_utc())
+    db.session.commit()
+    return token
+
+
+def checkin(api, event, token, **body):
+    return api("post", f"/events/{event.slug}/checkins", token, json=body)
+
+
+# ------------------------------------------------------------------ the contract
+def test_every_result_code_through_the_api(api, make, event, token):
+    ok = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ", organization_code="472018")
+    cancelled = make.registration(event, status="cancelled")
+    pending = make.registration(event, status="pending_review")
+    other = make.registration(make.event())
+
+    r = checkin(api, event, token, code=ok.ticket_code)
+    assert r.status_code == 200 and set(r.json) == RESULT_KEYS
+    assert r.json["result"] == "checked_in" and r.json["message"] == "受付しました"
+    assert r.json["registration"] == {"id": ok.id, "name": "山田 花子", "name_kana": "ヤマダ ハナコ",
+                                      "organization": "沖縄県那覇市", "ticket_type": "会場参加",
+                                      "ticket_type_code": "venue", "status": "confirmed", "team": None}
+    assert r.json["checked_in_by"] == "主催 太郎" and r.json["checked_in_at"].endswith("Z")
+
+    r = checkin(api, event, token, code=ok.ticket_code)
+    assert r.json["result"] == "already_checked_in" and "主催 太郎" in r.json["message"]
+
+    r = checkin(api, event, token, code=cancelled.ticket_code)
+    assert (r.json["result"], r.json["reason"]) == ("not_admitted", "cancelled")
+    assert r.json["registration"]["id"] == cancelled.id
+    r = checkin(api, event, token, code=pending.ticket_code)
+    assert (r.json["result"], r.json["reason"]) == ("not_admitted", "pending_review")
+
+    r = checkin(api, event, token, code=other.ticket_code)
+    assert r.json["result"] == "wrong_event"
+    assert r.json["registration"] is None and r.json["checked_in_at"] is None and other.name not in r.text
+
+    r = checkin(api, event, token, code=make_code())
+    assert r.json["result"] == "unknown_code" and r.json["registration"] is None
+
+
+def test_undo_through_the_api(api, make, event, token):
+    reg = make.registration(event)
+    assert api("delete", f"/events/{event.slug}/checkins/{reg.id}", token).json["error"] == "not_checked_in"
+    checkin(api, event, token, code=reg.ticket_code)
+    r = api("delete", f"/events/{event.slug}/checkins/{reg.id}", token)
+    assert r.status_code == 200 and r.json["result"] == "undone"
+    assert checkin(api, event, token, code=reg.ticket_code).json["result"] == "checked_in"
+    other = make.registration(make.event())
+    assert api("delete", f"/events/{event.slug}/checkins/{other.id}", token).status_code == 404
+
+
+def test_nonce_and_device_time_through_the_api(api, make, event, token):
+    reg = make.registration(event)
+    body = {"code": reg.ticket_code, "nonce": "scan-0001", "device_id": "ipad-1", "scanned_at": "2030-01-01T10:00:00"}
+    first, again = checkin(api, event, token, **body), checkin(api, event, token, **body)
+    assert first.json["result"] == again.json["result"] == "checked_in"
+    assert (first.json["replayed"], again.json["replayed"]) == (False, True)
+    row = db.session.scalar(select(Checkin))
+    assert row.device_id == "ipad-1" and row.nonce == "scan-0001"
+    assert row.scanned_at <= now_utc()  # a device clock in the future is not believed
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+
+
+def test_check_in_by_registration_id_from_a_name_search(api, make, event, token):
+    reg = make.registration(event)
+    r = checkin(api, event, token, registration_id=reg.id, method="search")
+    assert r.json["result"] == "checked_in"
+    other = make.registration(make.event())
+    r = checkin(api, event, token, registration_id=other.id, method="search")
+    assert r.json["result"] == "unknown_code" and r.json["registration"] is None
+    assert checkin(api, event, token, code=reg.ticket_code, registration_id=reg.id).status_code == 422
+    assert checkin(api, event, token).status_code == 422
+
+
+def test_sync_counters_snapshot_and_search(api, make, event, token, staff_token):
+    a, b = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ"), make.registration(event)
+    checkin(api, event, token, code=b.ticket_code)
+    now = now_utc()
+    body = {"device_id": "phone-2", "scans": [
+        {"code": a.ticket_code, "nonce": "o1", "scanned_at": (now - timedelta(minutes=9)).isoformat()},
+        {"code": b.ticket_code, "nonce": "o2", "scanned_at": (now - timedelta(minutes=8)).isoformat()},
+    ]}
+    r = api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body)
+    assert r.status_code == 200
+    assert [(x["result"], x["duplicate"]) for x in r.json["results"]] == [("checked_in", False),
+                                                                         ("already_checked_in", True)]
+    assert r.json["counters"]["checked_in"] == 2 and r.json["counters"]["duplicates"] == 1
+    r2 = api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body)
+    assert [x["replayed"] for x in r2.json["results"]] == [True, True]
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 3
+
+    snap = api("get", f"/events/{event.slug}/checkins/snapshot", staff_token).json
+    assert {t["id"] for t in snap["tickets"]} == {a.id, b.id}
+    assert a.ticket_code not in json.dumps(snap) and a.email not in json.dumps(snap)
+    assert api("get", f"/events/{event.slug}/checkins/counters", staff_token).json["expected"] == 2
+    hits = api("get", f"/events/{event.slug}/checkins/search?q=ﾔﾏﾀﾞ", staff_token).json
+    assert [h["registration"]["name"] for h in hits] == ["山田 花子"] and hits[0]["checked_in_by"] == "受付2"
+
+
+def test_openapi_documents_the_check_in_calls(api):
+    doc = api("get", "/openapi.json").json
+    for path, method in [("/events/{slug}/checkins", "post"), ("/events/{slug}/checkins/{registration_id}", "delete"),
+                         ("/events/{slug}/checkins/sync", "post"), ("/events/{slug}/checkins/snapshot", "get"),
+                         ("/events/{slug}/staff-links", "post")]:
+        assert doc["paths"][path][method]["security"] == [{"bearer": []}]
+
+
+# ------------------------------------------------------------------ who may call
+def test_staff_token_works_for_its_event_only(api, make, organizer, event, staff_token):
+    reg = make.registration(event)
+    assert checkin(api, event, staff_token, code=reg.ticket_code).json["checked_in_by"] == "受付2"
+    other = make.event(organizer)  # same organizer, another event
+    assert checkin(api, other, staff_token, code="x").status_code == 404
+    assert api("get", f"/events/{other.slug}/checkins/snapshot", staff_token).status_code == 404
+    # only check-in: not the organizer's calls
+    assert api("get", f"/events/{event.slug}/staff-links", staff_token).status_code == 401
+    assert api("patch", f"/events/{event.slug}", staff_token, json={"title": "x"}).status_code == 401
+    assert api("get", f"/events/{event.slug}/registrations", staff_token).status_code == 401
+
+
+def test_revoked_or_expired_staff_token_stops_at_once(api, event, token, staff_token):
+    assert checkin(api, event, staff_token, code="x").status_code == 200
+    link = db.session.scalar(select(StaffLink))
+    db.session.execute(update(StaffLink).where(StaffLink.id == link.id).values(expires_at=now_utc() - timedelta(seconds=1)))
+    db.session.commit()
+    assert checkin(api, event, staff_token, code="x").status_code == 401
+    db.session.execute(update(StaffLink).where(StaffLink.id == link.id).values(expires_at=now_utc() + timedelta(hours=1)))
+    db.session.commit()
+    assert checkin(api, event, staff_token, code="x").status_code == 200
+    r = api("delete", f"/events/{event.slug}/staff-links/{link.id}", token)
+    assert r.status_code == 200 and r.json["active"] is False
+    assert checkin(api, event, staff_token, code="x").status_code == 401
+
+
+def test_other_organizers_and_anonymous_callers_get_nothing(api, make, event):
+    reg = make.registration(event)
+    stranger = make.token(make.organizer())
+    assert checkin(api, event, stranger, code=reg.ticket_code).status_code == 404
+    assert checkin(api, event, None, code=reg.ticket_code).status_code == 401
+    assert checkin(api, event, "stf_" + "A" * 43, code=reg.ticket_code).status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 0
+
+
+def test_staff_links_api(api, event, token):
+    r = api("post", f"/events/{event.slug}/staff-links", token,
+            json={"label": "受付3", "expires_at": (event.ends_at + timedelta(hours=2)).isoformat()})
+    assert r.status_code == 201
+    assert r.json["token"].startswith("stf_") and r.json["url"].endswith("/staff/" + r.json["token"])
+    listed = api("get", f"/events/{event.slug}/staff-links", token).json
+    assert [x["label"] for x in listed] == ["受付3"] and "token" not in listed[0] and listed[0]["active"]
+    bad = api("post", f"/events/{event.slug}/staff-links", token, json={"label": "", "expires_at": "2000-01-01T00:00"})
+    assert bad.status_code == 422 and {"label", "expires_at"} <= set(bad.json["fields"])
+
+
+# ------------------------------------------------------------------ bad input: normalised, unknown, never a 500
+def test_typed_codes_are_normalised(api, make, event, token):
+    regs = [make.registration(event) for _ in range(4)]
+    variants = [regs[0].ticket_code.replace("-", " "), regs[1].ticket_code.replace("-", ""),
+                regs[2].ticket_code.lower(),
+                regs[3].ticket_code.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"})]
+    for v in variants:
+        assert checkin(api, event, token, code=v).json["result"] == "checked_in", v
+
+
+@pytest.mark.parametrize("code", [
+    "", " ", "T1", "x" * 100_000, "\x00\x01\x02\x7f", "\u202eT1-AAAA", "😀" * 200, "' OR 1=1 --", "T1-" + "0" * 28,
+    "https://evil.example/?q=" + "A" * 300,
+])
+def test_garbage_answers_unknown_code(api, event, token, code):
+    r = checkin(api, event, token, code=code)
+    assert r.status_code == 200 and r.json["result"] == "unknown_code"
+
+
+def test_binary_and_broken_bodies_never_500(client, make, event, token):
+    make.registration(event)
+    url = f"/api/v1/events/{event.slug}/checkins"
+    h = {"Authorization": f"Bearer {token}"}
+    cases = [
+        (b'{"code": "\\ud800\\udc00\\ud800"}', "application/json", 200),  # lone surrogate
+        (b'{"code": "T1-\\u0000"}', "application/json", 200),
+        (b"\xff\xfe\x00garbage", "application/json", 400),
+        (b"code=T1", "application/x-www-form-urlencoded", 415),
+        (b'{"code": 42}', "application/json", 422),
+        (b'{"code": ["T1"]}', "application/json", 422),
+        (b'{"code": null}', "application/json", 422),
+        (b'{"code": "x", "extra": 1}', "application/json", 422),
+        (b'{"code": "x", "nonce": "' + b"n" * 65 + b'"}', "application/json", 422),
+        (b'{"code": "x", "scanned_at": "yesterday"}', "application/json", 422),
+        (b'{"code": "x", "method": "teleport"}', "application/json", 422),
+        (b'{"registration_id": "1; DROP"}', "application/json", 422),
+        (b'{"registration_id": 99999999999999999999999}', "application/json", 200),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400),
+        (b'{"code": "' + b"A" * (3 * 1024 * 1024) + b'"}', "application/json", 413),
+    ]
+    for body, ctype, status in cases:
+        r = client.post(url, data=body, headers={**h, "Content-Type": ctype})
+        assert r.status_code == status, (body[:60], r.status_code, r.get_data(as_text=True)[:200])
+        assert r.is_json and "error" in r.json or r.json.get("result") == "unknown_code"
+
+
+def test_sync_bad_input(api, event, token):
+    url = f"/events/{event.slug}/checkins/sync"
+    assert api("post", url, token, json={"scans": [{"code": "x", "scanned_at": "2030-01-01T00:00"}]}).status_code == 422
+    too_many = [{"code": "x", "nonce": f"n{i}", "scanned_at": "2030-01-01T00:00"} for i in range(501)]
+    assert api("post", url, token, json={"scans": too_many}).status_code == 422
+    r = api("post", url, token, json={"scans": [{"code": "\x00" * 10, "nonce": "ok", "scanned_at": "2030-01-01T00:00"}]})
+    assert r.status_code == 200 and r.json["results"][0]["result"] == "unknown_code"
+
+
+def test_thousand_random_codes_through_the_api_hit_nothing(api, make, event, token):
+    for _ in range(10):
+        make.registration(event, commit=False)
+    db.session.commit()
+    answers = {checkin(api, event, token, code=make_code()).json["result"] for _ in range(1000)}
+    assert answers == {"unknown_code"}
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+
+
+# ------------------------------------------------------------------ concurrency: real threads, real HTTP
+@pytest.fixture
+def served(app):
+    """The app of this backend served over HTTP by a threaded server (one thread per request)."""
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}/api/v1"
+    srv.shutdown()
+    thread.join(5)
+
+
+def post_all(url: str, token: str, bodies: list[dict]) -> list[tuple[int, dict]]:
+    """POST every body at once (a barrier releases them together); (status, json) per body."""
+    barrier = threading.Barrier(len(bodies))
+    out: list = [None] * len(bodies)
+
+    def worker(i: int, body: dict):
+        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                out[i] = (res.status, json.loads(res.read()))
+        except urllib.error.HTTPError as err:
+            out[i] = (err.code, json.loads(err.read() or b"{}"))
+
+    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    return out
+
+
+def test_ten_parallel_scans_of_one_code_check_in_exactly_once(served, make, event, token, backend):
+    reg = make.registration(event)
+    answers = post_all(f"{served}/events/{event.slug}/checkins", token,
+                       [{"code": reg.ticket_code, "device_id": f"dev-{i}"} for i in range(10)])
+    assert [s for s, _ in answers] == [200] * 10, answers
+    results = sorted(a["result"] for _, a in answers)
+    assert results == ["already_checked_in"] * 9 + ["checked_in"], backend
+    db.session.rollback()  # end this test session's own (older) read snapshot
+    assert db.session.scalar(select(func.count()).select_from(Checkin).where(Checkin.registration_id == reg.id)) == 1
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 10
+
+
+def test_ten_parallel_retries_of_one_nonce_count_once(served, make, event, token, backend):
+    reg = make.registration(event)
+    answers = post_all(f"{served}/events/{event.slug}/checkins", token,
+                       [{"code": reg.ticket_code, "nonce": "same-scan"} for _ in range(10)])
+    assert [s for s, _ in answers] == [200] * 10, answers
+    assert {a["result"] for _, a in answers} == {"checked_in"}
+    assert sorted(a["replayed"] for _, a in answers) == [False] + [True] * 9
+    db.session.rollback()  # end this test session's own (older) read snapshot
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+
+
+def test_parallel_retries_of_an_unknown_code_never_500(served, event, token, backend):
+    answers = post_all(f"{served}/events/{event.slug}/checkins", token,
+                       [{"code": "not-a-ticket", "nonce": "same-garbage"} for _ in range(10)])
+    assert [s for s, _ in answers] == [200] * 10, answers
+    assert {a["result"] for _, a in answers} == {"unknown_code"}
+    db.session.rollback()  # end this test session's own (older) read snapshot
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+
+
+def test_two_devices_syncing_the_same_ticket_keep_one_admission_and_one_duplicate(served, make, event, token):
+    reg = make.registration(event)
+    now = now_utc()
+    bodies = [{"device_id": f"phone-{i}", "scans": [
+        {"code": reg.ticket_code, "nonce": f"phone-{i}-1", "scanned_at": (now - timedelta(minutes=5 - i)).isoformat()}]}
+        for i in range(2)]
+    answers = post_all(f"{served}/events/{event.slug}/checkins/sync", token, bodies)
+    assert [s for s, _ in answers] == [200, 200], answers
+    flat = sorted((a["results"][0]["result"], a["results"][0]["duplicate"]) for _, a in answers)
+    assert flat == [("already_checked_in", True), ("checked_in", False)]
+    db.session.rollback()  # end this test session's own (older) read snapshot
+    rows = db.session.scalars(select(Checkin.result).where(Checkin.registration_id == reg.id)).all()
+    assert sorted(rows) == ["checked_in", "duplicate"]
+
+
+@pytest.mark.parametrize("rid", ["0", "99999999999999999999999", "2147483648"])
+def test_absurd_ids_in_urls_are_404_not_500(api, event, token, rid):
+    assert api("delete", f"/events/{event.slug}/checkins/{rid}", token).status_code == 404
+    assert api("delete", f"/events/{event.slug}/staff-links/{rid}", token).status_code == 404

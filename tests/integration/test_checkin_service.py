@@ -1,0 +1,424 @@
+"""Check-in rules (eventsvc.checkin.service) on SQLite and PostgreSQL: every answer, the nonce,
+undo, offline sync with duplicates, counters, kana search, walk-ins, self check-in, staff links."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from eventsvc.checkin import service
+from eventsvc.checkin.models import Checkin, CheckinLog, StaffLink
+from eventsvc.core.clock import now_utc
+from eventsvc.errors import DomainError, ValidationFailed
+from eventsvc.events import service as events
+from eventsvc.extensions import db
+from eventsvc.registration.tickets import make_code
+
+
+@pytest.fixture
+def org(make):
+    return make.organizer()
+
+
+@pytest.fixture
+def event(make, org):
+    return make.event(org)
+
+
+@pytest.fixture
+def actor(org):
+    return service.Actor.organizer(org)
+
+
+def scan(event, code, actor, now=None, **kw):
+    kw.setdefault("device_id", "test-device")
+    kw.setdefault("nonce", None)
+    kw.setdefault("scanned_at", None)
+    kw.setdefault("method", "scanner")
+    result = service.check_in(event, code, actor=actor, now=now or now_utc(), **kw)
+    db.session.commit()
+    return result
+
+
+def valid_checkins(registration):
+    return db.session.scalar(select(func.count()).select_from(Checkin).where(
+        Checkin.registration_id == registration.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
+
+
+# ------------------------------------------------------------------ every answer
+def test_confirmed_ticket_is_checked_in_once_then_already(make, event, actor):
+    reg = make.registration(event)
+    first = scan(event, reg.ticket_code, actor)
+    assert first.result == "checked_in" and first.registration.id == reg.id
+    assert first.checkin.actor_label == "主催 太郎" and first.checkin.method == "scanner"
+    second = scan(event, reg.ticket_code, actor)
+    assert second.result == "already_checked_in"
+    assert second.checkin.id == first.checkin.id  # when and by whom: the first one
+    assert valid_checkins(reg) == 1
+
+
+@pytest.mark.parametrize("status", ["cancelled", "pending_review", "rejected"])
+def test_not_admitted_says_why(make, event, actor, status):
+    reg = make.registration(event, status=status)
+    result = scan(event, reg.ticket_code, actor)
+    assert (result.result, result.reason) == ("not_admitted", status)
+    assert valid_checkins(reg) == 0
+
+
+def test_waitlisted_is_not_admitted(make, org, actor):
+    event = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(event)
+    waiting = make.registration(event)
+    assert waiting.status == "waitlisted"
+    assert (scan(event, waiting.ticket_code, actor).result, waiting.status) == ("not_admitted", "waitlisted")
+
+
+def test_applied_lottery_ticket_is_not_admitted(make, org, actor):
+    event = make.event(org, selection="lottery")
+    reg = make.registration(event)
+    assert reg.status == "applied"
+    result = scan(event, reg.ticket_code, actor)
+    assert (result.result, result.reason) == ("not_admitted", "applied")
+
+
+def test_another_events_ticket_is_wrong_event_and_tells_nothing_about_it(make, event, actor):
+    other = make.event(title="別の勉強会")
+    theirs = make.registration(other)
+    result = scan(event, theirs.ticket_code, actor)
+    assert result.result == "wrong_event"
+    assert result.registration is None and result.checkin is None
+    log = db.session.scalar(select(CheckinLog).where(CheckinLog.event_id == event.id))
+    assert log.registration_id is None and log.result == "wrong_event"
+    assert log.input_hash == hashlib.sha256(theirs.ticket_code.encode()).hexdigest()[:16]
+    assert valid_checkins(theirs) == 0
+
+
+def test_unknown_codes_are_logged_as_a_short_hash_only(event, actor):
+    garbage = "<script>alert(1)</script>\x00" + "x" * 5000
+    result = scan(event, garbage, actor)
+    assert result.result == "unknown_code" and result.registration is None
+    log = db.session.scalar(select(CheckinLog).where(CheckinLog.event_id == event.id))
+    assert log.result == "unknown_code" and log.registration_id is None
+    assert log.input_hash == hashlib.sha256(garbage.encode()).hexdigest()[:16]
+    stored = " ".join(str(getattr(log, c.key)) for c in CheckinLog.__table__.columns)
+    assert "script" not in stored and "xxxx" not in stored
+
+
+def test_thousand_random_codes_admit_nobody(make, event, actor):
+    for _ in range(20):
+        make.registration(event, commit=False)
+    db.session.commit()
+    now = now_utc()
+    results = [service.check_in(event, make_code(), device_id="d", nonce=None, scanned_at=None, method="scanner",
+                                actor=actor, now=now).result for _ in range(1000)]
+    db.session.commit()
+    assert set(results) == {"unknown_code"}
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1000
+
+
+def test_typed_variants_of_a_code_find_the_ticket(make, event, actor):
+    reg = make.registration(event)
+    typed = "  " + reg.ticket_code.lower().replace("-", " ") + " "
+    assert scan(event, typed, actor).result == "checked_in"
+    fullwidth = reg.ticket_code.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"})
+    assert scan(event, fullwidth, actor).result == "already_checked_in"
+
+
+# ------------------------------------------------------------------ nonce, time, undo
+def test_same_nonce_counts_once_and_repeats_the_first_answer(make, event, actor):
+    reg = make.registration(event)
+    first = scan(event, reg.ticket_code, actor, nonce="n-1")
+    again = scan(event, reg.ticket_code, actor, nonce="n-1")
+    assert (first.result, first.replayed) == ("checked_in", False)
+    assert (again.result, again.replayed) == ("checked_in", True)
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+    assert scan(event, reg.ticket_code, actor, nonce="n-2").result == "already_checked_in"
+
+
+def test_nonce_of_an_unknown_code_replays_too(event, actor):
+    scan(event, "nonsense", actor, nonce="n-x")
+    assert scan(event, "nonsense", actor, nonce="n-x").replayed
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+
+
+def test_overlong_nonce_is_refused(make, event, actor):
+    with pytest.raises(ValidationFailed):
+        scan(event, make.registration(event).ticket_code, actor, nonce="n" * 65)
+
+
+def test_device_time_is_kept_but_a_future_clock_is_not_trusted(make, event, actor):
+    now = now_utc()
+    a, b = make.registration(event), make.registration(event)
+    earlier = now - timedelta(minutes=20)
+    assert scan(event, a.ticket_code, actor, now=now, scanned_at=earlier).checkin.scanned_at == earlier
+    future = now + timedelta(hours=3)
+    c = scan(event, b.ticket_code, actor, now=now, scanned_at=future).checkin
+    assert c.scanned_at == now and c.received_at == now
+
+
+def test_undo_then_check_in_again(make, event, actor):
+    reg = make.registration(event)
+    scan(event, reg.ticket_code, actor)
+    undone = service.undo_checkin(event, reg.id, actor=actor, now=now_utc())
+    db.session.commit()
+    assert undone.result == "undone" and undone.checkin.undone_by == actor.label
+    assert valid_checkins(reg) == 0
+    assert scan(event, reg.ticket_code, actor).result == "checked_in"
+    assert valid_checkins(reg) == 1
+    with pytest.raises(DomainError) as err:
+        service.undo_checkin(make.event(), reg.id, actor=actor, now=now_utc())
+    assert err.value.code == "registration_not_found"
+
+
+def test_undo_of_someone_not_checked_in_is_refused(make, event, actor):
+    reg = make.registration(event)
+    with pytest.raises(DomainError) as err:
+        service.undo_checkin(event, reg.id, actor=actor, now=now_utc())
+    assert err.value.code == "not_checked_in"
+
+
+def test_database_keeps_one_valid_checkin_per_registration(make, event, actor):
+    """Below the lock: the partial unique index refuses a second valid check-in."""
+    from sqlalchemy.exc import IntegrityError
+
+    reg = make.registration(event)
+    scan(event, reg.ticket_code, actor)
+    db.session.add(Checkin(event_id=event.id, registration_id=reg.id, result="checked_in", scanned_at=now_utc(),
+                           method="scanner"))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+# ------------------------------------------------------------------ offline sync
+def test_sync_keeps_scan_times_counts_a_resent_batch_once_and_keeps_duplicates(make, event, org):
+    a, b, c = make.registration(event), make.registration(event), make.registration(event)
+    now = now_utc()
+    desk1 = service.Actor.organizer(org)
+    # device 2 was online and admitted b at 13:05
+    scan(event, b.ticket_code, desk1, now=now - timedelta(minutes=10), nonce="online-b")
+    link, _token = service.create_staff_link(event, "受付2", expires_at=now + timedelta(hours=5), created_by=org,
+                                             now=now)
+    desk2 = service.Actor.staff(link)
+    batch = [
+        service.QueuedScan(a.ticket_code, "off-1", now - timedelta(minutes=15)),
+        service.QueuedScan(b.ticket_code, "off-2", now - timedelta(minutes=5)),  # b again: a duplicate
+        service.QueuedScan("garbage", "off-3", now - timedelta(minutes=4)),
+        service.QueuedScan(None, "off-4", now - timedelta(minutes=3), registration_id=c.id),  # picked by name
+    ]
+    results = service.sync(event, batch, device_id="phone-2", actor=desk2, now=now)
+    db.session.commit()
+    assert [r.result for r in results] == ["checked_in", "already_checked_in", "unknown_code", "checked_in"]
+    assert results[1].duplicate and results[1].checkin.nonce == "online-b"
+    rows = db.session.scalars(select(Checkin).order_by(Checkin.id)).all()
+    assert [(r.registration_id, r.result) for r in rows] == [
+        (b.id, "checked_in"), (a.id, "checked_in"), (b.id, "duplicate"), (c.id, "checked_in")]
+    assert rows[1].scanned_at == now - timedelta(minutes=15) and rows[1].received_at == now
+    assert rows[1].actor_label == "受付2" and rows[1].device_id == "phone-2" and rows[1].method == "offline"
+
+    # the answer was lost and the device sends the same batch again: nothing changes
+    again = service.sync(event, batch, device_id="phone-2", actor=desk2, now=now + timedelta(minutes=1))
+    db.session.commit()
+    assert all(r.replayed for r in again)
+    assert [r.result for r in again] == [r.result for r in results]
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 4
+    assert service.counters(event).duplicates == 1
+    assert [d.registration_id for d in service.duplicates(event)] == [b.id]
+
+
+def test_sync_refuses_oversized_batches(event, actor):
+    scans = [service.QueuedScan("x", f"n{i}", now_utc()) for i in range(service.MAX_SYNC + 1)]
+    with pytest.raises(ValidationFailed):
+        service.sync(event, scans, device_id="d", actor=actor, now=now_utc())
+
+
+# ------------------------------------------------------------------ what the desk shows
+def test_counters_per_participation_type(make, event, actor):
+    v1, v2 = make.registration(event, ticket_type="venue"), make.registration(event, ticket_type="venue")
+    o1 = make.registration(event, ticket_type="online")
+    make.registration(event, status="cancelled")
+    scan(event, v1.ticket_code, actor)
+    scan(event, o1.ticket_code, actor)
+    c = service.counters(event)
+    assert [(t.code, t.checked_in, t.expected) for t in c.types] == [("venue", 1, 2), ("online", 1, 1)]
+    assert (c.checked_in, c.expected) == (2, 3)
+    service.undo_checkin(event, v1.id, actor=actor, now=now_utc())
+    assert service.counters(event).checked_in == 1
+    del v2
+
+
+@pytest.mark.parametrize("query", ["やまだ", "ヤマダ", "ﾔﾏﾀﾞ", "山田", "yamada", "やまだ　はなこ", "ハナコ"])
+def test_search_by_kanji_or_any_kana(make, event, query):
+    make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
+    make.registration(event, name="Taro YAMADA", name_kana="ヤマダ タロウ")
+    make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    names = [a.registration.name for a in service.search(event, query)]
+    assert names and "比嘉 太郎" not in names
+    if query in ("山田", "やまだ　はなこ", "ハナコ"):
+        assert names == ["山田 花子"]
+
+
+def test_search_puts_confirmed_first_and_never_shows_other_events(make, event):
+    make.registration(make.event(), name="山田 他所", name_kana="ヤマダ ヨソ")
+    make.registration(event, name="山田 取消", name_kana="ヤマダ アキ", status="cancelled")
+    make.registration(event, name="山田 確定", name_kana="ヤマダ ワカ")
+    assert [a.registration.name for a in service.search(event, "やまだ")] == ["山田 確定", "山田 取消"]
+    assert service.search(event, "") == [] and service.search(event, "\x00") == []
+
+
+def test_team_lookup_hook_names_teams(make, event, actor):
+    a, b = make.registration(event), make.registration(event)
+
+    def lookup(ev, ids):
+        assert ev.id == event.id
+        return {a.id: "チーム3"}
+
+    service.register_team_lookup(lookup)
+    try:
+        teams = {x.registration.id: x.team for x in service.attendees(event)}
+        assert teams == {a.id: "チーム3", b.id: None}
+    finally:
+        service._team_lookups.remove(lookup)
+    assert all(x.team is None for x in service.attendees(event))
+
+
+def test_snapshot_carries_hashes_not_codes(make, event, actor):
+    reg = make.registration(event)
+    make.registration(event, status="cancelled")
+    make.registration(make.event())  # another event's
+    scan(event, reg.ticket_code, actor)
+    snap = service.snapshot(event)
+    assert len(snap) == 2
+    entry = next(e for e in snap if e["id"] == reg.id)
+    assert entry["h"] == hashlib.sha256(reg.ticket_code.encode()).hexdigest()
+    assert entry["checked_in_at"] and entry["checked_in_by"] == "主催 太郎"
+    assert reg.ticket_code not in repr(snap) and reg.email not in repr(snap)
+    assert {e["status"] for e in snap} == {"confirmed", "cancelled"}
+
+
+# ------------------------------------------------------------------ walk-ins
+def walk_in_data(**kw):
+    data = dict(name="飛込 太郎", name_kana="とびこみ たろう", email="tobi@city.naha.lg.jp", ticket_type="venue",
+                organization_name="那覇市", consent_privacy=True)
+    data.update(kw)
+    return service.WalkIn(**data)
+
+
+def test_walk_in_registers_confirmed_and_checks_in(event, actor):
+    from eventsvc.outbox.models import Delivery
+
+    result = service.walk_in(event, walk_in_data(), actor=actor, now=now_utc())
+    db.session.commit()
+    assert result.result == "checked_in" and result.checkin.method == "walkin"
+    reg = result.registration
+    assert (reg.status, reg.name_kana, reg.email) == ("confirmed", "トビコミ タロウ", "tobi@city.naha.lg.jp")
+    kinds = db.session.scalars(select(Delivery.kind).where(Delivery.registration_id == reg.id)).all()
+    assert kinds == ["mail.confirmation"]  # the ticket and the attendee's link, by e-mail
+    with pytest.raises(DomainError) as err:
+        service.walk_in(event, walk_in_data(), actor=actor, now=now_utc())
+    assert err.value.code == "already_registered"
+
+
+def test_walk_in_respects_capacity_and_only_organizers_override(make, org, event):
+    full = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    link, _ = service.create_staff_link(full, "受付1", expires_at=now_utc() + timedelta(hours=2), created_by=org,
+                                        now=now_utc())
+    staff = service.Actor.staff(link)
+    with pytest.raises(DomainError) as err:
+        service.walk_in(full, walk_in_data(), actor=staff, now=now_utc())
+    assert err.value.code == "capacity_full"
+    db.session.rollback()
+    with pytest.raises(DomainError) as err:
+        service.walk_in(full, walk_in_data(), actor=staff, now=now_utc(), override=True)
+    assert err.value.code == "override_not_allowed"
+    db.session.rollback()
+    result = service.walk_in(full, walk_in_data(), actor=service.Actor.organizer(org), now=now_utc(), override=True)
+    assert result.result == "checked_in"
+
+
+def test_walk_in_outside_the_allow_list_needs_an_organizer(make, org, event):
+    staff = service.Actor.staff(service.create_staff_link(event, "受付1", expires_at=now_utc() + timedelta(hours=1),
+                                                          created_by=org, now=now_utc())[0])
+    with pytest.raises(DomainError) as err:
+        service.walk_in(event, walk_in_data(email="someone@example.com"), actor=staff, now=now_utc())
+    assert err.value.code == "needs_review"
+
+
+def test_walk_in_validates_like_registration(event, actor):
+    with pytest.raises(ValidationFailed) as err:
+        service.walk_in(event, walk_in_data(name="", name_kana="abc", email="nope", consent_privacy=False),
+                        actor=actor, now=now_utc())
+    assert {"name", "name_kana", "email", "consent_privacy"} <= set(err.value.fields)
+
+
+# ------------------------------------------------------------------ self check-in
+def test_self_check_in_only_with_the_code_and_only_during_the_event(make, event):
+    reg = make.registration(event)
+    code = service.attendance_code(event, now_utc()).code
+    db.session.commit()
+    during = event.starts_at + timedelta(minutes=5)
+    with pytest.raises(DomainError) as err:
+        service.self_check_in(event, reg, code, now=event.starts_at - timedelta(minutes=1))
+    assert err.value.code == "self_checkin_closed"
+    with pytest.raises(DomainError) as err:
+        service.self_check_in(event, reg, code, now=event.ends_at + timedelta(seconds=1))
+    assert err.value.code == "self_checkin_closed"
+    with pytest.raises(ValidationFailed):
+        service.self_check_in(event, reg, "WRONG1", now=during)
+    result = service.self_check_in(event, reg, " " + code.lower() + " ", now=during)
+    assert result.result == "checked_in" and result.checkin.method == "self" and result.checkin.actor_label == "本人"
+    old = code
+    new = service.replace_attendance_code(event, during).code
+    assert new != old
+    with pytest.raises(ValidationFailed):
+        service.self_check_in(event, make.registration(event), old, now=during)
+
+
+def test_self_check_in_of_a_cancelled_registration_is_not_admitted(make, event):
+    reg = make.registration(event, status="cancelled")
+    code = service.attendance_code(event, now_utc()).code
+    result = service.self_check_in(event, reg, code, now=event.starts_at)
+    assert (result.result, result.reason) == ("not_admitted", "cancelled")
+
+
+# ------------------------------------------------------------------ staff links
+def test_staff_link_lives_until_expiry_or_revocation(event, org):
+    now = now_utc()
+    link, token = service.create_staff_link(event, "受付2", expires_at=now + timedelta(hours=8), created_by=org,
+                                            now=now)
+    db.session.commit()
+    assert token.startswith("stf_") and link.token_hash != token and token not in repr(link.__dict__)
+    assert service.resolve_staff_token(token, now).id == link.id
+    assert service.resolve_staff_token(token, now + timedelta(hours=8)) is None  # expired
+    assert service.resolve_staff_token(token + "x", now) is None
+    assert service.resolve_staff_token("evt_" + token[4:], now) is None
+    service.revoke_staff_link(event, link.id, now=now + timedelta(hours=1))
+    assert service.resolve_staff_token(token, now + timedelta(hours=1)) is None
+    assert service.active_staff_link(link.id, event.id, now + timedelta(hours=1)) is None
+
+
+def test_staff_link_rules(event, org):
+    now = now_utc()
+    for label, expires, field in [("", now + timedelta(hours=1), "label"), ("受付", now, "expires_at"),
+                                  ("受付", now + timedelta(days=31), "expires_at"), ("a" * 51, now + timedelta(hours=1), "label"),
+                                  ("受\x00付", now + timedelta(hours=1), "label")]:
+        with pytest.raises(ValidationFailed) as err:
+            service.create_staff_link(event, label, expires_at=expires, created_by=org, now=now)
+        assert field in err.value.fields
+    with pytest.raises(DomainError):
+        service.revoke_staff_link(event, 12345, now=now)
+
+
+def test_staff_link_of_another_event_cannot_be_revoked_here(make, event, org):
+    other = make.event(org)
+    link, _ = service.create_staff_link(other, "受付", expires_at=now_utc() + timedelta(hours=1), created_by=org,
+                                        now=now_utc())
+    with pytest.raises(DomainError) as err:
+        service.revoke_staff_link(event, link.id, now=now_utc())
+    assert err.value.code == "staff_link_not_found"
+    assert db.session.get(StaffLink, link.id).revoked_at is None
