@@ -33,6 +33,7 @@ The generic MDGP (arbitrary pairwise distances, group size bounds) is solved by
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import Counter
@@ -556,6 +557,53 @@ def validate(
 # Objective model: categories and counters
 
 
+def _off_topic_floor(people: Sequence[Person], topics: Sequence[str | None], hi: int) -> int:
+    """The fewest people who must sit in a team off their topics: people minus a maximum flow
+    from preference sets to team topics, each topic holding at most (its teams × hi)."""
+    capacity = Counter(topics)
+    wild = capacity.pop(None, 0) * hi  # teams without a topic take anybody
+    caps = {t: c * hi for t, c in capacity.items()}
+    demand = Counter(frozenset(set(p.topics) & caps.keys()) for p in people if p.topics)
+    groups = list(demand.items())
+    topic_names = list(caps)
+    # nodes: 0 source, 1..G groups, then topics, then the wildcard, then the sink
+    g0, t0 = 1, 1 + len(groups)
+    wild_node, sink = t0 + len(topic_names), t0 + len(topic_names) + 1
+    size = sink + 1
+    cap = [[0] * size for _ in range(size)]
+    for gi, (pref, count) in enumerate(groups):
+        cap[0][g0 + gi] = count
+        for ti, t in enumerate(topic_names):
+            if t in pref:
+                cap[g0 + gi][t0 + ti] = count
+        cap[g0 + gi][wild_node] = count
+    for ti, t in enumerate(topic_names):
+        cap[t0 + ti][sink] = caps[t]
+    cap[wild_node][sink] = wild
+    flow = 0
+    while True:  # Edmonds-Karp on a graph of a few dozen nodes
+        parent = [-1] * size
+        parent[0] = 0
+        queue = [0]
+        for u in queue:
+            for v in range(size):
+                if parent[v] < 0 and cap[u][v] > 0:
+                    parent[v] = u
+                    queue.append(v)
+        if parent[sink] < 0:
+            break
+        push, v = math.inf, sink
+        while v:
+            push, v = min(push, cap[parent[v]][v]), parent[v]
+        v = sink
+        while v:
+            cap[parent[v]][v] -= push
+            cap[v][parent[v]] += push
+            v = parent[v]
+        flow += push
+    return sum(demand.values()) - flow
+
+
 class _Model:
     """People as category ids with weights; only categories shared by two or more people."""
 
@@ -603,11 +651,12 @@ class _Model:
             self.tpen = []
             for p in people:
                 if p.topics:
-                    row = [0.0 if (t is not None and t in p.topics) else tw for t in plan.topics]
+                    # a team without a topic suits everybody
+                    row = [0.0 if (t is None or t in p.topics) else tw for t in plan.topics]
                 else:
                     row = [0.0] * k
                 self.tpen.append(row)
-                self.topic_floor += min(row)
+            self.topic_floor = tw * _off_topic_floor(people, plan.topics, plan.hi)
 
     def lower_bound(self, k: int) -> float:
         """Σ over categories of the pairs left if each were spread evenly (hard rules ignored)."""
@@ -635,6 +684,30 @@ def _score(model: _Model, team_of: Sequence[int], k: int) -> float:
 # Search
 
 
+def _ins_vector(cnt, fp, wp, k: int, tp) -> list[float]:
+    """Cost of adding a person with categories ``fp`` (weights ``wp``) to each team."""
+    nf = len(fp)
+    if nf == 0:
+        ins = [0.0] * k
+    elif nf == 1:
+        w0 = wp[0]
+        ins = [w0 * a for a in cnt[fp[0]]]
+    elif nf == 2:
+        w0, w1 = wp
+        ins = [w0 * a + w1 * b for a, b in zip(cnt[fp[0]], cnt[fp[1]], strict=True)]
+    elif nf == 3:
+        w0, w1, w2 = wp
+        ins = [
+            w0 * a + w1 * b + w2 * c
+            for a, b, c in zip(cnt[fp[0]], cnt[fp[1]], cnt[fp[2]], strict=True)
+        ]
+    else:
+        ins = [sum(w * cnt[g][t] for g, w in zip(fp, wp, strict=True)) for t in range(k)]
+    if tp is not None:
+        ins = [a + b for a, b in zip(ins, tp, strict=True)]
+    return ins
+
+
 class _Search:
     """Assignment state with per-team category counters and the moves of the local search."""
 
@@ -650,6 +723,7 @@ class _Search:
         self.size = [0] * k
         self.fcnt = [0] * k
         self.score = 0.0
+        self.mispredicted = 0
         blocks = plan.blocks
         self.single = [
             len(blocks[plan.block_of[i]]) == 1 and plan.block_team[plan.block_of[i]] < 0
@@ -765,21 +839,37 @@ class _Search:
             return (not has_fac, -len(members), not constrained, noise[b])
 
         free.sort(key=key)
+        lo, hi, n_hi = plan.lo, plan.hi, plan.n_hi
+        size, cnt, tpen = self.size, self.cnt, m.tpen
         for b in free:
             members = plan.blocks[b]
-            nf = sum(plan.fac[i] for i in members)
-            best, best_key = -1, None
-            for t in range(k):
-                if not self._fits(members, t, claimed):
-                    continue
-                cost = sum(self.ins(i, t) for i in members)
-                # facilitators go where there are none yet; then cheapest, then emptiest
-                kk = (self.fcnt[t] if nf else 0, cost, self.size[t], rng.random())
-                if best_key is None or kk < best_key:
-                    best, best_key = t, kk
-            if best < 0:
-                return False
-            if self.size[best] <= plan.lo < self.size[best] + len(members):
+            p = members[0]
+            if len(members) == 1 and not plan.fac[p] and not plan.apart[p]:
+                # the common case, vectorised: cheapest team with room, then the emptiest,
+                # then the first after a random offset
+                ins = _ins_vector(cnt, m.feat[p], m.fw[p], k, tpen[p] if tpen else None)
+                grow = hi > lo and claimed < n_hi
+                r = rng.randrange(k)
+                best_key = min(
+                    (ins[t], size[t], (t - r) % k)
+                    for t in range(k)
+                    if size[t] < lo or (grow and size[t] == lo)
+                )
+                best = (best_key[2] + r) % k
+            else:
+                nf = sum(plan.fac[i] for i in members)
+                best, best_key = -1, None
+                for t in range(k):
+                    if not self._fits(members, t, claimed):
+                        continue
+                    cost = sum(self.ins(i, t) for i in members)
+                    # facilitators go where there are none yet; then cheapest, then emptiest
+                    kk = (self.fcnt[t] if nf else 0, cost, size[t], rng.random())
+                    if best_key is None or kk < best_key:
+                        best, best_key = t, kk
+                if best < 0:
+                    return False
+            if size[best] <= lo < size[best] + len(members):
                 claimed += 1
             for i in members:
                 self.add(i, best)
@@ -872,27 +962,7 @@ class _Search:
                 return True
             A = team[p]
             fp = feat[p]
-            wp = fw[p]
-            nf = len(fp)
-            if nf == 0:
-                ins = [0.0] * k
-            elif nf == 1:
-                w0 = wp[0]
-                ins = [w0 * a for a in cnt[fp[0]]]
-            elif nf == 2:
-                w0, w1 = wp
-                ins = [w0 * a + w1 * b for a, b in zip(cnt[fp[0]], cnt[fp[1]], strict=True)]
-            elif nf == 3:
-                w0, w1, w2 = wp
-                ins = [
-                    w0 * a + w1 * b + w2 * c
-                    for a, b, c in zip(cnt[fp[0]], cnt[fp[1]], cnt[fp[2]], strict=True)
-                ]
-            else:
-                ins = [sum(w * cnt[g][t] for g, w in zip(fp, wp, strict=True)) for t in krange]
-            if tpen is not None:
-                tp = tpen[p]
-                ins = [a + b for a, b in zip(ins, tp, strict=True)]
+            ins = _ins_vector(cnt, fp, fw[p], k, tpen[p] if tpen is not None else None)
             own = ins[A] - wsum[p]
             cands = [t for t in krange if ins[t] <= own and t != A]
             if not cands:
@@ -964,11 +1034,14 @@ class _Search:
             if best > -1e-9 and (tabu[p] > step or rand() >= sideways):
                 continue
             B, q = best_move
+            before = self.score
             self.move(p, B)
             if q >= 0:
                 self.move(q, A)
                 tabu[q] = budget.steps + tenure
             tabu[p] = budget.steps + tenure
+            if abs(self.score - before - best) > 1e-6:
+                self.mispredicted += 1  # the O(1) delta disagrees with the counters: a bug
         return False
 
     def block_pass(self) -> None:
@@ -1064,7 +1137,7 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
         if s.construct(attempt):
             found = True
             break
-    if not found and not s.backtrack(node_limit=20_000 + 50 * s.n):
+    if not found and not s.backtrack(node_limit=max(2_000, 2_000_000 // plan.k)):
         involved = sorted(
             {
                 plan.ids[i]
@@ -1114,6 +1187,7 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
             stall = 0
     stats = {
         "construction": construction,
+        "mispredicted": s.mispredicted,
         "steps": budget.steps,
         "sweeps": sweeps,
         "best_step": best_step,
