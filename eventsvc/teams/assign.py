@@ -46,6 +46,9 @@ NEUTRAL_KINDS = frozenset({"national"})
 #: Steps of the local search when no budget is given at all.
 DEFAULT_MAX_ITERATIONS = 200_000
 
+#: The search stops after this many passes over everybody without a new best.
+PATIENCE_SWEEPS = 200
+
 
 @dataclass(frozen=True)
 class Person:
@@ -733,6 +736,7 @@ class _Search:
         self.free_blocks = [
             b for b, m in enumerate(blocks) if len(m) > 1 and plan.block_team[b] < 0
         ]
+        self._free_set = set(self.free_blocks)
 
     # primitive operations ---------------------------------------------------------------
 
@@ -1044,34 +1048,45 @@ class _Search:
                 self.mispredicted += 1  # the O(1) delta disagrees with the counters: a bug
         return False
 
-    def block_pass(self) -> None:
-        """Try to exchange every free keep-together block with singles or an equal block of
-        another team; keeps an exchange when it does not make things worse."""
-        plan = self.plan
-        lo, hi = plan.lo, plan.hi
+    def block_pass(self, tries: int = 8) -> None:
+        """Try to exchange each free keep-together block with singles or a block of another
+        team (the ``tries`` teams where the block would cost least); keeps the first exchange
+        that leaves every rule intact and does not make the score worse."""
+        plan, m = self.plan, self.m
+        lo, hi, k = plan.lo, plan.hi, self.k
+        tpen = m.tpen
         for b in self.free_blocks:
             X = plan.blocks[b]
             A = self.team[X[0]]
             bx = len(X)
-            for B in range(self.k):
-                if B == A:
-                    continue
+            cost = [0.0] * k
+            for i in X:
+                vec = _ins_vector(self.cnt, m.feat[i], m.fw[i], k, tpen[i] if tpen else None)
+                cost = [a + c for a, c in zip(cost, vec, strict=True)]
+            targets = sorted((t for t in range(k) if t != A), key=cost.__getitem__)[:tries]
+            for B in targets:
                 before = self.score
                 for i in X:
                     self.move(i, B)
                 # sizes now: A - bx, B + bx; bring back 'need' people so both end in [lo, hi]
-                options = []
-                for need in (bx - 1, bx, bx + 1):
-                    sa, sb = self.size[A] + need, self.size[B] - need
-                    if need >= 0 and lo <= sa <= hi and lo <= sb <= hi:
-                        options.append(need)
+                needs = [
+                    need
+                    for need in (bx, bx - 1, bx + 1)
+                    if need >= 0
+                    and lo <= self.size[A] + need <= hi
+                    and lo <= self.size[B] - need <= hi
+                ]
+                singles = [q for q in self.members[B] if self.single[q]]
+                singles.sort(key=lambda q: self.ins(q, A) - self.ins(q, B) + self.m.wsum[q])
+                groups = [singles[:need] for need in needs if len(singles) >= need]
+                others = {plan.block_of[q] for q in self.members[B]} - {b}
+                groups += [
+                    plan.blocks[c]
+                    for c in others
+                    if c in self._free_set and len(plan.blocks[c]) in needs
+                ]
                 done = False
-                for need in options:
-                    cands = [q for q in self.members[B] if self.single[q]]
-                    cands.sort(key=lambda q: self.ins(q, A) - self.ins(q, B) + self._self_w(q))
-                    chosen = cands[:need]
-                    if len(chosen) < need:
-                        continue
+                for chosen in groups:
                     for q in chosen:
                         self.move(q, A)
                     if self.score <= before + 1e-9 and self._teams_ok((A, B)):
@@ -1079,14 +1094,10 @@ class _Search:
                         break
                     for q in chosen:
                         self.move(q, B)
-                if not done:
-                    for i in X:
-                        self.move(i, A)
-                else:
+                if done:
                     break
-
-    def _self_w(self, q: int) -> float:
-        return self.m.wsum[q]
+                for i in X:
+                    self.move(i, A)
 
     def _teams_ok(self, teams: Iterable[int]) -> bool:
         plan = self.plan
@@ -1162,9 +1173,11 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
     tenure = max(7, min(50, len(s.movable) // 10))
     stall = 0
     strength = 2
-    sweeps = 0
+    sweeps = best_sweep = 0
     searchable = len(s.movable) > 1 or bool(s.free_blocks)
     while searchable and best > lb + 1e-9 and not budget.expired():
+        if sweeps - best_sweep >= PATIENCE_SWEEPS:
+            break
         budget.tick()
         spent = s.sweep(budget, tabu, sideways=0.3, tenure=tenure)
         sweeps += 1
@@ -1173,6 +1186,7 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
         if s.score < best - 1e-9:
             best, best_team = s.score, s.team[:]
             best_step, best_time = budget.steps, budget.elapsed()
+            best_sweep = sweeps
             stall = 0
             strength = 2
         else:
@@ -1185,7 +1199,16 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
             s.kick(strength)
             strength = min(strength + 1, max(2, len(s.movable) // 10))
             stall = 0
+    if best <= lb + 1e-9:
+        stopped = "lower_bound"  # proven optimal
+    elif searchable and sweeps - best_sweep >= PATIENCE_SWEEPS:
+        stopped = "patience"
+    elif searchable:
+        stopped = "budget"
+    else:
+        stopped = "nothing_to_move"
     stats = {
+        "stopped": stopped,
         "construction": construction,
         "mispredicted": s.mispredicted,
         "steps": budget.steps,

@@ -291,6 +291,42 @@ def test_keep_together_groups_move_as_blocks_and_stay_balanced():
             assert all(c == 1 for o, c in orgs.items() if o != "A"), orgs
 
 
+def test_block_exchange_separates_two_blocks_stuck_in_one_team():
+    # white box: start from a bad arrangement and let the block pass repair it
+    from eventsvc.teams.assign import _Model, _plan, _Search
+
+    people = [Person(x, "X") for x in ("x1", "x2", "y1", "y2")]
+    people += [Person(f"s{i}", f"o{i}") for i in range(4)]
+    plan, problems = _plan(
+        people,
+        team_count=2,
+        team_size=None,
+        keep_apart=(),
+        keep_together=[["x1", "x2"], ["y1", "y2"]],
+        locked=None,
+        topics=None,
+    )
+    assert not problems
+    search = _Search(plan, _Model(plan, Weights()), random.Random(0))
+    bad = [0, 0, 0, 0, 1, 1, 1, 1]  # both X blocks together: 6 pairs of one organisation
+    search.load(bad)
+    assert search.score == 600
+    search.block_pass()
+    assert search.score == 200  # one X pair per team is unavoidable
+    teams = [[people[i].id for i, t in enumerate(search.team) if t == x] for x in range(2)]
+    assert [len(t) for t in teams] == [4, 4]
+    assert evaluate(people, teams, keep_together=[["x1", "x2"], ["y1", "y2"]]).violations == []
+
+
+def test_search_stops_early_when_it_stops_finding_better_teams():
+    # the lower bound (5 of one organisation split 3 + 2: 4 pairs) is out of reach because
+    # 4 of them must stay together (6 pairs), so only patience stops the search
+    people = [Person(f"a{i}", "A") for i in range(5)] + [Person(f"b{i}", f"B{i}") for i in range(5)]
+    result = assign(people, team_count=2, keep_together=[["a0", "a1", "a2", "a3"]], time_limit=30)
+    assert result.stats["stopped"] == "patience" and result.stats["seconds"] < 5
+    assert result.lower_bound == 400 and result.score == 600
+
+
 def test_benchmark_weights_ignore_region_and_topics():
     assert BENCHMARK_WEIGHTS.region == 0 and BENCHMARK_WEIGHTS.topic == 0
     assert (BENCHMARK_WEIGHTS.organization, BENCHMARK_WEIGHTS.prefecture) == (100, 10)
