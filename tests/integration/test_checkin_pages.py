@@ -1,0 +1,274 @@
+"""The desk and its paper as server-rendered pages (no JavaScript), staff links, self check-in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from sqlalchemy import func, select, update
+
+from eventsvc.checkin import service
+from eventsvc.checkin.models import Checkin, StaffLink
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+
+
+@pytest.fixture
+def event(make, organizer):
+    return make.event(organizer)
+
+
+def staff_link(event, organizer, label="受付2", hours=6):
+    link, token = service.create_staff_link(event, label, expires_at=now_utc() + timedelta(hours=hours),
+                                            created_by=organizer, now=now_utc())
+    db.session.commit()
+    return link, token
+
+
+def text_of(response) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+def desk_url(event):
+    return f"/events/{event.slug}/checkin/"
+
+
+# ------------------------------------------------------------------ staff links → a session for one event
+def test_staff_link_becomes_a_session_and_leaves_the_url(client, make, organizer, event):
+    _link, token = staff_link(event, organizer)
+    r = client.get(f"/staff/{token}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(desk_url(event))
+    assert token not in r.headers["Location"]
+    assert r.headers["Referrer-Policy"] == "no-referrer" and r.headers["Cache-Control"] == "no-store"
+    page = client.get(desk_url(event))
+    assert page.status_code == 200 and "受付2" in text_of(page) and token not in page.get_data(as_text=True)
+    assert db.session.scalar(select(StaffLink.last_used_at)) is not None
+    # the same browser is nobody at another event's desk, even of the same organizer
+    other = make.event(organizer)
+    assert client.get(desk_url(other)).status_code == 302  # → login
+    assert client.get(f"/events/{event.slug}/checkin/reception-list").status_code == 200
+    # staff links allow check-in and the reception list only
+    for url in (f"/manage/events/{event.slug}/name-tags", f"/manage/events/{event.slug}/staff-links",
+                f"/manage/events/{event.slug}"):
+        assert client.get(url).status_code == 302, url
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_revoked_or_expired_link_ends_the_session_on_the_next_request(client, organizer, event, how):
+    link, token = staff_link(event, organizer)
+    client.get(f"/staff/{token}")
+    assert client.get(desk_url(event)).status_code == 200
+    values = {"revoked_at": now_utc()} if how == "revoked" else {"expires_at": now_utc() - timedelta(minutes=1)}
+    db.session.execute(update(StaffLink).where(StaffLink.id == link.id).values(**values))
+    db.session.commit()
+    r = client.get(desk_url(event))
+    assert r.status_code == 403 and "期限切れか、取り消されました" in text_of(r)
+    assert client.post(f"/events/{event.slug}/checkin/scan.json", json={"code": "x"}).status_code == 401
+    assert client.get(f"/staff/{token}").status_code == 403  # the link itself is dead too
+    assert client.get(desk_url(event)).status_code == 302  # the session was dropped
+
+
+def test_unknown_staff_link_is_refused(client, event):
+    r = client.get("/staff/stf_" + "x" * 43)
+    assert r.status_code == 403 and "主催者に新しいリンクを依頼" in text_of(r)
+
+
+def test_staff_logout_ends_the_session(client, organizer, event):
+    _link, token = staff_link(event, organizer)
+    client.get(f"/staff/{token}")
+    r = client.post(f"/events/{event.slug}/checkin/logout")
+    assert r.status_code == 302
+    assert client.get(desk_url(event)).status_code == 302
+
+
+def test_organizer_manages_staff_links_on_a_page(client, login, organizer, event):
+    login(organizer)
+    page = client.get(f"/manage/events/{event.slug}/staff-links")
+    assert page.status_code == 200 and 'value="受付1"' in page.get_data(as_text=True)
+    expires = (event.ends_at + timedelta(hours=3)).astimezone().strftime("%Y-%m-%dT%H:%M")
+    r = client.post(f"/manage/events/{event.slug}/staff-links", data={"label": "受付1", "expires_at": expires})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "今だけ表示されます" in html
+    url = re.search(r'id="new-link"[^>]*value="([^"]+)"', html).group(1)
+    assert "/staff/stf_" in url and "<svg" in html  # the link and its QR, once
+    token = url.rsplit("/", 1)[1]
+    listing = client.get(f"/manage/events/{event.slug}/staff-links").get_data(as_text=True)
+    assert token not in listing and token[:10] in listing
+    link = db.session.scalar(select(StaffLink))
+    r = client.post(f"/manage/events/{event.slug}/staff-links/{link.id}/revoke")
+    assert r.status_code == 302
+    assert "取り消し済み" in text_of(client.get(f"/manage/events/{event.slug}/staff-links"))
+    bad = client.post(f"/manage/events/{event.slug}/staff-links", data={"label": "", "expires_at": "2000-01-01T00:00"})
+    assert bad.status_code == 422
+
+
+# ------------------------------------------------------------------ the desk without JavaScript
+def test_desk_needs_an_organizer_of_the_event_or_staff(client, login, make, event):
+    assert client.get(desk_url(event)).status_code == 302
+    login(make.organizer())
+    assert client.get(desk_url(event)).status_code == 404
+
+
+def test_camera_is_allowed_on_the_desk_page_only(client, login, organizer, event):
+    login(organizer)
+    assert client.get(desk_url(event)).headers["Permissions-Policy"].startswith("camera=(self)")
+    for url in (f"/events/{event.slug}/checkin/reception-list", f"/manage/events/{event.slug}", "/"):
+        assert "camera=()" in client.get(url).headers["Permissions-Policy"], url
+
+
+def test_typed_code_form_checks_in_and_undoes(client, login, make, organizer, event):
+    reg = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
+    login(organizer)
+    r = client.post(desk_url(event), data={"code": reg.ticket_code.lower(), "nonce": "form-1"})
+    assert r.status_code == 200
+    t = text_of(r)
+    assert "受付しました" in t and "山田 花子" in t and "ヤマダ ハナコ" in t and "会場参加" in t
+    # the browser re-sends the form (reload): same nonce, same answer, still one check-in
+    assert "受付しました" in text_of(client.post(desk_url(event), data={"code": reg.ticket_code, "nonce": "form-1"}))
+    assert "受付済みです" in text_of(client.post(desk_url(event), data={"code": reg.ticket_code, "nonce": "form-2"}))
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
+    r = client.post(f"/events/{event.slug}/checkin/registrations/{reg.id}/undo")
+    assert "受付を取り消しました" in text_of(r)
+    assert "このコードは見つかりません" in text_of(client.post(desk_url(event), data={"code": "\x00" * 300}))
+
+
+def test_name_search_and_one_tap_without_javascript(client, organizer, make, event):
+    reg = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
+    make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    _link, token = staff_link(event, organizer)
+    client.get(f"/staff/{token}")
+    t = text_of(client.get(desk_url(event) + "?q=やまだ"))
+    assert "山田 花子" in t and "比嘉" not in t and "1件見つかりました" in t
+    r = client.post(f"/events/{event.slug}/checkin/registrations/{reg.id}")
+    assert "受付しました" in text_of(r)
+    row = db.session.scalar(select(Checkin))
+    assert (row.method, row.actor_label) == ("search", "受付2")
+    assert "受付済み" in text_of(client.get(desk_url(event) + "?q=ﾊﾅｺ"))
+
+
+def test_counters_on_the_desk(client, login, make, organizer, event):
+    regs = [make.registration(event) for _ in range(3)]
+    login(organizer)
+    client.post(desk_url(event), data={"code": regs[0].ticket_code})
+    html = client.get(desk_url(event)).get_data(as_text=True)
+    assert re.search(r'id="total-checked-in">1<', html) and re.search(r'id="total-expected">3<', html)
+
+
+def test_walk_in_form(client, login, make, organizer, event):
+    login(organizer)
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data={
+        "name": "飛込 太郎", "name_kana": "とびこみ たろう", "email": "tobi@city.naha.lg.jp",
+        "organization_name": "那覇市", "ticket_type": "venue", "consent_privacy": "y"})
+    assert r.status_code == 200 and "受付しました" in text_of(r) and "飛込 太郎" in text_of(r)
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data={"name": "", "ticket_type": "venue"})
+    assert r.status_code == 422 and 'id="name-error"' in r.get_data(as_text=True)
+
+
+def test_staff_sees_no_override_and_cannot_force_one(client, make, organizer):
+    from eventsvc.events import service as events
+
+    full = make.event(organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    _link, token = staff_link(full, organizer)
+    client.get(f"/staff/{token}")
+    assert 'name="override"' not in client.get(desk_url(full)).get_data(as_text=True)
+    r = client.post(f"/events/{full.slug}/checkin/walk-in", data={
+        "name": "飛込 太郎", "name_kana": "トビコミ", "email": "tobi@city.naha.lg.jp", "ticket_type": "venue",
+        "consent_privacy": "y", "override": "y"})
+    assert r.status_code == 422 and "満席" in text_of(r)
+
+
+# ------------------------------------------------------------------ paper
+def test_reception_list_is_grouped_by_type_in_gojuon_order(client, login, make, organizer, event):
+    for name, kana, tt in [("渡辺 一", "ワタナベ ハジメ", "venue"), ("安部 二", "あべ ふたば", "venue"),
+                           ("加藤 三", "ガトウ ハナ", "venue"), ("加藤 四", "カトウ ハナ", "venue"),
+                           ("井上 五", "イノウエ イツ", "online")]:
+        make.registration(event, name=name, name_kana=kana, ticket_type=tt)
+    make.registration(event, name="取消 六", name_kana="トリケシ", status="cancelled")
+    login(organizer)
+    page = client.get(f"/events/{event.slug}/checkin/reception-list")
+    t = text_of(page)
+    venue, online = t.index("会場参加"), t.index("オンライン参加")
+    order = [t.index(n) for n in ("安部 二", "加藤 四", "加藤 三", "渡辺 一")]
+    assert venue < order[0] and order == sorted(order) and order[-1] < online < t.index("井上 五")
+    assert "取消 六" not in t and page.get_data(as_text=True).count('aria-label="未受付"') == 5
+
+
+def test_name_tags_ten_per_sheet_with_kana_org_team_and_no_job_titles(client, login, make, organizer, event):
+    regs = [make.registration(event, department="総務部 部長", commit=False) for _ in range(11)]
+    db.session.commit()
+    service.register_team_lookup(lambda ev, ids: {regs[0].id: "チーム1"})
+    try:
+        login(organizer)
+        html = client.get(f"/manage/events/{event.slug}/name-tags").get_data(as_text=True)
+    finally:
+        service._team_lookups.clear()
+    sheets = html.split('class="nametag-sheet"')[1:]
+    assert [s.count('class="nametag"') for s in sheets] == [10, 1]
+    first = html[html.index(f">{regs[0].name_kana}<"):]
+    assert first.index(regs[0].name_kana) < first.index(regs[0].name)  # kana above the name
+    assert "チーム1" in html and "沖縄県那覇市" in html
+    assert "部長" not in html and "総務部" not in html
+    assert "<svg" not in html.split('class="nametag-sheet"', 1)[1]
+    with_qr = client.get(f"/manage/events/{event.slug}/name-tags?qr=1").get_data(as_text=True)
+    assert with_qr.count('class="nametag-qr"') == 11
+
+
+def test_links_from_the_organizers_event_page(client, login, organizer, event):
+    login(organizer)
+    html = client.get(f"/manage/events/{event.slug}").get_data(as_text=True)
+    for href in (desk_url(event), f"/manage/events/{event.slug}/staff-links", f"/manage/events/{event.slug}/name-tags",
+                 f"/events/{event.slug}/checkin/reception-list", f"/manage/events/{event.slug}/attendance-code"):
+        assert f'href="{href}"' in html, href
+
+
+# ------------------------------------------------------------------ self check-in from the attendee's page
+@pytest.fixture
+def running(make, organizer):
+    """An event happening now."""
+    from eventsvc.core.clock import JST
+
+    start = (now_utc() - timedelta(hours=1)).astimezone(JST).replace(second=0, microsecond=0)
+    return make.event(organizer, starts_at=start, ends_at=start + timedelta(hours=4))
+
+
+def test_self_check_in_with_the_projected_code(client, login, make, organizer, running):
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(running)
+    login(organizer)
+    client.post(f"/manage/events/{running.slug}/attendance-code")
+    page = client.get(f"/manage/events/{running.slug}/attendance-code").get_data(as_text=True)
+    code = re.sub(r"<[^>]+>", "", re.search(r'class="attendance-code"[^>]*>(.*?)</p>', page).group(1))
+    client.post("/logout")
+    link = registrations.link_token(reg)
+    back = f"/my/{link}"
+    r = client.post(f"/events/{running.slug}/self-checkin", data={"token": link, "code": "ZZZZZZ", "next": back})
+    assert r.status_code == 302 and r.headers["Location"].endswith(back)
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    r = client.post(f"/events/{running.slug}/self-checkin", data={"token": link, "code": code.lower(), "next": back})
+    assert r.status_code == 302
+    row = db.session.scalar(select(Checkin))
+    assert (row.registration_id, row.method) == (reg.id, "self")
+    # someone else's or a forged token gets nothing
+    assert client.post(f"/events/{running.slug}/self-checkin", data={"token": "forged", "code": code}).status_code == 404
+    # an off-site "next" is not followed
+    r = client.post(f"/events/{running.slug}/self-checkin",
+                    data={"token": link, "code": code, "next": "https://evil.example/"})
+    assert r.headers["Location"].endswith(f"/events/{running.slug}")
+
+
+def test_self_checkin_panel_for_the_attendee_page(app, make, event, running):
+    from flask import render_template_string
+
+    from eventsvc.registration import service as registrations
+
+    later, now_reg = make.registration(event), make.registration(running)
+    tpl = "{{ self_checkin_panel(reg, token, '/my/x') }}"
+    with app.test_request_context("/"):
+        closed = render_template_string(tpl, reg=later, token=registrations.link_token(later))
+        open_ = render_template_string(tpl, reg=now_reg, token=registrations.link_token(now_reg))
+    assert "開催時間中" in closed and "<form" not in closed
+    assert f'action="/events/{running.slug}/self-checkin"' in open_ and registrations.link_token(now_reg) in open_
