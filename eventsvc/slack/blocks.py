@@ -428,21 +428,27 @@ def report_teams_thread(teams: Sequence[TeamLine]) -> Message:
     return _message(f"チーム分け（{len(teams)}チーム）", blocks)
 
 
-def survey_dm(event: EventInfo, survey_url: str) -> Message:
-    """A direct message to one attendee after the event."""
+def survey_dm(event: EventInfo, survey_url: str, *, reminder: bool = False) -> Message:
+    """A direct message to one attendee after the event (``reminder``: to one who has not
+    answered yet)."""
     title = escape_line(event.title, TITLE_LEN)
     survey = button_url(survey_url)
+    opening = (
+        f"*{title}* のアンケートにまだご回答いただいていないようです。\n"
+        "お手すきの際にご協力をお願いします（回答済みの場合は行き違いです）。"
+        if reminder
+        else f"*{title}* にご参加いただき、ありがとうございました。\n"
+        "今後の勉強会をよりよくするため、アンケートへのご協力をお願いします。"
+    )
     blocks = [
-        _section(
-            f"*{title}* にご参加いただき、ありがとうございました。\n"
-            "今後の勉強会をよりよくするため、アンケートへのご協力をお願いします。"
-        ),
+        _section(opening),
         _actions(_button("アンケートに回答", action_id="open_survey", url=survey, primary=True))
         if survey
         else None,
         _context(f"アンケート: {link(survey_url, 'アンケートを開く')}"),
     ]
-    return _message(f"{title} アンケートのお願い: {escape(survey_url)}", blocks)
+    head = "【リマインド】" if reminder else ""
+    return _message(f"{head}{title} アンケートのお願い: {escape(survey_url)}", blocks)
 
 
 def events_list(events: Sequence[EventInfo], *, region: str | None = None) -> Message:

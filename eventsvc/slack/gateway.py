@@ -330,6 +330,8 @@ class SdkGateway:
 
     ``token`` is the bot token (``xoxb-``); ``client_id``/``client_secret`` are only needed
     for Sign in with Slack. ``base_url`` points elsewhere than slack.com (the fake in tests).
+    ``post_rate_limit_retries`` (default: ``rate_limit_retries``) bounds the 429 retries of
+    posts; 0 surfaces every 429 as :class:`SlackRetryable` for a caller that paces itself.
     """
 
     def __init__(
@@ -347,6 +349,7 @@ class SdkGateway:
         retry_interval: RetryIntervalCalculator | None = None,
         page_limit: int = 200,
         max_pages: int = 500,
+        post_rate_limit_retries: int | None = None,
     ):
         self.base_url = base_url or "https://slack.com/api/"
         self.timeout = timeout
@@ -364,7 +367,13 @@ class SdkGateway:
             ServerErrorRetryHandler(max_retry_count=server_error_retries, **backoff),
             ConnectionErrorRetryHandler(max_retry_count=connection_retries, **backoff),
         ]
-        self._post_handlers: list[RetryHandler] = [rate]
+        if post_rate_limit_retries is None:
+            post_rate: list[RetryHandler] = [rate]
+        elif post_rate_limit_retries > 0:
+            post_rate = [_BoundedRateLimitRetryHandler(post_rate_limit_retries, max_inline_wait)]
+        else:  # the caller paces and honours Retry-After itself
+            post_rate = []
+        self._post_handlers: list[RetryHandler] = post_rate
         #: Reads and idempotent writes: retries 429, 500/503 and connection errors.
         self.reader = self._client(token, self._read_handlers)
         #: Posts: retries 429 only (never re-sends after a dropped connection).

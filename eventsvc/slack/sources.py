@@ -1,0 +1,87 @@
+"""Glue: what check-in and surveys know, plugged into Slack's hooks — and Slack into surveys.
+
+Slack sits above check-in and surveys, so it may import their public service functions;
+this module (imported with the Slack pages by :func:`eventsvc.create_app`) registers:
+
+* who came — check-in's valid check-ins (``checkin.service.attendees``); none recorded →
+  the report falls back to confirmed registrations and says so;
+* teams — the names check-in shows at the desk (``checkin.service.team_names``, which the
+  teams package feeds through ``checkin.service.register_team_lookup``); grouped into the
+  team list posted as the report's thread reply;
+* survey links — the short link for the report, each attendee's personal link for DMs
+  (``None`` once they have answered, so nobody is asked twice);
+* surveys' invitation channels — ``slack`` → a ``slack.survey_dm`` delivery to a linked
+  attendee, so "send invitations" on the survey page reaches Slack too. It shares its
+  dedupe key with the Slack page's "survey DM" follow-up: a person gets one DM either way.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..checkin import service as checkin
+from ..events.models import Event
+from ..registration.models import Registration
+from ..surveys import service as surveys
+from ..web import external_url
+from . import blocks, service
+
+
+def attendance(event: Event) -> list[Registration] | None:
+    came = [a.registration for a in checkin.attendees(event) if a.checked_in]
+    return came or None
+
+
+def teams(event: Event) -> list[tuple[str, list[int]]]:
+    came, _checked = service.participants(event)
+    names = checkin.team_names(event, [r.id for r in came])
+    grouped: dict[str, list[int]] = {}
+    for reg in came:
+        name = names.get(reg.id)
+        if name:
+            grouped.setdefault(name, []).append(reg.id)
+    return sorted(grouped.items(), key=lambda kv: kv[0])
+
+
+def _open_survey(event: Event):
+    survey = surveys.get_survey(event)
+    if survey is None:
+        return None
+    from ..core.clock import now_utc
+
+    return None if surveys.state(survey, now_utc()) == "closed" else survey
+
+
+def survey_url(event: Event, registration: Registration | None) -> str | None:
+    survey = _open_survey(event)
+    if survey is None:
+        return None
+    if registration is None:
+        return external_url("surveys.short", code=survey.short_code)
+    if surveys.has_responded(survey, registration):
+        return None
+    token = surveys.link_token(registration, current_app.config["SECRET_KEY"])
+    return external_url("surveys.answer", slug=event.slug, token=token)
+
+
+def survey_dm_key(event: Event, registration: Registration) -> str | None:
+    """The dedupe key surveys uses for a Slack invitation (shared: one DM per person)."""
+    survey = surveys.get_survey(event)
+    return f"survey:{survey.id}:invite:slack:{registration.id}" if survey is not None else None
+
+
+def _invite_channel(ctx: surveys.InviteContext) -> surveys.Outgoing | None:
+    user = service.linked_user(ctx.registration)
+    if not user:
+        return None
+    message = blocks.survey_dm(service.event_info(ctx.event), ctx.link, reminder=ctx.purpose == "reminder")
+    payload = {**message.as_kwargs(), "label": ctx.registration.name, "followup": "survey_dm",
+               "event": ctx.event.slug, "digest": ""}
+    return surveys.Outgoing("slack.survey_dm", user, payload)
+
+
+service.register_attendance_source(attendance)
+service.register_team_source(teams)
+service.register_survey_link_source(survey_url)
+service.register_survey_dm_key(survey_dm_key)
+surveys.register_invite_channel("slack", _invite_channel)
