@@ -103,10 +103,10 @@ def _register_blueprints(app: Flask) -> None:
     from .outbox.views import bp as outbox_bp
     from .registration import models as _registration_models  # noqa: F401
     from .registration.views import bp as registration_bp
-    from .slack import models as _slack_models  # noqa: F401
+    from .slack.views import bp as slack_bp
     from .surveys import attendance as _survey_attendance  # noqa: F401  (check-in → who came, for surveys)
     from .surveys.views import bp as surveys_bp
 
-    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp, slack_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)
