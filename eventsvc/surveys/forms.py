@@ -24,6 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from ..events.forms import choices
 from .service import AnswerData, QuestionData
 
 DT = "%Y-%m-%dT%H:%M"
@@ -32,8 +33,8 @@ OTHER = "__other__"
 
 
 def kind_choices():
-    return [("rating", _l("評価（目盛りから選ぶ）")), ("single", _l("選択肢から1つ選ぶ")),
-            ("multiple", _l("選択肢から複数選ぶ")), ("text", _l("短い文章")), ("long_text", _l("長い文章"))]
+    return choices([("rating", _l("評価（目盛りから選ぶ）")), ("single", _l("選択肢から1つ選ぶ")),
+                    ("multiple", _l("選択肢から複数選ぶ")), ("text", _l("短い文章")), ("long_text", _l("長い文章"))])
 
 
 class QuestionForm(Form):
@@ -91,6 +92,21 @@ class AnswerForm(FlaskForm):
     submit = SubmitField(_l("回答を送信する"))
 
 
+def plain_errors(form) -> None:
+    """Turn lazy (translatable) error messages into plain strings after validation: the
+    shared field macro shows only string messages."""
+    for field in form:
+        if hasattr(field, "entries"):
+            for entry in field.entries:
+                if hasattr(entry, "form"):
+                    plain_errors(entry.form)
+            field.errors = [str(e) if not isinstance(e, dict | list) else e for e in field.errors]
+        elif hasattr(field, "form"):
+            plain_errors(field.form)
+        else:
+            field.errors = [str(e) for e in field.errors]
+
+
 def field_name(question_id: int) -> str:
     return f"q{question_id}"
 
@@ -108,7 +124,7 @@ def parse_answers(questions, formdata) -> tuple[list[AnswerData], dict[str, str]
             answers.append(AnswerData(q.id, value))
         elif v.kind == "single":
             raw = formdata.get(name) or None
-            if raw == OTHER:
+            if raw == OTHER and v.allow_other:
                 if not other.strip():
                     errors[f"answers.{q.id}"] = str(_l("「その他」の内容を入力してください。"))
                 answers.append(AnswerData(q.id, None, other))
@@ -118,9 +134,11 @@ def parse_answers(questions, formdata) -> tuple[list[AnswerData], dict[str, str]
                 answers.append(AnswerData(q.id, None, other))
         elif v.kind == "multiple":
             picked = formdata.getlist(name)
-            if OTHER in picked and not other.strip():
-                errors[f"answers.{q.id}"] = str(_l("「その他」の内容を入力してください。"))
-            answers.append(AnswerData(q.id, [p for p in picked if p != OTHER], other))
+            if v.allow_other and OTHER in picked:
+                picked = [p for p in picked if p != OTHER]
+                if not other.strip():
+                    errors[f"answers.{q.id}"] = str(_l("「その他」の内容を入力してください。"))
+            answers.append(AnswerData(q.id, picked, other))
         else:
             answers.append(AnswerData(q.id, formdata.get(name) or ""))
     return answers, errors

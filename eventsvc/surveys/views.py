@@ -37,6 +37,7 @@ from .forms import (
     SurveyForm,
     field_name,
     parse_answers,
+    plain_errors,
     saved_values,
     typed_values,
 )
@@ -107,7 +108,9 @@ def entry(slug: str):
     event, survey = _public_survey(slug)
     form = CodeForm()
     status = 200
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    plain_errors(form)
+    if valid:
         registration = service.registration_by_code(event, form.code.data)
         if registration is None:
             form.code.errors.append(_("このイベントのチケットコードが見つかりません。入力を確かめてください。"))
@@ -260,6 +263,18 @@ def _form_questions(form: SurveyForm):
 _FIELD = {"scale": "scale_min"}
 
 
+def _problems(form: SurveyForm) -> list[tuple[str | None, str, str]]:
+    """Every message on the builder form as (field id, label, message), in page order."""
+    out = [(None, "", str(m)) for m in form.form_errors]
+    for f in (form.title, form.description, form.anonymous, form.opens_at, form.closes_at):
+        out += [(f.id, str(f.label.text), str(e)) for e in f.errors]
+    for n, entry in enumerate(form.questions, start=1):
+        for f in entry.form:
+            out += [(f.id, _("質問 %(n)s %(label)s", n=n, label=f.label.text), str(e)) for e in f.errors
+                    if isinstance(e, str)]
+    return out
+
+
 @bp.route("/manage/events/<slug>/survey/edit", methods=["GET", "POST"])
 @login_required
 def manage_edit(slug: str):
@@ -274,7 +289,9 @@ def manage_edit(slug: str):
     if form.add_question.data:
         form.questions.append_entry({"kind": "rating", "order": len(form.questions) + 1})
         return render_template("surveys/edit.html", event=event, survey=survey, form=form, answered=answered)
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    plain_errors(form)
+    if valid:
         rows = _form_questions(form)
         data = service.SurveyData(
             title=form.title.data or "", description=form.description.data or "",
@@ -301,7 +318,8 @@ def manage_edit(slug: str):
                 if parts[0] == "questions" and len(parts) >= 3 and parts[1].isdigit() and int(parts[1]) < len(rows):
                     remap[key] = f"questions.{rows[int(parts[1])][0]}.{_FIELD.get(parts[2], parts[2])}"
             form.form_errors.extend(apply_errors(form, {remap.get(k, k): v for k, v in fields.items()}))
-    return render_template("surveys/edit.html", event=event, survey=survey, form=form, answered=answered), 422
+    return render_template("surveys/edit.html", event=event, survey=survey, form=form, answered=answered,
+                           problems=_problems(form)), 422
 
 
 @bp.route("/manage/events/<slug>/survey/<any(close, reopen):action>", methods=["POST"])
