@@ -909,6 +909,7 @@ class _Search:
                 1 if any(plan.fac[i] for i in plan.blocks[free[pos]]) else 0
             )
         nodes = 0
+        interchangeable = not any(plan.apart)
 
         def rec(pos: int, claimed: int) -> bool:
             nonlocal nodes
@@ -925,10 +926,10 @@ class _Search:
             for t in sorted(range(k), key=lambda t: (self.size[t], self.fcnt[t])):
                 if not self._fits(members, t, claimed):
                     continue
-                # teams with the same size and facilitator count and no apart partner inside
-                # are interchangeable for a block without apart rules
+                # without keep-apart rules, teams of the same size and facilitator count are
+                # interchangeable: trying one of them is enough
                 shape = (self.size[t], self.fcnt[t])
-                if not any(plan.apart[i] for i in members) and shape in tried_shapes:
+                if interchangeable and shape in tried_shapes:
                     continue
                 tried_shapes.add(shape)
                 bump = self.size[t] <= plan.lo < self.size[t] + len(members)
@@ -1148,7 +1149,7 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
         if s.construct(attempt):
             found = True
             break
-    if not found and not s.backtrack(node_limit=max(2_000, 2_000_000 // plan.k)):
+    if not found and not s.backtrack(node_limit=max(1_000, 200_000 // plan.k)):
         involved = sorted(
             {
                 plan.ids[i]
