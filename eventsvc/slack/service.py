@@ -403,9 +403,9 @@ def set_region_channels(mapping: Mapping[str, str | None], actor: Any, now: date
                 db.session.delete(row)
             continue
         if row is None:
-            row = RegionChannel(region=region)
-            db.session.add(row)
-        if row.channel_id != channel:
+            db.session.add(RegionChannel(region=region, channel_id=channel, channel_name=_channel_name(channel),
+                                         updated_by=who, updated_at=now))
+        elif row.channel_id != channel:
             row.channel_id, row.channel_name = channel, _channel_name(channel)
             row.updated_by, row.updated_at = who, now
     db.session.flush()
@@ -428,10 +428,11 @@ def set_event_channel(event: Event, channel_id: str | None, actor: Any, now: dat
             db.session.delete(row)
             db.session.flush()
         return None
+    name = _channel_name(channel)
     if row is None:
-        row = EventChannel(event_id=event.id)
+        row = EventChannel(event_id=event.id, channel_id=channel, channel_name=name)
         db.session.add(row)
-    row.channel_id, row.channel_name = channel, _channel_name(channel)
+    row.channel_id, row.channel_name = channel, name
     row.updated_by, row.updated_at = _actor_label(actor), now
     db.session.flush()
     return row

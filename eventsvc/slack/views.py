@@ -40,8 +40,8 @@ from ..extensions import csrf, db
 from ..registration import service as registration_service
 from ..web import apply_errors, external_url
 from . import sender as _sender  # noqa: F401  (registers the slack.* sender and the reconcile job)
-from . import sources as _sources  # noqa: F401  (check-in, teams, surveys → Slack; Slack → surveys)
 from . import service
+from . import sources as _sources  # noqa: F401  (check-in, teams, surveys → Slack; Slack → surveys)
 from .forms import ConfirmForm, ManualLinkForm, event_channel_form, region_channels_form
 from .gateway import SlackError, _is_loopback
 from .models import SlackLink
