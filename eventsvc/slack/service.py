@@ -45,6 +45,7 @@ from ..extensions import db
 from ..outbox import service as outbox
 from ..outbox.models import Delivery
 from ..registration import service as registration_service
+from ..registration.mail import absolute_url
 from ..registration.models import ACTIVE, Registration
 from . import blocks
 from .gateway import (
@@ -741,13 +742,10 @@ def _content_digest(*parts: Any) -> str:
 
 
 def event_info(event: Event) -> blocks.EventInfo:
-    from ..web import external_url
-
-    url = external_url("events.show", slug=event.slug)
-    try:
-        register_url = external_url("registration.register", slug=event.slug)
-    except Exception:  # noqa: BLE001 - registration pages not installed: the event page
-        register_url = url
+    """What the Block Kit builders need to know about ``event`` (URLs on ``BASE_URL`` when set;
+    works outside a request too)."""
+    url = absolute_url("events.show", slug=event.slug)
+    register_url = absolute_url("registration.register", slug=event.slug)
     left = events_service.capacity_left(event)
     return blocks.EventInfo(
         title=event.title, date_label=format_range(event.starts_at, event.ends_at, "ja"),
@@ -1106,8 +1104,6 @@ def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGa
                         config: Mapping[str, Any], now: datetime) -> Answer:
     """The 参加登録 button: register the Slack user (e-mail from ``users.info``) for the
     event with the web form's rules, link the registration, and say how it went."""
-    from ..web import external_url
-
     if not _USER_ID.match(slack_user_id or ""):
         return Answer("Slackのユーザーを確認できませんでした。")
     if team_id != our_team_id(gw, config):
@@ -1116,7 +1112,7 @@ def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGa
         event = events_service.get_public_event(slug)
     except NotFound:
         return Answer("イベントが見つかりません。")
-    form_url = external_url("registration.register", slug=event.slug)
+    form_url = absolute_url("registration.register", slug=event.slug)
     user = gw.user_info(slack_user_id)
     if user is None or user.deleted or user.is_bot:
         return Answer("Slackのユーザーを確認できませんでした。")

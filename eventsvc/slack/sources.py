@@ -21,9 +21,9 @@ from flask import current_app
 
 from ..checkin import service as checkin
 from ..events.models import Event
+from ..registration.mail import absolute_url
 from ..registration.models import Registration
 from ..surveys import service as surveys
-from ..web import external_url
 from . import blocks, service
 
 
@@ -57,11 +57,11 @@ def survey_url(event: Event, registration: Registration | None) -> str | None:
     if survey is None:
         return None
     if registration is None:
-        return external_url("surveys.short", code=survey.short_code)
+        return absolute_url("surveys.short", code=survey.short_code)
     if surveys.has_responded(survey, registration):
         return None
     token = surveys.link_token(registration, current_app.config["SECRET_KEY"])
-    return external_url("surveys.answer", slug=event.slug, token=token)
+    return absolute_url("surveys.answer", slug=event.slug, token=token)
 
 
 def survey_dm_key(event: Event, registration: Registration) -> str | None:
