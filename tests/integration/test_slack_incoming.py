@@ -1,0 +1,317 @@
+"""Slack → eventsvc: signed slash commands and button clicks.
+
+Requests are built by ``tests.fakeslack.incoming`` (signed independently of our verifier);
+answers arrive at the fake's ``response_url`` receiver."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from flask import current_app
+from sqlalchemy import select
+
+from eventsvc.extensions import db
+from eventsvc.registration.models import Registration
+from eventsvc.slack.models import SlackLink
+from tests.fakeslack import Fault, block_action, signed_headers, slash_command
+from tests.integration.test_slack_support import SIGNING_SECRET, link, wait_for
+
+pytest_plugins = ["tests.integration.test_slack_support"]
+
+
+def _answer(fake, url: str) -> dict:
+    (body,) = wait_for(lambda: fake.responses(url))
+    assert body["response_type"] == "ephemeral"
+    return body
+
+
+def _text(body: dict) -> str:
+    return body.get("text", "") + "\n" + json.dumps(body.get("blocks", []), ensure_ascii=False)
+
+
+def _register_buttons(body: dict) -> list[str]:
+    return [b["accessory"]["value"] for b in body.get("blocks", [])
+            if b.get("accessory", {}).get("action_id") == "register"]
+
+
+# ------------------------------------------------------------------ signature
+def test_a_signed_command_is_acknowledged_and_answered(client, slack, make, organizer):
+    make.event(organizer, title="那覇の勉強会")
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url=url)
+    r = client.post("/slack/commands", data=body, headers=headers)
+    assert r.status_code == 200 and r.get_data() == b""
+    assert "那覇の勉強会" in _text(_answer(slack, url))
+
+
+def _bad(headers: dict, **changes) -> dict:
+    out = dict(headers)
+    for key, value in changes.items():
+        name = {"ts": "X-Slack-Request-Timestamp", "sig": "X-Slack-Signature"}[key]
+        if value is None:
+            out.pop(name)
+        else:
+            out[name] = value
+    return out
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing_timestamp", "missing_timestamp"),
+    ("letters", "invalid_timestamp"),
+    ("fullwidth_digits", "invalid_timestamp"),
+    ("fraction", "invalid_timestamp"),
+    ("stale", "stale_timestamp"),
+    ("future", "stale_timestamp"),
+    ("missing_signature", "missing_signature"),
+    ("wrong_secret", "invalid_signature"),
+    ("tampered_body", "invalid_signature"),
+    ("garbage_signature", "invalid_signature"),
+])
+def test_signature_refusals_are_401_never_500(client, slack, case, expected):
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url=url)
+    now = int(time.time())
+    if case == "missing_timestamp":
+        headers = _bad(headers, ts=None)
+    elif case == "letters":
+        headers = _bad(headers, ts="abc")
+    elif case == "fullwidth_digits":
+        headers = _bad(headers, ts="".join(chr(0xFF10 + int(d)) for d in str(now)))
+    elif case == "fraction":
+        headers = _bad(headers, ts=f"{now}.5")
+    elif case == "stale":
+        body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url=url, timestamp=now - 301)
+    elif case == "future":
+        body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url=url, timestamp=now + 301)
+    elif case == "missing_signature":
+        headers = _bad(headers, sig=None)
+    elif case == "wrong_secret":
+        body, headers = slash_command("not-our-secret", user_id="U0SOMEONE1", response_url=url)
+    elif case == "tampered_body":
+        body = body.replace(b"U0SOMEONE1", b"U0ATTACKER")
+    elif case == "garbage_signature":
+        headers = _bad(headers, sig="v0=" + "zz" * 32)
+    r = client.post("/slack/commands", data=body, headers=headers)
+    assert r.status_code == 401, r.get_data(as_text=True)
+    assert r.get_json()["error"] == expected
+    time.sleep(0.2)
+    assert slack.responses(url) == []
+
+
+def test_inside_the_window_is_accepted(client, slack):
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url=url,
+                                  timestamp=int(time.time()) - 280)
+    assert client.post("/slack/commands", data=body, headers=headers).status_code == 200
+    _answer(slack, url)
+
+
+def test_a_replayed_request_is_refused(client, slack, make, organizer):
+    event = make.event(organizer)
+    url = slack.new_response_url()
+    body, headers = block_action(SIGNING_SECRET, user_id="U0SOMEONE1", value=event.slug, response_url=url)
+    assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 200
+    again = client.post("/slack/interactivity", data=body, headers=headers)
+    assert again.status_code == 409 and again.get_json()["error"] == "replayed_request"
+    _answer(slack, url)
+    time.sleep(0.3)
+    assert len(slack.responses(url)) == 1
+
+
+def test_without_a_signing_secret_nothing_is_accepted(client, slack, monkeypatch):
+    monkeypatch.setitem(current_app.config, "SLACK_SIGNING_SECRET", None)
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1")
+    r = client.post("/slack/commands", data=body, headers=headers)
+    assert r.status_code == 401 and r.get_json()["error"] == "not_configured"
+
+
+def test_answers_go_only_to_slack(client, slack):
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", response_url="https://evil.example/hook")
+    r = client.post("/slack/commands", data=body, headers=headers)
+    assert r.status_code == 200 and "応答先" in r.get_json()["text"]
+
+
+# ------------------------------------------------------------------ the slash command
+@pytest.fixture
+def regional_events(make, organizer):
+    okinawa = make.event(organizer, title="那覇の勉強会", prefecture_code="47")
+    kanto = make.event(organizer, title="東京の勉強会", prefecture_code="13", venue_name="霞が関")
+    draft = make.event(organizer, title="下書きの会", prefecture_code="47", status="draft")
+    return okinawa, kanto, draft
+
+
+def test_lists_events_of_the_users_region_from_their_linked_registration(client, slack, make, organizer,
+                                                                         regional_events):
+    okinawa, kanto, _draft = regional_events
+    past = make.event(organizer, title="過去の回", prefecture_code="47")
+    reg = make.registration(past, organization_code="472018")
+    link(reg, "U0NAHA0001")
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0NAHA0001", response_url=url)
+    assert client.post("/slack/commands", data=body, headers=headers).status_code == 200
+    answer = _answer(slack, url)
+    text = _text(answer)
+    assert "九州・沖縄の今後のイベント" in text and "那覇の勉強会" in text
+    assert "東京の勉強会" not in text and "下書きの会" not in text
+    assert okinawa.slug in _register_buttons(answer) and kanto.slug not in _register_buttons(answer)
+    assert "個人情報の取扱い" in text  # what pressing the button means
+
+
+def test_the_region_can_be_named(client, slack, regional_events):
+    _okinawa, kanto, _draft = regional_events
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id="U0SOMEONE1", text="関東", response_url=url)
+    client.post("/slack/commands", data=body, headers=headers)
+    answer = _answer(slack, url)
+    assert _register_buttons(answer) == [kanto.slug]
+
+
+def test_the_region_comes_from_the_slack_profile_e_mail(client, slack, make, organizer, regional_events):
+    okinawa, _kanto, _draft = regional_events
+    past = make.event(organizer, title="過去の回")
+    make.registration(past, email="profile@city.naha.lg.jp", organization_code="472018")
+    user = slack.add_user(email="profile@city.naha.lg.jp")["id"]
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id=user, response_url=url)
+    client.post("/slack/commands", data=body, headers=headers)
+    buttons = _register_buttons(_answer(slack, url))
+    assert okinawa.slug in buttons and past.slug in buttons and _kanto.slug not in buttons
+
+
+def test_unknown_people_see_every_region_and_a_hint(client, slack, regional_events):
+    okinawa, kanto, _draft = regional_events
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id=slack.add_user(email="new@example.com")["id"],
+                                  response_url=url)
+    client.post("/slack/commands", data=body, headers=headers)
+    answer = _answer(slack, url)
+    assert sorted(_register_buttons(answer)) == sorted([okinawa.slug, kanto.slug])
+    assert "/events 九州" in _text(answer)
+
+
+def test_the_command_answers_within_3_seconds_even_when_slack_is_slow(client, slack, regional_events):
+    slack.inject("users.info", Fault("slow", sleep=3.5))
+    url = slack.new_response_url()
+    body, headers = slash_command(SIGNING_SECRET, user_id=slack.add_user(email="slow@example.com")["id"],
+                                  response_url=url)
+    started = time.monotonic()
+    assert client.post("/slack/commands", data=body, headers=headers).status_code == 200
+    assert time.monotonic() - started < 1.0
+    assert slack.responses(url) == []
+    _answer(slack, url)  # later, through response_url
+
+
+# ------------------------------------------------------------------ the 参加登録 button
+def _click(client, fake, slug: str, user: str, **options) -> dict:
+    url = fake.new_response_url()
+    body, headers = block_action(SIGNING_SECRET, user_id=user, value=slug, response_url=url, **options)
+    started = time.monotonic()
+    r = client.post("/slack/interactivity", data=body, headers=headers)
+    assert r.status_code == 200 and time.monotonic() - started < 1.0
+    return _answer(fake, url)
+
+
+def _registrations(event) -> list[Registration]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Registration).where(Registration.event_id == event.id)))
+
+
+def test_the_button_registers_a_known_person_and_answers_with_the_ticket_link(client, slack, make, organizer):
+    earlier = make.event(organizer, title="前回")
+    make.registration(earlier, name="比嘉 太郎", name_kana="ヒガ タロウ", email="higa@city.naha.lg.jp",
+                      organization_code="472018", department="DX推進課")
+    event = make.event(organizer, title="次回の勉強会")
+    user = slack.add_user(email="higa@city.naha.lg.jp", real_name="Taro Higa")["id"]
+
+    answer = _click(client, slack, event.slug, user)
+    (reg,) = _registrations(event)
+    assert (reg.name, reg.name_kana, reg.email, reg.organization_code, reg.status) == \
+        ("比嘉 太郎", "ヒガ タロウ", "higa@city.naha.lg.jp", "472018", "confirmed")
+    assert reg.consent_privacy and not reg.consent_slack_mention
+    link_row = db.session.get(SlackLink, reg.id)
+    assert (link_row.slack_user_id, link_row.method, link_row.status) == (user, "slack", "linked")
+    text = _text(answer)
+    assert "次回の勉強会" in text and "参加確定" in text
+    assert "http://localhost/my/" in text
+    # the confirmation e-mail goes through the outbox like a web registration's
+    from eventsvc.outbox.models import Delivery
+
+    assert db.session.scalar(select(Delivery.kind).where(Delivery.registration_id == reg.id)).startswith("mail.")
+
+
+def test_the_button_twice_gives_the_same_registration(client, slack, make, organizer):
+    earlier = make.event(organizer)
+    make.registration(earlier, email="twice@city.naha.lg.jp")
+    event = make.event(organizer)
+    user = slack.add_user(email="twice@city.naha.lg.jp")["id"]
+    _click(client, slack, event.slug, user)
+    second = _click(client, slack, event.slug, user)
+    assert len(_registrations(event)) == 1
+    assert "既にお申し込み済み" in _text(second) and "http://localhost/my/" in _text(second)
+
+
+def test_a_first_timer_is_sent_to_the_form(client, slack, make, organizer):
+    event = make.event(organizer)
+    user = slack.add_user(email="first@city.naha.lg.jp", real_name="新人 さん")["id"]
+    answer = _click(client, slack, event.slug, user)
+    assert "ふりがなと所属" in _text(answer) and f"/events/{event.slug}/register" in _text(answer)
+    assert _registrations(event) == []
+
+
+def test_the_web_forms_rules_apply(client, slack, make, organizer):
+    full = make.event(organizer)
+    earlier = make.event(organizer)
+    make.registration(earlier, email="someone@gmail.com", status="pending_review")
+    user = slack.add_user(email="someone@gmail.com")["id"]
+    answer = _click(client, slack, full.slug, user)
+    (reg,) = _registrations(full)
+    assert reg.status == "pending_review"  # not an lg.jp / go.jp address: an organizer reviews it
+    assert "主催者の確認待ち" in _text(answer)
+
+
+def test_closed_events_and_unknown_people_are_answered_plainly(client, slack, make, organizer):
+    closed = make.event(organizer, status="closed")
+    earlier = make.event(organizer)
+    make.registration(earlier, email="closed@city.naha.lg.jp")
+    user = slack.add_user(email="closed@city.naha.lg.jp")["id"]
+    assert "登録できませんでした" in _text(_click(client, slack, closed.slug, user))
+    assert "イベントが見つかりません" in _text(_click(client, slack, "no-such-event", user))
+    gone = slack.add_user(email="gone@city.naha.lg.jp", deleted=True)["id"]
+    assert "確認できませんでした" in _text(_click(client, slack, closed.slug, gone))
+    assert _registrations(closed) == []
+
+
+def test_another_workspace_cannot_register(client, slack, make, organizer):
+    event = make.event(organizer)
+    user = slack.add_user(email="x@city.naha.lg.jp")["id"]
+    answer = _click(client, slack, event.slug, user, team_id="T0OTHER")
+    assert "このワークスペースからは登録できません" in _text(answer)
+    assert _registrations(event) == []
+
+
+def test_link_buttons_and_other_payloads_are_just_acknowledged(client, slack, make, organizer):
+    event = make.event(organizer)
+    url = slack.new_response_url()
+    body, headers = block_action(SIGNING_SECRET, user_id="U0SOMEONE1", value=event.slug, action_id="open_event",
+                                 response_url=url)
+    assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 200
+    raw = urlencode({"payload": "not json"}).encode()
+    r = client.post("/slack/interactivity", data=raw, headers=signed_headers(SIGNING_SECRET, raw))
+    assert r.status_code == 400
+    time.sleep(0.2)
+    assert slack.responses(url) == []
+
+
+def test_registration_window_is_the_web_forms(client, slack, make, organizer):
+    from eventsvc.core.clock import now_utc
+
+    later = make.event(organizer, registration_opens_at=now_utc() + timedelta(days=3))
+    earlier = make.event(organizer)
+    make.registration(earlier, email="early@city.naha.lg.jp")
+    user = slack.add_user(email="early@city.naha.lg.jp")["id"]
+    assert "登録できませんでした" in _text(_click(client, slack, later.slug, user))
+    assert _registrations(later) == []
