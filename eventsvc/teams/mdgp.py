@@ -305,6 +305,8 @@ def solve_mdgp(
     rng = random.Random(seed)
     budget = Budget(time_limit, max_iterations)
     groups = list(initial) if initial is not None else _initial(d, bounds, rng)
+    if len(groups) != n or any(not 0 <= g < G for g in groups) or size_violations(groups, bounds):
+        raise ValueError("the initial grouping does not fit the group bounds")
     st = _State(d, groups, G)
     best_value, best_groups = st.value, st.grp[:]
     best_time = budget.elapsed()
