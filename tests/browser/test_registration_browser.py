@@ -1,0 +1,140 @@
+"""Registration in a real Chromium: without and with JavaScript, the ticket QR, cancelling, axe."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from eventsvc.extensions import db
+from eventsvc.registration.models import Registration
+from tests import factories as make
+from tests.browser_fixtures import assert_accessible, login_in_browser
+
+pytestmark = pytest.mark.browser
+
+
+def settle():
+    """End this thread's transaction: on SQLite it would hold the write lock (or an old snapshot)
+    while the browser's requests run in the server's threads."""
+    db.session.rollback()
+
+
+def new_event(**kw):
+    event = make.event(**kw)
+    slug = event.slug
+    settle()
+    return slug
+
+
+def saved_registrations():
+    settle()
+    rows = db.session.scalars(select(Registration).order_by(Registration.id)).all()
+    settle()
+    return rows
+
+
+def fill_person(page, email: str):
+    page.locator("#name").fill("比嘉 𠮷太郎")
+    page.locator("#name_kana").fill("ひが よしたろう")
+    page.locator("#email").fill(email)
+    page.locator("#department").fill("デジタル推進課")
+
+
+def agree(page):
+    page.locator("#consent_privacy").check()
+    page.locator("#consent_rules").check()
+    page.locator("#consent_listing").check()
+
+
+def test_register_without_javascript(page_nojs):
+    page = page_nojs
+    slug = new_event()
+    page.goto(f"{page.base}/events/{slug}")
+    page.get_by_role("link", name="参加を申し込む").click()
+    assert_accessible(page)
+    # the no-JS picker: the event's prefecture is preselected with its municipalities
+    page.locator("#prefecture").select_option("40")
+    page.get_by_role("button", name="この都道府県の団体を表示").click()
+    page.locator("#organization_code").select_option(label="久留米市")
+    fill_person(page, "taro@city.kurume.lg.jp")
+    page.get_by_role("button", name="申し込む").click()
+    # a mistake first: the consents are missing → errors tied to the fields, typed values kept
+    assert page.locator("#error-summary").is_visible()
+    assert page.locator("#consent_privacy").get_attribute("aria-describedby") == "consent_privacy-error"
+    assert page.locator("#name").input_value() == "比嘉 𠮷太郎"
+    assert_accessible(page)
+    agree(page)
+    page.get_by_role("button", name="申し込む").click()
+    page.wait_for_url("**/my/**")
+    assert page.locator("#reg-status").inner_text() == "参加確定"
+    assert_accessible(page)
+    (reg,) = saved_registrations()
+    assert reg.organization_code == "402036" and reg.name == "比嘉 𠮷太郎"
+    assert page.requests.external() == []
+
+
+def test_register_with_javascript_type_ahead(page):
+    slug = new_event()
+    page.goto(f"{page.base}/events/{slug}/register")
+    search = page.get_by_role("combobox", name="団体名で探す（漢字・かな）")
+    search.fill("うらそえ")
+    option = page.get_by_role("option", name="沖縄県浦添市")
+    option.wait_for()
+    assert_accessible(page)
+    search.press("ArrowDown")
+    search.press("Enter")
+    assert page.locator("#organization_code").input_value() == "472085"
+    fill_person(page, "jiro@city.urasoe.lg.jp")
+    agree(page)
+    page.get_by_role("button", name="申し込む").click()
+    page.wait_for_url("**/my/**")
+    (reg,) = saved_registrations()
+    assert reg.organization_code == "472085" and reg.organization_name == "沖縄県浦添市"
+    assert page.requests.external() == []
+
+
+def test_ticket_qr_decodes_to_the_code_and_cancel_from_the_page(page):
+    import zxingcpp
+    from PIL import Image
+
+    from eventsvc.registration import service
+
+    event = make.event()
+    reg = make.registration(event)
+    url, ticket_code = f"{page.base}/my/{service.link_token(reg)}", reg.ticket_code
+    settle()
+    page.goto(url)
+    code = page.locator("#ticket-code").inner_text()
+    assert code == ticket_code
+    shot = page.locator(".ticket-qr").screenshot()
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
+    assert decoded and decoded[0].text == ticket_code
+    assert_accessible(page)
+    page.get_by_role("button", name="参加をキャンセルする").click()
+    page.wait_for_load_state()
+    assert "キャンセルしました" in page.locator(".flashes").inner_text()
+    assert page.locator("#reg-status").inner_text() == "キャンセル"
+    assert [r.status for r in saved_registrations()] == ["cancelled"]
+
+
+def test_organizer_pages_are_accessible(page):
+    organizer = make.organizer()
+    event = make.event(organizer)
+    make.registration(event)
+    make.registration(event, email="x@example.com")
+    slug, who = event.slug, SimpleNamespace(email=organizer.email)
+    settle()
+    login_in_browser(page, who)
+    for path in (f"/manage/events/{slug}/registrations", f"/manage/events/{slug}/deliveries",
+                 f"/manage/events/{slug}/registration-settings", f"/manage/events/{slug}/message"):
+        page.goto(page.base + path)
+        assert_accessible(page)
+    page.goto(page.base + f"/manage/events/{slug}/registrations")
+    page.get_by_role("link", name="確認・お断り").click()
+    assert_accessible(page)
+    page.get_by_role("button", name="承認する").click()
+    assert "承認しました" in page.locator(".flashes").inner_text()
+    assert [r.status for r in saved_registrations()] == ["confirmed", "confirmed"]
