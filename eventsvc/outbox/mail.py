@@ -7,7 +7,7 @@ URL forms::
     smtps://user:pass@host[:465]          implicit TLS
 
 Payload of a ``mail.*`` delivery: ``{"subject", "text", "attachments": [{"filename",
-"content_type", "data" (base64)}], "reply_to"?}``. Without ``SMTP_URL`` the worker holds the
+"content_type", "data" (base64) | "qr" (text drawn as a QR PNG when sent)}], "reply_to"?}``. Without ``SMTP_URL`` the worker holds the
 rows (``held``, "未送信: SMTP未設定") and sends them once SMTP is configured.
 """
 
@@ -22,6 +22,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..core.clock import now_utc
+from ..events.poster import qr_png
 from .senders import PermanentError, TemporaryError, UncertainError, register_sender
 
 NOT_CONFIGURED = "未送信: SMTP未設定"
@@ -70,7 +71,8 @@ def build_message(delivery, mail_from: str) -> EmailMessage:
         params = {}
         if maintype == "text" and subtype == "calendar":
             params = {"method": "PUBLISH"}
-        msg.add_attachment(base64.b64decode(a["data"]), maintype=maintype, subtype=subtype.strip(),
+        data = qr_png(a["qr"], box_size=8) if "qr" in a else base64.b64decode(a["data"])
+        msg.add_attachment(data, maintype=maintype, subtype=subtype.strip(),
                            filename=a.get("filename", "attachment"), params=params)
     return msg
 

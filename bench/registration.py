@@ -1,0 +1,281 @@
+"""Registration under load: real server processes, bursts at concurrency 1/8/32.
+
+    .venv/bin/python bench/registration.py [--backends sqlite,postgresql] [--processes 2] [--threads 8]
+                                           [--levels 1,8,32] [--requests 300] [--pg postgresql://postgres@127.0.0.1/postgres]
+
+For each backend it creates a fresh database (SQLite file in a temp folder, or a new PostgreSQL
+database that is dropped afterwards), migrates it, and starts N server processes (waitress, the
+production server of ``eventsvc serve``; the client spreads requests over their ports like a
+load balancer would). Each level registers ``--requests`` new people for an event with half as
+many seats, from ``c`` client threads with keep-alive connections, and prints throughput,
+p50/p99 latency, the confirmed count (must equal the seats) and the ratio to a bare Flask
+endpoint that does one INSERT per request, served and driven the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# ---------------------------------------------------------------- servers (run in child processes)
+def bare_app(url: str):
+    """A Flask app with one endpoint that writes one row: the yardstick."""
+    from flask import Flask, request
+    from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+
+    from eventsvc import database  # noqa: F401  (same SQLite pragmas and BEGIN IMMEDIATE)
+
+    engine = create_engine(url, pool_size=16, max_overflow=4) if url.startswith("postgresql") else create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False})
+    meta = MetaData()
+    table = Table("bench_writes", meta, Column("id", Integer, primary_key=True), Column("email", String(254)))
+    app = Flask("bare")
+
+    @app.post("/write")
+    def write():
+        body = request.get_json()
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(email=body["email"]))
+        return {"ok": True}, 201
+
+    return app
+
+
+def serve(kind: str, port: int, url: str, threads: int) -> None:
+    import logging
+
+    import waitress
+
+    if kind == "bare":
+        app = bare_app(url)
+    else:
+        from eventsvc import create_app
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False,
+                          "OUTBOX_WORKER": False, "LOG_LEVEL": "WARNING", "BASE_URL": "http://bench.example",
+                          "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": threads, "max_overflow": 4}
+                          if url.startswith("postgresql") else {}})
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    waitress.serve(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
+                   _quiet=True)
+
+
+# ---------------------------------------------------------------- setup
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(backend: str, pg_server: str, tmp: str) -> tuple[str, callable]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from eventsvc.config import normalize_database_url
+
+    if backend == "sqlite":
+        return f"sqlite:///{tmp}/bench.db", lambda: None
+    server = normalize_database_url(pg_server)
+    name = f"eventsvc_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as c:
+            c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return make_url(server).set(database=name).render_as_string(hide_password=False), drop
+
+
+def migrate_and_make_events(url: str, levels: list[int], requests: int) -> dict[int, str]:
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from eventsvc import create_app
+    from eventsvc.auth import service as auth
+    from eventsvc.core.clock import now_utc
+    from eventsvc.events import service as events
+    from eventsvc.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"})
+    slugs = {}
+    with app.app_context():
+        upgrade()
+        db.session.execute(text("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, email VARCHAR(254))")
+                           if url.startswith("sqlite") else
+                           text("CREATE TABLE bench_writes (id SERIAL PRIMARY KEY, email VARCHAR(254))"))
+        org = auth.create_organizer("bench@digital.go.jp", "bench", "bench-password-1")
+        now = now_utc()
+        from datetime import timedelta
+
+        for c in [*levels, "warm"]:
+            seats = 100_000 if c == "warm" else requests // 2
+            e = events.create_event(events.EventData(
+                title=f"bench c={c}", starts_at=now + timedelta(days=30), ends_at=now + timedelta(days=30, hours=3),
+                ticket_types=[events.TicketTypeData("venue", "会場参加", seats)], slug=f"bench-c{c}"), org, now)
+            events.publish(e, org, now)
+            slugs[c] = e.slug
+        db.session.commit()
+    return slugs
+
+
+def count_statuses(url: str, slug: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT r.status, count(*) FROM registrations r JOIN events e ON e.id = r.event_id "
+                              "WHERE e.slug = :s GROUP BY r.status"), {"s": slug}).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def start_servers(kind: str, url: str, processes: int, threads: int) -> tuple[list, list[int]]:
+    procs, ports = [], []
+    for _ in range(processes):
+        port = free_port()
+        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), url, str(threads)],
+                                      cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        ports.append(port)
+    for port in ports:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.1)
+    return procs, ports
+
+
+def stop_servers(procs) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# ---------------------------------------------------------------- load
+def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    index = iter(range(len(bodies)))
+    barrier = threading.Barrier(concurrency)
+
+    def worker(n: int):
+        port = ports[n % len(ports)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        barrier.wait()
+        while True:
+            with lock:
+                i = next(index, None)
+            if i is None:
+                break
+            payload = json.dumps(bodies[i]).encode()
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body=payload, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                code = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                code = 0
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                statuses[code] = statuses.get(code, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "statuses": statuses}
+
+
+def bodies_for(prefix: str, n: int) -> list[dict]:
+    return [{"name": f"参加 {i}", "name_kana": "サンカ", "email": f"{prefix}{i}@city.naha.lg.jp",
+             "organization_code": "472018"} for i in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
+                                                      "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    print(f"# registration bench: {args.processes} waitress processes × {args.threads} threads, "
+          f"{args.requests} registrations per level (seats = half), {os.cpu_count()} CPUs")
+    print(f"{'backend':10} {'endpoint':12} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'confirmed':>9} {'waitlisted':>10} {'non-2xx':>7} {'vs bare':>8}")
+    for backend in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix="eventsvc-bench-") as tmp:
+            url, drop = prepare(backend, args.pg, tmp)
+            try:
+                slugs = migrate_and_make_events(url, levels, args.requests)
+                results = {}
+                for kind in ("bare", "app"):
+                    procs, ports = start_servers(kind, url, args.processes, args.threads)
+                    try:
+                        for c in levels:
+                            path = "/write" if kind == "bare" else f"/api/v1/events/{slugs[c]}/registrations"
+                            warm = "/write" if kind == "bare" else f"/api/v1/events/{slugs['warm']}/registrations"
+                            drive(ports, warm, bodies_for(f"warm{kind}{c}x", 2 * c), c)  # connections, pools, imports
+                            results[(kind, c)] = drive(ports, path, bodies_for(f"{kind}{c}x", args.requests), c)
+                    finally:
+                        stop_servers(procs)
+                for c in levels:
+                    bare, app = results[("bare", c)], results[("app", c)]
+                    counts = count_statuses(url, slugs[c])
+                    bad = sum(n for code, n in app["statuses"].items() if not 200 <= code < 300)
+                    print(f"{backend:10} {'bare insert':12} {c:>3} {bare['rps']:8.0f} {bare['p50']:8.1f} "
+                          f"{bare['p99']:8.1f} {'':>9} {'':>10} "
+                          f"{sum(n for code, n in bare['statuses'].items() if not 200 <= code < 300):>7} {'1.00':>8}")
+                    print(f"{backend:10} {'register':12} {c:>3} {app['rps']:8.0f} {app['p50']:8.1f} {app['p99']:8.1f} "
+                          f"{counts.get('confirmed', 0):>9} {counts.get('waitlisted', 0):>10} {bad:>7} "
+                          f"{app['rps'] / bare['rps']:8.2f}")
+            finally:
+                drop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    else:
+        main()
