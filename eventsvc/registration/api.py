@@ -123,7 +123,7 @@ def create_registration(slug: str, body: RegistrationIn):
     """Anyone. Status: ``confirmed`` / ``waitlisted`` (first come), ``applied`` (lottery, before the draw),
     ``pending_review`` (an address outside the event's allowed domains). The ``attendee_token`` is shown
     once: it authorises the attendee's own calls (cancel). 409 ``already_registered`` / ``registration_closed``."""
-    event = events_service.get_public_event(slug)
+    event = service.event_for_registration(slug)
     data = service.RegistrationData(
         name=body.name, name_kana=body.name_kana, email=body.email, organization_code=body.organization_code,
         organization_name=body.organization_name or "", department=body.department or "",

@@ -398,6 +398,14 @@ def manage_url(reg: Registration) -> str:
 
 
 # ------------------------------------------------------------------ register
+def event_for_registration(slug: str) -> Event:
+    """A public event with its participation types only (the registration hot path needs no agenda)."""
+    event = db.session.scalar(select(Event).where(Event.slug == slug).options(selectinload(Event.ticket_types)))
+    if event is None or not event.is_public:
+        raise NotFound("event_not_found", "イベントが見つかりません。")
+    return event
+
+
 def check_window(event: Event, now: datetime) -> None:
     reason = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
                                        closes_at=event.registration_closes_at, ends_at=event.ends_at)
