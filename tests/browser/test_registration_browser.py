@@ -104,7 +104,7 @@ def test_ticket_qr_decodes_to_the_code_and_cancel_from_the_page(page):
 
     event = make.event()
     reg = make.registration(event)
-    url, ticket_code = f"{page.base}/my/{service.link_token(reg)}", reg.ticket_code
+    url, ticket_code, event_slug = f"{page.base}/my/{service.link_token(reg)}", reg.ticket_code, event.slug
     settle()
     page.goto(url)
     code = page.locator("#ticket-code").inner_text()
@@ -113,6 +113,12 @@ def test_ticket_qr_decodes_to_the_code_and_cancel_from_the_page(page):
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
     assert decoded and decoded[0].text == ticket_code
     assert_accessible(page)
+    for sub in ("/edit", "/participants"):
+        page.goto(url + sub)
+        assert_accessible(page)
+    page.goto(f"{page.base}/events/{event_slug}/my-link")
+    assert_accessible(page)
+    page.goto(url)
     page.get_by_role("button", name="参加をキャンセルする").click()
     page.wait_for_load_state()
     assert "キャンセルしました" in page.locator(".flashes").inner_text()
