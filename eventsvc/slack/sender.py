@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -78,16 +79,31 @@ _pacers: dict[tuple, Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
+def post_rate(config: Mapping[str, Any]) -> float | None:
+    """Posts per minute for the whole workspace: ``SLACK_POST_RATE_PER_MINUTE`` (config, or
+    the ``EVENTSVC_SLACK_POST_RATE_PER_MINUTE`` environment variable); ``None``/0 = pace per
+    channel only and rely on Retry-After. Slack does not publish this limit ("several hundred
+    a minute" is what people observe); the default stays below that."""
+    if "SLACK_POST_RATE_PER_MINUTE" in config:
+        rate = config["SLACK_POST_RATE_PER_MINUTE"]
+    else:
+        rate = os.environ.get("EVENTSVC_SLACK_POST_RATE_PER_MINUTE", DEFAULT_POST_RATE_PER_MINUTE)
+    try:
+        value = float(rate) if rate not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        value = DEFAULT_POST_RATE_PER_MINUTE
+    return value if value > 0 else None
+
+
 def pacer_for(config: Mapping[str, Any]) -> Pacer:
     """The process-wide pacer for these settings (shared by every worker thread)."""
-    rate = config.get("SLACK_POST_RATE_PER_MINUTE", DEFAULT_POST_RATE_PER_MINUTE)
+    rate = post_rate(config)
     interval = float(config.get("SLACK_CHANNEL_INTERVAL", 1.0))
     key = (config.get("SLACK_API_URL"), rate, interval)
     with _pacers_lock:
         pacer = _pacers.get(key)
         if pacer is None:
-            pacer = _pacers[key] = Pacer(per_channel_interval=interval,
-                                         workspace_per_minute=float(rate) if rate else None)
+            pacer = _pacers[key] = Pacer(per_channel_interval=interval, workspace_per_minute=rate)
         return pacer
 
 
