@@ -19,7 +19,8 @@ from eventsvc.extensions import db
 def _upgrade_downgrade(url: str) -> None:
     from flask_migrate import downgrade, upgrade
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True})
+    # rate limits off: Flask-Limiter keeps one global state, shared with the other test apps
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True, "RATELIMIT_ENABLED": False})
     with app.app_context():
         upgrade()
         tables = set(inspect(db.engine).get_table_names())
