@@ -955,10 +955,10 @@ def queue_followup(event: Event, kind: str, actor: Any, now: datetime, *, channe
                                  not_before=item.not_before)
             changed.append(row)
         elif item.action == "replace" and row is not None:
-            row.payload = payload
-            row.next_attempt_at = item.not_before or now
             if row.state == "failed":
                 outbox.retry(row, now)
+            row.payload = payload
+            row.next_attempt_at = item.not_before or now
             changed.append(row)
         elif item.action == "update" and row is not None:
             channel_id, _, ts = (row.external_id or "").partition(":")
@@ -1039,30 +1039,17 @@ def parse_region(text: str) -> str | None | bool:
 
 
 def open_events(now: datetime, region: str | None) -> list[Event]:
-    """Published events in ``region`` (all when None) that still take registrations."""
+    """Published events in ``region`` (all when None) that have not started and still take
+    registrations (the events service sets every event's region from its prefecture)."""
     out = []
     for event in events_service.list_public(now, region=region):
         if event.status != "published" or event.starts_at <= now:
-            continue
-        if region and event_region(event) != region:
             continue
         try:
             registration_service.check_window(event, now)
         except DomainError:
             continue
         out.append(event)
-    if region:
-        # events filed under a prefecture of the region but without a region code
-        seen = {e.id for e in out}
-        for event in events_service.list_public(now):
-            if event.id not in seen and event.status == "published" and event.starts_at > now and \
-                    not event.region and event_region(event) == region:
-                try:
-                    registration_service.check_window(event, now)
-                except DomainError:
-                    continue
-                out.append(event)
-        out.sort(key=lambda e: e.starts_at)
     return out
 
 
