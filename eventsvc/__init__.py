@@ -106,7 +106,8 @@ def _register_blueprints(app: Flask) -> None:
     from .slack.views import bp as slack_bp
     from .surveys import attendance as _survey_attendance  # noqa: F401  (check-in → who came, for surveys)
     from .surveys.views import bp as surveys_bp
+    from .teams.views import bp as teams_bp  # also plugs teams into check-in and the attendee page
 
-    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp, slack_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp, teams_bp, slack_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)

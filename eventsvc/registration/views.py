@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import (
@@ -21,6 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from ..core import orgs
 from ..core.clock import now_utc, to_jst, to_utc
@@ -70,6 +72,18 @@ bp = Blueprint("registration", __name__)
 # POST     /manage/events/<slug>/lottery               manage_lottery  draw now
 
 ERROR_ALIASES = {"reason": "email"}
+
+# ------------------------------------------------------------------ hooks
+#: ``fn(registration) -> Markup | None``: a section a feature above registration (teams)
+#: adds to the attendee's page; None adds nothing
+AttendeePanel = Callable[[Registration], "Markup | None"]
+_attendee_panels: list[AttendeePanel] = []
+
+
+def register_attendee_panel(fn: AttendeePanel) -> None:
+    """Let a feature above registration show something on the attendee's page (e.g. their team)."""
+    if fn not in _attendee_panels:
+        _attendee_panels.append(fn)
 
 
 def ip_email_key() -> str:
@@ -243,7 +257,8 @@ def attendee(token: str):
     response = Response(render_template(
         "registration/attendee.html", reg=reg, event=event, token=token, position=position, qr=qr,
         action=ActionForm(), now=now_utc(), show_online=reg.status == "confirmed" and bool(event.online_url),
-        can_list=reg.status == "confirmed" and reg.consent_listing))
+        can_list=reg.status == "confirmed" and reg.consent_listing,
+        panels=[p for p in (fn(reg) for fn in _attendee_panels) if p]))
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
