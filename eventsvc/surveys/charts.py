@@ -68,11 +68,14 @@ def format_percent(value: float) -> str:
 
 
 def bar_chart(rows: Sequence[ChartRow], *, title: str, chart_id: str, description: str = "",
-              scale_max: float | None = None, empty_text: str = "データがありません") -> str:
+              scale_max: float | None = None, empty_text: str = "データがありません", width: int = WIDTH,
+              label_width: int = LABEL_WIDTH, value_width: int = VALUE_WIDTH) -> str:
     """A horizontal bar chart (one row per bar) as an inline ``<svg>`` element.
 
     ``chart_id`` makes the ``<title>``/``<desc>`` ids unique on the page.
     ``scale_max`` fixes the length of a full bar (default: the largest value).
+    A narrower ``width`` (the viewBox; the chart scales to its box) makes larger text in a
+    small box, e.g. on a printed page.
     """
     cid = _ID.sub("-", chart_id)
     rows = list(rows)
@@ -80,7 +83,7 @@ def bar_chart(rows: Sequence[ChartRow], *, title: str, chart_id: str, descriptio
     listing = "、".join(f"{r.label}: {r.text}" for r in rows) if rows else empty_text
     desc = f"{description} {listing}".strip() if description else listing
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
         f'aria-labelledby="{cid}-title {cid}-desc" font-size="{FONT_SIZE}" '
         f'font-family="Hiragino Sans, Noto Sans JP, Meiryo, sans-serif">',
         f'<title id="{cid}-title">{escape(title)}</title>',
@@ -92,20 +95,20 @@ def bar_chart(rows: Sequence[ChartRow], *, title: str, chart_id: str, descriptio
         return "".join(out)
     top = max((r.value for r in rows), default=0)
     full = scale_max if scale_max and scale_max > 0 else top
-    bar_area = WIDTH - LABEL_WIDTH - VALUE_WIDTH - PAD
-    out.append(f'<line x1="{LABEL_WIDTH}" y1="{PAD}" x2="{LABEL_WIDTH}" y2="{height - PAD}" '
+    bar_area = width - label_width - value_width - PAD
+    out.append(f'<line x1="{label_width}" y1="{PAD}" x2="{label_width}" y2="{height - PAD}" '
                f'stroke="{AXIS_COLOUR}" stroke-width="1"/>')
     for i, r in enumerate(rows):
         y = PAD + i * ROW_HEIGHT
         length = 0.0 if not full or r.value <= 0 else min(1.0, r.value / full) * bar_area
         baseline = y + ROW_HEIGHT / 2 + FONT_SIZE * 0.35
         out.append('<g class="chart-row">')
-        out.append(f'<text class="chart-label" x="{LABEL_WIDTH - 8}" y="{baseline:.1f}" text-anchor="end" '
-                   f'fill="{TEXT_COLOUR}">{escape(fit(r.label, LABEL_WIDTH - 16))}</text>')
+        out.append(f'<text class="chart-label" x="{label_width - 8}" y="{baseline:.1f}" text-anchor="end" '
+                   f'fill="{TEXT_COLOUR}">{escape(fit(r.label, label_width - 16))}</text>')
         if length > 0:
-            out.append(f'<rect x="{LABEL_WIDTH}" y="{y + (ROW_HEIGHT - BAR_HEIGHT) / 2:.1f}" width="{length:.1f}" '
+            out.append(f'<rect x="{label_width}" y="{y + (ROW_HEIGHT - BAR_HEIGHT) / 2:.1f}" width="{length:.1f}" '
                        f'height="{BAR_HEIGHT}" fill="{BAR_COLOUR}"/>')
-        out.append(f'<text class="chart-value" x="{LABEL_WIDTH + length + 6:.1f}" y="{baseline:.1f}" '
+        out.append(f'<text class="chart-value" x="{label_width + length + 6:.1f}" y="{baseline:.1f}" '
                    f'fill="{TEXT_COLOUR}" data-value={quoteattr(format_number(r.value, 2))}>{escape(r.text)}</text>')
         out.append("</g>")
     out.append("</svg>")

@@ -390,7 +390,11 @@ def count_text(count: int, percent: float) -> str:
     return _("%(n)s件（%(p)s）", n=count, p=charts.format_percent(percent))
 
 
-def result_chart(result: QuestionResult, chart_id: str, title: str) -> Markup | None:
+#: a narrow view box: the chart's text stays readable beside its table and in a half-page print column
+COMPACT = {"width": 440, "label_width": 150, "value_width": 100}
+
+
+def result_chart(result: QuestionResult, chart_id: str, title: str, compact: bool = True) -> Markup | None:
     """The distribution as an SVG bar chart; its numbers are the table's (``count_text``)."""
     if not result.distribution:
         return None
@@ -398,7 +402,7 @@ def result_chart(result: QuestionResult, chart_id: str, title: str) -> Markup | 
             for b in result.distribution]
     return Markup(charts.bar_chart(rows, title=title, chart_id=chart_id,
                                    description=_("回答%(n)s件の分布。", n=result.count),
-                                   empty_text=_("回答はまだありません")))
+                                   empty_text=_("回答はまだありません"), **(COMPACT if compact else {})))
 
 
 def _results_context(event, survey):

@@ -73,8 +73,8 @@ def submit(survey, reg, **by_key):
 
 
 class HtmlTables(HTMLParser):
-    """Rows of every ``<table class="… result-table">`` (cell texts), and the SVG value texts
-    of every chart, in page order, grouped by the enclosing ``<section class="result">``."""
+    """Rows of every ``<table class="… sv-result-table">`` (cell texts), and the SVG value texts
+    of every chart, in page order, grouped by the enclosing ``<section class="sv-result">``."""
 
     def __init__(self):
         super().__init__()
@@ -86,9 +86,9 @@ class HtmlTables(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         cls = a.get("class", "") or ""
-        if tag == "section" and "result" in cls.split():
+        if tag == "section" and "sv-result" in cls.split():
             self.sections.append({"id": a.get("id"), "rows": [], "values": [], "labels": []})
-        elif tag == "table" and "result-table" in cls:
+        elif tag == "table" and "sv-result-table" in cls:
             self._in_table = True
         elif self._in_table and tag == "tr":
             self._row = []

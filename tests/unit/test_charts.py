@@ -85,3 +85,14 @@ def test_number_formats():
     assert format_number(4) == "4" and format_number(4.0) == "4"
     assert format_number(3.756, 2) == "3.76"
     assert format_percent(33.3) == "33.3%" and format_percent(100.0) == "100%"
+
+
+def test_a_narrower_chart_keeps_its_numbers_and_fits_its_view_box():
+    svg = bar_chart([ChartRow("とても長いラベルのテキストです", 3, "3件（100%）")], title="t", chart_id="n", width=440,
+                    label_width=150, value_width=100)
+    root = parse(svg)
+    assert root.get("viewBox") == "0 0 440 46"
+    rect = next(root.iter("{http://www.w3.org/2000/svg}rect"))
+    assert float(rect.get("x")) + float(rect.get("width")) <= 440 - 100
+    label = next(t for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "chart-label")
+    assert label.text.endswith("…") and text_width(label.text) <= 150 - 16
