@@ -933,6 +933,12 @@ def _enqueue(out: Outgoing, *, event: Event, registration: Registration, dedupe_
     return row, True
 
 
+def invitation_key(survey: Survey, registration: Registration, channel: str, tag: str = "invite") -> str:
+    """The dedupe key of a survey invitation (``tag`` = ``invite``, or ``reminder-YYYYMMDD``)
+    on one channel: another sender of the same message (a Slack survey DM) can share it."""
+    return f"survey:{survey.id}:{tag}:{channel}:{registration.id}"
+
+
 def _respondent_ids(survey: Survey) -> set[int]:
     return set(db.session.scalars(select(SurveyRespondent.registration_id)
                                   .where(SurveyRespondent.survey_id == survey.id)))
@@ -953,7 +959,7 @@ def _send(survey: Survey, people: list[Registration], purpose: str, now: datetim
             if out is None:
                 continue
             row, created = _enqueue(out, event=survey.event, registration=reg, now=now,
-                                    dedupe_key=f"survey:{survey.id}:{tag}:{name}:{reg.id}")
+                                    dedupe_key=invitation_key(survey, reg, name, tag))
             if created:
                 result.deliveries.append(row)
                 wrote = True
@@ -1007,7 +1013,7 @@ __all__ = [
     "AnswerData", "CompareChoice", "CompareRow", "DomainError", "InviteContext", "Outgoing", "QuestionData",
     "SaveResult", "SendResult", "SurveyData", "SurveyResults", "check_eligible", "checked_in_ids", "compare",
     "comparable_questions", "create_survey", "default_template", "export_csv", "export_table", "export_xlsx",
-    "get_by_short_code", "get_survey", "has_responded", "link_token", "my_answers", "register_attendance_source",
+    "get_by_short_code", "get_survey", "has_responded", "invitation_key", "link_token", "my_answers", "register_attendance_source",
     "register_invite_channel", "registration_by_attendee_token", "registration_by_code", "require_survey",
     "resolve_link", "results", "save_survey", "send_invitations", "send_reminders", "set_closing", "state",
     "submit_response", "validate_answers", "validate_survey",

@@ -78,6 +78,20 @@ def personal_url(registration, *, external: bool = True) -> str:
     return url_for("surveys.answer", slug=slug, token=token)
 
 
+@bp.app_template_global("survey_link_for")
+def survey_link_for(registration) -> dict | None:
+    """For other features' pages (the attendee's ticket page): the person's survey link, or None.
+
+    ``{"url", "state", "responded"}``; None when the event has no survey or the person
+    can't answer it. Use as ``{% if survey_link_for is defined %}…``.
+    """
+    survey = service.get_survey(registration.event)
+    if survey is None or registration.status != "confirmed":
+        return None
+    return {"url": personal_url(registration, external=False), "state": service.state(survey, now_utc()),
+            "responded": service.has_responded(survey, registration)}
+
+
 @bp.app_template_filter("pct")
 def _pct(value) -> str:
     return "—" if value is None else charts.format_percent(value)

@@ -571,6 +571,8 @@ def test_another_channel_adds_its_own_delivery_kind(make, organizer, monkeypatch
         ("mail.survey_invite", linked.email), ("mail.survey_invite", unlinked.email),
         ("slack.survey_dm", "U0SLACK1")])
     assert result.people == 2
+    dm = next(d for d in result.deliveries if d.kind == "slack.survey_dm")
+    assert dm.dedupe_key == service.invitation_key(survey, linked, "slack")  # shareable with Slack's own DM
 
 
 # ------------------------------------------------------------------ comparing events

@@ -451,3 +451,18 @@ def test_compare_page_lists_events_with_the_same_numbers_in_chart_and_table(clie
     assert "九州・沖縄" in page
     page = html(client.get(f"/manage/surveys/compare?q={key}&region=kanto"))
     assert "該当するイベントがありません" in page
+
+
+def test_other_pages_can_link_a_person_to_their_survey(app, setup, make, organizer):
+    """The template global ``survey_link_for(registration)`` (for the attendee's ticket page)."""
+    from flask import render_template_string
+
+    event, survey = setup
+    reg = attendee(event)
+    template = "{% set s = survey_link_for(reg) %}{{ s.url }}|{{ s.state }}|{{ s.responded }}"
+    with app.test_request_context():
+        assert render_template_string(template, reg=reg) == f"{link(app, reg)}|open|False"
+        submit(survey, reg)
+        assert render_template_string(template, reg=reg).endswith("|open|True")
+        no_survey = attendee(make.event(organizer))
+        assert render_template_string("{{ survey_link_for(reg) is none }}", reg=no_survey) == "True"
