@@ -18,10 +18,21 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from ..events.forms import choices
 from ..formfields import IntegerField
 
+
+class _Form(FlaskForm):
+    def validate(self, extra_validators=None) -> bool:
+        """Validate, then make the (lazily translated) messages plain strings: the shared
+        field macro shows string messages only."""
+        ok = super().validate(extra_validators)
+        for f in self:
+            f.errors = [str(e) for e in f.errors]
+        return ok
+
+
 GROUP_HINT = _l("1行に1組。番号（No.12）か登録した氏名を「、」で区切って書きます。")
 
 
-class RunForm(FlaskForm):
+class RunForm(_Form):
     scope = RadioField(_l("対象"), choices=[], default="checked_in")
     team_count = IntegerField(_l("チーム数"), validators=[Optional(), NumberRange(1, 200, _l("1〜200で入力してください。"))])
     team_size = IntegerField(_l("1チームの人数"), validators=[Optional(), NumberRange(1, 1000, _l("1〜1000で入力してください。"))],
@@ -38,7 +49,7 @@ class RunForm(FlaskForm):
     submit = SubmitField(_l("チーム分けを実行"))
 
 
-class _RunBound(FlaskForm):
+class _RunBound(_Form):
     run_id = HiddenField()
 
     def run_number(self) -> int | None:

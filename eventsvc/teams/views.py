@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..core.clock import now_utc
-from ..errors import DomainError
+from ..errors import DomainError, ValidationFailed
 from ..events import service as events
 from ..extensions import db
 from ..registration import views as registration_views
@@ -134,11 +134,17 @@ def manage_run(slug: str):
     try:
         regs = service.in_scope(event, form.scope.data)
         lines = _lines(form.names.data)
+        groups, errors = {}, {}
+        for name in ("keep_apart", "keep_together"):
+            try:
+                groups[name] = service.groups_from_text(form[name].data, regs, name)
+            except ValidationFailed as err:
+                errors.update(err.fields)
+        if errors:
+            raise ValidationFailed(errors)
         req = service.RunRequest(
             scope=form.scope.data, team_count=form.team_count.data, team_size=form.team_size.data,
-            seed=form.seed.data,
-            keep_apart=service.groups_from_text(form.keep_apart.data, regs, "keep_apart"),
-            keep_together=service.groups_from_text(form.keep_together.data, regs, "keep_together"),
+            seed=form.seed.data, keep_apart=groups["keep_apart"], keep_together=groups["keep_together"],
             names=None if form.use_topics.data or not lines else lines,
             topics=[line or None for line in lines] if form.use_topics.data and lines else None,
             topic_question=form.topic_question.data or None, keep_locks=bool(form.keep_locks.data),
