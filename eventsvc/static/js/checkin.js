@@ -157,6 +157,7 @@
   function idbPut(store, value) { return idb([store], 'readwrite', function (t) { t.objectStore(store).put(value); }); }
   function idbDelete(store, key) { return idb([store], 'readwrite', function (t) { t.objectStore(store).delete(key); }); }
   function saveSnapshot(entries, generatedAt) {
+    if (state.ended) { return Promise.resolve(); }  // logged out meanwhile: keep nothing
     return idb(['tickets', 'meta'], 'readwrite', function (t) {
       var s = t.objectStore('tickets');
       s.clear();
@@ -339,6 +340,7 @@
   function refreshSnapshot() {
     if (!state.online || state.ended) { return Promise.resolve(); }
     return request('GET', cfg.snapshot).then(function (data) {
+      if (state.ended) { return; }
       var map = new Map();
       data.tickets.forEach(function (t) { map.set(t.h, t); });
       // admissions still waiting in the queue stay admitted on this device
@@ -664,6 +666,7 @@
     }).catch(function () {});
   }
   function forgetDevice() {
+    state.ended = true;  // no snapshot is fetched or saved from now on
     var jobs = [clearSnapshot()];
     if (window.caches) {
       jobs.push(caches.open(CACHE).then(function (cache) {

@@ -1,0 +1,371 @@
+"""The desk in a real Chromium: camera (fake device fed a real ticket QR), USB-scanner typing,
+kana search, offline scans synced once, logout clearing the device, no-JS forms, axe."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from eventsvc.checkin import service
+from eventsvc.checkin.models import Checkin, CheckinLog
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+from tests import factories as make
+from tests.browser_fixtures import CHROMIUM, FLAGS, RequestLog, assert_accessible, login_in_browser
+
+pytestmark = pytest.mark.browser
+
+
+def staff_token(event, label="受付2"):
+    _link, token = service.create_staff_link(event, label, expires_at=now_utc() + timedelta(hours=6),
+                                             created_by=None, now=now_utc())
+    db.session.commit()
+    return token
+
+
+def open_desk(page, event, token=None, organizer=None):
+    db.session.rollback()  # hold no SQLite snapshot while the server writes (see checkins())
+    if organizer is not None:
+        login_in_browser(page, organizer)
+        page.goto(f"{page.base}/events/{event.slug}/checkin/")
+    else:
+        page.goto(f"{page.base}/staff/{token}")
+    page.wait_for_url(f"**/events/{event.slug}/checkin/")
+    page.wait_for_selector("#net:not([hidden])")  # the script has started
+
+
+def poll(page, script: str, timeout: float = 15.0):
+    """Wait until an (async) function evaluated in the page returns something truthy.
+
+    Playwright's ``wait_for_function`` evaluates strings with ``eval``, which the app's CSP
+    rightly forbids; ``page.evaluate`` goes through the debugger protocol instead.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(script):
+            return
+        page.wait_for_timeout(100)
+    pytest.fail(f"timed out waiting for: {script}")
+
+
+def result_text(page) -> str:
+    return page.locator("#result").inner_text()
+
+
+def checkins():
+    db.session.rollback()  # a fresh read (the server wrote from its own threads)
+    return db.session.scalars(select(Checkin).order_by(Checkin.id)).all()
+
+
+def scan_with_keyboard(page, code: str):
+    """What a USB/Bluetooth scanner does: types the code fast, then Enter, into the focused field."""
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+
+
+# ------------------------------------------------------------------ (1) the real fake-camera path
+@pytest.fixture
+def camera_desk(playwright_instance, live_server, tmp_path):
+    """``open(event, token)``: a Chromium whose fake camera shows that event's ticket QR."""
+    if shutil.which("ffmpeg") is None:
+        if os.environ.get("EVENTSVC_REQUIRE_BROWSER") == "1":
+            pytest.fail("ffmpeg is needed for the camera test (apt-get install ffmpeg)")
+        pytest.skip("ffmpeg not installed")
+    opened = []
+
+    def open_(event, token, ticket_code):
+        import qrcode
+
+        png, y4m = tmp_path / "ticket.png", tmp_path / "ticket.y4m"
+        qrcode.make(ticket_code, border=4).save(png)
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-loop", "1", "-i", str(png), "-vf",
+                        "scale=360:360,pad=640:480:140:60:white,format=yuv420p", "-t", "2", "-r", "15",
+                        "-f", "yuv4mpegpipe", str(y4m)], check=True, timeout=60)
+        browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS + [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}"])
+        ctx = browser.new_context(locale="ja-JP", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        ctx.set_default_timeout(15_000)
+        log = RequestLog()
+        ctx.on("request", lambda r: log.append(r.url))
+        page = ctx.new_page()
+        page.base, page.requests = live_server, log
+        opened.append(browser)
+        open_desk(page, event, token)
+        return page
+
+    yield open_
+    for b in opened:
+        b.close()
+
+
+def test_camera_checks_a_person_in(camera_desk):
+    event = make.event()
+    reg = make.registration(event, name="知念 花子", name_kana="チネン ハナコ")
+    page = camera_desk(event, staff_token(event), reg.ticket_code)
+    assert page.evaluate("window.isSecureContext")  # http://127.0.0.1 counts as secure
+    page.get_by_role("button", name="カメラを起動").click()
+    expect(page.locator("#result")).to_contain_text("受付しました", timeout=20_000)
+    assert "知念 花子" in result_text(page) and "チネン ハナコ" in result_text(page)
+    assert page.locator("#camera-video").is_visible()
+    [row] = checkins()
+    assert (row.registration_id, row.method, row.actor_label) == (reg.id, "camera", "受付2")
+    # the same QR stays in front of the camera: it is not admitted twice
+    page.wait_for_timeout(1500)
+    assert len(checkins()) == 1
+    assert_accessible(page)
+    page.get_by_role("button", name="カメラを停止").click()
+    assert page.locator("#camera-video").is_hidden()
+    assert page.requests.external() == []
+
+
+def test_camera_problems_are_told_plainly(browser, live_server):
+    event = make.event()
+    token = staff_token(event)
+    # no camera permission (no fake UI): Chromium refuses getUserMedia
+    ctx = browser.new_context(locale="ja-JP")
+    page = ctx.new_page()
+    page.base = live_server
+    open_desk(page, event, token)
+    page.get_by_role("button", name="カメラを起動").click()
+    status = page.locator("#camera-status")
+    expect(status).to_have_class(re.compile("camera-error"))
+    assert "カメラ" in status.inner_text() and ("許可" in status.inner_text() or "見つかりません" in status.inner_text())
+    ctx.close()
+    # served over plain http on a LAN address: not a secure context → say that HTTPS is needed
+    ctx = browser.new_context(locale="ja-JP")
+    ctx.add_init_script("Object.defineProperty(window, 'isSecureContext', {get: () => false});")
+    page = ctx.new_page()
+    page.base = live_server
+    open_desk(page, event, token)
+    page.get_by_role("button", name="カメラを起動").click()
+    expect(page.locator("#camera-status")).to_contain_text("https://")
+    assert "USBスキャナー" in page.locator("#camera-status").inner_text()
+    ctx.close()
+
+
+# ------------------------------------------------------------------ (2) a USB scanner types the code + Enter
+def test_scanner_input_checks_in_and_undo_takes_it_back(page):
+    organizer = make.organizer()
+    event = make.event(organizer)
+    reg = make.registration(event, name="金城 次郎", name_kana="キンジョウ ジロウ")
+    second = make.registration(event)
+    other = make.registration(make.event())
+    codes = (reg.ticket_code, second.ticket_code, other.ticket_code, other.name, reg.id, second.id)
+    reg_code, second_code, other_code, other_name, reg_id, second_id = codes
+    open_desk(page, event, organizer=organizer)
+    assert page.evaluate("document.activeElement.id") == "code"  # ready for the scanner
+    assert_accessible(page)
+
+    scan_with_keyboard(page, reg_code)
+    expect(page.locator("#result")).to_contain_text("受付しました")
+    assert "金城 次郎" in result_text(page)
+    assert page.locator("#result .result-ok").count() == 1
+    assert page.evaluate("document.activeElement.id") == "code" and page.locator("#code").input_value() == ""
+    expect(page.locator("#total-checked-in")).to_have_text("1")
+
+    scan_with_keyboard(page, reg_code.lower().replace("-", ""))
+    expect(page.locator("#result")).to_contain_text("受付済み")
+    assert "主催 太郎" in result_text(page) and page.locator("#result .result-warn").count() == 1
+
+    scan_with_keyboard(page, other_code)
+    expect(page.locator("#result")).to_contain_text("別のイベント")
+    assert other_name not in result_text(page) and page.locator("#result .result-error").count() == 1
+
+    scan_with_keyboard(page, "HELLO-WORLD")
+    expect(page.locator("#result")).to_contain_text("見つかりません")
+
+    scan_with_keyboard(page, second_code)
+    expect(page.locator("#result")).to_contain_text("受付しました")
+    page.get_by_role("button", name="直前の受付を取り消す").click()
+    expect(page.locator("#result")).to_contain_text("取り消しました")
+    assert_accessible(page)
+    assert [(c.registration_id, c.method, c.undone_at is not None) for c in checkins()] == [
+        (reg_id, "scanner", False), (second_id, "scanner", True)]
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 6  # every attempt, and the undo
+    assert page.requests.external() == []
+
+
+# ------------------------------------------------------------------ (3) name search by kana, one tap
+def test_kana_search_and_one_tap(page):
+    event = make.event()
+    yamada = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
+    make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    open_desk(page, event, staff_token(event))
+    page.locator("#q").fill("やまだ")
+    button = page.get_by_role("button", name="山田 花子 さんを受付")
+    button.wait_for()
+    assert page.locator("#search-results").inner_text().count("比嘉") == 0
+    assert_accessible(page)
+    button.click()
+    expect(page.locator("#result")).to_contain_text("受付しました")
+    [row] = checkins()
+    assert (row.registration_id, row.method) == (yamada.id, "search")
+    page.locator("#q").fill("ﾋｶﾞ")  # half-width katakana
+    page.get_by_role("button", name="比嘉 太郎 さんを受付").wait_for()
+    page.locator("#q").fill("ヤマダ")
+    page.locator("#search-results").get_by_text("受付済み").wait_for()
+
+
+# ------------------------------------------------------------------ (4) offline: scan two, reconnect, synced once
+def test_offline_scans_are_judged_locally_queued_and_synced_once(page):
+    event = make.event()
+    a = make.registration(event, name="大城 さくら", name_kana="オオシロ サクラ")
+    b = make.registration(event, name="玉城 健", name_kana="タマキ ケン")
+    cancelled = make.registration(event, name="仲本 結", name_kana="ナカモト ユイ", status="cancelled")
+    open_desk(page, event, staff_token(event))
+    page.wait_for_selector("#snapshot-age:not([hidden])")  # the snapshot is on the device
+    desk = f"{page.base}/events/{event.slug}/checkin/"
+    poll(page, "async () => navigator.serviceWorker.controller !== null")
+    poll(page, "async () => !!(await (await caches.open('eventsvc-checkin-v1')).match('" + desk + "'))")
+
+    page.context.set_offline(True)
+    expect(page.locator("#net")).to_have_class(re.compile("net-offline"))
+    scan_with_keyboard(page, a.ticket_code)
+    expect(page.locator("#result")).to_contain_text("オフライン")
+    assert "大城 さくら" in result_text(page)
+    scan_with_keyboard(page, b.ticket_code)
+    expect(page.locator("#queue-count")).to_have_text("2")
+    scan_with_keyboard(page, a.ticket_code)  # the same ticket again, still offline
+    expect(page.locator("#result")).to_contain_text("受付済み")
+    scan_with_keyboard(page, cancelled.ticket_code)
+    expect(page.locator("#result")).to_contain_text("キャンセル済み")
+    page.locator("#q").fill("たまき")  # the name search works from the snapshot too
+    page.locator("#search-results").get_by_text("受付済み").wait_for()
+    assert checkins() == []
+    assert_accessible(page)
+
+    # the page itself opens offline (service worker) and the queue survives (IndexedDB)
+    page.reload()
+    page.wait_for_selector("#net:not([hidden])")
+    expect(page.locator("#queue-count")).to_have_text("2")
+    assert page.locator("h1").inner_text().startswith("受付")
+    assert checkins() == []
+
+    page.context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#queue-count")).to_have_text("0", timeout=20_000)
+    rows = checkins()
+    assert sorted((r.registration_id, r.method, r.result) for r in rows) == sorted(
+        [(a.id, "offline", "checked_in"), (b.id, "offline", "checked_in")])
+    assert all(r.scanned_at < r.received_at for r in rows)  # each kept its real scan time
+    # a second sync or a reload adds nothing
+    page.reload()
+    page.wait_for_selector("#net:not([hidden])")
+    expect(page.locator("#net")).to_have_class(re.compile("net-online"))
+    page.wait_for_timeout(500)
+    assert len(checkins()) == 2
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 2
+    expect(page.locator("#total-checked-in")).to_have_text("2")
+
+
+def test_two_devices_offline_with_one_ticket_keep_a_duplicate(browser, live_server):
+    event = make.event()
+    reg = make.registration(event)
+    pages = []
+    for label in ("受付1", "受付2"):
+        ctx = browser.new_context(locale="ja-JP")
+        page = ctx.new_page()
+        page.base = live_server
+        open_desk(page, event, staff_token(event, label))
+        page.wait_for_selector("#snapshot-age:not([hidden])")
+        pages.append(page)
+    for page in pages:
+        page.context.set_offline(True)
+        expect(page.locator("#net")).to_have_class(re.compile("net-offline"))
+        page.locator("#code").focus()
+        scan_with_keyboard(page, reg.ticket_code)
+        expect(page.locator("#queue-count")).to_have_text("1")
+    for page in pages:
+        page.context.set_offline(False)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        expect(page.locator("#queue-count")).to_have_text("0", timeout=20_000)
+    assert sorted(r.result for r in checkins()) == ["checked_in", "duplicate"]
+    second = pages[1]
+    second.wait_for_selector("#sync-report:not([hidden])")
+    assert "重複" in second.locator("#sync-report").inner_text()
+    for page in pages:
+        page.context.close()
+
+
+def test_logout_clears_the_snapshot_but_not_before_the_queue_is_sent(page):
+    event = make.event()
+    reg = make.registration(event)
+    open_desk(page, event, staff_token(event))
+    page.wait_for_selector("#snapshot-age:not([hidden])")
+    count = f"""async () => {{ const db = await new Promise(r => {{ const q = indexedDB.open('eventsvc-checkin-{event.slug}');
+        q.onsuccess = () => r(q.result); }});
+        return await new Promise(r => {{ const q = db.transaction('tickets').objectStore('tickets').count();
+        q.onsuccess = () => {{ r(q.result); db.close(); }}; }}); }}"""
+    assert page.evaluate(count) == 1
+    # offline with an unsent admission: logging out is refused
+    page.context.set_offline(True)
+    expect(page.locator("#net")).to_have_class(re.compile("net-offline"))
+    page.locator("#code").focus()
+    scan_with_keyboard(page, reg.ticket_code)
+    expect(page.locator("#queue-count")).to_have_text("1")
+    page.get_by_role("button", name="この端末での受付を終了する").click()
+    page.locator("#logout-blocked").wait_for()
+    assert page.url.endswith("/checkin/")
+    # back online: the queue goes first, then the device forgets the snapshot and the cached page
+    page.context.set_offline(False)
+    page.get_by_role("button", name="この端末での受付を終了する").click()
+    page.wait_for_url(f"{page.base}/")
+    assert len(checkins()) == 1
+    assert page.evaluate(count) == 0
+    assert not page.evaluate(f"""async () => {{ const c = await caches.open('eventsvc-checkin-v1');
+        return !!(await c.match('{page.base}/events/{event.slug}/checkin/')); }}""")
+    page.goto(f"{page.base}/events/{event.slug}/checkin/")
+    assert "/login" in page.url
+
+
+# ------------------------------------------------------------------ without JavaScript, and the other pages
+def test_phone_without_javascript_types_and_searches(phone_nojs):
+    page = phone_nojs
+    event = make.event()
+    reg = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    second = make.registration(event, name="知念 花子", name_kana="チネン ハナコ")
+    page.goto(f"{page.base}/staff/{staff_token(event)}")
+    page.wait_for_url("**/checkin/")
+    assert page.locator("#camera").is_hidden()  # no camera without JS, and no broken button
+    page.locator("#code").fill(reg.ticket_code)
+    page.get_by_role("button", name="受付する", exact=True).click()
+    assert "受付しました" in result_text(page) and "比嘉 太郎" in result_text(page)
+    assert_accessible(page)
+    page.locator("#q").fill("ちねん")
+    page.get_by_role("button", name="検索").click()
+    page.get_by_role("button", name="知念 花子 さんを受付").click()
+    assert "受付しました" in result_text(page) and "知念 花子" in result_text(page)
+    page.get_by_role("button", name="この受付を取り消す").click()
+    assert "取り消しました" in result_text(page)
+    assert [(c.registration_id, c.undone_at is None) for c in checkins()] == [(reg.id, True), (second.id, False)]
+
+
+def test_paper_and_management_pages_pass_axe(page):
+    organizer = make.organizer()
+    event = make.event(organizer)
+    for _ in range(3):
+        make.registration(event)
+    login_in_browser(page, organizer)
+    for path in (f"/manage/events/{event.slug}", f"/manage/events/{event.slug}/staff-links",
+                 f"/manage/events/{event.slug}/name-tags?qr=1", f"/events/{event.slug}/checkin/reception-list",
+                 f"/manage/events/{event.slug}/attendance-code", f"/manage/events/{event.slug}/duplicates"):
+        page.goto(page.base + path)
+        assert_accessible(page)
+    page.goto(f"{page.base}/manage/events/{event.slug}/staff-links")
+    page.get_by_role("button", name="リンクを作る").click()
+    page.locator("#new-link").wait_for()
+    assert_accessible(page)
+    page.goto(f"{page.base}/manage/events/{event.slug}/attendance-code")
+    page.get_by_role("button", name="出席コードを作る").click()
+    assert len(page.locator(".attendance-code").inner_text().replace(" ", "")) == 6
+    assert_accessible(page)
+    assert page.requests.external() == []
