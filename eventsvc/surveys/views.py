@@ -26,7 +26,7 @@ from ..errors import DomainError
 from ..events import service as events
 from ..events.forms import ActionForm
 from ..events.poster import qr_svg
-from ..extensions import db, limiter
+from ..extensions import csrf, db, limiter
 from ..web import apply_errors, external_url
 from . import charts, service
 from .aggregate import QuestionResult
@@ -152,6 +152,7 @@ def _resolve(event, survey, token):
 
 
 @bp.route("/events/<slug>/survey/r/<token>", methods=["GET", "POST"])
+@csrf.exempt  # checked below by the form itself, so an expired form comes back with the answers typed
 def answer(slug: str, token: str):
     event, survey = _public_survey(slug)
     registration, problem = _resolve(event, survey, token)
@@ -164,11 +165,12 @@ def answer(slug: str, token: str):
     message = None
     status = 200
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         answers, errors = parse_answers(questions, request.form)
         revision = int(form.revision.data) if (form.revision.data or "").isdigit() else None
-        if not errors:
+        if not form.validate_on_submit():
+            message = _("フォームの有効期限が切れました。内容を確認して、もう一度送信してください。")
+            status = 400
+        elif not errors:
             try:
                 service.submit_response(survey, registration, answers, now, secret=_secret(), revision=revision)
                 db.session.commit()
@@ -180,7 +182,7 @@ def answer(slug: str, token: str):
                 errors = err.fields
                 message = err.message
                 status = err.status
-        else:
+        if errors and status == 200:
             message = _("回答内容を確認してください。")
             status = 422
         values = typed_values(questions, request.form)

@@ -466,3 +466,22 @@ def test_other_pages_can_link_a_person_to_their_survey(app, setup, make, organiz
         assert render_template_string(template, reg=reg).endswith("|open|True")
         no_survey = attendee(make.event(organizer))
         assert render_template_string("{{ survey_link_for(reg) is none }}", reg=no_survey) == "True"
+
+
+def test_an_expired_form_comes_back_with_the_answers_typed(app, client, setup, monkeypatch):
+    event, survey = setup
+    reg = attendee(event)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    data = {**form_for(survey, comments="長く書いた感想"), "csrf_token": "expired-or-missing"}
+    r = client.post(link(app, reg), data=data)
+    assert r.status_code == 400
+    page = html(r)
+    assert "フォームの有効期限が切れました" in page
+    assert "長く書いた感想</textarea>" in page
+    assert stored() == (0, 0, 0)
+    fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    r = client.post(link(app, reg), data={**data, "csrf_token": fresh})
+    assert r.status_code == 302
+    assert stored()[0] == 1
+    # everywhere else the app-wide CSRF protection still answers first
+    assert client.post(f"/events/{event.slug}/survey", data={"code": reg.ticket_code}).status_code == 400
