@@ -319,3 +319,19 @@ def test_without_slack_deliveries_are_held_then_sent_once_configured(make, organ
     assert send_all() == {"sent": 1}
     assert len(posts(fake, "C0HELD0001")) == 1
     assert db.session.scalar(select(Delivery.state)) == "sent"
+
+
+def test_inviting_more_than_100_people_takes_chunks_of_100(make, organizer, token, api, slack, kyushu):
+    from eventsvc.events.service import TicketTypeData
+
+    event, at = _past_event(make, organizer, ticket_types=[TicketTypeData("venue", "会場参加", 200)])
+    users = []
+    for i in range(150):
+        user = slack.add_user(email=f"many{i}@city.naha.lg.jp")["id"]
+        link(make.registration(event, email=f"many{i}@city.naha.lg.jp", now=at), user)
+        users.append(user)
+    assert api("POST", f"/events/{event.slug}/followups", token, json={"kind": "invite"}).status_code == 200
+    assert send_all() == {"sent": 1}
+    sizes = sorted(len(c.params["users"].split(",")) for c in slack.calls("conversations.invite"))
+    assert sizes == [50, 100]
+    assert set(users) <= slack.members(kyushu)
