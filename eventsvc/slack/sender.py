@@ -315,13 +315,16 @@ def reconcile(now: datetime, *, config: Mapping[str, Any] | None = None, gw: Sla
     sender = SlackSender()
     for row in rows:
         started = row.send_started_at or row.created_at
-        if now - started < after:
+        # an uncertain row is never claimed, so next_attempt_at is free to say when to look again
+        if now - started < after or (row.next_attempt_at is not None and row.next_attempt_at > now):
             continue
         try:
             channel, thread_ts = sender._where(row)
             found = gw.find_post_by_metadata(channel, row.id, _oldest(row), thread_ts)
         except (SlackError, TemporaryError, PermanentError) as err:
             log.info("slack reconcile %s: cannot look yet (%s)", row.id, err)
+            row.next_attempt_at = now + after
+            row.last_error = f"投稿されたか確認できません（{getattr(err, 'error', err)}）。{int(after.total_seconds())}秒後にもう一度確認します"
             continue
         if found is not None:
             row.state, row.external_id, row.sent_at = "sent", _ref(found), now

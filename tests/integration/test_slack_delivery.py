@@ -163,6 +163,21 @@ def test_a_person_retrying_an_uncertain_post_does_not_duplicate_it(make, organiz
     assert slack.count("chat.postMessage") == 1
 
 
+def test_when_slack_cannot_be_asked_the_reconcile_backs_off(make, organizer, slack, channel):
+    row = _announce(make, organizer)
+    slack.inject("chat.postMessage", Fault("apply_then_drop"))
+    slack.inject("conversations.history", Fault("http_status", status=403), times=2)
+    assert send_all() == {"uncertain": 1}  # the immediate look failed
+    send_all(now=later(61))  # reconcile: the look fails again → wait before the next one
+    assert slack.count("conversations.history") == 2 and _row(row.id).state == "uncertain"
+    assert "もう一度確認します" in _row(row.id).last_error
+    send_all(now=later(70))
+    assert slack.count("conversations.history") == 2  # not hammered every pass
+    send_all(now=later(130))
+    _exactly_once(slack, row.id, channel)
+    assert slack.count("chat.postMessage") == 1
+
+
 def test_a_worker_that_died_after_posting_is_reconciled_not_reposted(make, organizer, slack, channel):
     row = _announce(make, organizer)
     # a worker claimed it, posted, and died before recording the outcome
