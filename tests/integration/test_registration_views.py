@@ -310,3 +310,14 @@ def test_delivery_page_shows_the_held_message(manager, make, event, app):
     assert 'id="delivery-count-held">1<' in html
     page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
     assert reg.ticket_code in page and re.search(r"ticket-T1-[A-Z0-9-]+\.png", page)
+
+
+def test_attendee_page_links_to_the_open_survey(client, make, organizer):
+    from tests.integration.test_survey_support import make_survey
+
+    event = make.event(organizer)
+    reg = make.registration(event)
+    assert "アンケートに答える" not in client.get(attendee_url(reg)).get_data(as_text=True)
+    make_survey(event, organizer)
+    html = client.get(attendee_url(reg)).get_data(as_text=True)
+    assert "アンケートに答える" in html and f"/events/{event.slug}/survey/r/" in html
