@@ -841,6 +841,7 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
         if not checked:
             plan.notes.append("チェックインの記録がないため、参加確定の申込みを参加者として数えています。")
         attendees = [_attendee_ref(r, links) for r in came]
+        plan.names.update({a.slack_user_id: a.name for a in attendees if a.slack_user_id})
         survey = survey_link(event, None)
         if survey is None:
             plan.notes.append("アンケートが設定されていないため、アンケートの案内は入りません。")

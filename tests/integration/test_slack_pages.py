@@ -201,3 +201,18 @@ def test_every_preview_page_renders(client, login, organizer, make, slack, kind)
     event = make.event(organizer)
     login(organizer)
     assert client.get(f"/manage/events/{event.slug}/slack/followups/{kind}").status_code == 200
+
+
+def test_report_preview_shows_mentions_by_name(client, login, organizer, make, slack):
+    from datetime import timedelta
+
+    from eventsvc.core.clock import JST
+
+    channel = slack.add_channel("kyushu-okinawa")["id"]
+    region_channel("kyushu_okinawa", channel)
+    start = (now_utc() - timedelta(days=1)).astimezone(JST).replace(hour=13, minute=0, second=0, microsecond=0)
+    event = make.event(organizer, starts_at=start, ends_at=start + timedelta(hours=3), now=start - timedelta(days=7))
+    link(make.registration(event, name="知念 花子", now=start - timedelta(days=7)), "U0HANAKO01")
+    login(organizer)
+    html = _html(client.get(f"/manage/events/{event.slug}/slack/followups/report"))
+    assert '<span class="slack-mention">@知念 花子</span>' in html and "U0HANAKO01" not in html
