@@ -76,13 +76,12 @@ class Shape:
 
 
 def violation_text(code: str, people: Sequence, *, name_of: Callable[[object], str], shape: Shape,
-                   team_of: Callable[[object], str | None] = lambda _i: None) -> str:
+                   team: str | None = None) -> str:
     """One sentence naming the conflict, for a code of :mod:`eventsvc.teams.assign`.
 
-    ``team_of(person id)`` names the team a person is in (for rules about a team).
+    ``team`` names the team a rule about one team is about (when the teams exist).
     """
     who = names_text(people, name_of) if people else ""
-    team = team_of(people[0]) if people else None
     team_text = _("チーム %(name)s", name=team) if team else _("あるチーム")
     k, n = shape.teams, shape.people
     messages = {
@@ -115,9 +114,13 @@ def violation_text(code: str, people: Sequence, *, name_of: Callable[[object], s
         "keep_together": lambda: _("「一緒にする」人たちが別々のチームにいます: %(who)s", who=who),
         "keep_apart": lambda: _("「別のチームにする」人たちが同じ%(team)sにいます: %(who)s", team=team_text, who=who),
         "locked": lambda: _("固定したチームから移動しています: %(who)s", who=who),
-        "facilitator_rule": lambda: _(
-            "ファシリテーターの配置がルール（各チーム%(rule)s）に合いません: %(who)s",
-            rule=shape.facilitator_rule(), who=who or _("%(team)sにファシリテーターがいません", team=team_text)),
+        "facilitator_rule": lambda: (
+            _("%(team)sのファシリテーターが%(n)s人です（各チーム%(rule)s）: %(who)s", team=team_text, n=len(people),
+              rule=shape.facilitator_rule(), who=who) if team and people
+            else _("%(team)sにファシリテーターがいません（各チーム%(rule)s）。", team=team_text,
+                   rule=shape.facilitator_rule()) if team
+            else _("ファシリテーターの配置のルール（各チーム%(rule)s）を守れません: %(who)s",
+                   rule=shape.facilitator_rule(), who=who or "—")),
     }
     make = messages.get(code)
     if make is None:

@@ -484,11 +484,10 @@ def overview(run: TeamAssignment) -> Overview:
             [m.registration_id for m in sorted(run.members, key=lambda m: m.id) if m.team_id == t.id]
         teams.append(TeamView(t, [MemberView(member_rows[i], regs[i]) for i in ids],
                               mix(explanation, org_names=names, has_topic=bool(t.topic)) if explanation else None))
-    team_of = {m.registration_id: t.team.name for t in teams for m in (mv.member for mv in t.members)}
     shape = Shape(people=len(regs), teams=len(teams), facilitators=sum(1 for r in regs.values() if r.facilitator))
     views = [ViolationView(v.code, violation_text(v.code, v.people, name_of=lambda i: regs[i].name if i in regs else f"No.{i}",
-                                                  shape=shape, team_of=team_of.get), list(v.people))
-             for v in violations]
+                                                  shape=shape, team=team), list(v.people))
+             for v, team in zip(violations, _teams_meant(violations, teams), strict=True)]
     in_run = set(regs)
     try:
         unassigned = [r for r in in_scope(run.event, run.scope) if r.id not in in_run]
@@ -496,6 +495,26 @@ def overview(run: TeamAssignment) -> Overview:
         unassigned = []
     return Overview(run, teams, result.score if result else None, result.lower_bound if result else None,
                     views, unassigned)
+
+
+def _teams_meant(violations: Sequence[algo.Violation], teams: Sequence[TeamView]) -> list[str | None]:
+    """The team each violation is about: the team of its first person or, for a team
+    broken by being empty of people or of facilitators (no people named), the next such team
+    (the algorithm reports team rules in team order)."""
+    team_of = {m.id: tv.team.name for tv in teams for m in tv.members}
+    empty = iter([tv.team.name for tv in teams if not tv.members])
+    no_facilitator = iter([tv.team.name for tv in teams if not any(m.registration.facilitator for m in tv.members)])
+    out: list[str | None] = []
+    for v in violations:
+        if v.people:
+            out.append(team_of.get(v.people[0]) if v.code in ("team_size", "keep_apart", "facilitator_rule") else None)
+        elif v.code == "team_size":
+            out.append(next(empty, None))
+        elif v.code == "facilitator_rule":
+            out.append(next(no_facilitator, None))
+        else:
+            out.append(None)
+    return out
 
 
 def _rescore(run: TeamAssignment, now: datetime) -> None:
