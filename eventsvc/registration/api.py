@@ -132,7 +132,7 @@ def create_registration(slug: str, body: RegistrationIn):
     reg, token = service.register(event, data, now_utc())
     db.session.commit()
     return RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
-                               manage_url=service.manage_url(reg), waitlist_position=service.waitlist_position(reg))
+                               manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)
 
 
 @operation("/events/<slug>/registrations", "GET", summary="List an event's registrations", tags=["registration"],

@@ -315,6 +315,15 @@ def seats_taken(tt_id: int) -> int:
         Registration.ticket_type_id == tt_id, Registration.status.in_(SEATED))) or 0
 
 
+def _tally(tt_id: int) -> tuple[int, int, int]:
+    """``(seats held, people waiting, highest rank)`` for a participation type, in one query."""
+    row = db.session.execute(select(
+        func.count().filter(Registration.status.in_(SEATED)),
+        func.count().filter(Registration.status == "waitlisted"),
+        func.max(Registration.queue_rank)).where(Registration.ticket_type_id == tt_id)).one()
+    return row[0] or 0, row[1] or 0, row[2] or 0
+
+
 def _next_rank(tt_id: int) -> int:
     top = db.session.scalar(select(func.max(Registration.queue_rank)).where(Registration.ticket_type_id == tt_id))
     return (top or 0) + 1
@@ -433,7 +442,7 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
                                                        Registration.email == c.email)):
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
-    taken = seats_taken(tt.id)
+    taken, waiting, top_rank = _tally(tt.id)
     decision = rules.admission(capacity=capacity, taken=taken, email=c.email,
                                allow_list=list(event.allowed_email_domains or []), selection=event.selection,
                                drawn=event.selection == "lottery" and lottery_drawn(tt))
@@ -445,7 +454,7 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
         department=c.department, ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
         facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=bool(data.consent_privacy),
         consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
-        answers=c.answers, queue_rank=_next_rank(tt.id) if decision.status == "waitlisted" else None,
+        answers=c.answers, queue_rank=top_rank + 1 if decision.status == "waitlisted" else None,
         review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja", created_at=now,
         updated_at=now, confirmed_at=now if decision.status == "confirmed" else None)
     try:
@@ -455,18 +464,22 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
                        {"email": "このメールアドレスでは既に申し込まれています。"}) from None
     reg.event, reg.ticket_type = event, tt
-    _notify_status(reg, now, reason="registered")
+    #: known without another query: the new rank is behind everyone waiting (not stored)
+    reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
+    _notify_status(reg, now, reason="registered", position=reg.position_at_registration)
     return reg, token
 
 
 # ------------------------------------------------------------------ notifications
-def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str = "") -> None:
+def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str = "",
+                   position: int | None = None) -> None:
     """Enqueue the e-mail for the registration's (new) status."""
     url = manage_url(reg)
     if reg.status == "confirmed":
         mail.enqueue_confirmed(reg, url, now, reason=reason, note=note)
     elif reg.status == "waitlisted":
-        mail.enqueue_simple(reg, "waitlisted", url, now, position=waitlist_position(reg), reason=reason, note=note,
+        mail.enqueue_simple(reg, "waitlisted", url, now, position=position or waitlist_position(reg),
+                            reason=reason, note=note,
                             key=f"waitlisted:{reg.id}:{reg.queue_rank}")
     elif reg.status == "pending_review":
         mail.enqueue_simple(reg, "pending_review", url, now, key=f"pending_review:{reg.id}")
