@@ -7,19 +7,23 @@ event's slug answers 404, whoever asks.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
 
+from flask import request
 from pydantic import Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .. import database
 from ..core.clock import now_utc
 from ..errors import NotFound
-from ..events.models import Event
+from ..events.models import Event, event_organizers
 from ..extensions import db
-from ..jsonapi import Input, Output, Text, operation, principal, register_auth
+from ..jsonapi import Input, Output, Text, api, operation, principal, register_auth
 from ..web import external_url
 from . import present, service
 from .models import StaffLink
@@ -29,6 +33,7 @@ register_auth("staff", lambda token: service.resolve_staff_token(token, now_utc(
 
 DESK = ["organizer", "staff"]
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
@@ -38,27 +43,82 @@ def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
         if event is None or event.slug != slug:
             raise NotFound("event_not_found", "イベントが見つかりません。")
         return event, service.Actor.staff(who)
-    event = db.session.scalar(select(Event).where(Event.slug == slug))
-    if event is None or not event.is_managed_by(who):
+    stmt = select(Event).where(Event.slug == slug)
+    if not who.is_admin:  # one query: the event, if this organizer is one of its organizers
+        stmt = stmt.join(event_organizers, event_organizers.c.event_id == Event.id).where(
+            event_organizers.c.organizer_id == who.id)
+    event = db.session.scalar(stmt)
+    if event is None:
         raise NotFound("event_not_found", "イベントが見つかりません。")
     return event, service.Actor.organizer(who)
 
 
-def commit_once(work: Callable[[], T]) -> T:
-    """Run ``work``, commit; a unique-key race (the same nonce twice at once) runs it again.
-
-    The second run finds the first one's row and answers from it, so the caller sees
-    the same answer as the winner instead of an error.
-    """
+@contextlib.contextmanager
+def _keep_loaded():
+    """Commit without expiring what was loaded (the answer is built from it afterwards)."""
+    session = db.session()
+    before = session.expire_on_commit
+    session.expire_on_commit = False
     try:
-        out = work()
-        db.session.commit()
-        return out
-    except IntegrityError:
-        db.session.rollback()
-        out = work()
-        db.session.commit()
-        return out
+        yield
+    finally:
+        session.expire_on_commit = before
+
+
+def read_first() -> None:
+    """Before a check-in call: its first transaction only reads (token, event), so on SQLite it
+    begins as a plain read, not ``BEGIN IMMEDIATE``; :func:`decide` takes the write lock itself."""
+    database.set_write_intent(False)  # the app's teardown restores the request's default
+
+
+_READ_FIRST = {"api.checkin_post_checkin", "api.checkin_delete_checkin", "api.checkin_post_sync"}
+
+
+@api.before_request
+def _read_first_for_checkins():
+    if request.endpoint in _READ_FIRST:
+        read_first()
+
+
+#: SQLite: check-ins of this process queue here for the write lock instead of polling for it
+#: (SQLite's busy handler sleeps up to 100 ms between tries, which made the tail latency)
+_SQLITE_WRITERS = threading.Lock()
+
+
+def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
+    """Run ``work`` (the locked decision and its writes), commit, and ``tell`` its result.
+
+    On SQLite the write lock (``BEGIN IMMEDIATE``) is taken by a write request's first
+    query, so what the request read before — the caller's token, the event — is committed
+    first, and the answer is built after the commit under a read transaction: the lock is
+    held only while the check-in itself is decided and written. On PostgreSQL only the
+    registration's row is locked (``FOR UPDATE`` in the service), so all of it runs in
+    one transaction (fewer round trips). A unique-key race (the same nonce twice at once)
+    runs ``work`` again: the second run finds the winner's row and answers from it.
+    """
+    split = db.session.get_bind().dialect.name == "sqlite"
+    with _keep_loaded():
+        if split:
+            db.session.commit()  # nothing written yet: this only ends the reading part
+        write = database.set_write_intent(True)  # from here: BEGIN IMMEDIATE (see read_first)
+        try:
+            with _SQLITE_WRITERS if split else contextlib.nullcontext():
+                for attempt in (1, 2):
+                    try:
+                        result = work()
+                        told = None if split else tell(result)
+                        db.session.commit()
+                        break
+                    except IntegrityError:
+                        db.session.rollback()
+                        if attempt == 2:
+                            raise
+        finally:
+            database.reset_write_intent(write)
+    if split:
+        with database.read_only():  # telling the answer needs no write lock
+            told = tell(result)
+    return told
 
 
 # ------------------------------------------------------------------ bodies
@@ -141,31 +201,24 @@ def staff_link_out(link: StaffLink, now: datetime) -> StaffLinkOut:
 
 # ------------------------------------------------------------------ the work (API and desk page alike)
 def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> CheckinOut:
-    def work():
-        result = service.check_in(event, body.code, device_id=body.device_id, nonce=body.nonce,
-                                  scanned_at=body.scanned_at, method=body.method, actor=actor, now=now,
-                                  registration_id=body.registration_id)
-        return present.result_out(event, result)
-
-    return commit_once(work)
+    return decide(lambda: service.check_in(
+        event, body.code, device_id=body.device_id, nonce=body.nonce, scanned_at=body.scanned_at,
+        method=body.method, actor=actor, now=now, registration_id=body.registration_id),
+        lambda result: present.result_out(event, result))
 
 
 def sync(event: Event, actor: service.Actor, body: SyncIn, now: datetime) -> SyncOut:
     scans = [service.QueuedScan(s.code, s.nonce, s.scanned_at, s.method, s.admitted_locally, s.registration_id)
              for s in body.scans]
 
-    def work():
-        results = service.sync(event, scans, device_id=body.device_id, actor=actor, now=now)
-        return [present.result_out(event, r) for r in results]
-
-    results = commit_once(work)
-    return SyncOut(results=results, counters=present.counters_out(service.counters(event)))
+    return decide(lambda: service.sync(event, scans, device_id=body.device_id, actor=actor, now=now),
+                  lambda results: SyncOut(results=[present.result_out(event, r) for r in results],
+                                          counters=present.counters_out(service.counters(event))))
 
 
 def undo(event: Event, actor: service.Actor, registration_id: int, now: datetime) -> CheckinOut:
-    out = present.result_out(event, service.undo_checkin(event, registration_id, actor=actor, now=now))
-    db.session.commit()
-    return out
+    return decide(lambda: service.undo_checkin(event, registration_id, actor=actor, now=now),
+                  lambda result: present.result_out(event, result))
 
 
 # ------------------------------------------------------------------ check-in

@@ -97,6 +97,8 @@ class CheckinLog(db.Model):
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
+    checkin: Mapped[Checkin | None] = relationship()
+
 
 class StaffLink(db.Model):
     """A link that lets reception staff without an account check people in at one event.

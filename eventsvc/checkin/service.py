@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import to_utc
@@ -160,22 +160,32 @@ def _id_ok(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
-def _lock_registration(*conditions) -> Registration | None:
-    stmt = (select(Registration).where(*conditions)
-            .options(joinedload(Registration.ticket_type, innerjoin=True)))
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Registration)
-    return db.session.scalars(stmt).first()
+# The statements of the hot path, built once (a scan only binds its values).
+_WITH_TYPE = joinedload(Registration.ticket_type, innerjoin=True)
+_BY_CODE = select(Registration).where(Registration.ticket_code == bindparam("code")).options(_WITH_TYPE)
+_BY_ID = select(Registration).where(Registration.id == bindparam("rid"),
+                                    Registration.event_id == bindparam("eid")).options(_WITH_TYPE)
+_LOCKED = {False: {"code": _BY_CODE, "id": _BY_ID},
+           True: {"code": _BY_CODE.with_for_update(of=Registration), "id": _BY_ID.with_for_update(of=Registration)}}
+_VALID = select(Checkin).where(Checkin.registration_id == bindparam("rid"), Checkin.result == "checked_in",
+                               Checkin.undone_at.is_(None))
+_INSERT_CHECKIN = Checkin.__table__.insert().returning(Checkin.__table__.c.id)
+_INSERT_LOG = CheckinLog.__table__.insert()
+_BY_NONCE = select(CheckinLog).where(CheckinLog.event_id == bindparam("eid"), CheckinLog.nonce == bindparam("nonce"))
+
+
+def _lock_registration(by: str, **params) -> Registration | None:
+    """The registration, its row locked until commit (PostgreSQL; SQLite holds the database lock)."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    return db.session.scalars(_LOCKED[postgres][by], params).first()
 
 
 def _valid_checkin(registration_id: int) -> Checkin | None:
-    return db.session.scalar(select(Checkin).where(
-        Checkin.registration_id == registration_id, Checkin.result == "checked_in",
-        Checkin.undone_at.is_(None)))
+    return db.session.scalars(_VALID, {"rid": registration_id}).first()
 
 
 def _replay(event: Event, nonce: str) -> CheckinResult | None:
-    log = db.session.scalar(select(CheckinLog).where(CheckinLog.event_id == event.id, CheckinLog.nonce == nonce))
+    log = db.session.scalars(_BY_NONCE, {"eid": event.id, "nonce": nonce}).first()
     if log is None:
         return None
     registration = db.session.get(Registration, log.registration_id) if log.registration_id else None
@@ -205,63 +215,63 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     if registration_id is not None:
         code = None
-        registration = (_lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
+        registration = (_lock_registration("id", rid=registration_id, eid=event.id)
                         if _id_ok(registration_id) else None)
         raw_code = f"registration:{registration_id}"
     else:
         code = extract_code(raw_code)
-        registration = _lock_registration(Registration.ticket_code == code) if code else None
+        registration = _lock_registration("code", code=code) if code else None
     # after the lock: a concurrent retry of this nonce has committed by now (or never will)
     if nonce is not None and (previous := _replay(event, nonce)) is not None:
         return previous
 
-    log = CheckinLog(event_id=event.id, method=method, device_id=device, nonce=nonce, actor_label=actor.label,
-                     scanned_at=when, received_at=now)
+    log = dict(event_id=event.id, registration_id=None, checkin_id=None, input_hash="", method=method,
+               device_id=device, nonce=nonce, actor_label=actor.label, scanned_at=when, received_at=now)
     result: CheckinResult
     if registration is None:
-        log.input_hash = input_hash(raw_code)
+        log["input_hash"] = input_hash(raw_code)
         result = CheckinResult("unknown_code")
     elif registration.event_id != event.id:
-        log.input_hash = input_hash(code or raw_code)
+        log["input_hash"] = input_hash(code or raw_code)
         result = CheckinResult("wrong_event")
     elif not registration.admits:
         result = CheckinResult("not_admitted", registration.status, registration)
     else:
         existing = _valid_checkin(registration.id)
         if existing is None:
-            checkin = _new_checkin(event, registration, "checked_in", when, now, device, method, nonce, actor)
+            checkin = _insert_checkin(event, registration, "checked_in", when, now, device, method, nonce, actor)
             result = CheckinResult("checked_in", None, registration, checkin)
         elif offline:
-            dup = _new_checkin(event, registration, "duplicate", when, now, device, method, nonce, actor)
-            log.checkin_id = dup.id
+            checkin = _insert_checkin(event, registration, "duplicate", when, now, device, method, nonce, actor)
             result = CheckinResult("already_checked_in", None, registration, existing, duplicate=True)
         else:
+            checkin = None
             result = CheckinResult("already_checked_in", None, registration, existing)
+        log["checkin_id"] = checkin.id if checkin is not None else None
     if result.registration is not None:
-        log.registration_id = result.registration.id
-    if result.ok:
-        log.checkin_id = result.checkin.id
-    log.result, log.reason, log.duplicate = result.result, result.reason or "", result.duplicate
-    db.session.add(log)
-    db.session.flush()
+        log["registration_id"] = result.registration.id
+    log.update(result=result.result, reason=result.reason or "", duplicate=result.duplicate)
+    db.session.execute(_INSERT_LOG, log)
     result.nonce = nonce
     return result
 
 
-def _new_checkin(event, registration, result, when, now, device, method, nonce, actor) -> Checkin:
-    checkin = Checkin(event_id=event.id, registration=registration, result=result, scanned_at=when, received_at=now,
-                      device_id=device, method=method, nonce=nonce, actor_label=actor.label,
-                      staff_link_id=actor.staff_link_id, organizer_id=actor.organizer_id)
-    db.session.add(checkin)
-    db.session.flush()
-    return checkin
+def _insert_checkin(event, registration, result, when, now, device, method, nonce, actor) -> Checkin:
+    """Write one check-in row straight away (no unit-of-work flush: this is the hot path).
+
+    The returned object carries the row's values; it is not attached to the session.
+    """
+    values = dict(event_id=event.id, registration_id=registration.id, result=result, scanned_at=when,
+                  received_at=now, device_id=device, method=method, nonce=nonce, actor_label=actor.label,
+                  staff_link_id=actor.staff_link_id, organizer_id=actor.organizer_id, undone_at=None, undone_by="")
+    checkin_id = db.session.execute(_INSERT_CHECKIN, values).scalar_one()
+    return Checkin(id=checkin_id, **values)
 
 
 def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datetime,
                  device_id: str | None = None) -> CheckinResult:
     """Take back a registration's check-in (a wrong tap). Raises ``not_checked_in``."""
-    registration = (_lock_registration(Registration.id == registration_id, Registration.event_id == event.id)
-                    if _id_ok(registration_id) else None)
+    registration = _lock_registration("id", rid=registration_id, eid=event.id) if _id_ok(registration_id) else None
     if registration is None:
         raise NotFound("registration_not_found", "この参加者は見つかりません。")
     checkin = _valid_checkin(registration.id)

@@ -91,6 +91,13 @@ def _is_json() -> bool:
     return request.path.endswith(".json")
 
 
+@bp.before_request
+def _read_first():
+    # the desk's JSON writes decide under their own write lock (see api.decide); their reading part is a read
+    if request.endpoint in ("checkin.desk_scan_json", "checkin.desk_undo_json", "checkin.desk_sync_json"):
+        desk_api.read_first()
+
+
 @bp.errorhandler(DeskDenied)
 def _denied(err: DeskDenied):
     if _is_json():

@@ -1,0 +1,314 @@
+"""Check-in under load: real server processes, 5,000 tickets, concurrency 1/8/32.
+
+    .venv/bin/python bench/checkin.py [--backends sqlite,postgresql] [--processes 2] [--threads 8]
+                                      [--levels 1,8,32] [--requests 1500] [--tickets 5000]
+                                      [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+For each backend it creates a fresh database (SQLite file in a temp folder, or a new
+PostgreSQL database dropped afterwards), migrates it, and seeds one event with
+``--tickets`` confirmed registrations and an organizer API token. It then starts N server
+processes (waitress, the production server of ``eventsvc serve``; the client spreads
+requests over their ports like a load balancer would) and, for each level ``c``, scans
+``--requests`` different tickets through ``POST /api/v1/events/{slug}/checkins`` from ``c``
+client threads with keep-alive connections. Every scan must answer ``checked_in`` (each
+ticket is scanned once; the levels use disjoint tickets). It prints throughput and p50/p99
+latency, and the same for the ceiling: a bare Flask endpoint that does one INSERT per
+request, served and driven the same way, and the ratio between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# ---------------------------------------------------------------- servers (child processes)
+def bare_app(url: str):
+    """A Flask app with one endpoint that writes one row: the ceiling."""
+    from flask import Flask, request
+    from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+
+    from eventsvc import database  # noqa: F401  (the same SQLite pragmas and BEGIN IMMEDIATE)
+
+    engine = create_engine(url, pool_size=16, max_overflow=4) if url.startswith("postgresql") else create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False})
+    table = Table("bench_writes", MetaData(), Column("id", Integer, primary_key=True), Column("code", String(64)))
+    app = Flask("bare")
+
+    @app.post("/write")
+    def write():
+        body = request.get_json()
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(code=body["code"]))
+        return {"result": "checked_in"}
+
+    return app
+
+
+def app_write_blueprint():
+    """One INSERT per request inside the eventsvc app itself (its middleware, sessions, headers; no auth)."""
+    from flask import Blueprint, request
+    from sqlalchemy import text
+
+    from eventsvc.extensions import csrf, db
+
+    bp = Blueprint("bench_write", __name__)
+
+    @bp.post("/bench/write")
+    def write():
+        db.session.execute(text("INSERT INTO bench_writes (code) VALUES (:code)"), {"code": request.get_json()["code"]})
+        db.session.commit()
+        return {"result": "checked_in"}
+
+    csrf.exempt(bp)
+    return bp
+
+
+def serve(kind: str, port: int, url: str, threads: int) -> None:
+    import logging
+
+    import waitress
+
+    if kind == "bare":
+        app = bare_app(url)
+    else:
+        from eventsvc import create_app
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False,
+                          "OUTBOX_WORKER": False, "LOG_LEVEL": "WARNING", "BASE_URL": "http://bench.example",
+                          "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": threads, "max_overflow": 4}
+                          if url.startswith("postgresql") else {}})
+        if kind == "appwrite":
+            app.register_blueprint(app_write_blueprint())
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    waitress.serve(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
+                   _quiet=True)
+
+
+# ---------------------------------------------------------------- setup
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(backend: str, pg_server: str, tmp: str):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from eventsvc.config import normalize_database_url
+
+    if backend == "sqlite":
+        return f"sqlite:///{tmp}/bench.db", lambda: None
+    server = normalize_database_url(pg_server)
+    name = f"eventsvc_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as c:
+            c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return make_url(server).set(database=name).render_as_string(hide_password=False), drop
+
+
+def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
+    """Migrate; one event with ``tickets`` confirmed registrations; (slug, organizer token, codes)."""
+    import hashlib
+    from datetime import timedelta
+
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, text
+
+    from eventsvc import create_app
+    from eventsvc.auth import service as auth
+    from eventsvc.core.clock import now_utc
+    from eventsvc.events import service as events
+    from eventsvc.extensions import db
+    from eventsvc.registration.models import Registration
+    from eventsvc.registration.tickets import make_code
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"})
+    with app.app_context():
+        upgrade()
+        db.session.execute(text("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, code VARCHAR(64))")
+                           if url.startswith("sqlite") else
+                           text("CREATE TABLE bench_writes (id SERIAL PRIMARY KEY, code VARCHAR(64))"))
+        org = auth.create_organizer("bench@digital.go.jp", "受付ベンチ", "bench-password-1")
+        token = auth.create_token(org, "bench")
+        now = now_utc()
+        event = events.create_event(events.EventData(
+            title="check-in bench", starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=5),
+            ticket_types=[events.TicketTypeData("venue", "会場参加", tickets),
+                          events.TicketTypeData("online", "オンライン参加", tickets)], slug="bench-checkin"), org, now)
+        events.publish(event, org, now)
+        db.session.flush()
+        venue, online = event.ticket_types
+        codes = [make_code() for _ in range(tickets)]
+        rows = [dict(event_id=event.id, ticket_type_id=(venue if i % 4 else online).id, status="confirmed",
+                     name=f"参加 {i}", name_kana="サンカ シャ", email=f"p{i}@city.naha.lg.jp",
+                     organization_code="472018", organization_name="沖縄県那覇市", department="",
+                     ticket_code=code, attendee_token_hash=hashlib.sha256(f"bench{i}".encode()).hexdigest(),
+                     facilitator=False, consent_privacy=True, consent_slack_mention=False, consent_listing=False,
+                     answers={}, review_note="", locale="ja", created_at=now, updated_at=now, confirmed_at=now)
+                for i, code in enumerate(codes)]
+        for i in range(0, len(rows), 1000):
+            db.session.execute(insert(Registration), rows[i:i + 1000])
+        db.session.commit()
+        return event.slug, token, codes
+
+
+def start_servers(kind: str, url: str, processes: int, threads: int):
+    procs, ports = [], []
+    for _ in range(processes):
+        port = free_port()
+        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), url, str(threads)],
+                                      cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        ports.append(port)
+    for port in ports:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.1)
+    return procs, ports
+
+
+def stop_servers(procs) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# ---------------------------------------------------------------- load
+def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
+    latencies: list[float] = []
+    answers: dict[str, int] = {}
+    lock = threading.Lock()
+    index = iter(range(len(bodies)))
+    barrier = threading.Barrier(concurrency)
+
+    def worker(n: int):
+        port = ports[n % len(ports)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        barrier.wait()
+        while True:
+            with lock:
+                i = next(index, None)
+            if i is None:
+                break
+            payload = json.dumps(bodies[i]).encode()
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body=payload, headers={"Content-Type": "application/json", **headers})
+                resp = conn.getresponse()
+                data = resp.read()
+                answer = json.loads(data).get("result", str(resp.status)) if resp.status == 200 else str(resp.status)
+            except (OSError, http.client.HTTPException, ValueError):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                answer = "error"
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                answers[answer] = answers.get(answer, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "answers": answers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--tickets", type=int, default=5000)
+    parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
+                                                      "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    warm = 20
+    if (args.requests + warm) * len(levels) > args.tickets:  # the ceilings reuse the same codes as payload
+        parser.error("--tickets must cover (--requests + 20 warm-up scans) × levels: every scan uses a new ticket")
+    print(f"# check-in bench: {args.tickets} tickets, {args.requests} scans per level, "
+          f"{args.processes} waitress processes × {args.threads} threads, {os.cpu_count()} CPUs")
+    print("# ceiling = a bare Flask app doing one INSERT; app-write = one INSERT through the eventsvc app "
+          "(its middleware, no auth)")
+    print(f"{'backend':10} {'c':>3} {'check-in/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'ceiling/s':>9} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'app-write/s':>11} {'p99 ms':>7} {'ratio':>6}  answers")
+    for backend in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix="eventsvc-bench-") as tmp:
+            url, drop = prepare(backend, args.pg, tmp)
+            try:
+                slug, token, codes = seed(url, args.tickets)
+                auth = {"Authorization": f"Bearer {token}"}
+                results = {}
+                for kind in ("bare", "appwrite", "app"):
+                    procs, ports = start_servers(kind, url, args.processes, args.threads)
+                    try:
+                        offset = 0
+                        for c in levels:
+                            batch = codes[offset:offset + warm + args.requests]
+                            offset += warm + args.requests
+                            if kind == "bare":
+                                path, hdrs = "/write", {}
+                            elif kind == "appwrite":
+                                path, hdrs = "/bench/write", {}
+                            else:
+                                path, hdrs = f"/api/v1/events/{slug}/checkins", auth
+                            bodies = [{"code": code, "device_id": f"bench-{c}"} for code in batch]
+                            drive(ports, path, bodies[:warm], min(c, warm), hdrs)  # connections, pools, imports
+                            results[(kind, c)] = drive(ports, path, bodies[warm:], c, hdrs)
+                    finally:
+                        stop_servers(procs)
+                for c in levels:
+                    a, b, w = results[("app", c)], results[("bare", c)], results[("appwrite", c)]
+                    answers = ", ".join(f"{k}={v}" for k, v in sorted(a["answers"].items()))
+                    print(f"{backend:10} {c:>3} {a['rps']:>10.0f} {a['p50']:>7.1f} {a['p99']:>7.1f} "
+                          f"{b['rps']:>9.0f} {b['p50']:>7.1f} {b['p99']:>7.1f} {a['rps'] / b['rps']:>6.0%} "
+                          f"{w['rps']:>11.0f} {w['p99']:>7.1f} {a['rps'] / w['rps']:>6.0%}  {answers}")
+            finally:
+                drop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    else:
+        main()
