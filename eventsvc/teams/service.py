@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,6 +97,20 @@ class RunRequest:
 def default_name(position: int) -> str:
     """A, B, … Z, then 27, 28, … (what follows 「チーム」 on name tags)."""
     return chr(ord("A") + position) if position < 26 else str(position + 1)
+
+
+def team_names_for(k: int, names: Sequence[str | None] | None, topics: Sequence[str | None] | None) -> list[str]:
+    """One distinct name per team: the given name, else the topic, else A, B, C…
+
+    Name tags and the desk tell teams apart by name, so a repeated name (two tables on the
+    same topic) gets the team's letter added: 「窓口 A」「窓口 D」.
+    """
+    out = []
+    for i in range(k):
+        given = ((names[i] if names else None) or "").strip()
+        out.append((given or (topics[i] if topics else None) or default_name(i))[:MAX_NAME])
+    seen = Counter(out)
+    return [f"{n[:MAX_NAME - 4]} {default_name(i)}" if seen[n] > 1 else n for i, n in enumerate(out)]
 
 
 def _actor_label(actor) -> str:
@@ -251,7 +266,7 @@ def _check_people(groups: Sequence[Sequence[int]], regs_by_id: dict[int, Registr
     if not missing:
         return
     known = {r.id: r.name for r in db.session.scalars(select(Registration).where(
-        Registration.event_id == event.id, Registration.id.in_(missing)))}
+        Registration.event_id == event.id, Registration.id.in_([i for i in missing if _id_ok(i)])))}
     who = names_text(missing, lambda i: known.get(i) or f"No.{i}")
     raise TeamError("unknown_person", f"{scope_label(scope)}に含まれていない人が指定されています: {who}",
                     {field_name: f"{scope_label(scope)}に含まれていない人がいます: {who}"}, missing)
@@ -372,11 +387,10 @@ def run(event: Event, req: RunRequest, actor, now: datetime, *,
         published=False)
     db.session.add(row)
     db.session.flush()
+    labels = team_names_for(k, names, clean_topics)
     for t in result.teams:
-        given = (names[t.index] if names else "") or ""
-        topic = clean_topics[t.index] if clean_topics else None
-        team = Team(assignment_id=row.id, position=t.index, name=(given.strip() or topic or default_name(t.index))[:MAX_NAME],
-                    topic=topic)
+        team = Team(assignment_id=row.id, position=t.index, name=labels[t.index],
+                    topic=clean_topics[t.index] if clean_topics else None)
         db.session.add(team)
         db.session.flush()
         for rid in t.members:
@@ -536,13 +550,20 @@ def _team_at(run: TeamAssignment, position: int) -> Team:
     return team
 
 
+def _id_ok(value: object) -> bool:
+    """Ids the database can hold (larger ones would overflow SQLite or PostgreSQL's integer)."""
+    return isinstance(value, int) and 0 < value < 2**31
+
+
 def _member(run: TeamAssignment, registration_id: int) -> TeamMember | None:
+    if not _id_ok(registration_id):
+        return None
     return db.session.scalar(select(TeamMember).where(TeamMember.assignment_id == run.id,
                                                       TeamMember.registration_id == registration_id))
 
 
 def _registration_of(run: TeamAssignment, registration_id: int) -> Registration:
-    reg = db.session.get(Registration, registration_id) if 0 < registration_id < 2**31 else None
+    reg = db.session.get(Registration, registration_id) if _id_ok(registration_id) else None
     if reg is None or reg.event_id != run.event_id:
         raise ValidationFailed({"registration": "このイベントの参加者ではありません。"})
     return reg

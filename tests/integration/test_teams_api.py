@@ -430,3 +430,26 @@ def test_topics_and_preferences(api, make, event, organizer, token):
     assert r.status_code == 422 and "topics" in r.json["fields"]
     r = form_teams(api, event, token, scope="confirmed", team_count=2, topic_question="nope")
     assert r.status_code == 422 and "topic_question" in r.json["fields"]
+
+
+def test_repeated_topics_get_distinct_team_names(api, make, event, token):
+    roster(make, event, 8)
+    r = form_teams(api, event, token, scope="confirmed", team_count=4, topics=["窓口", "庁内DX", "窓口", None])
+    assert r.status_code == 201
+    assert [(t["name"], t["topic"]) for t in r.json["teams"]] == [
+        ("窓口 A", "窓口"), ("庁内DX", "庁内DX"), ("窓口 C", "窓口"), ("D", None)]
+    r = form_teams(api, event, token, scope="confirmed", team_count=2, names=["青", "青"])
+    assert [t["name"] for t in r.json["teams"]] == ["青 A", "青 B"]
+
+
+def test_ids_out_of_range_are_not_found(api, make, event, token):
+    roster(make, event, 4)
+    form_teams(api, event, token, scope="confirmed", team_count=2)
+    for path, body in (("moves", {"registration_id": 2**40, "team": 0}),
+                       ("swaps", {"first": 2**40, "second": 2**70}),
+                       ("locks", {"registration_id": 2**70, "locked": True}),
+                       ("moves", {"registration_id": -1, "team": 0})):
+        r = api("post", f"/events/{event.slug}/teams/{path}", token, json=body)
+        assert r.status_code == 422, (path, r.json)
+    r = form_teams(api, event, token, scope="confirmed", team_count=2, keep_apart=[[2**40, 2**70]])
+    assert r.status_code == 422 and r.json["error"] == "unknown_person"
