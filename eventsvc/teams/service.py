@@ -319,6 +319,8 @@ def check_current(event: Event, run_id: int | None) -> TeamAssignment:
 def _lock(run: TeamAssignment) -> None:
     """Serialise changes to one run (PostgreSQL row lock; SQLite already holds the write lock)."""
     db.session.execute(select(TeamAssignment.id).where(TeamAssignment.id == run.id).with_for_update())
+    # what was loaded before the lock may be stale: read teams and members again
+    db.session.expire(run, ["teams", "members"])
 
 
 # ------------------------------------------------------------------ run
@@ -559,7 +561,8 @@ def _member(run: TeamAssignment, registration_id: int) -> TeamMember | None:
     if not _id_ok(registration_id):
         return None
     return db.session.scalar(select(TeamMember).where(TeamMember.assignment_id == run.id,
-                                                      TeamMember.registration_id == registration_id))
+                                                      TeamMember.registration_id == registration_id)
+                             .execution_options(populate_existing=True))
 
 
 def _registration_of(run: TeamAssignment, registration_id: int) -> Registration:

@@ -453,3 +453,46 @@ def test_ids_out_of_range_are_not_found(api, make, event, token):
         assert r.status_code == 422, (path, r.json)
     r = form_teams(api, event, token, scope="confirmed", team_count=2, keep_apart=[[2**40, 2**70]])
     assert r.status_code == 422 and r.json["error"] == "unknown_person"
+
+
+def test_concurrent_swaps_of_the_same_pair_are_serialised(app, api, make, event, token):
+    """Twelve organizers swap the same two people at once, over real HTTP: the row lock makes
+    each swap see the one before, so twelve swaps put both back where they started (stale reads
+    would lose swaps)."""
+    import json
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    roster(make, event, 12, national=3)
+    body = form_teams(api, event, token, scope="confirmed", team_count=3, seed=1).json
+    a, b = body["teams"][0]["members"][0], body["teams"][1]["members"][0]
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    server = threading.Thread(target=srv.serve_forever, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{srv.server_port}/api/v1/events/{event.slug}/teams/swaps"
+    barrier = threading.Barrier(12)
+    statuses: list[int] = []
+
+    def swap():
+        req = urllib.request.Request(url, data=json.dumps({"first": a, "second": b}).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        barrier.wait()
+        with urllib.request.urlopen(req, timeout=60) as res:
+            statuses.append(res.status)
+
+    try:
+        threads = [threading.Thread(target=swap) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+    finally:
+        srv.shutdown()
+        server.join(5)
+    assert statuses == [200] * 12
+    db.session.rollback()
+    after = api("get", f"/events/{event.slug}/teams", token).json
+    assert team_of(after)[a] == 0 and team_of(after)[b] == 1
+    assert sizes(after) == [4, 4, 4] and after["violations"] == []
