@@ -164,7 +164,7 @@ def manage_run(slug: str):
     return _back(slug)
 
 
-def _changed(event, form, what: str, anchor: str = "teams"):
+def _changed(event, what: str, anchor: str = "teams"):
     flash(what, "success")
     return _back(event.slug, anchor)
 
@@ -202,9 +202,9 @@ def manage_move(slug: str):
         return _render(event, move=move, status=422)
     reg = db.session.get(Registration, rid)
     if position is None:
-        return _changed(event, move, _("%(name)sさんをチームから外しました。", name=reg.name))
+        return _changed(event, _("%(name)sさんをチームから外しました。", name=reg.name))
     name = next(t.name for t in run.teams if t.position == position)
-    return _changed(event, move, _("%(name)sさんをチーム %(team)s に移しました。", name=reg.name, team=name),
+    return _changed(event, _("%(name)sさんをチーム %(team)s に移しました。", name=reg.name, team=name),
                     f"team-{position}")
 
 
@@ -228,7 +228,7 @@ def manage_swap(slug: str):
         swap.form_errors.extend(apply_errors(swap, err.fields))
         return _render(event, swap=swap, status=422)
     a, b = db.session.get(Registration, first), db.session.get(Registration, second)
-    return _changed(event, swap, _("%(a)sさんと%(b)sさんを入れ替えました。", a=a.name, b=b.name))
+    return _changed(event, _("%(a)sさんと%(b)sさんを入れ替えました。", a=a.name, b=b.name))
 
 
 def _int(value) -> int | None:
@@ -259,7 +259,7 @@ def manage_lock(slug: str):
         return _back(slug)
     name = member.registration.name
     text = _("%(name)sさんをいまのチームに固定しました。", name=name) if locked else _("%(name)sさんの固定を外しました。", name=name)
-    return _changed(event, form, text, f"member-{member.registration_id}")
+    return _changed(event, text, f"member-{member.registration_id}")
 
 
 @bp.route("/manage/events/<slug>/teams/rename", methods=["POST"])
@@ -277,7 +277,7 @@ def manage_rename(slug: str):
         try:
             team = service.rename(run, position, form.name.data, form.topic.data, now_utc())
             db.session.commit()
-            return _changed(event, form, _("チーム名を「%(name)s」にしました。", name=team.name), f"team-{position}")
+            return _changed(event, _("チーム名を「%(name)s」にしました。", name=team.name), f"team-{position}")
         except DomainError as err:
             db.session.rollback()
             form.form_errors.extend(apply_errors(form, err.fields))
@@ -301,7 +301,7 @@ def manage_publish(slug: str, action: str):
         service.unpublish(run, now_utc())
         text = _("チーム分けの公開をやめました。")
     db.session.commit()
-    return _changed(event, form, text, "publish")
+    return _changed(event, text, "publish")
 
 
 @bp.route("/manage/events/<slug>/teams/projector")
