@@ -484,8 +484,14 @@ def _attendee_registration(event: Event, token: str):
     return reg
 
 
+def _attendee_key() -> str:
+    """Rate-limit key: the attendee (a whole venue shares one address behind its Wi-Fi)."""
+    return "self-checkin:" + (request.form.get("token") or "")[:200]
+
+
 @bp.route("/events/<slug>/self-checkin", methods=["POST"])
-@limiter.limit("10 per minute")
+@limiter.limit("10 per minute", key_func=_attendee_key)  # guessing the code: 10 tries a minute per attendee
+@limiter.limit("600 per minute")  # per address: a full room at once, not a script
 def self_checkin(slug: str):
     """The attendee types the code on the projector into their own ticket page."""
     event = _event(slug)

@@ -272,3 +272,46 @@ def test_self_checkin_panel_for_the_attendee_page(app, make, event, running):
         open_ = render_template_string(tpl, reg=now_reg, token=registrations.link_token(now_reg))
     assert "開催時間中" in closed and "<form" not in closed
     assert f'action="/events/{running.slug}/self-checkin"' in open_ and registrations.link_token(now_reg) in open_
+
+
+
+@pytest.fixture
+def limited(sqlite_app, sqlite_database):
+    """An app with rate limits on (the shared test apps have them off); the limiter is put back after."""
+    from eventsvc import create_app
+    from eventsvc.extensions import limiter
+    from tests import conftest
+
+    saved = (limiter.enabled, limiter._storage, limiter._limiter)
+    app = create_app(conftest.test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
+    ctx = app.app_context()
+    ctx.push()
+    try:
+        yield app
+    finally:
+        db.session.remove()
+        ctx.pop()
+        conftest._empty_tables(app)
+        limiter.enabled, limiter._storage, limiter._limiter = saved
+
+
+def test_self_check_in_is_rate_limited_per_attendee_not_per_venue(limited):
+    """Everyone at the venue shares one address: one attendee's guesses must not lock out the others."""
+    from eventsvc.core.clock import JST
+    from eventsvc.registration import service as registrations
+    from tests import factories
+
+    start = (now_utc() - timedelta(hours=1)).astimezone(JST).replace(second=0, microsecond=0)
+    running = factories.event(starts_at=start, ends_at=start + timedelta(hours=4))
+    guesser, other = factories.registration(running), factories.registration(running)
+    code = service.attendance_code(running, now_utc()).code
+    db.session.commit()
+    client, url = limited.test_client(), f"/events/{running.slug}/self-checkin"
+    venue = {"REMOTE_ADDR": "10.20.30.40"}
+    g, o = registrations.link_token(guesser), registrations.link_token(other)
+    statuses = [client.post(url, data={"token": g, "code": "ZZZZZZ"}, environ_base=venue).status_code
+                for _ in range(11)]
+    assert statuses == [302] * 10 + [429]
+    assert client.post(url, data={"token": o, "code": code}, environ_base=venue).status_code == 302
+    db.session.rollback()
+    assert db.session.scalars(select(Checkin.registration_id)).all() == [other.id]
