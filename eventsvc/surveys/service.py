@@ -23,7 +23,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select
@@ -61,6 +61,8 @@ SCALE_BOUNDS = (0, 10)
 CHOICE_KINDS = ("single", "multiple")
 #: what can change on a question without a new version (the rest changes what answers mean)
 _MEANING = ("kind", "text", "options", "allow_other", "scale_min", "scale_max", "min_label", "max_label")
+#: how long a survey made from the template takes answers after the event
+DEFAULT_ANSWER_PERIOD = timedelta(days=14)
 _LINK_SALT = "eventsvc.survey-link.v1"
 _SHORT_LENGTH = 6
 
@@ -313,10 +315,17 @@ def _version(q: QuestionData, number: int, now: datetime) -> QuestionVersion:
 
 
 def create_survey(event: Event, actor, now: datetime, data: SurveyData | None = None) -> Survey:
-    """The event's survey, from ``data`` or the default template. One per event."""
+    """The event's survey, from ``data`` or the default template. One per event.
+
+    From the template it is open at once (answered at the venue) and closes
+    :data:`DEFAULT_ANSWER_PERIOD` after the event (or after now, for a past event).
+    """
     if get_survey(event) is not None:
         raise Conflict("survey_exists", "このイベントのアンケートは作成済みです。")
-    return save_survey(event, data or default_template(), actor, now).survey
+    if data is None:
+        data = default_template()
+        data.closes_at = max(event.ends_at, now) + DEFAULT_ANSWER_PERIOD
+    return save_survey(event, data, actor, now).survey
 
 
 def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveResult:

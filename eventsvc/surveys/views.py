@@ -117,7 +117,7 @@ def _public_survey(slug: str) -> tuple:
 
 
 @bp.route("/events/<slug>/survey", methods=["GET", "POST"])
-@limiter.limit("30 per minute", methods=["POST"])
+@limiter.limit("300 per minute", methods=["POST"])  # a whole room shares the venue's address
 def entry(slug: str):
     event, survey = _public_survey(slug)
     form = CodeForm()

@@ -77,6 +77,7 @@ def test_default_template_is_japanese_and_complete(make, organizer):
     assert question(survey, "satisfaction").current.text == "本日の勉強会の満足度を教えてください。"
     assert len(survey.short_code) == 6 and set(survey.short_code) <= set("23456789ABCDEFGHJKMNPQRSTVWXYZ")
     assert service.state(survey, now_utc()) == "open"
+    assert survey.opens_at is None and survey.closes_at == event.ends_at + timedelta(days=14)
     with pytest.raises(Conflict) as err:
         service.create_survey(event, organizer, now_utc())
     assert err.value.code == "survey_exists"
