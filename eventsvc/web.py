@@ -36,6 +36,24 @@ def _child(target, part: str):
         return None
 
 
+def error_messages(errors) -> list[str]:
+    """The messages in a field's ``errors``, as strings (lazy ones included; nested lists flattened).
+
+    Sub-form errors (dicts) are left to the sub-form's own fields.
+    """
+    out: list[str] = []
+    if isinstance(errors, dict):
+        return out
+    for e in errors or ():
+        if isinstance(e, dict):
+            continue
+        if isinstance(e, (list, tuple)):
+            out.extend(error_messages(e))
+        else:
+            out.append(str(e))
+    return out
+
+
 def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = None) -> list[str]:
     """Attach service errors (dotted API paths) to form fields; return those that fit none."""
     aliases = aliases or {}
@@ -76,6 +94,7 @@ def register_web(app: Flask) -> None:
         region_name=lambda code: orgs.region_name(code, locale()),
         prefecture_name=orgs.prefecture_name,
         markdown=lambda text: Markup(render_markdown(text)),
+        messages=error_messages,
     )
     app.jinja_env.globals.update(locale=locale, regions=orgs.REGIONS, has_endpoint=lambda e: e in app.view_functions)
 

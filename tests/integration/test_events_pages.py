@@ -218,3 +218,14 @@ def test_security_headers_on_every_page(client):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_required_field_messages_are_shown(client, organizer, login):
+    """WTForms' lazy (translated) messages reach the page, tied to their field."""
+    login(organizer)
+    r = client.post("/manage/events/new", data={**FORM, "title": "", "starts_at": ""})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "タイトルを入力してください。" in html
+    assert "開始日時を入力してください。" in html
+    assert 'aria-describedby="title-error"' in html
