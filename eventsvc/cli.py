@@ -131,6 +131,8 @@ def organizer_create(email: str, name: str, password: str | None, admin: bool):
         click.echo(f"error: {err.code}: {detail}", err=True)
         sys.exit(1)
     click.echo(f"created organizer {organizer.email}")
+    if admin:
+        click.echo("admin: a second factor (TOTP) is set up at the first login")
 
 
 @organizer_group.command("password")
@@ -158,6 +160,29 @@ def organizer_password(email: str, password: str | None):
     organizer.session_version += 1
     db.session.commit()
     click.echo("password changed")
+
+
+@organizer_group.command("reset-2fa")
+@click.option("--email", required=True)
+@with_appcontext
+def organizer_reset_2fa(email: str):
+    """Turn off an organizer's second factor (a lost phone) and end their sessions.
+
+    They log in with the password alone next time; an admin is then sent to set it up again.
+    """
+    from .auth import service
+    from .core.clock import now_utc
+    from .errors import DomainError
+
+    try:
+        organizer = service.find_organizer(email)
+    except DomainError as err:
+        click.echo(f"error: {err.code}", err=True)
+        sys.exit(1)
+    service.disable_totp(organizer, None, now_utc())
+    db.session.commit()
+    click.echo(f"second factor reset for {organizer.email}; their sessions ended"
+               + ("; they set it up again at the next login" if organizer.is_admin else ""))
 
 
 @command

@@ -25,6 +25,12 @@ ENV_KEYS = {
     "EVENTSVC_PROXY_COUNT": "PROXY_COUNT",
     "EVENTSVC_RETENTION_DAYS": "RETENTION_DAYS",
     "EVENTSVC_LOG_LEVEL": "LOG_LEVEL",
+    "EVENTSVC_SESSION_IDLE_MINUTES": "SESSION_IDLE_MINUTES",
+    "EVENTSVC_SESSION_MAX_HOURS": "SESSION_MAX_HOURS",
+    "EVENTSVC_LOGIN_MAX_FAILURES": "LOGIN_MAX_FAILURES",
+    "EVENTSVC_LOGIN_LOCK_SECONDS": "LOGIN_LOCK_SECONDS",
+    "EVENTSVC_LOGIN_LOCK_MAX_SECONDS": "LOGIN_LOCK_MAX_SECONDS",
+    "EVENTSVC_TOTP_ISSUER": "TOTP_ISSUER",
 }
 
 _BOOL = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False,
@@ -53,6 +59,16 @@ class Config:
     SESSION_COOKIE_HTTPONLY: bool = True
     SESSION_COOKIE_SAMESITE: str = "Lax"
     REMEMBER_COOKIE_HTTPONLY: bool = True
+    #: organizer sessions end after this long without a request, and this long after login
+    SESSION_IDLE_MINUTES: int = 120
+    SESSION_MAX_HOURS: int = 12
+    #: per account name: locked after this many failed logins, first for LOGIN_LOCK_SECONDS,
+    #: doubling with each further failure up to LOGIN_LOCK_MAX_SECONDS
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_LOCK_SECONDS: int = 60
+    LOGIN_LOCK_MAX_SECONDS: int = 3600
+    #: the name authenticator apps show next to the account
+    TOTP_ISSUER: str = "eventsvc"
     PROXY_COUNT: int = 0
     RETENTION_DAYS: int = 180
     LOG_LEVEL: str = "INFO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
 
@@ -72,11 +72,35 @@ def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = 
     return leftover
 
 
+#: paths whose pages show personal data (attendee pages, organizer and admin pages, the login,
+#: staff links, the desk and its reception list, survey answer links, every API response)
+NO_STORE_PREFIXES = ("/my/", "/manage", "/account", "/admin", "/login", "/staff/", "/api/", "/s/")
+NO_STORE_PARTS = ("/checkin/", "/survey/r/")
+#: a session holding one of these belongs to an organizer (Flask-Login) or to reception
+#: staff (``checkin.views.STAFF_KEY``): every response to it is personal
+PERSONAL_SESSION_KEYS = ("_user_id", "checkin_staff")
+CAMERA_OFF = "camera=(), microphone=(), geolocation=()"
+
+
+def is_personal_response() -> bool:
+    """Whether this response may show personal data, so that no cache may keep it."""
+    path = request.path
+    if path.startswith(NO_STORE_PREFIXES) and path != "/api/v1/openapi.json":
+        return True
+    if any(part in path for part in NO_STORE_PARTS):
+        return True
+    return any(key in session for key in PERSONAL_SESSION_KEYS)
+
+
 def register_web(app: Flask) -> None:
     from .extensions import csrf, login_manager
     from .jsonapi import api
 
     csrf.exempt(api)
+    # the remember-me cookie (never issued: sessions end with the browser) gets the session's flags
+    if app.config.get("REMEMBER_COOKIE_SECURE") is None:
+        app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["SESSION_COOKIE_SECURE"])
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", app.config["SESSION_COOKIE_SAMESITE"])
     login_manager.login_view = "auth.login"
     login_manager.login_message = "このページを見るにはログインしてください。"
     login_manager.login_message_category = "info"
@@ -107,8 +131,9 @@ def register_web(app: Flask) -> None:
             back = "/"
         response = redirect(back)
         if code in ("ja", "en"):
-            response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True,
-                                secure=app.config["SESSION_COOKIE_SECURE"])
+            response.set_cookie("lang", code, max_age=365 * 86400, httponly=True,
+                                samesite=app.config["SESSION_COOKIE_SAMESITE"],
+                                secure=bool(app.config["SESSION_COOKIE_SECURE"]))
         return response
 
     @app.after_request
@@ -122,5 +147,7 @@ def register_web(app: Flask) -> None:
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "same-origin")
         h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        h.setdefault("Permissions-Policy", CAMERA_OFF)  # the scanner page sets its own
+        if is_personal_response() and "no-store" not in (h.get("Cache-Control") or ""):
+            h["Cache-Control"] = "no-store"
         return response

@@ -1,23 +1,33 @@
-"""Organizer accounts and API tokens: create, authenticate, resolve."""
+"""Organizer accounts: create, log in (throttled, second factor), passwords, API tokens, roles.
+
+Plain functions over the session: they flush, never commit, and take ``now`` (and secrets)
+from the caller.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.text import TextError, check_text, normalize_email
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from .models import ApiToken, Organizer
+from . import totp
+from .models import ApiToken, LoginThrottle, Organizer, RecoveryCode
 
 TOKEN_PREFIX = "evt_"
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
+#: a token's ``last_used_at`` moves at most this often (one write a minute, not one per call)
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 #: a hash to compare against when the account does not exist, so timing tells nothing
 _DUMMY_HASH = generate_password_hash("not-a-real-password-" + secrets.token_hex(8))
 
@@ -38,6 +48,14 @@ def check_email(value: str, field: str = "email") -> str:
     return email
 
 
+def check_new_password(password: str, field: str = "password") -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed({field: f"パスワードは{MIN_PASSWORD}文字以上にしてください。"})
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed({field: "パスワードが長すぎます。"})
+    return password
+
+
 def create_organizer(email: str, name: str, password: str, *, is_admin: bool = False) -> Organizer:
     email = check_email(email)
     try:
@@ -46,10 +64,10 @@ def create_organizer(email: str, name: str, password: str, *, is_admin: bool = F
         raise ValidationFailed({"name": err.message}) from None
     if not name:
         raise ValidationFailed({"name": "名前を入力してください。"})
-    if len(password) < MIN_PASSWORD:
-        raise ValidationFailed({"password": f"パスワードは{MIN_PASSWORD}文字以上にしてください。"})
+    check_new_password(password)
     if db.session.scalar(select(Organizer.id).where(Organizer.email == email)):
-        raise Conflict("organizer_exists", "このメールアドレスの主催者は既に登録されています。")
+        raise Conflict("organizer_exists", "このメールアドレスの主催者は既に登録されています。",
+                       {"email": "このメールアドレスの主催者は既に登録されています。"})
     organizer = Organizer(email=email, name=name, password_hash=generate_password_hash(password),
                           is_admin=is_admin)
     db.session.add(organizer)
@@ -57,16 +75,113 @@ def create_organizer(email: str, name: str, password: str, *, is_admin: bool = F
     return organizer
 
 
-def authenticate(email: str, password: str, now: datetime) -> Organizer | None:
-    """The organizer if the password matches, else None (same work either way)."""
+def find_organizer(email: str) -> Organizer:
+    organizer = db.session.scalar(select(Organizer).where(Organizer.email == normalize_email(email)))
+    if organizer is None:
+        raise NotFound("organizer_not_found", "その主催者は登録されていません。")
+    return organizer
+
+
+# ------------------------------------------------------------------ login and its throttle
+@dataclass(frozen=True)
+class LoginPolicy:
+    """After ``max_failures`` failed attempts for one account name, it is locked for
+    ``lock_seconds``, doubling with each further failure up to ``max_lock_seconds``.
+    Failures older than ``forget_seconds`` are forgotten; a successful login clears them."""
+
+    max_failures: int = 5
+    lock_seconds: int = 60
+    max_lock_seconds: int = 3600
+    forget_seconds: int = 86400
+
+    def lock_for(self, failures: int) -> timedelta | None:
+        if failures < self.max_failures:
+            return None
+        doublings = min(failures - self.max_failures, 20)
+        return timedelta(seconds=min(self.lock_seconds * 2**doublings, self.max_lock_seconds))
+
+
+@dataclass
+class LoginResult:
+    """The organizer whose password matched (second factor still to come when they have
+    one), or None; ``locked_until`` when the account name is locked (the password was then
+    not checked at all)."""
+
+    organizer: Organizer | None
+    locked_until: datetime | None = None
+
+
+def throttle_key(email: str, secret: str) -> str:
+    """The throttle row of an account name: an HMAC of the normalised address (not the address)."""
+    return hmac.new(secret.encode(), b"login:" + normalize_email(email).encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).hexdigest()
+
+
+def locked_until(key: str, now: datetime) -> datetime | None:
+    row = db.session.get(LoginThrottle, key)
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        return row.locked_until
+    return None
+
+
+def record_failure(key: str, now: datetime, policy: LoginPolicy) -> LoginThrottle:
+    """Count one failed attempt (row-locked; a concurrent first failure is retried)."""
+    query = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    row = db.session.scalar(query)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = LoginThrottle(key=key, failures=0, last_failed_at=now)
+                db.session.add(row)
+        except IntegrityError:
+            row = db.session.scalar(query.execution_options(populate_existing=True))
+    if row.last_failed_at < now - timedelta(seconds=policy.forget_seconds):
+        row.failures = 0
+    row.failures += 1
+    row.last_failed_at = now
+    lock = policy.lock_for(row.failures)
+    row.locked_until = now + lock if lock else None
+    # old rows of names nobody tries any more go; the index on last_failed_at keeps this cheap
+    forget = now - timedelta(seconds=policy.forget_seconds)
+    db.session.execute(delete(LoginThrottle).where(
+        LoginThrottle.last_failed_at < forget,
+        or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now)))
+    db.session.flush()
+    return row
+
+
+def clear_failures(key: str) -> None:
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+def authenticate(email: str, password: str, now: datetime, *, secret: str,
+                 policy: LoginPolicy = LoginPolicy()) -> LoginResult:
+    """Check a password, counting failures per account name (the caller commits either way).
+
+    Unknown, deactivated and existing accounts are treated alike: the same work, the same
+    counting, the same lock, so nothing tells whether an address has an account.
+    """
+    key = throttle_key(email, secret)
+    until = locked_until(key, now)
+    if until is not None:
+        return LoginResult(None, until)
     organizer = db.session.scalar(select(Organizer).where(Organizer.email == normalize_email(email)))
     if organizer is None or not organizer.is_active_account:
         check_password_hash(_DUMMY_HASH, password)
-        return None
-    if not check_password_hash(organizer.password_hash, password):
-        return None
+        organizer = None
+    elif not check_password_hash(organizer.password_hash, password):
+        organizer = None
+    if organizer is None:
+        row = record_failure(key, now, policy)
+        return LoginResult(None, row.locked_until)
+    return LoginResult(organizer)
+
+
+def finish_login(organizer: Organizer, now: datetime, *, secret: str) -> None:
+    """Both factors passed: forget the failures, note the time."""
+    clear_failures(throttle_key(organizer.email, secret))
     organizer.last_login_at = now
-    return organizer
+    db.session.flush()
 
 
 def load_session_user(user_id: str) -> Organizer | None:
@@ -80,13 +195,152 @@ def load_session_user(user_id: str) -> Organizer | None:
     return organizer
 
 
-def find_organizer(email: str) -> Organizer:
-    organizer = db.session.scalar(select(Organizer).where(Organizer.email == normalize_email(email)))
+def end_sessions(organizer: Organizer) -> None:
+    """Every session of this organizer (every browser, every copied cookie) ends."""
+    organizer.session_version += 1
+    db.session.flush()
+
+
+# ------------------------------------------------------------------ password
+def change_password(organizer: Organizer, current: str, new: str, now: datetime) -> None:
+    """Set a new password after checking the current one; other sessions end."""
+    if not check_password_hash(organizer.password_hash, current):
+        raise ValidationFailed({"current_password": "現在のパスワードが正しくありません。"})
+    check_new_password(new, "new_password")
+    if new == current:
+        raise ValidationFailed({"new_password": "現在のパスワードとは違うパスワードにしてください。"})
+    set_password(organizer, new, now)
+
+
+def set_password(organizer: Organizer, new: str, now: datetime) -> None:
+    organizer.password_hash = generate_password_hash(check_new_password(new))
+    organizer.password_changed_at = now
+    end_sessions(organizer)
+
+
+# ------------------------------------------------------------------ second factor
+def pending_totp_secret(organizer: Organizer) -> str:
+    """The secret the setup page shows (kept until confirmed, so a reload shows the same one)."""
+    if organizer.totp_pending_secret is None:
+        organizer.totp_pending_secret = totp.new_secret()
+        db.session.flush()
+    return organizer.totp_pending_secret
+
+
+def _lock(organizer: Organizer) -> None:
+    # two requests with the same code: the second waits here and then sees the step used
+    db.session.refresh(organizer, with_for_update=True)
+
+
+def confirm_totp(organizer: Organizer, code: str, now: datetime) -> list[str]:
+    """Turn the second factor on with the first code from the app; the new recovery codes
+    are returned (shown once). Other sessions end."""
+    _lock(organizer)
+    if organizer.totp_pending_secret is None:
+        raise Conflict("totp_not_started", "設定をやり直してください。")
+    step = totp.verify(organizer.totp_pending_secret, code, now, None)
+    if step is None:
+        raise ValidationFailed({"code": "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"})
+    organizer.totp_secret = organizer.totp_pending_secret
+    organizer.totp_pending_secret = None
+    organizer.totp_enabled_at = now
+    organizer.totp_last_step = step
+    codes = _new_recovery_codes(organizer, now)
+    end_sessions(organizer)
+    return codes
+
+
+def _new_recovery_codes(organizer: Organizer, now: datetime) -> list[str]:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.organizer_id == organizer.id))
+    codes = totp.new_recovery_codes()
+    for code in codes:
+        db.session.add(RecoveryCode(organizer_id=organizer.id, code_hash=totp.hash_recovery_code(code),
+                                    created_at=now))
+    db.session.flush()
+    db.session.expire(organizer, ["recovery_codes"])
+    return codes
+
+
+def check_second_factor(organizer: Organizer, code: str, now: datetime) -> str | None:
+    """``"totp"`` or ``"recovery"`` when the code is good (and now used up), else None."""
+    if not organizer.has_totp:
+        return None
+    _lock(organizer)
+    if totp.looks_like_totp(code):
+        step = totp.verify(organizer.totp_secret, code, now, organizer.totp_last_step)
+        if step is None:
+            return None
+        organizer.totp_last_step = step
+        db.session.flush()
+        return "totp"
+    digest = totp.hash_recovery_code(code)
+    if digest is None:
+        return None
+    used = db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.organizer_id == organizer.id, RecoveryCode.code_hash == digest,
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=now))
+    if used.rowcount != 1:
+        return None
+    db.session.expire(organizer, ["recovery_codes"])
+    return "recovery"
+
+
+def renew_recovery_codes(organizer: Organizer, code: str, now: datetime) -> list[str]:
+    """A fresh set of recovery codes (the old ones stop working), after a current app code."""
+    if not organizer.has_totp:
+        raise Conflict("totp_not_enabled", "二段階認証が有効になっていません。")
+    if check_second_factor(organizer, code, now) != "totp":
+        raise ValidationFailed({"code": "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"})
+    return _new_recovery_codes(organizer, now)
+
+
+def remaining_recovery_codes(organizer: Organizer) -> int:
+    return sum(1 for c in organizer.recovery_codes if c.used_at is None)
+
+
+def disable_totp(organizer: Organizer, password: str | None, now: datetime) -> None:
+    """Turn the second factor off (organizers only; admins must keep one). ``password``
+    None is the administrator's reset from the command line."""
+    if password is not None:
+        if organizer.is_admin:
+            raise Conflict("totp_required", "管理者は二段階認証を無効にできません。")
+        if not check_password_hash(organizer.password_hash, password):
+            raise ValidationFailed({"password": "パスワードが正しくありません。"})
+    organizer.totp_secret = None
+    organizer.totp_pending_secret = None
+    organizer.totp_enabled_at = None
+    organizer.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.organizer_id == organizer.id))
+    db.session.expire(organizer, ["recovery_codes"])
+    end_sessions(organizer)
+
+
+# ------------------------------------------------------------------ organizers (admins)
+def list_organizers() -> list[Organizer]:
+    return list(db.session.scalars(select(Organizer).order_by(Organizer.is_active_account.desc(),
+                                                              Organizer.name, Organizer.id)))
+
+
+def get_organizer(organizer_id: int) -> Organizer:
+    organizer = db.session.get(Organizer, organizer_id)
     if organizer is None:
         raise NotFound("organizer_not_found", "その主催者は登録されていません。")
     return organizer
 
 
+def set_active(organizer: Organizer, active: bool, actor: Organizer) -> None:
+    """Deactivate (sessions end at once, API tokens stop working) or reactivate an account."""
+    if organizer.id == actor.id and not active:
+        raise Conflict("cannot_deactivate_self", "自分のアカウントは無効にできません。")
+    organizer.is_active_account = active
+    if not active:
+        end_sessions(organizer)
+    db.session.flush()
+
+
+# ------------------------------------------------------------------ API tokens
 def create_token(organizer: Organizer, name: str = "") -> str:
     """A new API token; returned once in clear, stored hashed."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -96,8 +350,33 @@ def create_token(organizer: Organizer, name: str = "") -> str:
     return token
 
 
-def resolve_token(token: str) -> Organizer | None:
-    """The organizer behind a bearer token, or None (unknown, revoked, inactive)."""
+def list_tokens(organizer: Organizer) -> list[ApiToken]:
+    return list(db.session.scalars(
+        select(ApiToken).where(ApiToken.organizer_id == organizer.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(organizer: Organizer, token_id: int, now: datetime) -> ApiToken:
+    """Revoke one of this organizer's own tokens (someone else's is not found)."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.organizer_id != organizer.id:
+        raise NotFound("token_not_found", "そのトークンは見つかりません。")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    db.session.flush()
+    return row
+
+
+@dataclass
+class ResolvedToken:
+    organizer: Organizer
+    token_id: int
+    #: ``last_used_at`` is older than a minute: the caller should :func:`touch_token`
+    stale: bool
+
+
+def resolve_token_row(token: str, now: datetime) -> ResolvedToken | None:
+    """The organizer behind a bearer token, or None (unknown, revoked, deactivated)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(token)
@@ -106,4 +385,22 @@ def resolve_token(token: str) -> Organizer | None:
         return None
     if not row.organizer.is_active_account:
         return None
-    return row.organizer
+    stale = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL
+    return ResolvedToken(row.organizer, row.id, stale)
+
+
+def resolve_token(token: str, now: datetime | None = None) -> Organizer | None:
+    from ..core.clock import now_utc
+
+    found = resolve_token_row(token, now or now_utc())
+    return found.organizer if found else None
+
+
+def touch_token(token_id: int, now: datetime) -> None:
+    """Note the token's use, unless another request did within the last minute."""
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id,
+               or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_TOUCH_INTERVAL))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False))

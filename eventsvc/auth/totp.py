@@ -1,0 +1,98 @@
+"""Second factor: TOTP codes (RFC 6238, via pyotp) and one-time recovery codes.
+
+Pure: imports only the standard library and pyotp.
+
+- Secrets are 160-bit base32 strings (what authenticator apps expect), shown once as a QR
+  code of an ``otpauth://`` URI and as text in groups of four for typing.
+- A code is 6 digits for a 30-second step; the step before and after are accepted (clock
+  drift), and :func:`verify` returns the step it matched so the caller can refuse that
+  step and every earlier one next time (a code seen over a shoulder is good once).
+- Recovery codes are 16 characters of Crockford-like base32 without look-alikes
+  (no 0/O, 1/I/L, U), shown as ``XXXX-XXXX-XXXX-XXXX``: 80 bits each, so a plain SHA-256
+  of the normalised code is enough at rest. Typing is forgiving: case, spaces and
+  hyphens are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+
+import pyotp
+
+STEP_SECONDS = 30
+DIGITS = 6
+#: the steps around now that are accepted
+DRIFT = 1
+RECOVERY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0 O 1 I L U
+RECOVERY_LENGTH = 16
+RECOVERY_COUNT = 10
+
+_DIGITS_RE = re.compile(r"^\d{6}$")
+
+
+def new_secret() -> str:
+    return pyotp.random_base32(32)
+
+
+def grouped(secret: str) -> str:
+    """``ABCD EFGH …``: the secret as people type it into an app by hand."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def provisioning_uri(secret: str, account: str, issuer: str) -> str:
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=account,
+                                                                                     issuer_name=issuer)
+
+
+def step_at(now: datetime) -> int:
+    return int(now.timestamp()) // STEP_SECONDS
+
+
+def code_at(secret: str, now: datetime) -> str:
+    """The code an app shows at ``now`` (tests and the CLI use it)."""
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).generate_otp(step_at(now))
+
+
+def clean_code(value: str) -> str:
+    """What was typed, without spaces and hyphens, upper-cased; full-width digits become ASCII."""
+    table = {ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")}
+    return re.sub(r"[\s\-‐－ー]", "", (value or "").translate(table)).upper()
+
+
+def looks_like_totp(value: str) -> bool:
+    return bool(_DIGITS_RE.match(clean_code(value)))
+
+
+def verify(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
+    """The time step ``code`` belongs to, or None (wrong, or that step was already used)."""
+    code = clean_code(code)
+    if not _DIGITS_RE.match(code):
+        return None
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
+    now_step = step_at(now)
+    for step in range(now_step - DRIFT, now_step + DRIFT + 1):
+        if last_step is not None and step <= last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def new_recovery_codes(count: int = RECOVERY_COUNT) -> list[str]:
+    codes = []
+    for _ in range(count):
+        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
+        codes.append("-".join(raw[i:i + 4] for i in range(0, RECOVERY_LENGTH, 4)))
+    return codes
+
+
+def hash_recovery_code(code: str) -> str | None:
+    """The stored form of a recovery code, or None when it cannot be one."""
+    cleaned = clean_code(code)
+    if len(cleaned) != RECOVERY_LENGTH or any(c not in RECOVERY_ALPHABET for c in cleaned):
+        return None
+    return hashlib.sha256(cleaned.encode("ascii")).hexdigest()
