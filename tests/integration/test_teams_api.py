@@ -21,6 +21,7 @@ from tests.integration.test_teams_support import (
     roster,
     sizes,
     team_of,
+    teams_plugged_into_checkin,  # noqa: F401 - autouse fixture
 )
 
 KEYS = {"id", "scope", "seed", "published", "teams", "score", "lower_bound", "optimal", "violations", "unassigned",

@@ -10,7 +10,12 @@ import pytest
 
 from eventsvc.extensions import db
 from eventsvc.teams import service
-from tests.integration.test_teams_support import big_event, check_in, roster
+from tests.integration.test_teams_support import (  # noqa: F401 - teams_plugged_into_checkin is an autouse fixture
+    big_event,
+    check_in,
+    roster,
+    teams_plugged_into_checkin,
+)
 
 BASE = "/manage/events/{slug}/teams"
 

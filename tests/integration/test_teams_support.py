@@ -11,17 +11,31 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import pytest
+
 from eventsvc.checkin import service as checkin
 from eventsvc.core import orgs
 from eventsvc.core.clock import now_utc
 from eventsvc.events import service as events
 from eventsvc.extensions import db
+from eventsvc.teams import service as teams_service
 
 FAMILY = [("比嘉", "ヒガ"), ("知念", "チネン"), ("金城", "キンジョウ"), ("大城", "オオシロ"), ("玉城", "タマキ"),
           ("仲本", "ナカモト"), ("宮城", "ミヤギ"), ("島袋", "シマブクロ"), ("新垣", "アラカキ"), ("山田", "ヤマダ")]
 GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("次郎", "ジロウ"), ("さくら", "サクラ"), ("健", "ケン"),
          ("結", "ユイ"), ("翔", "ショウ"), ("愛", "アイ")]
 NAMES = [(f"{f} {g}", f"{fk} {gk}") for (g, gk), (f, fk) in itertools.product(GIVEN, FAMILY)]
+
+
+@pytest.fixture(autouse=True)
+def teams_plugged_into_checkin():
+    """Check-in's team lookup as ``create_app`` leaves it (teams registered).
+
+    ``test_checkin_pages`` empties check-in's list of lookups in its teardown (it should remove
+    only its own), which would unplug teams for every later test in the session. Importing this
+    fixture into a test module puts ours back (registering is idempotent).
+    """
+    checkin.register_team_lookup(teams_service.team_names)
 
 
 def municipal_codes() -> list[str]:
