@@ -199,12 +199,15 @@ def test_reception_list_is_grouped_by_type_in_gojuon_order(client, login, make, 
 def test_name_tags_ten_per_sheet_with_kana_org_team_and_no_job_titles(client, login, make, organizer, event):
     regs = [make.registration(event, department="総務部 部長", commit=False) for _ in range(11)]
     db.session.commit()
-    service.register_team_lookup(lambda ev, ids: {regs[0].id: "チーム1"})
+    def lookup(ev, ids):
+        return {regs[0].id: "チーム1"}
+
+    service.register_team_lookup(lookup)
     try:
         login(organizer)
         html = client.get(f"/manage/events/{event.slug}/name-tags").get_data(as_text=True)
     finally:
-        service._team_lookups.clear()
+        service._team_lookups.remove(lookup)  # only ours: the teams package's own lookup stays
     sheets = html.split('class="nametag-sheet"')[1:]
     assert [s.count('class="nametag"') for s in sheets] == [10, 1]
     first = html[html.index(f">{regs[0].name_kana}<"):]
