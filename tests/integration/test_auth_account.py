@@ -1,0 +1,138 @@
+"""The organizer's own account pages: password change and API tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from eventsvc.auth.models import ApiToken
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+from tests.factories import PASSWORD
+from tests.integration.auth_support import text_of
+
+NEW = "a new and long password"
+
+
+# ------------------------------------------------------------------ password
+def test_password_change_needs_the_current_password(client, login, organizer):
+    login(organizer)
+    page = client.get("/account/password")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    r = client.post("/account/password", data={"current_password": "not it at all", "new_password": NEW, "confirm": NEW})
+    assert r.status_code == 422 and "現在のパスワードが正しくありません" in text_of(r)
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": "short", "confirm": "short"})
+    assert r.status_code == 422 and "10文字以上" in text_of(r)
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW, "confirm": NEW + "x"})
+    assert r.status_code == 422 and "一致しません" in text_of(r)
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": PASSWORD,
+                                               "confirm": PASSWORD})
+    assert r.status_code == 422 and "違うパスワード" in text_of(r)
+    # nothing changed so far
+    client.post("/logout")
+    login(organizer)
+
+
+def test_password_change_ends_other_sessions_and_keeps_this_one(client, login, organizer, app):
+    other = app.test_client()
+    login(organizer)
+    assert other.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 302
+    version = organizer.session_version
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW, "confirm": NEW})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/account")
+    db.session.refresh(organizer)
+    assert organizer.session_version == version + 1 and organizer.password_changed_at is not None
+    assert client.get("/manage").status_code == 200
+    assert other.get("/manage").status_code == 302
+    client.post("/logout")
+    assert client.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 422
+    assert client.post("/login", data={"email": organizer.email, "password": NEW}).status_code == 302
+
+
+def test_the_password_page_needs_a_login(client):
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW, "confirm": NEW})
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+# ------------------------------------------------------------------ API tokens
+def _created_token(response) -> str:
+    m = re.search(r'id="new-token"[^>]*value="(evt_[A-Za-z0-9_\-]+)"', response.get_data(as_text=True))
+    assert m, "the new token is shown"
+    return m.group(1)
+
+
+def test_create_use_list_and_revoke_a_token(client, login, organizer, api):
+    login(organizer)
+    r = client.post("/account/tokens", data={"name": "受付用スクリプト"})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    token = _created_token(r)
+    assert "今だけ表示されます" in text_of(r)
+    row = db.session.scalar(select(ApiToken))
+    assert row.token_hash != token and token not in row.token_hash and row.prefix == token[:10]
+    # shown once: the list has the prefix and the name, never the token
+    listing = client.get("/account/tokens")
+    assert token not in listing.get_data(as_text=True)
+    assert "受付用スクリプト" in text_of(listing) and row.prefix in text_of(listing) and "未使用" in text_of(listing)
+    # use: last used is noted
+    assert api("get", "/events", token).status_code == 200
+    db.session.refresh(row)
+    assert row.last_used_at is not None
+    assert "未使用" not in text_of(client.get("/account/tokens"))
+    # revoke: the API refuses it at once
+    r = client.post(f"/account/tokens/{row.id}/revoke")
+    assert r.status_code == 302
+    assert api("get", "/events", token).status_code == 401
+    assert "取り消し済み" in text_of(client.get("/account/tokens"))
+
+
+def test_last_used_is_written_at_most_once_a_minute(api, organizer, token):
+    assert api("get", "/events", token).status_code == 200
+    first = db.session.scalar(select(ApiToken.last_used_at))
+    assert first is not None
+    for _ in range(3):
+        api("get", "/events", token)
+    assert db.session.scalar(select(ApiToken.last_used_at)) == first
+    # a minute later it moves again
+    db.session.execute(update(ApiToken).values(last_used_at=now_utc() - timedelta(seconds=61)))
+    db.session.commit()
+    older = db.session.scalar(select(ApiToken.last_used_at))
+    api("get", "/events", token)
+    assert db.session.scalar(select(ApiToken.last_used_at)) > older
+
+
+def test_last_used_is_noted_on_writes_and_failed_calls_too(api, organizer, token, make):
+    """A call that fails after auth (422) still used the token; the note survives its rollback."""
+    r = api("post", "/events", token, json={"title": ""})
+    assert r.status_code == 422
+    assert db.session.scalar(select(ApiToken.last_used_at)) is not None
+
+
+def test_someone_elses_token_cannot_be_revoked(client, login, make, api):
+    mine, theirs = make.organizer(), make.organizer()
+    their_token = make.token(theirs)
+    row = db.session.scalar(select(ApiToken).where(ApiToken.organizer_id == theirs.id))
+    login(mine)
+    assert client.post(f"/account/tokens/{row.id}/revoke").status_code == 404
+    assert api("get", "/events", their_token).status_code == 200
+    assert row.prefix not in text_of(client.get("/account/tokens"))
+
+
+def test_token_names_are_checked(client, login, organizer):
+    login(organizer)
+    assert client.post("/account/tokens", data={"name": ""}).status_code == 422
+    assert client.post("/account/tokens", data={"name": "a\u202eb"}).status_code == 422
+    assert client.post("/account/tokens", data={"name": "x" * 101}).status_code == 422
+    assert db.session.scalar(select(ApiToken.id)) is None
+
+
+def test_account_page_shows_role_and_links(client, login, organizer):
+    login(organizer)
+    page = client.get("/account")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    text = text_of(page)
+    assert organizer.email in text and "主催者（自分が主催するイベントを管理できます）" in text
+    for link in ("/account/password", "/account/two-factor", "/account/tokens"):
+        assert f'href="{link}"' in page.get_data(as_text=True)
+    assert 'href="/admin/organizers"' not in page.get_data(as_text=True)
