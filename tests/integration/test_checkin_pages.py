@@ -318,3 +318,15 @@ def test_self_check_in_is_rate_limited_per_attendee_not_per_venue(limited):
     assert client.post(url, data={"token": o, "code": code}, environ_base=venue).status_code == 302
     db.session.rollback()
     assert db.session.scalars(select(Checkin.registration_id)).all() == [other.id]
+
+
+def test_the_attendee_page_offers_self_check_in_and_slack_while_the_event_runs(client, make, running):
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(running)
+    html = client.get(f"/my/{registrations.link_token(reg)}").get_data(as_text=True)
+    assert f'action="/events/{running.slug}/self-checkin"' in html
+    assert "Slackアカウントをつなぐ" in html
+    waiting = make.registration(running, status="cancelled")
+    html = client.get(f"/my/{registrations.link_token(waiting)}").get_data(as_text=True)
+    assert "self-checkin" not in html
