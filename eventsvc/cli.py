@@ -49,7 +49,13 @@ def upgrade_database() -> None:
     """Apply every migration (a fresh database gets the whole schema)."""
     from flask_migrate import upgrade
 
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     upgrade()
+    # alembic's env.py applies migrations/alembic.ini to logging (root at WARN, its own
+    # handler): put back what create_app set from EVENTSVC_LOG_LEVEL
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @command

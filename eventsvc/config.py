@@ -41,7 +41,8 @@ class Config:
     """Defaults for running ``eventsvc serve`` on one machine."""
 
     SQLALCHEMY_DATABASE_URI: str | None = None  # default: SQLite file in the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    #: hide_parameters: SQL errors (and their tracebacks in the log) never carry the values
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True}
     SECRET_KEY: str | None = None  # default: generated into instance/secret_key
     BASE_URL: str | None = None  # e.g. https://events.example.lg.jp ; else from the request
     SLACK_BOT_TOKEN: str | None = None

@@ -93,7 +93,10 @@ def is_personal_response() -> bool:
 
 
 def register_web(app: Flask) -> None:
+    from . import logsafe
     from .extensions import csrf, login_manager
+
+    logsafe.install()
     from .jsonapi import api
 
     csrf.exempt(api)

@@ -73,3 +73,23 @@ def own_app_fixture(sqlite_app, sqlite_database):
     finally:
         conftest._empty_tables(sqlite_app)
         limiter.enabled, limiter._storage, limiter._limiter = saved
+
+
+#: GET pages not walked: they change the session (language, staff link) or leave for Slack
+SKIP_WALK = {"static", "set_language", "checkin.staff_enter", "slack.signin", "slack.oidc_callback"}
+
+
+def get_urls(app, *, slug: str, reg_id: int, delivery_id: int = 0, token: str = "nothing-here",
+             prefix: str = "") -> dict[str, str]:
+    """Every GET page of the app (endpoint → URL) with these values filled in."""
+    from flask import url_for
+
+    values = {"slug": slug, "reg_id": reg_id, "registration_id": reg_id, "delivery_id": delivery_id,
+              "kind": "announcement", "token": token, "code": "nothing-here"}
+    urls = {}
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if "GET" not in rule.methods or rule.endpoint in SKIP_WALK or not rule.rule.startswith(prefix):
+                continue
+            urls[rule.endpoint] = url_for(rule.endpoint, **{k: values[k] for k in rule.arguments})
+    return urls

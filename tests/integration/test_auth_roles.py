@@ -14,32 +14,11 @@ from eventsvc.extensions import db
 from eventsvc.jsonapi import OPERATIONS
 from eventsvc.outbox.models import Delivery
 from tests.factories import PASSWORD
-from tests.integration.auth_support import enable_totp, login_with_totp, text_of
+from tests.integration.auth_support import enable_totp, get_urls, login_with_totp, text_of
 
 #: pages a staff link may open (its own event only); every other page answers it as it answers anyone
 DESK = {"checkin.desk", "checkin.reception_list", "checkin.desk_search_json", "checkin.desk_snapshot_json",
         "checkin.desk_state", "checkin.service_worker"}
-#: GET pages not walked: they change the session (language, staff link) or leave for Slack
-SKIP = {"static", "set_language", "checkin.staff_enter", "slack.signin", "slack.oidc_callback"}
-
-
-def get_urls(app, *, slug: str, reg_id: int, delivery_id: int = 0, token: str = "nothing-here",
-             prefix: str = "") -> dict[str, str]:
-    """Every GET page of the app (endpoint → URL) with these values filled in."""
-    values = {"slug": slug, "reg_id": reg_id, "registration_id": reg_id, "delivery_id": delivery_id,
-              "kind": "announcement",
-              "token": token, "code": "nothing-here"}
-    urls = {}
-    for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.endpoint in SKIP or not rule.rule.startswith(prefix):
-            continue
-        with app.test_request_context():
-            from flask import url_for
-
-            urls[rule.endpoint] = url_for(rule.endpoint, **{k: values[k] for k in rule.arguments})
-    return urls
-
-
 @pytest.fixture
 def world(make):
     """Two organizers with an event each (with a registration), and an admin with TOTP."""
