@@ -130,6 +130,7 @@ def organizer_create(email: str, name: str, password: str | None, admin: bool):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         organizer = service.create_organizer(email, name, password, is_admin=admin)
+        _audit("cli.organizer_create", f"organizer:{organizer.id}", admin=bool(admin))
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
@@ -164,6 +165,7 @@ def organizer_password(email: str, password: str | None):
         sys.exit(1)
     organizer.password_hash = generate_password_hash(password)
     organizer.session_version += 1
+    _audit("cli.organizer_password", f"organizer:{organizer.id}")
     db.session.commit()
     click.echo("password changed")
 
@@ -186,6 +188,7 @@ def organizer_reset_2fa(email: str):
         click.echo(f"error: {err.code}", err=True)
         sys.exit(1)
     service.disable_totp(organizer, None, now_utc())
+    _audit("cli.organizer_reset_2fa", f"organizer:{organizer.id}")
     db.session.commit()
     click.echo(f"second factor reset for {organizer.email}; their sessions ended"
                + ("; they set it up again at the next login" if organizer.is_admin else ""))
@@ -212,6 +215,7 @@ def token_create(email: str, name: str):
         click.echo(f"error: {err.code}: {err.message}", err=True)
         sys.exit(1)
     token = service.create_token(organizer, name)
+    _audit("cli.token_create", f"organizer:{organizer.id}")
     db.session.commit()
     click.echo(f"token for {organizer.email} (shown once):")
     click.echo(token)
@@ -219,6 +223,13 @@ def token_create(email: str, name: str):
 
 def random_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def _audit(action: str, target: str, *, event_slug: str | None = None, **details) -> None:
+    """An audit entry for a command (committed with the command's own work)."""
+    from .audit import service as audit
+
+    audit.record(action, actor=audit.CLI, target=target, event_slug=event_slug, details=details)
 
 
 # ---------------------------------------------------------------- outbox worker and lottery
@@ -283,6 +294,9 @@ def lottery_run(slug: str, seed: str | None):
         from .core.clock import now_utc
 
         draws = service.run_lottery(event, "cli", now_utc(), seed=seed)
+        _audit("cli.lottery_run", f"event:{event.slug}", event_slug=event.slug,
+               draws=[{"ticket_type": d.ticket_type_id, "won": len(d.record["won"]),
+                       "waitlist": len(d.record["waitlist"])} for d in draws])
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
@@ -292,3 +306,45 @@ def lottery_run(slug: str, seed: str | None):
         tt = next(t for t in event.ticket_types if t.id == d.ticket_type_id)
         click.echo(f"{tt.code}: seed={d.seed} won={len(d.record['won'])} waitlist={len(d.record['waitlist'])}")
         click.echo(json.dumps(d.record, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- privacy
+@command
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Show what would be erased, and change nothing.")
+@click.option("--now", "now_text", metavar="ISO",
+              help="Decide what is due as of this time (ISO 8601; without an offset: Japan time).")
+@with_appcontext
+def purge_command(dry_run: bool, now_text: str | None):
+    """Erase the personal data of events whose retention period has run out.
+
+    An event is due RETENTION_DAYS (EVENTSVC_RETENTION_DAYS, default 180) days after it
+    ends, or after its own retention days. Anonymous statistics, survey results and the
+    event itself stay. Running it again changes nothing. The outbox worker does the same
+    on its own; this command is for running it now, or seeing what it would do.
+    """
+    from datetime import datetime
+
+    from .audit import service as audit
+    from .core.clock import now_utc, to_utc
+    from .registration import privacy
+
+    if now_text:
+        try:
+            now = to_utc(datetime.fromisoformat(now_text))
+        except ValueError:
+            click.echo(f"error: --now: not an ISO 8601 date/time: {now_text}", err=True)
+            sys.exit(2)
+    else:
+        now = now_utc()
+    results = privacy.purge_due(now, actor=audit.CLI)
+    for r in results:
+        summary = ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "nothing left to erase"
+        click.echo(f"{r.slug} (ended {r.ended_at.isoformat()}): {summary}")
+    erased = sum(1 for r in results if r.counts)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run: {erased} event(s) would be purged; nothing was changed")
+        return
+    db.session.commit()
+    click.echo(f"purged {erased} event(s)" if results else "nothing is due")

@@ -30,6 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core import orgs
 from ..events.forms import choices
+from ..formfields import IntegerField as NumberField
 
 NATIONAL = "gov"
 
@@ -167,3 +168,18 @@ class LotteryForm(FlaskForm):
     seed = StringField(_l("シード（空欄なら自動で作ります）"), validators=[Optional(), Length(max=64)],
                        description=_l("記録され、あとで同じ結果になることを確かめられます。"))
     submit = SubmitField(_l("抽選する"))
+
+
+class DeleteForm(FlaskForm):
+    """Deleting personal data: the box must be ticked (nothing happens on GET)."""
+
+    confirm = BooleanField(_l("元に戻せないことを理解しました"),
+                           validators=[DataRequired(_l("削除するには、確認のチェックを入れてください。"))])
+    submit = SubmitField(_l("削除する"))
+
+
+class RetentionForm(FlaskForm):
+    retention_days = NumberField(_l("個人情報の保存期間（開催終了からの日数）"),
+                                  validators=[Optional(), NumberRange(1, 3650, _l("1〜3650日で指定してください。"))],
+                                  description=_l("空欄ならサービスの既定の日数です。"))
+    submit = SubmitField(_l("保存"))

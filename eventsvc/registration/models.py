@@ -73,6 +73,9 @@ class Registration(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: personal data erased (retention purge or the attendee's request; see ``privacy``):
+    #: no link, token or code reaches this row any more; status and counts stay
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     ticket_type: Mapped[TicketType] = relationship()
@@ -101,6 +104,10 @@ class RegistrationSettings(db.Model):
     lottery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the purpose of use of personal data, shown next to the consent box
     privacy_purpose: Mapped[str] = mapped_column(String(2000), default="")
+    #: days after the event's end when its personal data is erased (None: ``RETENTION_DAYS``)
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    #: when the retention purge erased the event's personal data (None: not yet)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 

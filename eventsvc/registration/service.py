@@ -370,7 +370,7 @@ def resolve_attendee_token(token: str) -> Registration | None:
         return None
     digest = hash_token(token)
     reg = db.session.scalar(select(Registration).where(Registration.attendee_token_hash == digest))
-    if reg is None or not hmac.compare_digest(reg.attendee_token_hash, digest):
+    if reg is None or reg.erased_at is not None or not hmac.compare_digest(reg.attendee_token_hash, digest):
         return None
     return reg
 
@@ -397,7 +397,8 @@ def registration_from_link(token: str) -> Registration:
     except BadSignature:
         raise NotFound("link_invalid", "リンクが正しくありません。") from None
     reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
-    if reg is None or not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
+    if reg is None or reg.erased_at is not None or \
+            not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
         raise NotFound("link_invalid", "リンクが正しくありません。")
     return reg
 

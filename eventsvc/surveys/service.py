@@ -436,7 +436,7 @@ def link_token(registration: Registration, secret: str) -> str:
 
 def check_eligible(event: Event, registration: Registration | None) -> Registration:
     """The registration may answer this event's survey, or a :class:`DomainError` says why."""
-    if registration is None:
+    if registration is None or registration.erased_at is not None:  # erased: no link reaches it
         raise NotFound("invalid_link", "このリンクは無効です。メールのリンクをもう一度開くか、チケットコードを入力してください。")
     if registration.event_id != event.id:
         raise Forbidden("wrong_event", "このリンク（チケット）は別のイベントのものです。このイベントのアンケートには使えません。")

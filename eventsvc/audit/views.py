@@ -1,0 +1,49 @@
+"""The audit log page, for admins."""
+
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, Response, render_template, request
+from flask_login import current_user, login_required
+
+from ..errors import Forbidden
+from . import service
+from .models import ACTOR_KINDS
+
+bp = Blueprint("audit", __name__)
+
+# ------------------------------------------------------------------ admin
+# GET  /admin/audit?who=&event=&action=&page=     index     newest first, 50 a page
+
+
+def _filters() -> service.Filters:
+    who = (request.args.get("who") or "").strip()
+    filters = service.Filters()
+    if who.isdigit() and len(who) < 10:
+        filters.organizer_id = int(who)
+    elif who in ACTOR_KINDS:
+        filters.kind = who
+    filters.event_slug = (request.args.get("event") or "").strip()[:64] or None
+    filters.action = (request.args.get("action") or "").strip()[:100] or None
+    return filters
+
+
+@bp.route("/admin/audit")
+@login_required
+def index():
+    if not current_user.is_admin:
+        raise Forbidden("admin_only", "このページは管理者だけが使えます。")
+    filters = _filters()
+    raw_page = request.args.get("page") or "1"
+    page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 7 else 1
+    rows, total = service.search(filters, page=max(page, 1))
+    pages = max(1, math.ceil(total / service.PER_PAGE))
+    args = {k: v for k, v in (("who", request.args.get("who")), ("event", filters.event_slug),
+                               ("action", filters.action)) if v}
+    response = Response(render_template(
+        "audit/index.html", rows=rows, total=total, page=max(page, 1), pages=pages, args=args, filters=filters,
+        who=request.args.get("who") or "", organizers=service.organizers(), actions=service.seen_actions(),
+        events=service.seen_events()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
