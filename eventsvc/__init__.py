@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import database
 from .config import (
@@ -21,6 +22,24 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 __all__ = ["create_app"]
 
+#: the largest id a URL may carry: ids are 32-bit integer columns on PostgreSQL
+MAX_URL_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every rule: a non-negative id that fits the database's integer columns.
+    A larger number matches no rule (404) instead of failing in the database driver (500). The
+    bound is in the pattern (0 … 2147483647), so such a path matches no rule for any method
+    (a bound checked only after matching would make it a 405 on rules with several methods)."""
+
+    regex = (r"(?:\d{1,9}|1\d{9}|20\d{8}|21[0-3]\d{7}|214[0-6]\d{6}|2147[0-3]\d{5}|21474[0-7]\d{4}"
+             r"|214748[0-2]\d{3}|2147483[0-5]\d{2}|21474836[0-3]\d|214748364[0-7])")
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", MAX_URL_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 
 
@@ -32,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     _finish_config(app)
+    app.url_map.converters["int"] = IdConverter
 
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

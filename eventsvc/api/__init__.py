@@ -15,15 +15,16 @@ from typing import Any
 from apispec import APISpec
 from pydantic import BaseModel
 
+from .. import MAX_URL_ID
 from ..auth import api as _auth_api  # noqa: F401  (registers the organizer bearer scheme)
 from ..checkin import api as _checkin_api  # noqa: F401  (also the staff bearer scheme)
 from ..events import api as _events_api  # noqa: F401
+from ..jsonapi import OPERATIONS, ErrorBody, adapter, api
 from ..outbox import api as _outbox_api  # noqa: F401
 from ..registration import api as _registration_api  # noqa: F401  (also the attendee bearer scheme)
+from ..slack import api as _slack_api  # noqa: F401
 from ..surveys import api as _surveys_api  # noqa: F401
 from ..teams import api as _teams_api  # noqa: F401
-from ..slack import api as _slack_api  # noqa: F401
-from ..jsonapi import OPERATIONS, ErrorBody, adapter, api
 
 bp = api
 
@@ -57,6 +58,22 @@ class _Schemas:
         return js
 
 
+def _error_statuses(op) -> set[int]:
+    """The error statuses a call may answer: what it declares, plus what the plumbing itself
+    answers (a malformed request 400, no token 401, an unknown path value 404, a body that is not
+    JSON 415 or too large 413, a body or query that does not fit 422)."""
+    codes = set(op.errors) | {400}
+    if op.auth and not op.auth_optional:
+        codes.add(401)
+    if _RULE_ARG.search(op.rule):
+        codes.add(404)
+    if op.body is not None:
+        codes |= {413, 415, 422}
+    if op.query is not None:
+        codes.add(422)
+    return codes
+
+
 @cache
 def openapi_document() -> dict:
     spec = APISpec(
@@ -76,7 +93,8 @@ def openapi_document() -> dict:
         path = _RULE_ARG.sub(lambda m: "{" + m.group(2) + "}", op.rule)
         params = [
             {"name": m.group(2), "in": "path", "required": True,
-             "schema": {"type": "integer"} if m.group(1) == "int" else {"type": "string"}}
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_URL_ID} if m.group(1) == "int"
+             else {"type": "string"}}
             for m in _RULE_ARG.finditer(op.rule)
         ]
         if op.query is not None:
@@ -90,7 +108,7 @@ def openapi_document() -> dict:
         else:
             responses[str(op.status)] = {"description": "OK",
                                          "content": {"application/json": {"schema": schemas.ref(op.response, "serialization")}}}
-        for code in sorted(set(op.errors) | {400}):
+        for code in sorted(_error_statuses(op)):
             responses[str(code)] = {"description": "error", "content": {"application/json": {"schema": error_ref}}}
         operation: dict[str, Any] = {"operationId": op.endpoint, "summary": op.summary, "tags": op.tags,
                                      "responses": responses}
