@@ -69,9 +69,10 @@ bp = Blueprint("auth", __name__)
 # GET/POST /admin/organizers                       admin_organizers   list, create
 # POST     /admin/organizers/<id>/<deactivate|activate>  admin_organizer_state
 
-#: session keys: when this session logged in and was last seen (epoch seconds), and a
-#: login waiting for its second factor
-AUTH_AT, SEEN, PENDING = "auth_at", "seen", "login_2fa"
+#: session keys: when this session logged in and was last seen (epoch seconds); a login
+#: waiting for its second factor; a flag set while an admin has yet to set up a second
+#: factor (any change to that bumps the session version, so the flag can't go stale)
+AUTH_AT, SEEN, PENDING, NEEDS_TOTP = "auth_at", "seen", "login_2fa", "needs_totp"
 #: ``seen`` is rewritten at most this often (each rewrite is a new cookie)
 SEEN_RESOLUTION = 60
 #: a password that passed waits this long for its second factor
@@ -112,6 +113,8 @@ def _begin_session(organizer, now: datetime) -> None:
     session.clear()
     login_user(organizer)
     session[AUTH_AT] = session[SEEN] = int(now.timestamp())
+    if organizer.needs_totp_setup:
+        session[NEEDS_TOTP] = True
 
 
 def _renew_session(organizer, now: datetime) -> None:
@@ -137,10 +140,13 @@ def _organizer():
 # ------------------------------------------------------------------ every request
 @bp.before_app_request
 def _enforce_session():
-    """End organizer sessions that are idle or too old; keep admins on their 2FA setup."""
-    if request.endpoint == "static" or request.blueprint == "api":
-        return None
-    if not current_user.is_authenticated:
+    """End organizer sessions that are idle or too old; keep admins on their 2FA setup.
+
+    Reads the signed session only, no database: it runs before every view, and on SQLite
+    a first query here would set the request's transaction mode before a view (check-in)
+    could choose a read-first one.
+    """
+    if request.endpoint == "static" or request.blueprint == "api" or "_user_id" not in session:
         return None
     cfg = current_app.config
     now = int(now_utc().timestamp())
@@ -148,14 +154,13 @@ def _enforce_session():
     if (not isinstance(auth_at, int) or not isinstance(seen, int)
             or now - seen > int(cfg["SESSION_IDLE_MINUTES"]) * 60
             or now - auth_at > int(cfg["SESSION_MAX_HOURS"]) * 3600):
-        logout_user()
         session.clear()
         g.session_ended = True
         flash(_("一定の時間が過ぎたため、ログアウトしました。もう一度ログインしてください。"), "info")
         return None
     if now - seen >= SEEN_RESOLUTION:
         session[SEEN] = now
-    if current_user.needs_totp_setup and request.endpoint not in SETUP_ENDPOINTS:
+    if session.get(NEEDS_TOTP) and request.endpoint not in SETUP_ENDPOINTS:
         message = _("管理者は二段階認証の設定が必要です。設定が済むまで、ほかのページは使えません。")
         if request.path.endswith(".json"):
             return {"error": "totp_required", "message": message}, 403

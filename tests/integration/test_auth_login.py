@@ -315,3 +315,28 @@ def test_password_change_elsewhere_ends_the_session(client, login, organizer):
 def test_last_login_is_recorded(client, organizer):
     client.post("/login", data={"email": organizer.email, "password": PASSWORD})
     assert db.session.scalar(select(func.count()).select_from(Organizer).where(Organizer.last_login_at.is_not(None))) == 1
+
+
+def test_the_per_request_session_check_needs_no_database(app, organizer):
+    """It runs before every view; a query there would fix SQLite's transaction mode before a
+    view like the check-in desk could choose a read-first one."""
+    from flask import session
+    from sqlalchemy import event
+
+    from eventsvc.auth.views import _enforce_session
+
+    statements = []
+
+    def count(*_args, **_kwargs):
+        statements.append(1)
+
+    now, user_id = int(now_utc().timestamp()), f"{organizer.id}:{organizer.session_version}"
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for seen in (now, now - 90, now - 3 * 3600):  # fresh, to refresh, idle
+            with app.test_request_context("/events/x/checkin/scan.json", method="POST"):
+                session.update({"_user_id": user_id, "auth_at": now, "seen": seen})
+                _enforce_session()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert statements == []
