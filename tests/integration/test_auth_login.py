@@ -340,3 +340,38 @@ def test_the_per_request_session_check_needs_no_database(app, organizer):
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert statements == []
+
+
+def test_account_forms_need_the_csrf_token(own_app):
+    """The shared test apps switch CSRF off; this one keeps it on as in production."""
+    import re
+
+    from tests import factories
+
+    app = own_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        organizer = factories.organizer()
+        client = app.test_client()
+
+        def token_of(url):
+            m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(url).get_data(as_text=True))
+            assert m, url
+            return m.group(1)
+
+        assert client.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 400
+        r = client.post("/login", data={"email": organizer.email, "password": PASSWORD, "csrf_token": token_of("/login")})
+        assert r.status_code == 302
+        for url, data in (("/logout", {}), ("/account/logout-others", {}), ("/account/tokens", {"name": "x"}),
+                          ("/account/password", {"current_password": PASSWORD, "new_password": "x" * 12,
+                                                 "confirm": "x" * 12})):
+            assert client.post(url, data=data).status_code in (400, 422), url
+        assert client.get("/manage").status_code == 200  # nothing of the above happened
+        from werkzeug.security import check_password_hash
+
+        db.session.refresh(organizer)
+        assert check_password_hash(organizer.password_hash, PASSWORD)
+        assert not organizer.tokens
+        r = client.post("/account/logout-others", data={"csrf_token": token_of("/account")})
+        assert r.status_code == 302 and client.get("/manage").status_code == 200
+        assert client.post("/logout", data={"csrf_token": token_of("/account")}).status_code == 302
+        assert client.get("/manage").status_code == 302
