@@ -115,19 +115,28 @@ def _register_blueprints(app: Flask) -> None:
     """Every feature's blueprints, in one explicit list."""
     from . import core  # noqa: F401
     from .api import bp as api_bp
+    from .audit import service as audit
+    from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
+    from .checkin import privacy as _checkin_privacy  # noqa: F401  (erasers; staff in the audit log)
     from .checkin.views import bp as checkin_bp
     from .core import models as _core_models  # noqa: F401
     from .events.views import bp as events_bp
     from .outbox import models as _outbox_models  # noqa: F401
     from .outbox.views import bp as outbox_bp
     from .registration import models as _registration_models  # noqa: F401
+    from .registration.privacy_views import bp as privacy_bp
     from .registration.views import bp as registration_bp
+    from .slack import privacy as _slack_privacy  # noqa: F401
     from .slack.views import bp as slack_bp
     from .surveys import attendance as _survey_attendance  # noqa: F401  (check-in → who came, for surveys)
+    from .surveys import privacy as _surveys_privacy  # noqa: F401
     from .surveys.views import bp as surveys_bp
+    from .teams import privacy as _teams_privacy  # noqa: F401
     from .teams.views import bp as teams_bp  # also plugs teams into check-in and the attendee page
 
-    for blueprint in (auth_bp, events_bp, registration_bp, outbox_bp, surveys_bp, checkin_bp, teams_bp, slack_bp):
+    for blueprint in (auth_bp, events_bp, registration_bp, privacy_bp, outbox_bp, surveys_bp, checkin_bp, teams_bp,
+                      slack_bp, audit_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)
+    audit.install(app)  # one audit entry per successful change by an organizer or event staff

@@ -22,6 +22,7 @@ from ..events import api as _events_api  # noqa: F401
 from ..jsonapi import OPERATIONS, ErrorBody, adapter, api
 from ..outbox import api as _outbox_api  # noqa: F401
 from ..registration import api as _registration_api  # noqa: F401  (also the attendee bearer scheme)
+from ..registration import privacy_api as _privacy_api  # noqa: F401  (DELETE /registrations/{id})
 from ..slack import api as _slack_api  # noqa: F401
 from ..surveys import api as _surveys_api  # noqa: F401
 from ..teams import api as _teams_api  # noqa: F401
