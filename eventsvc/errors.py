@@ -1,4 +1,8 @@
-"""Domain errors and how they reach people: JSON under /api, a Japanese page elsewhere."""
+"""Domain errors and how they reach people: JSON under /api, a page elsewhere.
+
+The JSON ``message`` is Japanese (the code is the contract). A page shows the message in the
+page's language when the catalogue has it (texts marked with ``N_``), else as it is.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ import json
 import logging
 
 from flask import Flask, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
+
+from .core.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +46,14 @@ class ValidationFailed(DomainError):
 
     status = 422
 
-    def __init__(self, fields: dict, message: str = "入力内容を確認してください。"):
+    def __init__(self, fields: dict, message: str = N_("入力内容を確認してください。")):
         super().__init__("validation_error", message, fields)
 
 
 class NotFound(DomainError):
     status = 404
 
-    def __init__(self, code: str = "not_found", message: str = "見つかりません。"):
+    def __init__(self, code: str = "not_found", message: str = N_("見つかりません。")):
         super().__init__(code, message)
 
 
@@ -57,20 +64,20 @@ class Conflict(DomainError):
 class Forbidden(DomainError):
     status = 403
 
-    def __init__(self, code: str = "forbidden", message: str = "この操作の権限がありません。"):
+    def __init__(self, code: str = "forbidden", message: str = N_("この操作の権限がありません。")):
         super().__init__(code, message)
 
 
 HTTP_CODES = {
-    400: ("bad_request", "リクエストの形式が正しくありません。"),
-    401: ("unauthorized", "認証が必要です。"),
-    403: ("forbidden", "この操作の権限がありません。"),
-    404: ("not_found", "見つかりません。"),
-    405: ("method_not_allowed", "この方法では操作できません。"),
-    413: ("payload_too_large", "送信されたデータが大きすぎます。"),
-    415: ("unsupported_media_type", "Content-Type: application/json で送信してください。"),
-    429: ("rate_limited", "短時間に多くの操作がありました。しばらくしてからお試しください。"),
-    500: ("internal_error", "サーバーで問題が発生しました。"),
+    400: ("bad_request", N_("リクエストの形式が正しくありません。")),
+    401: ("unauthorized", N_("認証が必要です。")),
+    403: ("forbidden", N_("この操作の権限がありません。")),
+    404: ("not_found", N_("見つかりません。")),
+    405: ("method_not_allowed", N_("この方法では操作できません。")),
+    413: ("payload_too_large", N_("送信されたデータが大きすぎます。")),
+    415: ("unsupported_media_type", N_("Content-Type: application/json で送信してください。")),
+    429: ("rate_limited", N_("短時間に多くの操作がありました。しばらくしてからお試しください。")),
+    500: ("internal_error", N_("サーバーで問題が発生しました。")),
 }
 
 
@@ -78,8 +85,13 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/slack/")
 
 
+def page_message(message: str) -> str:
+    """The message in the page's language: translated when the catalogue has it (``N_``-marked)."""
+    return gettext(message) if message else message
+
+
 def _page(status: int, code: str, message: str):
-    return render_template("error.html", status=status, code=code, message=message), status
+    return render_template("error.html", status=status, code=code, message=page_message(message)), status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -94,7 +106,7 @@ def register_error_handlers(app: Flask) -> None:
         status = err.code or 500
         code, message = HTTP_CODES.get(status, ("http_error", err.description or ""))
         if status == 400 and getattr(err, "description", "") and "CSRF" in err.description:
-            code, message = "csrf_failed", "フォームの有効期限が切れました。もう一度送信してください。"
+            code, message = "csrf_failed", N_("フォームの有効期限が切れました。もう一度送信してください。")
         if wants_json():
             response = err.get_response()
             response.content_type = "application/json"

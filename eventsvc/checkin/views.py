@@ -34,7 +34,8 @@ from sqlalchemy import select
 
 from .. import database
 from ..core.clock import now_utc, to_jst, to_utc
-from ..errors import DomainError, NotFound, ValidationFailed
+from ..core.i18n import N_
+from ..errors import DomainError, NotFound, ValidationFailed, page_message
 from ..events.forms import ActionForm
 from ..events.models import Event
 from ..events.poster import qr_svg
@@ -111,13 +112,13 @@ def _denied(err: DeskDenied):
 def _domain_error(err: DomainError):
     if _is_json():
         return err.to_json(), err.status
-    return render_template("error.html", status=err.status, code=err.code, message=err.message), err.status
+    return render_template("error.html", status=err.status, code=err.code, message=page_message(err.message)), err.status
 
 
 def _event(slug: str) -> Event:
     event = db.session.scalar(select(Event).where(Event.slug == slug))
     if event is None:
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     return event
 
 
@@ -135,14 +136,14 @@ def _desk(slug: str) -> tuple[Event, service.Actor]:
         raise DeskDenied("staff_link_inactive", _("このスタッフ用リンクは期限切れか、取り消されました。主催者に新しいリンクを依頼してください。"),
                          403)
     if current_user.is_authenticated:
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     raise DeskDenied("login_required", _("受付をするには主催者としてログインするか、スタッフ用リンクを開いてください。"))
 
 
 def _managed(slug: str) -> Event:
     event = _event(slug)
     if not event.is_managed_by(current_user):
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     return event
 
 
@@ -480,7 +481,7 @@ def _attendee_registration(event: Event, token: str):
     else:
         reg = registrations.registration_from_link(token)  # NotFound / link_expired
     if reg is None or reg.event_id != event.id:
-        raise NotFound("registration_not_found", "申込みが見つかりません。チケットのページから操作してください。")
+        raise NotFound("registration_not_found", N_("申込みが見つかりません。チケットのページから操作してください。"))
     return reg
 
 

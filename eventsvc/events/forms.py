@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -29,7 +30,9 @@ def choices(pairs) -> list[SelectChoice]:
 
 
 def region_choices():
-    return choices([("", _l("（都道府県から自動）"))] + [(code, ja) for code, (ja, _en, _r) in orgs.REGIONS.items()])
+    """The regions in the page's language (passed uncalled: WTForms asks each form for them)."""
+    return choices([("", _l("（都道府県から自動）"))]
+                   + [(code, orgs.region_name(code, str(get_locale() or "ja"))) for code in orgs.REGIONS])
 
 
 def prefecture_choices(blank=None):
@@ -63,7 +66,7 @@ class EventForm(FlaskForm):
     online_url = StringField(_l("オンライン参加URL"), validators=[Optional(), Length(max=2000)],
                              description=_l("参加が確定した人だけに表示します。"))
     prefecture_code = SelectField(_l("都道府県"), choices=prefecture_choices(), validators=[Optional()])
-    region = SelectField(_l("地域"), choices=region_choices(), validators=[Optional()])
+    region = SelectField(_l("地域"), choices=region_choices, validators=[Optional()])
     registration_opens_at = DateTimeLocalField(_l("申込受付開始"), format=DT, validators=[Optional()])
     registration_closes_at = DateTimeLocalField(_l("申込受付終了"), format=DT, validators=[Optional()])
     selection = SelectField(_l("参加者の決め方"), choices=choices([("first_come", _l("先着順")), ("lottery", _l("抽選"))]))

@@ -12,7 +12,7 @@ from ..core import orgs
 from ..core.clock import jst_combine, now_utc, to_jst
 from ..errors import DomainError, ValidationFailed
 from ..extensions import db
-from ..web import apply_errors, external_url
+from ..web import apply_errors, external_url, locale
 from . import service
 from .forms import ActionForm, AgendaForm, EventForm, choices
 from .ical import IcsEvent, to_ics
@@ -78,11 +78,12 @@ def ics_event(event: Event) -> IcsEvent:
         lines.append("")
         lines.append(_("プログラム"))
         for a in event.agenda_items:
-            who = f"（{a.speaker}）" if a.speaker else ""
-            lines.append(f"{to_jst(a.starts_at):%H:%M}〜{to_jst(a.ends_at):%H:%M} {a.title}{who}")
+            when = _("%(start)s〜%(end)s", start=f"{to_jst(a.starts_at):%H:%M}", end=f"{to_jst(a.ends_at):%H:%M}")
+            what = _("%(text)s（%(note)s）", text=a.title, note=a.speaker) if a.speaker else a.title
+            lines.append(f"{when} {what}")
     url = external_url("events.show", slug=event.slug)
     lines += ["", url]
-    location = "、".join(x for x in (event.venue_name, event.venue_address) if x) or _("オンライン")
+    location = _("、").join(x for x in (event.venue_name, event.venue_address) if x) or _("オンライン")
     return IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at, ends_at=event.ends_at,
                     url=url, description="\n".join(lines).strip(), location=location,
                     updated_at=event.updated_at, cancelled=event.status == "cancelled",
@@ -107,7 +108,7 @@ def calendar():
     region, pref = _filters()
     now = now_utc()
     events = service.list_public(now, region=region, prefecture_code=pref)
-    name = _("勉強会") + (f"（{orgs.region_name(region)}）" if region else "")
+    name = _("%(text)s（%(note)s）", text=_("勉強会"), note=orgs.region_name(region, locale())) if region else _("勉強会")
     return _calendar_response(to_ics([ics_event(e) for e in events], name=name, now=now), "calendar.ics")
 
 

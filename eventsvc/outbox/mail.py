@@ -22,10 +22,11 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..events.poster import qr_png
 from .senders import PermanentError, TemporaryError, UncertainError, register_sender
 
-NOT_CONFIGURED = "未送信: SMTP未設定"
+NOT_CONFIGURED = N_("未送信: SMTP未設定")  # stored as the reason; the page translates it
 
 
 @dataclass(frozen=True)

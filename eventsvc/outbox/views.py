@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..errors import DomainError
 from ..events import service as events_service
 from ..events.forms import ActionForm
@@ -22,8 +23,8 @@ bp = Blueprint("outbox", __name__)
 # GET  /manage/events/<slug>/deliveries/<id>        manage_show   the message as it will be (was) sent
 # POST /manage/events/<slug>/deliveries/<id>/retry  manage_retry  a person decides to send again
 
-STATE_LABELS = {"queued": "送信待ち", "sending": "送信中", "sent": "送信済み", "failed": "失敗", "uncertain": "送信不明",
-                "held": "保留"}
+STATE_LABELS = {"queued": N_("送信待ち"), "sending": N_("送信中"), "sent": N_("送信済み"), "failed": N_("失敗"),
+                "uncertain": N_("送信不明"), "held": N_("保留")}
 
 
 @bp.app_template_global()
@@ -33,7 +34,8 @@ def delivery_state_label(state: str) -> str:
 
 def channel_notice(kind_prefix: str) -> str | None:
     sender = sender_for(kind_prefix)
-    return sender.unavailable(current_app.config) if sender else None
+    reason = sender.unavailable(current_app.config) if sender else None
+    return _(reason) if reason else None
 
 
 @bp.route("/manage/events/<slug>/deliveries")

@@ -1,7 +1,8 @@
-"""The registration e-mails (Japanese), rendered into outbox payloads when their cause happens.
+"""The registration e-mails, rendered into outbox payloads when their cause happens.
 
 Rendering at enqueue time keeps the outbox channel-agnostic and lets organizers read a
-held message exactly as it will be sent. Templates live in ``templates/emails/``.
+held message exactly as it will be sent. Templates live in ``templates/emails/``. A message is
+written in the language the person registered in (``reg.locale``: Japanese unless English).
 """
 
 from __future__ import annotations
@@ -11,28 +12,29 @@ import functools
 from datetime import datetime
 
 from flask import current_app, has_request_context, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
 from ..core.clock import format_range
+from ..core.i18n import N_
 from ..events.ical import IcsEvent, to_ics
 from ..events.models import Event
 from ..outbox import service as outbox
 from ..web import external_url
 
 SUBJECTS = {
-    "registered": "【参加確定】{title}",
-    "promoted": "【繰り上げ・参加確定】{title}",
-    "approved": "【参加確定】{title}",
-    "lottery": "【当選・参加確定】{title}",
-    "offer_accepted": "【参加確定】{title}",
-    "waitlisted": "【キャンセル待ち】{title}",
-    "pending_review": "【申込み受付・確認待ち】{title}",
-    "applied": "【抽選申込み受付】{title}",
-    "offer": "【繰り上げのご案内・要回答】{title}",
-    "offer_expired": "【回答期限切れ】{title}",
-    "rejected": "【お申込みについて】{title}",
-    "cancelled": "【キャンセル受付】{title}",
-    "link": "【申込み確認用リンク】{title}",
+    "registered": N_("【参加確定】%(title)s"),
+    "promoted": N_("【繰り上げ・参加確定】%(title)s"),
+    "approved": N_("【参加確定】%(title)s"),
+    "lottery": N_("【当選・参加確定】%(title)s"),
+    "offer_accepted": N_("【参加確定】%(title)s"),
+    "waitlisted": N_("【キャンセル待ち】%(title)s"),
+    "pending_review": N_("【申込み受付・確認待ち】%(title)s"),
+    "applied": N_("【抽選申込み受付】%(title)s"),
+    "offer": N_("【繰り上げのご案内・要回答】%(title)s"),
+    "offer_expired": N_("【回答期限切れ】%(title)s"),
+    "rejected": N_("【お申込みについて】%(title)s"),
+    "cancelled": N_("【キャンセル受付】%(title)s"),
+    "link": N_("【申込み確認用リンク】%(title)s"),
 }
 
 
@@ -65,14 +67,16 @@ def _ics(item: IcsEvent) -> bytes:
 
 def _render(template: str, reg, **context) -> str:
     event = reg.event
-    with force_locale(reg.locale or "ja"):
+    locale = reg.locale or "ja"
+    with force_locale(locale):
         return render_template(f"emails/{template}.txt", reg=reg, event=event,
-                               when=format_range(event.starts_at, event.ends_at, "ja"),
+                               when=format_range(event.starts_at, event.ends_at, locale),
                                event_url=absolute_url("events.show", slug=event.slug), **context)
 
 
-def _subject(key: str, event: Event) -> str:
-    return SUBJECTS[key].format(title=event.title)[:200]
+def _subject(key: str, reg) -> str:
+    with force_locale(reg.locale or "ja"):
+        return gettext(SUBJECTS[key], title=reg.event.title)[:200]
 
 
 def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note: str = ""):
@@ -85,7 +89,7 @@ def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note:
         _attachment(f"{reg.event.slug}.ics", "text/calendar", event_ics(reg.event, now)),
     ]
     return outbox.enqueue(f"mail.{'confirmation' if reason == 'registered' else reason}", reg.email,
-                          {"subject": _subject(key, reg.event), "text": text, "attachments": attachments},
+                          {"subject": _subject(key, reg), "text": text, "attachments": attachments},
                           event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.confirmed:{reg.id}",
                           now=now)
 
@@ -93,7 +97,7 @@ def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note:
 def enqueue_simple(reg, template: str, manage_url: str, now: datetime, *, key: str, position: int | None = None,
                    reason: str = "", note: str = ""):
     text = _render(template, reg, manage_url=manage_url, position=position, reason=reason, note=note)
-    return outbox.enqueue(f"mail.{template}", reg.email, {"subject": _subject(template, reg.event), "text": text},
+    return outbox.enqueue(f"mail.{template}", reg.email, {"subject": _subject(template, reg), "text": text},
                           event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.{key}", now=now)
 
 

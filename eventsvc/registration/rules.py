@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..core.i18n import N_
+
 #: statuses a new registration can start in
 CONFIRMED, WAITLISTED, PENDING_REVIEW, APPLIED = "confirmed", "waitlisted", "pending_review", "applied"
 
@@ -84,12 +86,12 @@ def registration_window(*, now: datetime, status: str, opens_at: datetime | None
 
 
 WINDOW_MESSAGES = {
-    "not_published": "このイベントはまだ公開されていません。",
-    "event_closed": "このイベントの申込受付は終了しました。",
-    "event_cancelled": "このイベントは中止になりました。",
-    "not_open_yet": "申込受付はまだ始まっていません。",
-    "closed": "申込受付は終了しました。",
-    "event_over": "このイベントは終了しました。",
+    "not_published": N_("このイベントはまだ公開されていません。"),
+    "event_closed": N_("このイベントの申込受付は終了しました。"),
+    "event_cancelled": N_("このイベントは中止になりました。"),
+    "not_open_yet": N_("申込受付はまだ始まっていません。"),
+    "closed": N_("申込受付は終了しました。"),
+    "event_over": N_("このイベントは終了しました。"),
 }
 
 

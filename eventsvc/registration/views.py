@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from ..core import orgs
 from ..core.clock import now_utc, to_jst, to_utc
+from ..core.i18n import N_
 from ..core.text import normalize_email
 from ..errors import DomainError, ValidationFailed
 from ..events import service as events_service
@@ -158,6 +159,12 @@ def _field_has_errors(form, name: str) -> bool:
     return name in form._fields and bool(form[name].errors)
 
 
+def _closed_message(reason: str | None) -> str:
+    """Why the form is closed, in the page's language (the rules keep the Japanese text)."""
+    message = rules.WINDOW_MESSAGES.get(reason or "")
+    return _(message) if message else ""
+
+
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 @rate_limited
 def register(slug: str):
@@ -173,7 +180,7 @@ def register(slug: str):
     closed = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
                                        closes_at=event.registration_closes_at, ends_at=event.ends_at)
     context = dict(event=event, questions=questions, settings=settings, left=events_service.capacity_left(event),
-                   closed=closed, closed_message=rules.WINDOW_MESSAGES.get(closed or "", ""))
+                   closed=closed, closed_message=_closed_message(closed))
     if request.method == "GET" or closed:
         status = 409 if closed and request.method == "POST" else 200
         return render_template("registration/register.html", form=form, **context), status
@@ -363,8 +370,9 @@ def participants(token: str):
 
 
 # ------------------------------------------------------------------ manage
-STATUS_LABELS = {"applied": "抽選待ち", "pending_review": "確認待ち", "confirmed": "参加確定", "waitlisted": "キャンセル待ち",
-                 "offered": "繰り上げ案内中", "cancelled": "キャンセル", "rejected": "お断り"}
+STATUS_LABELS = {"applied": N_("抽選待ち"), "pending_review": N_("確認待ち"), "confirmed": N_("参加確定"),
+                 "waitlisted": N_("キャンセル待ち"), "offered": N_("繰り上げ案内中"), "cancelled": N_("キャンセル"),
+                 "rejected": N_("お断り")}
 
 
 @bp.app_template_global()

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import orgs
 from ..core.clock import format_range, format_time, jst_combine, to_jst
+from ..core.i18n import N_
 from ..core.text import is_katakana_reading, to_katakana
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events import service as events_service
@@ -74,11 +75,11 @@ REMINDER_AT = time(12, 0)
 
 FOLLOWUP_KINDS = ("announcement", "reminder", "report", "survey_dm", "invite")
 FOLLOWUP_LABELS = {
-    "announcement": "告知（参加者募集）",
-    "reminder": "前日リマインダー",
-    "report": "開催報告",
-    "survey_dm": "アンケートのお願い（DM）",
-    "invite": "参加者をチャンネルに招待",
+    "announcement": N_("告知（参加者募集）"),
+    "reminder": N_("前日リマインダー"),
+    "report": N_("開催報告"),
+    "survey_dm": N_("アンケートのお願い（DM）"),
+    "invite": N_("参加者をチャンネルに招待"),
 }
 #: delivery kinds (outbox ``kind``) the sender handles
 POST_KINDS = ("slack.announcement", "slack.reminder", "slack.report", "slack.report_teams", "slack.survey_dm")
@@ -1166,7 +1167,7 @@ def _ticket_blocks(event: Event, reg: Registration, url: str, *, already: bool =
 
 def not_configured_reason(config: Mapping[str, Any]) -> str | None:
     if not configured(config):
-        return "Slack未設定（EVENTSVC_SLACK_BOT_TOKEN）"
+        return N_("Slack未設定（EVENTSVC_SLACK_BOT_TOKEN）")
     return None
 
 

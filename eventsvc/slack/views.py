@@ -33,6 +33,7 @@ from slack_sdk.webhook import WebhookClient
 
 from ..core import orgs
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..errors import DomainError
 from ..events import service as events_service
 from ..events.forms import ActionForm
@@ -71,8 +72,9 @@ bp = Blueprint("slack", __name__)
 # POST /manage/events/<slug>/slack/followups/<kind>      manage_queue    confirm: queue them
 # POST /manage/events/<slug>/slack/deliveries/<id>/retry manage_retry    a person sends a failed one again
 
-LINK_STATUS_LABELS = {"linked": "連携済み", "not_in_workspace": "ワークスペースにいません", "unknown": "未確認"}
-LINK_METHOD_LABELS = {"bulk": "メールで照合", "oidc": "Slackでサインイン", "manual": "手動", "slack": "Slackから登録"}
+LINK_STATUS_LABELS = {"linked": N_("連携済み"), "not_in_workspace": N_("ワークスペースにいません"), "unknown": N_("未確認")}
+LINK_METHOD_LABELS = {"bulk": N_("メールで照合"), "oidc": N_("Slackでサインイン"), "manual": N_("手動"),
+                      "slack": N_("Slackから登録")}
 
 
 @bp.app_template_global()
@@ -88,6 +90,12 @@ def slack_method_label(method: str) -> str:
 @bp.app_template_global()
 def slack_followup_label(kind: str) -> str:
     return _(service.FOLLOWUP_LABELS.get(kind, kind))
+
+
+def _not_configured() -> str | None:
+    """Why nothing can be sent to Slack yet, in the page's language (None when configured)."""
+    reason = service.not_configured_reason(current_app.config)
+    return _(reason) if reason else None
 
 
 # ================================================================== Slack → us
@@ -347,7 +355,7 @@ def _render_event(event, *, channel_form=None, link_forms=None, status=200):
         missing=[r.registration for r in rows if r.status == "not_in_workspace"],
         deliveries=service.slack_deliveries(event), configured=service.configured(current_app.config),
         kinds=service.FOLLOWUP_KINDS, join_url=current_app.config.get("SLACK_JOIN_URL"),
-        notice=service.not_configured_reason(current_app.config)), status
+        notice=_not_configured()), status
 
 
 @bp.route("/manage/events/<slug>/slack")
@@ -442,7 +450,7 @@ def _preview(event, kind: str, channel: str | None, form: ConfirmForm | None = N
                  mrkdwn_to_html(item.message.text, plan.names) if item.message else None)
                 for item in plan.items]
     return render_template("slack/preview.html", event=event, kind=kind, plan=plan, rendered=rendered, form=form,
-                           error=error, notice=service.not_configured_reason(current_app.config)), status
+                           error=error, notice=_not_configured()), status
 
 
 @bp.route("/manage/events/<slug>/slack/followups/<any(announcement, reminder, report, survey_dm, invite):kind>")

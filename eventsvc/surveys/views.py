@@ -396,9 +396,9 @@ def scale_label(question, label: str) -> str:
     if question.kind != "rating":
         return label
     if label == str(question.scale_min) and question.min_label:
-        return f"{label}（{question.min_label}）"
+        return _("%(text)s（%(note)s）", text=label, note=question.min_label)
     if label == str(question.scale_max) and question.max_label:
-        return f"{label}（{question.max_label}）"
+        return _("%(text)s（%(note)s）", text=label, note=question.max_label)
     return label
 
 

@@ -37,7 +37,7 @@ def scope_label(scope: str) -> str:
 def names_text(ids: Sequence, name_of: Callable[[object], str]) -> str:
     """``比嘉 太郎、知念 花子 ほか3名`` — the people a message is about."""
     shown = [name_of(i) for i in list(ids)[:MAX_NAMED]]
-    text = "、".join(shown)
+    text = _("、").join(shown)
     rest = len(ids) - len(shown)
     if rest > 0:
         text = _("%(names)s ほか%(n)s名", names=text, n=rest)
@@ -148,7 +148,7 @@ class Mix:
         """One line for screen readers and plain lists."""
         parts = [_("%(n)s人・%(o)s団体・%(p)s都道府県", n=self.size, o=self.organizations, p=self.prefectures)]
         if self.facilitators:
-            parts.append(_("ファシリテーター: %(names)s", names="、".join(self.facilitators)))
+            parts.append(_("ファシリテーター: %(names)s", names=_("、").join(self.facilitators)))
         else:
             parts.append(_("ファシリテーターなし"))
         return " / ".join(parts)

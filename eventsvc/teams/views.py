@@ -48,7 +48,7 @@ def _back(slug: str, anchor: str = "teams"):
 
 def _member_label(reg: Registration, team_name: str | None) -> str:
     where = _("チーム %(name)s", name=team_name) if team_name else _("未所属")
-    return f"No.{reg.id} {reg.name}（{where}）"
+    return _("%(text)s（%(note)s）", text=f"No.{reg.id} {reg.name}", note=where)
 
 
 def _lines(text: str | None) -> list[str]:
@@ -57,7 +57,7 @@ def _lines(text: str | None) -> list[str]:
 
 
 def _fill_run_form(form: RunForm, event, counts: dict[str, int]) -> None:
-    set_choices(form.scope, [(s, f"{scope_label(s)}（{counts[s]}人）") for s in SCOPES])
+    set_choices(form.scope, [(s, _("%(scope)s（%(n)s人）", scope=scope_label(s), n=counts[s])) for s in SCOPES])
     set_choices(form.topic_question, [("", _("使わない"))] + [(q.id, q.text) for q in service.topic_questions(event)])
 
 
