@@ -1,0 +1,173 @@
+"""Pages and e-mails in English with the language switch (cookie ``lang=en``).
+
+Japanese is the default; with ``lang=en`` every piece of the interface comes from the English
+catalogue. What may stay Japanese is what people typed (event title, names, agenda) and the
+names of places and organisations (prefectures, municipalities, agencies).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import pytest
+from sqlalchemy import select
+
+from eventsvc.core import orgs
+from eventsvc.extensions import db
+from eventsvc.outbox.models import Delivery
+from eventsvc.registration.models import Registration
+from eventsvc.registration.service import link_token
+
+#: kana, kanji and Japanese punctuation (、。「」（）〜 and full-width forms)
+JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]+")
+#: the switch back to Japanese names its language in Japanese
+SWITCH_BACK = re.compile(r'<a [^>]*hreflang="ja">日本語</a>')
+
+FORM = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "prefecture": "47",
+        "organization_code": "472018", "organization_name": "", "department": "デジタル推進課", "ticket_type": "venue",
+        "consent_privacy": "y", "consent_rules": "y", "consent_listing": "y", "submit": "Register"}
+
+
+@cache
+def _place_names() -> tuple[str, ...]:
+    names = {name for _code, name in orgs.prefectures()}
+    for o in orgs.all_organizations():
+        names.update(x for x in (o.name, o.prefecture, o.city) if x)
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def japanese_left(html: str, *user_data: str) -> list[str]:
+    """The Japanese on the page once user data and place/organisation names are taken out."""
+    text = SWITCH_BACK.sub("", html)
+    for s in sorted((s for s in user_data if s), key=len, reverse=True):
+        text = text.replace(s, "")
+    for name in _place_names():
+        text = text.replace(name, "")
+    return sorted(set(JAPANESE.findall(text)))
+
+
+def event_data(event) -> list[str]:
+    """What the organizer typed for the event (as the factories fill it)."""
+    data = [event.title, event.summary, event.description, event.venue_name, event.venue_address]
+    data += [t.name for t in event.ticket_types]
+    for a in event.agenda_items:
+        data += [a.title, a.speaker, a.affiliation, a.description]
+    return data
+
+
+@pytest.fixture
+def english(client):
+    client.set_cookie("lang", "en")
+    return client
+
+
+@pytest.fixture
+def event(make, organizer):
+    return make.event(org=organizer, summary="書かない窓口の始め方", description="詳しい説明")
+
+
+def assert_english_layout(html: str) -> None:
+    assert '<html lang="en">' in html
+    for text in ("Skip to main content", "Main menu", "Upcoming", "Past events",
+                 "Study sessions for local government staff",
+                 "Views expressed here are personal and not those of anyone’s organization."):
+        assert text in html, text
+
+
+def test_japanese_is_the_default(client, event):
+    html = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert '<html lang="ja">' in html and "本文へ移動" in html and "参加を申し込む" in html
+    assert "Skip to main content" not in html
+
+
+def test_public_event_page_in_english(english, event):
+    r = english.get(f"/events/{event.slug}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert_english_layout(html)
+    assert "Organizer login" in html
+    for text in ("Participation types and availability", "Register", "Add to calendar (.ics)", "Calendar and sharing",
+                 f"{event.agenda_items[0].speaker} ({event.agenda_items[0].affiliation})"):
+        assert text in html, text
+    assert "年" not in html.replace(event.title, "")  # dates in English too
+    assert japanese_left(html, *event_data(event)) == []
+
+
+def test_registration_form_in_english(english, event):
+    html = english.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    assert_english_layout(html)
+    for text in ("Work email address", "Full name", "Reading (furigana)", "Participation type",
+                 "I agree to the handling of my personal information (required)", "How we use your personal information",
+                 "Show organizations in this prefecture", 'value="Register"'):
+        assert text in html, text
+    assert japanese_left(html, *event_data(event), "〇〇広域連合") == []  # an example of what to type
+
+
+def test_registration_closed_message_in_english(english, make, organizer):
+    closed = make.event(org=organizer, status="closed")
+    html = english.get(f"/events/{closed.slug}/register").get_data(as_text=True)
+    assert "Registration for this event has closed." in html
+
+
+def test_login_page_in_english(english):
+    html = english.get("/login").get_data(as_text=True)
+    assert_english_layout(html)
+    for text in ("Organizer login", "Email address", "Password", "Log in",
+                 "You do not need an account to register for an event."):
+        assert text in html, text
+    assert japanese_left(html) == []
+
+
+def test_organizer_pages_in_english(english, login, organizer, event, make):
+    reg = make.registration(event)
+    login(organizer)
+    html = english.get(f"/manage/events/{event.slug}").get_data(as_text=True)
+    assert_english_layout(html)
+    for text in ("Organizer menu", "Account", "Log out", "Edit basic information", "Registrations", "Publication status",
+                 "Participation type", "Capacity", "Check-in on the day", "Print name tags"):
+        assert text in html, text
+    assert japanese_left(html, *event_data(event), organizer.name) == []
+
+    html = english.get(f"/manage/events/{event.slug}/registrations").get_data(as_text=True)
+    assert "Export as CSV" in html and ">Confirmed<" in html
+    assert japanese_left(html, *event_data(event), organizer.name, reg.name, reg.name_kana,
+                         reg.organization_name) == []
+
+    html = english.get(f"/manage/events/{event.slug}/edit").get_data(as_text=True)
+    assert "Kyushu" in html  # regions in English in the select
+    assert japanese_left(html, *event_data(event)) == []
+
+
+def test_error_page_in_english(english):
+    r = english.get("/no-such-page")
+    assert r.status_code == 404
+    html = r.get_data(as_text=True)
+    assert "Page not found" in html and "Not found." in html
+    assert japanese_left(html) == []
+
+
+def test_a_person_who_registers_in_english_gets_english_mail(english, event):
+    r = english.post(f"/events/{event.slug}/register", data=FORM)
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    reg = db.session.scalar(select(Registration).where(Registration.email == FORM["email"]))
+    assert reg.locale == "en"
+    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    assert mail.payload["subject"] == f"[Confirmed] {event.title}"
+    text = mail.payload["text"]
+    assert text.startswith(f"Dear {reg.name},")
+    for line in ("Thank you for registering. Your place is confirmed.", "Participation type: ",
+                 f"Check-in code: {reg.ticket_code}", "View, change or cancel your registration:"):
+        assert line in text, line
+    assert japanese_left(text, *event_data(event), reg.name) == []
+
+    html = english.get(f"/my/{link_token(reg)}").get_data(as_text=True)
+    assert "Your registration" in html and f"{reg.name} ({reg.name_kana})" in html
+
+
+def test_japanese_mail_stays_japanese(client, event):
+    assert client.post(f"/events/{event.slug}/register", data=FORM).status_code == 302
+    reg = db.session.scalar(select(Registration).where(Registration.email == FORM["email"]))
+    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    assert mail.payload["subject"] == f"【参加確定】{event.title}"
+    assert mail.payload["text"].startswith(f"{reg.name} 様\n\nお申込みありがとうございます。参加が確定しました。")
