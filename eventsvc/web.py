@@ -149,6 +149,12 @@ def register_web(app: Flask) -> None:
         )
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "same-origin")
+        if h["Referrer-Policy"] == "no-referrer" and response.mimetype == "text/html" \
+                and not 300 <= response.status_code < 400:
+            # a page that keeps its URL (a token) out of Referer headers may still hold a form,
+            # and over HTTPS Flask-WTF refuses a post without a same-site Referer: the origin
+            # alone satisfies it and tells nobody the path
+            h["Referrer-Policy"] = "strict-origin"
         h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Permissions-Policy", CAMERA_OFF)  # the scanner page sets its own
         if is_personal_response() and "no-store" not in (h.get("Cache-Control") or ""):

@@ -129,7 +129,6 @@ def _renew_session(organizer, now: datetime) -> None:
 def _no_store(html: str, status: int = 200) -> Response:
     response = Response(html, status=status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

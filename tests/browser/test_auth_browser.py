@@ -190,3 +190,79 @@ def test_locked_login_message_on_a_phone(phone_nojs):
         page.get_by_role("button", name="ログイン").click()
     assert "ログインの失敗が続いたため" in page.get_by_role("alert").inner_text()
     assert_accessible(page)
+
+
+# ------------------------------------------------------------------ over HTTPS
+@pytest.fixture
+def https_site(browser, sqlite_app, sqlite_database, tmp_path):
+    """The app served over real TLS (a throwaway self-signed certificate) with CSRF on, as
+    deployed: over HTTPS Flask-WTF also checks that the Referer is this site."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from eventsvc import create_app, database
+    from eventsvc.extensions import limiter
+    from tests import conftest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed (needed for a throwaway certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    saved = (limiter.enabled, limiter._storage, limiter._limiter)
+    app = create_app(conftest.test_config(sqlite_database, WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True))
+    srv = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    ctx = app.app_context()
+    ctx.push()
+    intent = database.set_write_intent(False)
+    context = browser.new_context(java_script_enabled=False, locale="ja-JP", ignore_https_errors=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.base = f"https://127.0.0.1:{srv.server_port}"
+    try:
+        yield page
+    finally:
+        context.close()
+        srv.shutdown()
+        thread.join(5)
+        db.session.remove()
+        database.reset_write_intent(intent)
+        ctx.pop()
+        conftest._empty_tables(sqlite_app)
+        limiter.enabled, limiter._storage, limiter._limiter = saved
+
+
+def test_forms_work_over_https_where_csrf_checks_the_referrer(https_site):
+    """Flask-WTF refuses an HTTPS form post without a same-site Referer, so no page with a
+    form may say ``Referrer-Policy: no-referrer``; pages with tokens in their URL send the
+    origin only (``strict-origin``)."""
+    from eventsvc.registration import service as reg_service
+
+    page = https_site
+    organizer = make.organizer()
+    event = make.event(organizer)
+    reg = make.registration(event)
+    link = reg_service.link_token(reg)
+    settle()
+    # the organizer logs in and creates a staff link
+    password_step(page, organizer)
+    page.wait_for_url("**/manage")
+    page.goto(page.base + f"/manage/events/{event.slug}/staff-links")
+    page.get_by_role("button", name="リンクを作る").click()
+    assert "リンクを作りました" in page.locator("main").inner_text()
+    # the attendee cancels from their page
+    page.goto(page.base + f"/my/{link}")
+    policy = page.request.get(page.base + f"/my/{link}").headers["referrer-policy"]
+    assert policy == "strict-origin"
+    page.get_by_role("button", name="参加をキャンセルする").click()
+    assert "フォームの有効期限" not in page.locator("main").inner_text()
+    assert "キャンセル" in page.locator("main").inner_text()

@@ -254,10 +254,16 @@ def test_eventsvc_serve_at_debug_logs_no_canary(sqlite_app, sqlite_database, see
                 if proc.poll() is not None or time.time() > deadline:
                     pytest.fail("serve did not start: " + (proc.stdout.read() if proc.poll() is not None else ""))
                 time.sleep(0.3)
-        _visit(f"http://127.0.0.1:{port}", seeded)
+        failure = None
+        try:
+            _visit(f"http://127.0.0.1:{port}", seeded)
+        except AssertionError as err:
+            failure = err
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
+    if failure is not None:
+        pytest.fail(f"{failure}\n--- serve's output:\n{output[-4000:]}")
     # the log was on at DEBUG after the migrations ran (flask_wtf says at INFO why the POST failed)
     assert "The CSRF token is missing" in output, output[-3000:]
     found = {label: value for label, value in _canaries(seeded).items() if value.lower() in output.lower()}
