@@ -78,7 +78,8 @@ def ics_event(event: Event) -> IcsEvent:
         lines.append("")
         lines.append(_("プログラム"))
         for a in event.agenda_items:
-            when = _("%(start)s〜%(end)s", start=f"{to_jst(a.starts_at):%H:%M}", end=f"{to_jst(a.ends_at):%H:%M}")
+            start, end = to_jst(a.starts_at).strftime("%H:%M"), to_jst(a.ends_at).strftime("%H:%M")
+            when = _("%(start)s〜%(end)s", start=start, end=end)
             what = _("%(text)s（%(note)s）", text=a.title, note=a.speaker) if a.speaker else a.title
             lines.append(f"{when} {what}")
     url = external_url("events.show", slug=event.slug)

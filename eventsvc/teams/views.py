@@ -48,7 +48,8 @@ def _back(slug: str, anchor: str = "teams"):
 
 def _member_label(reg: Registration, team_name: str | None) -> str:
     where = _("チーム %(name)s", name=team_name) if team_name else _("未所属")
-    return _("%(text)s（%(note)s）", text=f"No.{reg.id} {reg.name}", note=where)
+    who = f"No.{reg.id} {reg.name}"
+    return _("%(text)s（%(note)s）", text=who, note=where)
 
 
 def _lines(text: str | None) -> list[str]:

@@ -26,9 +26,12 @@ function withTimeout(promise, ms) {
 
 function offlinePage() {
   var html = '<!doctype html><html lang="ja"><head><meta charset="utf-8">' +
-    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>オフライン</title></head>' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>オフライン / Offline</title></head>' +
     '<body><main><h1>オフラインです</h1><p>この受付画面はまだこの端末に保存されていません。' +
-    'インターネットにつながってから、もう一度開いてください。</p></main></body></html>';
+    'インターネットにつながってから、もう一度開いてください。</p>' +
+    // the worker can't know the page language: the same in English
+    '<h2 lang="en">You are offline</h2><p lang="en">This check-in screen is not saved on this device yet. ' +
+    'Open it again once you are back online.</p></main></body></html>';
   return new Response(html, {status: 503, headers: {'Content-Type': 'text/html; charset=utf-8'}});
 }
 

@@ -16,6 +16,12 @@
   if (!box || !input || !list || !pref || !org) { return; }
   box.hidden = false;
   var url = root.getAttribute("data-search-url");
+  // announcements in the page's language (the template passes them; "{name}", "{n}" are filled in here)
+  var say = {
+    chosen: root.getAttribute("data-msg-chosen") || "{name} を選びました",
+    found: root.getAttribute("data-msg-found") || "{n}件の候補があります",
+    none: root.getAttribute("data-msg-none") || "候補はありません"
+  };
   var items = [];
   var active = -1;
   var timer = null;
@@ -45,7 +51,7 @@
     if (freeText) { freeText.value = ""; }
     input.value = item.name;
     close();
-    status.textContent = item.name + " を選びました";
+    status.textContent = say.chosen.replace("{name}", function () { return item.name; });
   }
 
   function highlight(index) {
@@ -73,7 +79,7 @@
       list.appendChild(li);
     });
     input.setAttribute("aria-expanded", results.length ? "true" : "false");
-    status.textContent = results.length ? results.length + "件の候補があります" : "候補はありません";
+    status.textContent = results.length ? say.found.replace("{n}", String(results.length)) : say.none;
   }
 
   function search() {
