@@ -89,14 +89,19 @@ def register_event_resolver(fn: EventResolver) -> None:
 
 
 # ------------------------------------------------------------------ explicit entries
+def _flat(value: dict) -> dict:
+    return {str(k): v for k, v in value.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
 def clean_details(details: dict | None) -> dict:
-    """Only JSON scalars, lists of them, and one level of nesting; keys as strings."""
+    """JSON scalars, flat objects and lists of either; keys as strings; anything else as text."""
     out: dict[str, Any] = {}
     for key, value in (details or {}).items():
         if isinstance(value, dict):
-            value = {str(k): v for k, v in value.items() if isinstance(v, (int, float, str, bool)) or v is None}
+            value = _flat(value)
         elif isinstance(value, (list, tuple)):
-            value = [v for v in value if isinstance(v, (int, float, str, bool))]
+            value = [_flat(v) if isinstance(v, dict) else v for v in value
+                     if isinstance(v, (int, float, str, bool, dict))]
         elif not (isinstance(value, (int, float, str, bool)) or value is None):
             value = str(value)
         out[str(key)] = value

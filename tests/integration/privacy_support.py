@@ -30,12 +30,18 @@ def past_event(make, org, *, days_ago: int, capacity: int = 30, **kw):
     event = make.event(org, starts_at=start, ends_at=start + timedelta(hours=3), now=at,
                        ticket_types=[events.TicketTypeData("venue", "会場参加", capacity),
                                      events.TicketTypeData("online", "オンライン参加", 100)], **kw)
+    set_questions(event, org, at)
+    return event, at
+
+
+def set_questions(event, org, at) -> None:
+    """A free-text question (erased with the person) and a choice (kept for statistics), and
+    the event's own purpose-of-use text."""
     registrations.update_settings(event, org, at, promotion_mode="auto", offer_hours=48, questions=[
         registrations.Question("hitokoto", "text", "ひとこと"),
         registrations.Question("kanshin", "single", "関心のあるテーマ", ["窓口", "防災"]),
     ], lottery_at=None, privacy_purpose=PURPOSE)
     db.session.commit()
-    return event, at
 
 
 @dataclass
@@ -47,10 +53,11 @@ class Person:
     canaries: list[str] = field(default_factory=list)
 
 
-def person(make, event, at: datetime, tag: str, *, slack_user: str | None = None, **kw) -> Person:
+def person(make, event, at: datetime, tag: str, *, slack_user: str | None = None, domain: str = "city.naha.lg.jp",
+           **kw) -> Person:
     """A registration whose name, reading, address, department and free-text answer are unique."""
     name, kana = f"比嘉{tag}", f"ヒガ{_kana(tag)}"
-    email = f"canary.{_ascii(tag)}@city.naha.lg.jp"
+    email = f"canary.{_ascii(tag)}@{domain}"
     department = f"{tag}推進課"
     note = f"{tag}のひとこと"
     reg = make.registration(event, name=name, name_kana=kana, email=email, department=department,
