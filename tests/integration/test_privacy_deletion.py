@@ -263,3 +263,20 @@ def test_a_purge_date_follows_the_event_not_the_clock(make):
     with pytest.raises(Exception) as err:
         privacy.set_retention_days(event, 0, now_utc())
     assert getattr(err.value, "code", None) == "validation_error"
+
+
+def test_the_purpose_of_use_is_on_named_surveys_and_the_slack_sign_in_page(client, token, api, small):
+    event, seated, _waiting = small
+    link = registrations.link_token(seated.reg)
+    survey_link = surveys.link_token(seated.reg, current_app.config["SECRET_KEY"])
+    slack_page = text_of(client.get(f"/my/{link}/slack"))
+    assert "個人情報の利用目的" in slack_page and PURPOSE in slack_page
+
+    api("PUT", f"/events/{event.slug}/survey", token, json={
+        "title": "アンケート", "anonymous": False, "questions": [{"kind": "text", "text": "感想"}]})
+    named = text_of(client.get(f"/events/{event.slug}/survey/r/{survey_link}"))
+    assert "記名式" in named and PURPOSE in named
+    api("PUT", f"/events/{event.slug}/survey", token, json={
+        "title": "アンケート", "anonymous": True, "questions": [{"kind": "text", "text": "感想"}]})
+    anonymous = text_of(client.get(f"/events/{event.slug}/survey/r/{survey_link}"))
+    assert "匿名" in anonymous and PURPOSE not in anonymous  # nothing personal is collected there

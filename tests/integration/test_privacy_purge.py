@@ -248,6 +248,7 @@ def test_the_organizer_sets_the_event_retention_on_its_privacy_page(make, organi
     event = make.event(organizer)
     other = make.event(make.organizer())
     login(organizer)
+    assert f"/manage/events/{event.slug}/privacy" in client.get(f"/manage/events/{event.slug}").get_data(as_text=True)
     page = client.get(f"/manage/events/{event.slug}/privacy")
     assert page.status_code == 200 and "180" in page.get_data(as_text=True)
     assert client.get(f"/manage/events/{other.slug}/privacy").status_code == 404
