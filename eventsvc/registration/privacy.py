@@ -103,28 +103,34 @@ def _contains(payload, needles: set[str]) -> bool:
     return any(n in text for n in needles)
 
 
+def _personal_target(d: Delivery, er: Erasure) -> bool:
+    """Addressed to a person (an e-mail address, a Slack DM) rather than to a channel."""
+    return d.registration_id is not None or d.kind.startswith("mail.") or d.target in er.needles
+
+
 def _erase_deliveries(er: Erasure) -> None:
-    ids = er.registration_ids
+    """Outbox rows: the people's own rows are emptied (deleted on "delete everywhere"); a row
+    to a channel that names them (a Slack report) loses its message but keeps its channel and
+    ``channel:ts``, so the organizer can post the report again as an update without them."""
+    ids = er.registration_ids or [-1]
     if er.delete:
-        if ids:
-            er.count("deliveries_deleted", db.session.execute(
-                delete(Delivery).where(Delivery.registration_id.in_(ids))).rowcount)
+        er.count("deliveries_deleted", db.session.execute(
+            delete(Delivery).where(Delivery.registration_id.in_(ids))).rowcount)
         rows = []
     else:
-        conds = [Delivery.registration_id.in_(ids)] if ids else []
-        if er.whole_event:
-            conds.append(Delivery.event_id == er.event.id)
-        rows = list(db.session.scalars(select(Delivery).where(or_(*conds), Delivery.target != ""))) if conds else []
-    if not er.whole_event:
-        # event-level rows (a Slack report naming them) that carry one of these people
-        others = db.session.scalars(select(Delivery).where(
-            Delivery.event_id == er.event.id, Delivery.target != "",
-            or_(Delivery.registration_id.is_(None), Delivery.registration_id.not_in(ids or [-1]))))
-        rows.extend(d for d in others if _contains(d.payload, er.needles) or d.target in er.needles)
+        rows = list(db.session.scalars(select(Delivery).where(Delivery.registration_id.in_(ids))))
+    others = db.session.scalars(select(Delivery).where(
+        Delivery.event_id == er.event.id,
+        or_(Delivery.registration_id.is_(None), Delivery.registration_id.not_in(ids))))
+    rows.extend(d for d in others
+                if er.whole_event or _contains(d.payload, er.needles) or d.target in er.needles)
+    rows = [d for d in rows if d.payload != ERASED_PAYLOAD]
     for d in rows:
         if d.state in ("queued", "held"):
             d.state = "failed"
-        d.target, d.payload, d.external_id = "", dict(ERASED_PAYLOAD), ""
+        if _personal_target(d, er):
+            d.target, d.external_id = "", ""
+        d.payload = dict(ERASED_PAYLOAD)
         d.last_error = ERASED_NOTE if d.state == "failed" else ""
         if d.dedupe_key and any(n in d.dedupe_key for n in er.needles):
             d.dedupe_key = f"erased:{d.id}"
