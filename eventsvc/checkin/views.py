@@ -123,12 +123,15 @@ def _event(slug: str) -> Event:
 
 
 def _desk(slug: str) -> tuple[Event, service.Actor]:
-    """The event and who is at its desk: an organizer of it, or staff holding a live link for it."""
-    event = _event(slug)
-    if current_user.is_authenticated and event.is_managed_by(current_user):
+    """The event and who is at its desk: an organizer of it, or staff holding a live link for it.
+
+    Anyone else gets the same answer whether the event exists or not (login, or 404 for a
+    logged-in organizer), so the desk tells nobody which slugs exist."""
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is not None and current_user.is_authenticated and event.is_managed_by(current_user):
         return event, service.Actor.organizer(current_user)
     staff = session.get(STAFF_KEY)
-    if isinstance(staff, dict) and staff.get("event") == event.id:
+    if event is not None and isinstance(staff, dict) and staff.get("event") == event.id:
         link = service.active_staff_link(int(staff.get("link", 0)), event.id, now_utc())
         if link is not None:
             return event, service.Actor.staff(link)

@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from eventsvc.checkin import service as checkin_service
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
+from eventsvc.registration import service as registration_service
 from eventsvc.surveys import service as survey_service
+from eventsvc.teams import service as teams_service
 
 #: the tables whose row counts must not change when a request is refused
 MAIN_TABLES = ("events", "ticket_types", "agenda_items", "registrations", "checkins", "checkin_log", "surveys",
@@ -41,6 +43,8 @@ class World:
     other_token: str
     admin_token: str
     survey_token_a: str = ""
+    #: A's own page (``/my/<link>``)
+    link_a: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -59,6 +63,8 @@ def build_world(make, *, with_admin: bool = True) -> World:
     link, staff_token = checkin_service.create_staff_link(event, "受付1", expires_at=now + timedelta(hours=6),
                                                           created_by=owner, now=now)
     survey_service.create_survey(event, owner, now)
+    teams_service.run(event, teams_service.RunRequest(scope="confirmed", team_count=1, seed=1), owner, now,
+                      time_limit=0.2)
     db.session.commit()
     admin, secret = None, ""
     if with_admin:
@@ -70,7 +76,8 @@ def build_world(make, *, with_admin: bool = True) -> World:
     return World(owner=owner, other=other, admin=admin, admin_secret=secret, event=event, other_event=other_event,
                  reg_a=reg_a, reg_b=reg_b, reg_other=reg_other, staff_link=link, staff_token=staff_token,
                  owner_token=make.token(owner), other_token=make.token(other),
-                 admin_token=make.token(admin) if admin else "", survey_token_a=survey_token)
+                 admin_token=make.token(admin) if admin else "", survey_token_a=survey_token,
+                 link_a=registration_service.link_token(reg_a))
 
 
 def row_counts() -> dict[str, int]:
