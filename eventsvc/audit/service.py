@@ -161,8 +161,9 @@ def _before() -> None:
         return
     g._audit_committed = False
     g._audit_errors_before = _error_flashes()
-    # who was logged in before the view ran (a logout ends the session the view acts for)
-    g._audit_actor_before = _web_actor()
+    # who was logged in before the view ran (a logout ends the session the view acts for); read
+    # from the signed session only: no query before the view (check-in picks SQLite's mode first)
+    g._audit_user_before = session.get("_user_id")
 
 
 def _web_actor() -> Actor | None:
@@ -192,7 +193,16 @@ def _resolve_actor() -> Actor | None:
         actor = resolver(principal)
         if actor is not None:
             return actor
-    return g.get("_audit_actor_before") if principal is None else None
+    return _session_organizer(g.get("_audit_user_before")) if principal is None else None
+
+
+def _session_organizer(user_id) -> Actor | None:
+    """The organizer a session named before the view ran (``<id>:<session version>``)."""
+    head = str(user_id or "").split(":", 1)[0]
+    if not head.isdigit() or len(head) > 10:
+        return None
+    organizer = db.session.get(Organizer, int(head))
+    return organizer_actor(organizer) if organizer is not None else None
 
 
 def _entry_for(response) -> dict:

@@ -221,3 +221,10 @@ def test_the_audit_page_filters_and_pages(client, app, make, organizer, token, a
     assert "55件" in system
     assert client.get("/admin/audit?page=abc&who=<script>").status_code == 200  # bad filters are ignored
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == total  # reading adds nothing
+
+
+def test_logout_is_recorded_for_the_organizer_it_ended(client, login, organizer):
+    login(organizer)
+    assert client.post("/logout").status_code == 302
+    (entry,) = entries("auth.logout")
+    assert entry.organizer_id == organizer.id and entry.actor_label == organizer.name
