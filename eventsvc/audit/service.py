@@ -31,6 +31,7 @@ from flask import Flask, g, has_app_context, request, session
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from .. import database
 from ..auth.models import Organizer
 from ..core.clock import now_utc
 from ..extensions import db
@@ -258,9 +259,13 @@ def _after(response):
         fields = _entry_for(response)
         ip = truncate_ip(request.remote_addr)
         db.session.rollback()  # the view committed what it meant to; nothing else rides along
-        record(fields["action"], actor=actor, target=fields["target"], event_slug=fields["event_slug"],
-               details=fields["details"], ip=ip)
-        db.session.commit()
+        intent = database.set_write_intent(True)  # a short write transaction of its own (SQLite: IMMEDIATE)
+        try:
+            record(fields["action"], actor=actor, target=fields["target"], event_slug=fields["event_slug"],
+                   details=fields["details"], ip=ip)
+            db.session.commit()
+        finally:
+            database.reset_write_intent(intent)
     except Exception:  # noqa: BLE001 - the action happened; a lost entry must not turn it into an error
         db.session.rollback()
         log.exception("audit entry for %s not written", request.endpoint)
