@@ -66,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     _register_blueprints(app)
-    from .errors import register_error_handlers
+    from .errors import DomainError, register_error_handlers, wants_json
     from .web import register_web
 
     register_error_handlers(app)
@@ -78,6 +78,14 @@ def create_app(config: dict | None = None) -> Flask:
     @app.before_request
     def _write_intent():
         g._write_token = database.set_write_intent(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.before_request
+    def _pages_take_forms():
+        """A JSON body is for the API (and the desk's ``….json`` calls), never for a page's form:
+        Flask-WTF would read it as form data, and a number where a form has text is a 500."""
+        if request.is_json and request.method in ("POST", "PUT", "PATCH", "DELETE") \
+                and not wants_json() and not request.path.endswith(".json"):
+            raise DomainError("unsupported_media_type", "フォームとして送信してください。", status=415)
 
     @app.teardown_request
     def _reset_intent(_exc):
