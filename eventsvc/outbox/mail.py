@@ -18,7 +18,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..core.clock import now_utc
@@ -54,6 +54,15 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         password=unquote(parts.password) if parts.password else None, timeout=timeout)
 
 
+def message_id(delivery, domain: str) -> str:
+    """The same Message-ID every time this row is sent: a copy sent again by hand (after a worker
+    died mid-send, ``uncertain``) is recognisable as the same message by the mail systems that
+    already have it. The creation time keeps ids apart across databases that reuse row ids."""
+    created = delivery.created_at
+    stamp = created.strftime("%Y%m%d%H%M%S%f") if created else "0"
+    return f"<eventsvc.{delivery.id}.{stamp}@{domain}>"
+
+
 def build_message(delivery, mail_from: str) -> EmailMessage:
     p = delivery.payload or {}
     msg = EmailMessage()
@@ -62,7 +71,7 @@ def build_message(delivery, mail_from: str) -> EmailMessage:
     msg["Subject"] = p.get("subject", "")
     msg["Date"] = format_datetime(now_utc())
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "eventsvc.local"
-    msg["Message-ID"] = make_msgid(idstring=f"d{delivery.id}", domain=domain)
+    msg["Message-ID"] = message_id(delivery, domain)
     if p.get("reply_to"):
         msg["Reply-To"] = p["reply_to"]
     msg.set_content(p.get("text", ""), charset="utf-8")
