@@ -62,10 +62,6 @@ class Organizer(UserMixin, db.Model):
         """Admins must have a second factor before they may use any organizer page."""
         return self.is_admin and not self.has_totp
 
-    @property
-    def role(self) -> str:
-        return "admin" if self.is_admin else "organizer"
-
     def get_id(self) -> str:  # Flask-Login: the session dies when session_version moves
         return f"{self.id}:{self.session_version}"
 
