@@ -43,6 +43,28 @@ def check_text(value: str, *, max_length: int | None = None, multiline: bool = F
     return value
 
 
+def clean_field(errors: dict, key: str, value, max_length: int, *, required: bool = False,
+                multiline: bool = False, label: str = "") -> str:
+    """:func:`check_text` for one field of a larger input: problems go into ``errors[key]``.
+
+    Services validate a whole input at once and report every field; this returns the
+    cleaned value (or what was given, for redisplay) and records at most one message.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[key] = "文字列で入力してください。"
+        return ""
+    try:
+        value = check_text(value, max_length=max_length, multiline=multiline)
+    except TextError as err:
+        errors[key] = err.message
+        return value
+    if required and not value:
+        errors[key] = f"{label}を入力してください。" if label else "入力してください。"
+    return value
+
+
 def normalize_email(value: str) -> str:
     """The one canonical form of an address: NFKC, trimmed, lower-cased."""
     return unicodedata.normalize("NFKC", value).strip().lower()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from ..core import orgs
 from ..core.clock import to_jst, to_utc
-from ..core.text import TextError, check_text, is_slug
+from ..core.text import clean_field, is_slug
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..extensions import db
 from .models import AGENDA_KINDS, DEFAULT_ALLOWED_DOMAINS, SELECTIONS, AgendaItem, Event, TicketType
@@ -119,20 +119,8 @@ def capacity_left(event: Event) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ validation
-def _clean(errors: dict, key: str, value: str | None, max_length: int, *, required=False, multiline=False) -> str:
-    value = value or ""
-    try:
-        value = check_text(value, max_length=max_length, multiline=multiline)
-    except TextError as err:
-        errors[key] = err.message
-        return value
-    if required and not value:
-        errors[key] = "入力してください。"
-    return value
-
-
 def _url(errors: dict, key: str, value: str | None) -> str:
-    value = _clean(errors, key, value, 2000)
+    value = clean_field(errors, key, value, 2000)
     if value and key not in errors and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.I):
         errors[key] = "http:// または https:// で始まるURLを入力してください。"
     return value
@@ -158,11 +146,11 @@ def validate_event(data: EventData) -> EventData:
     """Clean and check an event; :class:`ValidationFailed` lists every problem at once."""
     errors: dict[str, str] = {}
     d = replace(data)
-    d.title = _clean(errors, "title", d.title, 200, required=True)
-    d.summary = _clean(errors, "summary", d.summary, 500, multiline=True)
-    d.description = _clean(errors, "description", d.description, 20000, multiline=True)
-    d.venue_name = _clean(errors, "venue.name", d.venue_name, 200)
-    d.venue_address = _clean(errors, "venue.address", d.venue_address, 300)
+    d.title = clean_field(errors, "title", d.title, 200, required=True)
+    d.summary = clean_field(errors, "summary", d.summary, 500, multiline=True)
+    d.description = clean_field(errors, "description", d.description, 20000, multiline=True)
+    d.venue_name = clean_field(errors, "venue.name", d.venue_name, 200)
+    d.venue_address = clean_field(errors, "venue.address", d.venue_address, 300)
     d.online_url = _url(errors, "online_url", d.online_url)
 
     if d.prefecture_code in ("", None):
@@ -222,7 +210,7 @@ def validate_event(data: EventData) -> EventData:
         elif code in seen:
             errors[f"{key}.code"] = "コードが重複しています。"
         seen.add(code)
-        name = _clean(errors, f"{key}.name", t.name, 100, required=True)
+        name = clean_field(errors, f"{key}.name", t.name, 100, required=True)
         if not isinstance(t.capacity, int) or isinstance(t.capacity, bool) or not 0 <= t.capacity <= MAX_CAPACITY:
             errors[f"{key}.capacity"] = f"定員は0〜{MAX_CAPACITY:,}の整数です。"
         cleaned.append(TicketTypeData(code, name, t.capacity))
@@ -249,10 +237,10 @@ def validate_agenda(event: Event, items: list[AgendaItemData]) -> list[AgendaIte
     for i, item in enumerate(items):
         key = f"agenda.{i}"
         it = replace(item)
-        it.title = _clean(errors, f"{key}.title", it.title, 200, required=True)
-        it.speaker = _clean(errors, f"{key}.speaker", it.speaker, 100)
-        it.affiliation = _clean(errors, f"{key}.affiliation", it.affiliation, 200)
-        it.description = _clean(errors, f"{key}.description", it.description, 5000, multiline=True)
+        it.title = clean_field(errors, f"{key}.title", it.title, 200, required=True)
+        it.speaker = clean_field(errors, f"{key}.speaker", it.speaker, 100)
+        it.affiliation = clean_field(errors, f"{key}.affiliation", it.affiliation, 200)
+        it.description = clean_field(errors, f"{key}.description", it.description, 5000, multiline=True)
         it.materials_url = _url(errors, f"{key}.materials_url", it.materials_url)
         if it.kind not in AGENDA_KINDS:
             errors[f"{key}.kind"] = "種類が正しくありません。"

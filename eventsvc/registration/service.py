@@ -33,6 +33,7 @@ from ..core import orgs
 from ..core.text import (
     TextError,
     check_text,
+    clean_field,
     is_katakana_reading,
     normalize_email,
     search_key,
@@ -171,24 +172,8 @@ def _clean_questions(questions: list[Question], errors: dict) -> list[Question]:
 
 
 # ------------------------------------------------------------------ validation
-def _text(errors: dict, key: str, value, max_length: int, *, required=False, multiline=False, label="") -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[key] = "文字列で入力してください。"
-        return ""
-    try:
-        value = check_text(value, max_length=max_length, multiline=multiline)
-    except TextError as err:
-        errors[key] = err.message
-        return value
-    if required and not value:
-        errors[key] = f"{label or 'この項目'}を入力してください。"
-    return value
-
-
 def check_email(errors: dict, value: str, key: str = "email") -> str:
-    raw = _text(errors, key, value, 320, required=True, label="メールアドレス")
+    raw = clean_field(errors, key, value, 320, required=True, label="メールアドレス")
     if key in errors:
         return raw
     email = normalize_email(raw)
@@ -215,7 +200,7 @@ def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
         key = f"answers.{q.id}"
         value = given.get(q.id)
         if q.kind in ("text", "long_text"):
-            v = _text(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
+            v = clean_field(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
             if q.required and not v and key not in errors:
                 errors[key] = "回答してください。"
             if v:
@@ -256,14 +241,14 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
              require_organization: bool = False, check_email_field: bool = True) -> Clean:
     """Clean the input; :class:`ValidationFailed` lists every problem at once."""
     errors: dict[str, str] = {}
-    name = _text(errors, "name", data.name, 100, required=True, label="氏名")
-    kana_raw = _text(errors, "name_kana", data.name_kana, 100, required=True, label="ふりがな")
+    name = clean_field(errors, "name", data.name, 100, required=True, label="氏名")
+    kana_raw = clean_field(errors, "name_kana", data.name_kana, 100, required=True, label="ふりがな")
     kana = to_katakana(kana_raw) if "name_kana" not in errors else kana_raw
     if "name_kana" not in errors and not is_katakana_reading(kana):
         errors["name_kana"] = "ふりがなは、ひらがなかカタカナで入力してください。"
     email = check_email(errors, data.email) if check_email_field else data.email
     code = (data.organization_code or "").strip() or None
-    org_name = _text(errors, "organization_name", data.organization_name, 200)
+    org_name = clean_field(errors, "organization_name", data.organization_name, 200)
     if code is not None:
         org = orgs.get(code) if isinstance(code, str) and len(code) <= 32 else None
         if org is None:
@@ -272,7 +257,7 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
             org_name = org.name
     if require_organization and not code and not org_name and "organization_name" not in errors:
         errors["organization_name"] = "所属を選ぶか入力してください。"
-    department = _text(errors, "department", data.department, 200)
+    department = clean_field(errors, "department", data.department, 200)
     tt = None
     if data.ticket_type in (None, ""):
         tt = event.ticket_types[0] if event.ticket_types else None
@@ -860,8 +845,8 @@ def participants(event: Event) -> list[Registration]:
 def message_confirmed(event: Event, actor, subject: str, body: str, now: datetime) -> int:
     """Mail an organizer's message to every confirmed attendee; returns how many."""
     errors: dict[str, str] = {}
-    subject = _text(errors, "subject", subject, 150, required=True, label="件名")
-    body = _text(errors, "body", body, 10000, required=True, multiline=True, label="本文")
+    subject = clean_field(errors, "subject", subject, 150, required=True, label="件名")
+    body = clean_field(errors, "body", body, 10000, required=True, multiline=True, label="本文")
     if errors:
         raise ValidationFailed(errors)
     batch = uuid.uuid4().hex[:12]

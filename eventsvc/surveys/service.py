@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import format_datetime, to_jst, to_utc
-from ..core.text import TextError, check_text
+from ..core.text import clean_field
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..events.models import Event
 from ..extensions import db
@@ -161,22 +161,6 @@ def default_template() -> SurveyData:
 
 
 # ------------------------------------------------------------------ validation
-def _text(errors: dict, key: str, value, max_length: int, *, required=False, multiline=False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[key] = "文字列で入力してください。"
-        return ""
-    try:
-        value = check_text(value, max_length=max_length, multiline=multiline)
-    except TextError as err:
-        errors[key] = err.message
-        return value
-    if required and not value:
-        errors[key] = "入力してください。"
-    return value
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -186,11 +170,11 @@ def validate_question(errors: dict, key: str, q: QuestionData) -> QuestionData:
     if q.kind not in KINDS:
         errors[f"{key}.kind"] = "質問の種類は rating / single / multiple / text / long_text です。"
         return q
-    q.text = _text(errors, f"{key}.text", q.text, MAX_QUESTION_LENGTH, required=True)
+    q.text = clean_field(errors, f"{key}.text", q.text, MAX_QUESTION_LENGTH, required=True)
     if q.kind in CHOICE_KINDS:
         options, seen = [], set()
         for i, raw in enumerate(q.options):
-            option = _text(errors, f"{key}.options", raw, MAX_OPTION_LENGTH)
+            option = clean_field(errors, f"{key}.options", raw, MAX_OPTION_LENGTH)
             if f"{key}.options" in errors:
                 errors[f"{key}.options"] = f"{i + 1}番目の選択肢: {errors[f'{key}.options']}"
                 break
@@ -215,8 +199,8 @@ def validate_question(errors: dict, key: str, q: QuestionData) -> QuestionData:
         if not (_is_int(lo) and _is_int(hi)) or not (SCALE_BOUNDS[0] <= lo < hi <= SCALE_BOUNDS[1]):
             errors[f"{key}.scale"] = "目盛りは0〜10の整数で、最小値を最大値より小さくしてください。"
         q.scale_min, q.scale_max = lo, hi
-        q.min_label = _text(errors, f"{key}.min_label", q.min_label, MAX_LABEL_LENGTH)
-        q.max_label = _text(errors, f"{key}.max_label", q.max_label, MAX_LABEL_LENGTH)
+        q.min_label = clean_field(errors, f"{key}.min_label", q.min_label, MAX_LABEL_LENGTH)
+        q.max_label = clean_field(errors, f"{key}.max_label", q.max_label, MAX_LABEL_LENGTH)
     else:
         q.scale_min = q.scale_max = None
         q.min_label = q.max_label = ""
@@ -229,8 +213,8 @@ def validate_survey(data: SurveyData) -> SurveyData:
     """Clean and check a survey; :class:`ValidationFailed` lists every problem at once."""
     errors: dict[str, str] = {}
     d = replace(data)
-    d.title = _text(errors, "title", d.title, 200, required=True)
-    d.description = _text(errors, "description", d.description, 2000, multiline=True)
+    d.title = clean_field(errors, "title", d.title, 200, required=True)
+    d.description = clean_field(errors, "description", d.description, 2000, multiline=True)
     d.anonymous = bool(d.anonymous)
     d.opens_at = to_utc(d.opens_at) if d.opens_at else None
     d.closes_at = to_utc(d.closes_at) if d.closes_at else None
@@ -497,7 +481,7 @@ def validate_answers(survey: Survey, answers: list[AnswerData]) -> list[tuple[Qu
         if other and not (v.kind in CHOICE_KINDS and v.allow_other):
             errors[key] = "この質問には「その他」の欄はありません。"
             continue
-        other = _text(errors, key, other, MAX_OTHER_ANSWER)
+        other = clean_field(errors, key, other, MAX_OTHER_ANSWER)
         if key in errors:
             continue
         if _blank(value) and not other:
@@ -530,7 +514,7 @@ def validate_answers(survey: Survey, answers: list[AnswerData]) -> list[tuple[Qu
             value = [o for o in v.options if o in value]  # in the question's order, once each
         else:
             limit = MAX_TEXT_ANSWER if v.kind == "text" else MAX_LONG_TEXT_ANSWER
-            value = _text(errors, key, value, limit, multiline=v.kind == "long_text")
+            value = clean_field(errors, key, value, limit, multiline=v.kind == "long_text")
             if key in errors:
                 continue
             if not value:
