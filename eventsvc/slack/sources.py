@@ -5,9 +5,8 @@ this module (imported with the Slack pages by :func:`eventsvc.create_app`) regis
 
 * who came — check-in's valid check-ins (``checkin.service.attendees``); none recorded →
   the report falls back to confirmed registrations and says so;
-* teams — the names check-in shows at the desk (``checkin.service.team_names``, which the
-  teams package feeds through ``checkin.service.register_team_lookup``); grouped into the
-  team list posted as the report's thread reply;
+* teams — the published run (``teams.service.published``), in the teams' own order, with
+  the participants in each; posted as the report's thread reply;
 * survey links — the short link for the report, each attendee's personal link for DMs
   (``None`` once they have answered, so nobody is asked twice);
 * surveys' invitation channels — ``slack`` → a ``slack.survey_dm`` delivery to a linked
@@ -24,6 +23,7 @@ from ..events.models import Event
 from ..registration.mail import absolute_url
 from ..registration.models import Registration
 from ..surveys import service as surveys
+from ..teams import service as teams_service
 from . import blocks, service
 
 
@@ -33,14 +33,19 @@ def attendance(event: Event) -> list[Registration] | None:
 
 
 def teams(event: Event) -> list[tuple[str, list[int]]]:
+    """The published teams in their own order (Team 1, 2 … or as the organizer named and
+    ordered them), each with the participants in it."""
+    run = teams_service.published(event)
+    if run is None:
+        return []
     came, _checked = service.participants(event)
-    names = checkin.team_names(event, [r.id for r in came])
-    grouped: dict[str, list[int]] = {}
-    for reg in came:
-        name = names.get(reg.id)
-        if name:
-            grouped.setdefault(name, []).append(reg.id)
-    return sorted(grouped.items(), key=lambda kv: kv[0])
+    came_ids = {r.id for r in came}
+    out = []
+    for team in run.teams:  # ordered by position
+        ids = sorted(m.registration_id for m in team.members if m.registration_id in came_ids)
+        if ids:
+            out.append((team.name, ids))
+    return out
 
 
 def _open_survey(event: Event):

@@ -497,3 +497,15 @@ def test_concurrent_swaps_of_the_same_pair_are_serialised(app, api, make, event,
     after = api("get", f"/events/{event.slug}/teams", token).json
     assert team_of(after)[a] == 0 and team_of(after)[b] == 1
     assert sizes(after) == [4, 4, 4] and after["violations"] == []
+
+
+def test_slack_team_thread_keeps_the_teams_order(api, make, event, token):
+    """Organizer-named teams reach the Slack report in their own order, not sorted by name."""
+    from eventsvc.slack import service as slack
+
+    roster(make, event, 9, national=3)
+    body = form_teams(api, event, token, scope="confirmed", team_count=3,
+                      topics=["窓口BPR", "ウェブサイト", "アナログ規制"]).json
+    api("post", f"/events/{event.slug}/teams/publish", token, json={"run_id": body["id"]})
+    assert [name for name, _ids in slack.teams_of(event)] == [t["name"] for t in body["teams"]]
+    assert sorted(t["name"] for t in body["teams"]) != [t["name"] for t in body["teams"]]
