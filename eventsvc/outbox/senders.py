@@ -18,7 +18,15 @@ class SendError(Exception):
 
 
 class TemporaryError(SendError):
-    """Not sent; trying again later may work (connection refused, 4xx)."""
+    """Not sent; trying again later may work (connection refused, 4xx, rate limited).
+
+    ``retry_after`` (seconds) is when the other side asked us to come back (e.g. Slack's
+    ``Retry-After``); without it the worker backs off exponentially.
+    """
+
+    def __init__(self, message: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(SendError):

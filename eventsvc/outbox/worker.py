@@ -64,6 +64,15 @@ def backoff(attempts: int, rnd: random.Random | None = None) -> timedelta:
     return timedelta(seconds=delay * (0.5 + rnd.random()))
 
 
+def retry_delay(err: TemporaryError, attempts: int, rnd: random.Random | None = None) -> timedelta:
+    """When to try again: what the other side asked for (plus up to 10 % jitter), else :func:`backoff`."""
+    if err.retry_after is None:
+        return backoff(attempts, rnd)
+    rnd = rnd or random
+    wait = min(MAX_DELAY, max(0.0, float(err.retry_after)))
+    return timedelta(seconds=wait * (1.0 + 0.1 * rnd.random()))
+
+
 def recover_lost(now: datetime) -> int:
     lost = db.session.scalars(select(Delivery).where(Delivery.state == "sending",
                                                      Delivery.claimed_until < now)).all()
@@ -134,11 +143,13 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     try:
         external_id = sender.send(row, config)
     except TemporaryError as err:
-        if row.attempts >= MAX_ATTEMPTS:
+        # a rate limit is not a failure: the other side said when to come back (within reason)
+        asked = err.retry_after is not None and row.attempts < MAX_ATTEMPTS * 3
+        if row.attempts >= MAX_ATTEMPTS and not asked:
             _finish(row_id, who, state="failed", last_error=f"{err} (試行{row.attempts}回で中止)"[:2000])
             return "failed"
         _finish(row_id, who, state="queued", last_error=str(err)[:2000], send_started_at=None,
-                next_attempt_at=now_utc() + backoff(row.attempts, rnd))
+                next_attempt_at=now_utc() + retry_delay(err, row.attempts, rnd))
         return "queued"
     except PermanentError as err:
         _finish(row_id, who, state="failed", last_error=str(err)[:2000])

@@ -69,10 +69,6 @@ HISTORY_MARGIN = timedelta(minutes=2)
 class SlackTemporary(TemporaryError):
     """Not sent; try later. ``retry_after`` says when Slack wants us back (None: backoff)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 # ------------------------------------------------------------------ pacing (per process)
 _pacers: dict[tuple, Pacer] = {}

@@ -112,6 +112,22 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     assert len({round(d) for d in delays}) == len(delays)
 
 
+def test_a_rate_limit_is_retried_when_the_other_side_asks_and_does_not_use_up_attempts(app, sender):
+    (row,) = add(1)
+    now = now_utc()
+    for _ in range(worker.MAX_ATTEMPTS + 2):
+        sender.fail[row.id] = TemporaryError("429 ratelimited", retry_after=2)
+        before = now_utc()
+        worker.run_once(now=now)
+        d = state(row)
+        assert d.state == "queued"
+        assert 2.0 <= (d.next_attempt_at - before).total_seconds() <= 2.2 + 1  # Retry-After, not 30 s+
+        now = d.next_attempt_at
+    sender.fail.clear()
+    assert worker.run_once(now=now) == {"sent": 1}
+    assert sender.sent.count(row.id) == 1
+
+
 def test_permanent_and_uncertain_outcomes_are_never_retried(app, sender):
     a, b, c = add(3)
     sender.fail[a.id] = PermanentError("550 no such user")
