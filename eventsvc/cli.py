@@ -96,7 +96,6 @@ def _print_demo(result: dict) -> None:
     click.echo(f"主催者ログイン / organizer login: {base}/login")
     click.echo(f"  email:    {result['email']}")
     click.echo(f"  password: {result['password']}")
-    click.echo("  (管理者は初回ログインで二段階認証を設定します / admins set up two-factor authentication at first login)")
 
 
 @command

@@ -47,7 +47,7 @@ def seed_demo(now: datetime | None = None) -> dict:
     password = secrets.token_urlsafe(12)
     organizer = db.session.scalar(select(Organizer).where(Organizer.email == DEMO_EMAIL))
     if organizer is None:
-        organizer = auth_service.create_organizer(DEMO_EMAIL, "デモ主催者", password, is_admin=True)
+        organizer = auth_service.create_organizer(DEMO_EMAIL, "デモ主催者", password)
     else:
         organizer.password_hash = generate_password_hash(password)
         organizer.session_version += 1

@@ -92,7 +92,9 @@ def test_demo_seeds_naha_and_kurume_and_prints_a_working_login(app, runner, clie
                   "住民目線でウェブサイトを見るワークショップ", "アナログ規制の見直し"):
         assert title in html
     assert "書かないワンストップ窓口" in client.get("/events/kurume-kakanai-madoguchi").get_data(as_text=True)
-    assert client.post("/login", data={"email": email, "password": password}).status_code == 302
+    r = client.post("/login", data={"email": email, "password": password})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/manage")  # straight in, no 2FA step
+    assert "naha-study-session" in client.get("/manage").get_data(as_text=True)
     assert runner.invoke(args=["demo"]).exit_code == 0  # idempotent
 
 
