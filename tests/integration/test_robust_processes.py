@@ -1,8 +1,9 @@
 """Crash safety and scale-out with real processes: gunicorn, ``eventsvc worker``, ``eventsvc serve``.
 
 - PostgreSQL, killed: a fresh migrated database, gunicorn with three workers and two outbox
-  workers sending mail to a local SMTP server; during a registration burst workers of both kinds
-  are killed with SIGKILL again and again. Afterwards: confirmed ≤ capacity per participation
+  workers sending mail to a local SMTP server; during a registration burst gunicorn's workers are
+  killed with SIGKILL again and again, then three outbox workers each in the middle of a send
+  (the row's claim names the process). Afterwards: confirmed ≤ capacity per participation
   type (and the seats are filled), every committed registration has exactly one mail row for its
   status and that mail arrived with one Message-ID, every row ends ``sent`` — a row a killed worker
   left mid-send is ``uncertain`` and is sent again only by an organizer (``outbox.service.retry``,
@@ -16,9 +17,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
+import http.client
 import json
 import os
 import random
@@ -67,11 +70,16 @@ class Inbox:
         self.lock = threading.Lock()
         self.received: list[tuple[str, str, str]] = []  # (recipient, Message-ID, subject)
 
+    #: seconds between taking a message and saying so (a sender killed then cannot know it went out)
+    delay = 0.0
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append((rcpt, str(msg["Message-ID"]), str(msg["Subject"])))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 OK"
 
 
@@ -193,6 +201,10 @@ def call(method: str, url: str, body=None, token: str | None = None, timeout: fl
             return err.code, {"raw": raw[:200].decode(errors="replace")}
 
 
+#: requests whose connection a kill cut (or that found no server), over the whole session
+CUT: list[str] = []
+
+
 def register_until_answered(bases: list[str], slug: str, email_: str, ticket_type: str, answers: list,
                             deadline: float) -> None:
     """Post one registration; a connection cut by a killed process is retried (possibly on another
@@ -205,7 +217,8 @@ def register_until_answered(bases: list[str], slug: str, email_: str, ticket_typ
         attempt += 1
         try:
             status, out = call("POST", f"{base}/api/v1/events/{slug}/registrations", body)
-        except (OSError, urllib.error.URLError, ConnectionError):
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
+            CUT.append(email_)  # the process serving it died (or was not back yet)
             time.sleep(0.2)
             continue
         answers.append((email_, status, out))
@@ -356,28 +369,51 @@ def test_kill_9_during_a_burst_on_postgresql(fresh_pg, smtp, tmp_path):
         slug, event_id = event.slug, event.id
         master, base = gunicorn(procs, 3)
         workers = outbox_workers(procs, 2)
+        mail_kills = []
 
         def respawn(pid):
             for i, w in enumerate(workers):
                 if w.pid == pid:
+                    mail_kills.append(pid)
                     workers[i] = procs.spawn(BIN / "eventsvc", "worker", "--interval", "0.2")
 
-        killer = Killer(lambda: children(master.pid) + [w.pid for w in workers], respawn)
+        smtp.delay = 0.2  # the outbox workers spend their time inside DATA: kills land mid-send
+        killer = Killer(lambda: children(master.pid), respawn)
         killer.start()
+        cut_before = len(CUT)
         answers = burst([base], slug, 100, "k", seconds=70)
         killer.stop.set()
         killer.join()
         assert killer.kills >= 6, killer.kills
+        assert len(CUT) > cut_before, "no kill landed on a request in flight: the burst proved nothing"
         assert master.poll() is None, "gunicorn's master survives its workers' deaths"
         regs = check_registrations(event_id, answers)
+        # then the mail: an outbox worker is killed in the middle of a send (the row says whose)
+        deadline, mid_send = time.monotonic() + 40, 0
+        while mid_send < 3 and time.monotonic() < deadline:
+            db.session.commit()
+            claims = db.session.scalars(select(Delivery.claimed_by).where(
+                Delivery.state == "sending", Delivery.send_started_at.is_not(None))).all()
+            live = [w.pid for w in workers]
+            pid = next((int(c.split(":")[1]) for c in claims if int(c.split(":")[1]) in live), None)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                respawn(pid)
+                mid_send += 1
+            time.sleep(0.05)
+        assert mid_send == 3, "the mail was sent before three workers could be killed mid-send"
         # the workers end; later, leases run out and an organizer resends the uncertain rows
         for w in workers:
             w.kill()
             w.wait(10)
         uncertain = settle_after_kills(app)
+        assert uncertain, "no worker died while sending: the uncertain path was not exercised"
+        smtp.delay = 0.0
         outbox_workers(procs, 2)
         drain(app)
         check_mail(regs, smtp, uncertain_ids=uncertain)
+        print(f"kills={killer.kills} mail kills={len(mail_kills)} mid-send={mid_send} cut={len(CUT) - cut_before} "
+              f"uncertain={len(uncertain)}")
     finally:
         procs.stop_all()
         db.session.remove()
@@ -473,10 +509,12 @@ def test_kill_9_of_eventsvc_serve_on_sqlite(smtp, tmp_path):
 
         killer = Killer(up, restart, pause=(1.0, 2.0))
         killer.start()
+        cut_before = len(CUT)
         answers = burst([f"http://127.0.0.1:{port}"], slug, 60, "q", seconds=80, pause=1.0)
         killer.stop.set()
         killer.join()
         assert killer.kills >= 3, killer.kills
+        assert len(CUT) > cut_before, "no request met a killed server: the burst proved nothing"
         procs.wait_port(port, server[0])
         regs = check_registrations(event_id, answers)
         os.kill(server[0].pid, signal.SIGKILL)
