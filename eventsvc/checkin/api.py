@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import database
+from ..audit import service as audit
 from ..core.clock import now_utc
 from ..errors import NotFound
 from ..events.models import Event, event_organizers
@@ -201,6 +202,8 @@ def staff_link_out(link: StaffLink, now: datetime) -> StaffLinkOut:
 
 # ------------------------------------------------------------------ the work (API and desk page alike)
 def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> CheckinOut:
+    # every scan is already in the check-in log (who, when, device, method): no audit entry per scan
+    audit.skip()
     return decide(lambda: service.check_in(
         event, body.code, device_id=body.device_id, nonce=body.nonce, scanned_at=body.scanned_at,
         method=body.method, actor=actor, now=now, registration_id=body.registration_id),
@@ -208,6 +211,7 @@ def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> 
 
 
 def sync(event: Event, actor: service.Actor, body: SyncIn, now: datetime) -> SyncOut:
+    audit.skip()  # as for scan(): the check-in log records each uploaded scan
     scans = [service.QueuedScan(s.code, s.nonce, s.scanned_at, s.method, s.admitted_locally, s.registration_id)
              for s in body.scans]
 
