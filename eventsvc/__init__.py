@@ -66,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     _register_blueprints(app)
-    from .errors import DomainError, register_error_handlers, wants_json
+    from .errors import DomainError, NotFound, register_error_handlers, wants_json
     from .web import register_web
 
     register_error_handlers(app)
@@ -86,6 +86,23 @@ def create_app(config: dict | None = None) -> Flask:
         if request.is_json and request.method in ("POST", "PUT", "PATCH", "DELETE") \
                 and not wants_json() and not request.path.endswith(".json"):
             raise DomainError("unsupported_media_type", "フォームとして送信してください。", status=415)
+
+    @app.url_value_preprocessor
+    def _lookup_values(_endpoint, values):
+        """``<slug>`` and ``<code>`` go straight into lookups: with a control character (NUL, which
+        PostgreSQL refuses as a parameter: a 500) they name nothing, so 404 before any query."""
+        for name in ("slug", "code"):
+            value = (values or {}).get(name)
+            if isinstance(value, str) and any(c < " " or c == "\x7f" for c in value):
+                raise NotFound()
+
+    @app.before_request
+    def _no_nul_in_query():
+        """NUL is never text, and PostgreSQL refuses it in a parameter: a query argument with one
+        (a search, a filter) would be a 500 wherever it reaches a query. Forms and API bodies
+        refuse it field by field in their own validation."""
+        if any("\x00" in v for v in request.args.values()):
+            raise DomainError("bad_request", "送信された内容に使えない文字（NUL）が含まれています。", status=400)
 
     @app.teardown_request
     def _reset_intent(_exc):

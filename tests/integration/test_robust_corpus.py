@@ -54,7 +54,7 @@ PAYLOADS = [
 ]
 #: percent-encoded bytes that are not UTF-8 (0xFF, a lone surrogate encoded, a cut sequence)
 BAD_BYTES = ["%FF%FE", "%ED%A0%80", "%E3%81"]
-JUNK_PATH = {"slug": "no-such-event%00", "token": "%ED%A0%80x", "code": "<script>", "kind": "announcement",
+JUNK_PATH = {"slug": "no-such-event%00", "token": "%ED%A0%80x", "code": "<script>%00", "kind": "announcement",
              "status": "closed", "what": "invitations", "action": "facilitator", "filename": "..%2F..%2Fetc%2Fpasswd"}
 #: routes that would end the caller's session (the rest of the corpus needs it)
 KEEP_SESSION = {"auth.logout", "auth.logout_others", "checkin.desk_logout"}
@@ -97,7 +97,7 @@ class Corpus:
     def send(self, role: str, method: str, path: str, **kwargs):
         api = path.startswith(("/api/", "/slack/"))
         headers = {**(self.headers[role] if api else {}), **kwargs.pop("headers", {})}
-        api = api or path.split("?")[0].endswith(".json")  # the desk's JSON calls answer JSON
+        desk_json = path.split("?")[0].endswith(".json")  # the desk's JSON calls (a path no rule takes: a page)
         before = _counts() if method != "GET" else None
         r = self.client(role).open(path, method=method, headers=headers, **kwargs)
         self.sent += 1
@@ -106,7 +106,7 @@ class Corpus:
             self.problems.append(f"{r.status_code} ← {where}")
             return r
         if r.status_code >= 400:
-            if api:
+            if api or (desk_json and r.is_json):
                 body = r.get_json(silent=True) if r.is_json else None
                 if not (isinstance(body, dict) and body.get("error")):
                     self.problems.append(f"{r.status_code} without an error code ← {where}: {r.get_data()[:200]!r}")
@@ -132,7 +132,8 @@ class Corpus:
         if junk != real:
             self.send(role, method, junk)
         query = "&".join(f"{k}={quote(p, safe='')}" for k, p in zip(
-            ("q", "status", "region", "prefecture", "ticket_type", "lang", "next", "page"), PAYLOADS[6:], strict=False))
+            ("q", "status", "region", "prefecture", "ticket_type", "lang", "next", "page", "kind"),
+            PAYLOADS[1:2] + PAYLOADS[6:], strict=False))
         self.send(role, method, real + "?" + query)
         self.send(role, method, real + "?q=" + BAD_BYTES[0] + "&status=" + BAD_BYTES[1] + "&next=" + BAD_BYTES[2])
         if method == "GET":
