@@ -127,7 +127,8 @@ def authenticate(schemes: Iterable[str], optional: bool) -> Any:
             return None
         raise Unauthorized()
     for name in schemes:
-        principal = AUTH_SCHEMES[name](token)
+        resolver = AUTH_SCHEMES.get(name)
+        principal = resolver(token) if resolver else None
         if principal is not None:
             return principal
     raise Unauthorized()

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..auth.models import Organizer
 from ..core.clock import now_utc
 from ..extensions import db
 from ..jsonapi import Input, LongText, Output, ShortText, Text, Url, operation, principal
@@ -125,9 +126,19 @@ class EventListQuery(Input):
     past: Literal["true", "false"] | None = None
 
 
+#: public reads accept any of the app's tokens; only an organizer's token shows more
+READERS = ["organizer", "attendee", "staff"]
+
+
+def viewer() -> Organizer | None:
+    """The calling organizer, or None (anonymous, or an attendee's or staff token)."""
+    p = principal()
+    return p if isinstance(p, Organizer) else None
+
+
 def event_out(event: Event) -> EventOut:
     left = service.capacity_left(event)
-    organizer = principal()
+    organizer = viewer()
     return EventOut(
         slug=event.slug, public_url=external_url("events.show", slug=event.slug), title=event.title,
         summary=event.summary, description=event.description,
@@ -164,11 +175,11 @@ def create_event(body: EventIn):
 
 
 @operation("/events", "GET", summary="List events", tags=["events"], query=EventListQuery,
-           response=list[EventOut], auth=["organizer"], auth_optional=True, errors=[401, 422])
+           response=list[EventOut], auth=READERS, auth_optional=True, errors=[401, 422])
 def list_events(query: EventListQuery):
     """Anyone: published, closed and cancelled events. Organizers also see their drafts."""
     now = now_utc()
-    events = service.list_for_api(principal(), now)
+    events = service.list_for_api(viewer(), now)
     if query.region:
         events = [e for e in events if e.region == query.region]
     if query.status:
@@ -180,9 +191,9 @@ def list_events(query: EventListQuery):
 
 
 @operation("/events/<slug>", "GET", summary="One event", tags=["events"], response=EventOut,
-           auth=["organizer"], auth_optional=True, errors=[401, 404])
+           auth=READERS, auth_optional=True, errors=[401, 404])
 def get_event(slug: str):
-    return event_out(service.get_visible_event(slug, principal()))
+    return event_out(service.get_visible_event(slug, viewer()))
 
 
 @operation("/events/<slug>", "PATCH", summary="Change an event", tags=["events"], body=EventPatch,

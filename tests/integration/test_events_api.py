@@ -178,3 +178,17 @@ def test_openapi_document_describes_the_calls(client):
     assert "put" in doc["paths"]["/events/{slug}/agenda"]
     assert "EventIn" in doc["components"]["schemas"]
     assert doc["paths"]["/events"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_public_reads_accept_an_attendees_token_as_anonymous(api, token, make):
+    slug = create(api, token, slug="pub").json["slug"]
+    api("post", f"/events/{slug}/publish", token)
+    create(api, token, slug="draft-only")
+    reg = make.registration(make.event())
+    for path in ("/events", f"/events/{slug}"):
+        r = api("get", path, reg.attendee_token)
+        assert r.status_code == 200, (path, r.json)
+    listed = [e["slug"] for e in api("get", "/events", reg.attendee_token).json]
+    assert "pub" in listed and "draft-only" not in listed
+    assert api("get", f"/events/{slug}", reg.attendee_token).json["online_url"] is None
+    assert api("get", "/events", "att_not-a-real-token").status_code == 401  # a wrong token is still refused

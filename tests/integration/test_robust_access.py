@@ -52,8 +52,8 @@ POST   api.checkin_post_sync                   401   401   401   200   404   200
 # ---- api/events
 POST   api.events_copy_event                   401   401   401   401   404   201   201
 POST   api.events_create_event                 401   401   401   401   201   201   201
-GET    api.events_get_event                    200   401   401   401   200   200   200
-GET    api.events_list_events                  200   401   401   401   200   200   200
+GET    api.events_get_event                    200   200   200   200   200   200   200
+GET    api.events_list_events                  200   200   200   200   200   200   200
 PATCH  api.events_patch_event                  401   401   401   401   404   200   200
 POST   api.events_publish_event                401   401   401   401   404   200   200
 PUT    api.events_put_agenda                   401   401   401   401   404   200   200
