@@ -18,9 +18,15 @@ The problem is the maximally diverse grouping problem (MDGP) with side constrain
 Algorithm: the input is validated first (conflicts answer with :class:`AssignmentError` naming
 the people involved). Keep-together groups become blocks; locked blocks and facilitators are
 placed first, then everybody else greedily, hardest first, into the cheapest team that keeps
-every rule (bounded backtracking when the greedy order paints itself into a corner). An iterated
-tabu search then improves the teams with move and swap neighbourhoods — blocks are exchanged with
-singles or equal blocks so sizes stay balanced. Each candidate is evaluated in O(#attributes)
+every rule. When the greedy order paints itself into a corner, a feasibility search takes over
+(:class:`_Feasibility`): a depth-first search over the blocks that take part in a rule (DSATUR
+order, forward checking of keep-apart partners, sizes and facilitator quotas) alternating with
+a min-conflicts tabu repair, both restarted with growing budgets. It answers
+``no_feasible_assignment`` only when it proves that no teams exist, or when its budget is spent:
+the time limit, and ``FEASIBILITY_STEPS_PER_STEP`` steps per iteration of the iteration budget
+(never less than a few complete runs). An iterated tabu search then improves the teams with
+move and swap neighbourhoods — blocks are exchanged with singles or equal blocks so sizes stay
+balanced. Each candidate is evaluated in O(#attributes)
 from per-team category counters: moving ``p`` from team A to B changes the objective by
 ``Σ_g w_g·(count_B[g] − count_A[g] + 1)`` over ``p``'s categories ``g``. The search stops at the
 time or iteration budget, or as soon as it reaches the spread lower bound (a proof of
@@ -45,6 +51,17 @@ NEUTRAL_KINDS = frozenset({"national"})
 
 #: Steps of the local search when no budget is given at all.
 DEFAULT_MAX_ITERATIONS = 200_000
+
+#: Greedy constructions (randomised after the first) tried before the feasibility search.
+GREEDY_ATTEMPTS = 2
+
+#: Steps the feasibility search may take per step of the iteration budget (see _Feasibility).
+FEASIBILITY_STEPS_PER_STEP = 10
+
+#: A budget step of the feasibility search is a few elementary checks (a node of the
+#: depth-first search costs 8 steps plus one per this many blocks scanned and teams checked);
+#: about as long as one step of the local search.
+WORK_PER_TICK = 64
 
 #: The search stops after this many passes over everybody without a new best.
 PATIENCE_SWEEPS = 200
@@ -197,6 +214,14 @@ class Budget:
         if self.steps >= self.max_steps:
             return True
         return self.deadline is not None and (self.steps & 63) < n and self.expired()
+
+    def scaled(self, factor: int, floor: int = 0) -> Budget:
+        """A budget for a phase of its own: the same deadline, ``factor`` times the steps (at
+        least ``floor``)."""
+        sub = Budget(None, 1)
+        sub.started, sub.deadline = self.started, self.deadline
+        sub.max_steps = max(self.max_steps * factor, floor) if self.max_steps < 1 << 62 else 1 << 62
+        return sub
 
     def expired(self) -> bool:
         if self.steps >= self.max_steps:
@@ -806,7 +831,7 @@ class _Search:
         return all(team[j] != t for i in members for j in plan.apart[i])
 
     def construct(self, attempt: int) -> bool:
-        """Greedy placement; False when it got stuck (caller retries or backtracks)."""
+        """Greedy placement; False when it got stuck (the caller retries, then searches)."""
         plan, m, rng, k = self.plan, self.m, self.rng, self.k
         self.load([])
         self.team = [-1] * self.n
@@ -882,68 +907,6 @@ class _Search:
     def _facilitators_ok(self) -> bool:
         plan = self.plan
         return all(plan.flo <= c <= plan.fhi for c in self.fcnt)
-
-    def backtrack(self, node_limit: int) -> bool:
-        """Depth-first placement of the blocks with a node limit; True when it found one."""
-        plan, k = self.plan, self.k
-        self.load([])
-        self.team = [-1] * self.n
-        claimed = 0
-        for b, t in enumerate(plan.block_team):
-            if t >= 0:
-                if self.size[t] <= plan.lo < self.size[t] + len(plan.blocks[b]):
-                    claimed += 1
-                for i in plan.blocks[b]:
-                    self.add(i, t)
-        free = [b for b, t in enumerate(plan.block_team) if t < 0]
-        free.sort(
-            key=lambda b: (
-                -sum(plan.fac[i] for i in plan.blocks[b]),
-                -len(plan.blocks[b]),
-                -sum(len(plan.apart[i]) for i in plan.blocks[b]),
-            )
-        )
-        fac_left = [0] * (len(free) + 1)
-        for pos in range(len(free) - 1, -1, -1):
-            fac_left[pos] = fac_left[pos + 1] + (
-                1 if any(plan.fac[i] for i in plan.blocks[free[pos]]) else 0
-            )
-        nodes = 0
-        interchangeable = not any(plan.apart)
-
-        def rec(pos: int, claimed: int) -> bool:
-            nonlocal nodes
-            if pos == len(free):
-                return self._facilitators_ok()
-            # enough facilitator blocks left for the teams still without one?
-            if plan.flo and sum(1 for c in self.fcnt if c == 0) > fac_left[pos]:
-                return False
-            nodes += 1
-            if nodes > node_limit:
-                return False
-            members = plan.blocks[free[pos]]
-            tried_shapes = set()
-            for t in sorted(range(k), key=lambda t: (self.size[t], self.fcnt[t])):
-                if not self._fits(members, t, claimed):
-                    continue
-                # without keep-apart rules, teams of the same size and facilitator count are
-                # interchangeable: trying one of them is enough
-                shape = (self.size[t], self.fcnt[t])
-                if interchangeable and shape in tried_shapes:
-                    continue
-                tried_shapes.add(shape)
-                bump = self.size[t] <= plan.lo < self.size[t] + len(members)
-                for i in members:
-                    self.add(i, t)
-                if rec(pos + 1, claimed + bump):
-                    return True
-                for i in members:
-                    self.remove(i)
-                if nodes > node_limit:
-                    return False
-            return False
-
-        return rec(0, claimed)
 
     # local search -----------------------------------------------------------------------
 
@@ -1141,31 +1104,671 @@ class _Search:
             done += 1
 
 
+def _luby(i: int) -> int:
+    """The ``i``-th term (from 1) of the Luby sequence 1 1 2 1 1 2 4 1 1 2 1 1 2 4 8 …"""
+    while True:
+        k = i.bit_length()
+        if i == (1 << k) - 1:
+            return 1 << (k - 1)
+        i -= (1 << (k - 1)) - 1
+
+
+class _Feasibility:
+    """Finds teams that keep every hard rule when the greedy construction got stuck.
+
+    First a greedy search for more blocks than teams that must all be in different teams
+    (keep-apart partners; facilitators too when a team may have only one): such a clique
+    proves at once that no teams exist, and names the people. Then a constraint-satisfaction
+    search over the free blocks that take part in a rule (a keep-apart partner, or more than
+    one member); every other free person is a *filler* that only counts. Locked blocks are
+    placed first. Then, depth first:
+
+    * the next block is the one with the fewest teams left (DSATUR: keep-apart partners
+      already placed, room respecting floor/ceil sizes, facilitator ceiling), then the most
+      keep-apart partners, the biggest; a block without any team left ends the branch
+      (forward checking), and so does a team that the blocks still able to enter it and the
+      fillers can no longer bring up to its size or facilitator floor (:meth:`_supported`);
+    * its teams are tried facilitator-poorest first, then cheapest for the objective; empty
+      teams are interchangeable, so only one of them is tried;
+    * after every placement the people still to place are counted against what the teams
+      still need and may take (:meth:`_counts_ok`: sizes, and facilitator floor and ceiling
+      per team); blocks count as single people there, so it is exact for the fillers and a
+      relaxation for the blocks.
+
+    Runs are cut off after a number of budget steps following the Luby sequence (1 1 2 1 1 2
+    4 … times :meth:`unit`) and restarted with a randomised order; after each, a spell of
+    :class:`_Repair` of the same length continues its own walk. A run that finishes its tree
+    without being cut off proves that no teams exist. Once the blocks are placed, the fillers
+    fill the teams cheapest first within the facilitator quotas the counting admits, so the
+    result keeps every rule.
+    """
+
+    def __init__(self, s: _Search):
+        plan = s.plan
+        self.s, self.plan = s, plan
+        blocks = plan.blocks
+        nb = len(blocks)
+        self.sz = sz = [len(m) for m in blocks]
+        self.nf = nf = [sum(plan.fac[i] for i in m) for m in blocks]
+        nbr: list[set[int]] = [set() for _ in range(nb)]
+        for i, others in enumerate(plan.apart):
+            for j in others:
+                nbr[plan.block_of[i]].add(plan.block_of[j])
+        self.nbr = [sorted(x) for x in nbr]
+        free = [b for b in range(nb) if plan.block_team[b] < 0]
+        self.vars = [b for b in free if sz[b] > 1 or nbr[b]]
+        self.is_var = [False] * nb
+        for b in self.vars:
+            self.is_var[b] = True
+        fill = [b for b in free if not self.is_var[b]]
+        self.fill_fac = [blocks[b][0] for b in fill if nf[b]]
+        self.fill_non = [blocks[b][0] for b in fill if not nf[b]]
+        types: dict[tuple[int, int], int] = {}
+        self.vtype = [0] * nb
+        for b in self.vars:
+            self.vtype[b] = types.setdefault((sz[b], nf[b]), len(types))
+        self.types = list(types)
+        self.runs = 0
+        self.how = ""
+        self.clique: list[int] = []
+
+    # state ---------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        s, plan = self.s, self.plan
+        s.load([])
+        nb = len(plan.blocks)
+        self.bteam = [-1] * nb
+        self.conf: list[dict[int, int]] = [{} for _ in range(nb)]  # var -> team -> partners
+        for b, t in enumerate(plan.block_team):
+            if t >= 0:
+                self._place(b, t)
+        self.rem_f = len(self.fill_fac) + sum(self.nf[b] for b in self.vars)
+        self.rem_n = len(self.fill_non) + sum(self.sz[b] - self.nf[b] for b in self.vars)
+
+    def _place(self, b: int, t: int) -> None:
+        s = self.s
+        for i in self.plan.blocks[b]:
+            s.add(i, t)
+        self.bteam[b] = t
+        conf, is_var = self.conf, self.is_var
+        for c in self.nbr[b]:
+            if is_var[c]:
+                row = conf[c]
+                row[t] = row.get(t, 0) + 1
+        if self.is_var[b]:
+            self.rem_f -= self.nf[b]
+            self.rem_n -= self.sz[b] - self.nf[b]
+
+    def _unplace(self, b: int) -> None:
+        s = self.s
+        for i in self.plan.blocks[b]:
+            s.remove(i)
+        t = self.bteam[b]
+        self.bteam[b] = -1
+        conf, is_var = self.conf, self.is_var
+        for c in self.nbr[b]:
+            if is_var[c]:
+                row = conf[c]
+                if row[t] == 1:
+                    del row[t]
+                else:
+                    row[t] -= 1
+        self.rem_f += self.nf[b]
+        self.rem_n += self.sz[b] - self.nf[b]
+
+    def _counts_ok(self) -> bool:
+        """Can the people still to place, taken as single people, complete the teams?
+
+        Every team ends with ``lo`` or ``hi`` people (exactly ``n_hi`` of them with ``hi``) and
+        between ``flo`` and ``fhi`` facilitators. A team needs ``L`` more facilitators and may
+        take ``U`` more (at most its room); a team that cannot take its ``L`` at ``lo`` must grow
+        to ``hi``, and a spare ``hi`` is worth one more facilitator place where room was the
+        limit. Exact when only single people are left."""
+        plan = self.plan
+        lo, hi, n_hi, flo, fhi = plan.lo, plan.hi, plan.n_hi, plan.flo, plan.fhi
+        need_hi = sum_l = sum_u = gain = 0
+        for st, ft in zip(self.s.size, self.s.fcnt, strict=True):
+            if st > hi or ft > fhi:
+                return False
+            low = flo - ft if ft < flo else 0
+            sum_l += low
+            if st > lo:
+                need_hi += 1
+                room = hi - st
+                if low > room:
+                    return False
+                sum_u += min(fhi - ft, room)
+            else:
+                room = lo - st
+                up = min(fhi - ft, room)
+                if low > up:
+                    if hi == lo or low > room + 1:
+                        return False
+                    need_hi += 1
+                    sum_u += min(fhi - ft, room + 1)
+                else:
+                    sum_u += up
+                    if hi > lo and fhi - ft > room:
+                        gain += 1
+        if need_hi > n_hi:
+            return False
+        return sum_l <= self.rem_f <= sum_u + min(gain, n_hi - need_hi)
+
+    def big_clique(self) -> list[int]:
+        """Blocks that must all be in different teams, more of them than teams, found greedily
+        (keep-apart partners, and facilitators when a team may have only one), or []."""
+        k, nb, fac_apart = self.s.k, len(self.plan.blocks), self.plan.fhi == 1
+        adj = [set(x) for x in self.nbr]
+        if fac_apart:
+            facs = [b for b in range(nb) if self.nf[b]]
+            for b in facs:
+                adj[b].update(c for c in facs if c != b)
+        deg = [len(x) for x in adj]
+        for v in sorted((b for b in range(nb) if deg[b] >= k), key=lambda b: (-deg[b], b)):
+            clique = [v]
+            for u in sorted(adj[v], key=lambda b: (-deg[b], b)):
+                if deg[u] >= k and all(u in adj[w] for w in clique):
+                    clique.append(u)
+            if len(clique) > k:
+                return clique
+        return []
+
+    def unit(self) -> int:
+        """Budget steps of about two complete depth-first runs: the first spell of each kind."""
+        nvar = len(self.vars)
+        return 2 * max(32, nvar) * (8 + (nvar + (len(self.types) + 1) * self.s.k) // WORK_PER_TICK)
+
+    # search --------------------------------------------------------------------------------
+
+    def _run(self, budget: Budget, cutoff: int, rng: random.Random, shuffle: float) -> bool | None:
+        """One depth-first run: True when every block is placed, False when the tree is
+        exhausted (no teams exist), None when cut off (after ``cutoff`` budget steps) or out of
+        budget."""
+        s, plan, k = self.s, self.plan, self.s.k
+        lo, hi, n_hi, fhi = plan.lo, plan.hi, plan.n_hi, plan.fhi
+        size, fcnt = s.size, s.fcnt
+        sz, nf, conf, bteam, vtype = self.sz, self.nf, self.conf, self.bteam, self.vtype
+        blocks = plan.blocks
+        variables = self.vars
+        nvar = len(variables)
+        if not self._counts_ok():
+            return False
+        if not nvar:
+            return True
+        rank = [0] * len(blocks)
+        noise = {b: rng.random() for b in variables}
+        ordered = sorted(variables, key=lambda b: (-len(self.nbr[b]), -sz[b], -nf[b], noise[b]))
+        for r, b in enumerate(ordered):
+            rank[b] = r
+        types = self.types
+        stack: list[list] = []  # [block, teams to try, next position]
+        stop = budget.steps + cutoff
+        work = 0  # for the budget: blocks scanned and teams checked since the last tick
+        while True:
+            if len(stack) == nvar:
+                return True
+            # which teams each kind of block may still enter (sizes, facilitator ceiling)
+            claimed = sum(1 for x in size if x > lo) if hi > lo else n_hi
+            opens = []
+            for bsz, bnf in types:
+                row = [
+                    st + bsz <= hi
+                    and (st + bsz <= lo or st > lo or claimed < n_hi)
+                    and (not bnf or ft + bnf <= fhi)
+                    for st, ft in zip(size, fcnt, strict=True)
+                ]
+                opens.append((row, sum(row)))
+            # DSATUR: the block with the fewest teams left
+            work += nvar - len(stack) + 2 * len(types) * k
+            best_b, best_key = -1, None
+            left = [0] * len(types)  # unplaced blocks of each kind
+            lost_f = [0] * k  # facilitators and others among them kept out of each team
+            lost_n = [0] * k
+            for b in variables:
+                if bteam[b] >= 0:
+                    continue
+                y = vtype[b]
+                left[y] += 1
+                row, d = opens[y]
+                for t in conf[b]:
+                    if row[t]:
+                        d -= 1
+                        lost_f[t] += nf[b]
+                        lost_n[t] += sz[b] - nf[b]
+                key = d * nvar + rank[b]
+                if best_key is None or key < best_key:
+                    best_b, best_key = b, key
+                    if d == 0:
+                        break
+            b = best_b
+            if (
+                best_key is not None
+                and best_key >= nvar
+                and not self._supported(opens, left, lost_f, lost_n)
+            ):
+                best_key = 0  # a team can no longer get the people it needs
+            if best_key is not None and best_key >= nvar:
+                row = opens[vtype[b]][0]
+                blocked = conf[b]
+                values = []
+                empty_seen = False
+                for t in range(k):
+                    if row[t] and t not in blocked:
+                        if size[t] == 0:
+                            # empty teams are interchangeable (locks were placed first)
+                            if empty_seen:
+                                continue
+                            empty_seen = True
+                        values.append(t)
+                members = blocks[b]
+                if shuffle and rng.random() < shuffle:
+                    rng.shuffle(values)
+                    if nf[b]:
+                        values.sort(key=fcnt.__getitem__)
+                else:
+                    fb = nf[b]
+                    cost = {t: sum(s.ins(i, t) for i in members) for t in values}
+                    tie = {t: rng.random() for t in values}
+                    values.sort(key=lambda t: (fcnt[t] if fb else 0, cost[t], size[t], tie[t]))
+                stack.append([b, values, 0])
+            # try the next team of the deepest block; backtrack when none is left
+            while stack:
+                frame = stack[-1]
+                b, values, pos = frame
+                if bteam[b] >= 0:
+                    self._unplace(b)
+                placed = False
+                while pos < len(values):
+                    t = values[pos]
+                    pos += 1
+                    work += k
+                    if budget.tick(8 + work // WORK_PER_TICK) or budget.steps >= stop:
+                        return None
+                    work = 0
+                    self._place(b, t)
+                    if self._counts_ok():
+                        placed = True
+                        break
+                    self._unplace(b)
+                frame[2] = pos
+                if placed:
+                    break
+                stack.pop()
+            else:
+                return False
+
+    def _supported(self, opens: list, left: list[int], lost_f: list[int], lost_n: list[int]):
+        """Can every team still be completed from the unplaced blocks that may enter it and
+        the fillers: enough people for ``lo``, enough facilitators for ``flo``, and enough
+        others beyond the facilitators it may take?"""
+        plan = self.plan
+        lo, flo, fhi = plan.lo, plan.flo, plan.fhi
+        kinds = [
+            (row, n * f, n * (z - f))
+            for (row, _), n, (z, f) in zip(opens, left, self.types, strict=True)
+            if n
+        ]
+        fill_f, fill_n = len(self.fill_fac), len(self.fill_non)
+        for t, (st, ft) in enumerate(zip(self.s.size, self.s.fcnt, strict=True)):
+            if st >= lo and ft >= flo:
+                continue
+            sup_f, sup_n = fill_f - lost_f[t], fill_n - lost_n[t]
+            for row, f, o in kinds:
+                if row[t]:
+                    sup_f += f
+                    sup_n += o
+            if sup_f < flo - ft or sup_f + sup_n < lo - st or sup_n < lo - st - (fhi - ft):
+                return False
+        return True
+
+    def solve(self, budget: Budget, rng: random.Random) -> bool | None:
+        """True with every person placed (in the :class:`_Search`), False when no teams
+        exist, None when the budget ran out first. Depth-first runs alternate with spells of
+        :class:`_Repair`, both growing along the Luby sequence."""
+        self.clique = self.big_clique()
+        if self.clique:
+            return False
+        unit = self.unit()
+        repair = None
+        while True:
+            self.runs += 1
+            spell = unit * _luby(self.runs)
+            self._reset()
+            found = self._run(budget, spell, rng, 0.0 if self.runs == 1 else 0.3)
+            if found:
+                self._fill()
+                self.how = "search"
+                return True
+            if found is False:
+                return False
+            if budget.expired():
+                return None
+            if repair is None:
+                repair = _Repair(self, rng)
+            if repair.run(budget, spell):
+                block_of = self.plan.block_of
+                self.s.load([repair.best[block_of[i]] for i in range(self.s.n)])
+                self.how = "repair"
+                return True
+            if budget.expired():
+                return None
+
+    def _fill(self) -> None:
+        """Places the fillers: facilitators within per-team quotas that the counting admits,
+        then everybody else, each into the cheapest team with room."""
+        s, plan, m, k = self.s, self.plan, self.s.m, self.s.k
+        lo, hi, flo, fhi = plan.lo, plan.hi, plan.flo, plan.fhi
+        size, fcnt = s.size, s.fcnt
+        hi_left = plan.n_hi - sum(1 for x in size if x > lo) if hi > lo else 0
+        grown = [x > lo for x in size]
+        quota = [flo - f if f < flo else 0 for f in fcnt]
+        for t in range(k):
+            if not grown[t] and quota[t] > lo - size[t]:
+                grown[t] = True
+                hi_left -= 1
+
+        def room(t: int) -> int:
+            return min(fhi - fcnt[t], (hi if grown[t] else lo) - size[t]) - quota[t]
+
+        need = len(self.fill_fac) - sum(quota)
+        while need > 0:
+            spare = [t for t in range(k) if room(t) > 0]
+            if not spare:
+                # a team grown to hi takes one more facilitator where room was the limit
+                t = next(
+                    t
+                    for t in range(k)
+                    if not grown[t] and fhi - fcnt[t] - quota[t] > 0 and hi_left > 0
+                )
+                grown[t] = True
+                hi_left -= 1
+                spare = [t]
+            t = min(spare, key=lambda t: (fcnt[t] + quota[t], t))
+            quota[t] += 1
+            need -= 1
+        tpen = m.tpen
+        pressure = [
+            tuple(sorted(((m.cat_w[g] * m.cat_n[g], g) for g in m.feat[i]), reverse=True))
+            for i in range(self.s.n)
+        ]
+        for group, is_fac in ((self.fill_fac, True), (self.fill_non, False)):
+            for p in sorted(group, key=lambda i: pressure[i], reverse=True):
+                ins = _ins_vector(s.cnt, m.feat[p], m.fw[p], k, tpen[p] if tpen else None)
+                if is_fac:
+                    ok = [t for t in range(k) if quota[t] > 0]
+                else:
+                    ok = [
+                        t
+                        for t in range(k)
+                        if size[t] < (hi if grown[t] else lo)
+                        or (hi_left > 0 and size[t] == lo < hi)
+                    ]
+                best = min(ok, key=lambda t: (ins[t], size[t], t))
+                if is_fac:
+                    quota[best] -= 1
+                elif not grown[best] and size[best] == lo < hi:
+                    grown[best] = True
+                    hi_left -= 1
+                s.add(p, best)
+
+
+class _Repair:
+    """Min-conflicts tabu search over complete placements of the free blocks (fillers too).
+
+    Penalty: keep-apart pairs of blocks sharing a team, plus people above ``hi`` or below
+    ``lo`` per team, plus facilitators above ``fhi`` or below ``flo`` per team; locked blocks
+    stay put. Each step takes a block involved in a broken rule (or, for a team short of
+    people or facilitators, any block that could fill it) and applies the best move of it to
+    another team, or swap with a block there, that is not tabu (moving a block back to the
+    team it just left is, for a few steps, unless that reaches a new best). Zero penalty means
+    teams that keep every rule.
+    """
+
+    PICKS = 4  # blocks per kind of broken rule whose steps are compared
+    SWAP_TEAMS = 8  # teams (those where moving the block costs least) searched for swaps
+    SWAP_PARTNERS = 48  # blocks of one team considered for a swap, at most
+
+    def __init__(self, feas: _Feasibility, rng: random.Random):
+        plan, k = feas.plan, feas.s.k
+        self.plan, self.rng, self.k = plan, rng, k
+        self.sz, self.nf, self.nbr = feas.sz, feas.nf, feas.nbr
+        nb = len(plan.blocks)
+        self.free = [b for b in range(nb) if plan.block_team[b] < 0]
+        self.bt = [-1] * nb
+        self.size = [0] * k
+        self.fcnt = [0] * k
+        self.team_blocks: list[list[int]] = [[] for _ in range(k)]
+        self.conf = [[0] * k if self.nbr[b] else None for b in range(nb)]
+        self.bad: set[int] = set()  # free blocks sharing a team with a keep-apart partner
+        self.clashes = 0
+        self.tabu: dict[tuple[int, int], int] = {}
+        self.it = 0
+        for b, t in enumerate(plan.block_team):
+            if t >= 0:
+                self._put(b, t)
+        # start: hardest blocks first, each where it breaks the fewest rules
+        order = sorted(
+            self.free,
+            key=lambda b: (-len(self.nbr[b]), -self.sz[b], -self.nf[b], rng.random()),
+        )
+        for b in order:
+            best = min(range(k), key=lambda t: (self._put_cost(b, t), rng.random()))
+            self._put(b, best)
+        self.pen = self.clashes + sum(self._team_pen(t) for t in range(k))
+        self.best_pen, self.best = self.pen, self.bt[:]
+
+    def _team_pen(self, t: int, dsize: int = 0, dfac: int = 0) -> int:
+        plan = self.plan
+        st, ft = self.size[t] + dsize, self.fcnt[t] + dfac
+        return (st - plan.hi if st > plan.hi else plan.lo - st if st < plan.lo else 0) + (
+            ft - plan.fhi if ft > plan.fhi else plan.flo - ft if ft < plan.flo else 0
+        )
+
+    def _put_cost(self, b: int, t: int) -> int:
+        row = self.conf[b]
+        return (
+            (row[t] if row else 0) + self._team_pen(t, self.sz[b], self.nf[b]) - self._team_pen(t)
+        )
+
+    def _put(self, b: int, t: int) -> None:
+        self.bt[b] = t
+        self.size[t] += self.sz[b]
+        self.fcnt[t] += self.nf[b]
+        self.team_blocks[t].append(b)
+        conf, bad, locked = self.conf, self.bad, self.plan.block_team
+        if conf[b] is not None:
+            self.clashes += conf[b][t]
+            if conf[b][t] and locked[b] < 0:
+                bad.add(b)
+        for c in self.nbr[b]:
+            row = conf[c]
+            row[t] += 1
+            if self.bt[c] == t and locked[c] < 0:
+                bad.add(c)
+
+    def _take(self, b: int) -> None:
+        t = self.bt[b]
+        self.bt[b] = -1
+        self.size[t] -= self.sz[b]
+        self.fcnt[t] -= self.nf[b]
+        self.team_blocks[t].remove(b)
+        conf, bad = self.conf, self.bad
+        if conf[b] is not None:
+            self.clashes -= conf[b][t]
+        bad.discard(b)
+        for c in self.nbr[b]:
+            row = conf[c]
+            row[t] -= 1
+            if self.bt[c] == t and not row[t]:
+                bad.discard(c)
+
+    def _move_delta(self, b: int, B: int) -> int:
+        A = self.bt[b]
+        row = self.conf[b]
+        sz, nf = self.sz[b], self.nf[b]
+        d = (row[B] - row[A]) if row else 0
+        d += self._team_pen(A, -sz, -nf) - self._team_pen(A)
+        return d + self._team_pen(B, sz, nf) - self._team_pen(B)
+
+    def _swap_delta(self, b: int, c: int) -> int:
+        A, B = self.bt[b], self.bt[c]
+        rb, rc = self.conf[b], self.conf[c]
+        d = 0
+        if rb:
+            d += rb[B] - rb[A]
+            if rc and c in self.nbr[b]:
+                d -= 2
+        if rc:
+            d += rc[A] - rc[B]
+        dsz, dnf = self.sz[c] - self.sz[b], self.nf[c] - self.nf[b]
+        if dsz or dnf:
+            d += self._team_pen(A, dsz, dnf) - self._team_pen(A)
+            d += self._team_pen(B, -dsz, -dnf) - self._team_pen(B)
+        return d
+
+    def _best_step(self, b: int, aspire: int, ties: list) -> int:
+        """Offers every move of ``b`` and its swaps with blocks of the teams where a move
+        costs least to ``ties`` = [best delta, steps with that delta, chosen step]; returns
+        how many steps it evaluated."""
+        rng, tabu, it, plan = self.rng, self.tabu, self.it, self.plan
+        A = self.bt[b]
+        moves = {B: self._move_delta(b, B) for B in range(self.k) if B != A}
+
+        def offer(d: int, step: tuple[int, int, int]) -> None:
+            if ties[0] is None or d < ties[0]:
+                ties[:] = [d, 1, step]
+            elif d == ties[0]:
+                ties[1] += 1
+                if rng.random() * ties[1] < 1:
+                    ties[2] = step
+
+        for B, d in moves.items():
+            if tabu.get((b, B), 0) <= it or d < aspire:
+                offer(d, (b, B, -1))
+        teams = list(moves)
+        if len(teams) > self.SWAP_TEAMS:
+            noise = {B: rng.random() for B in teams}
+            teams.sort(key=lambda B: (moves[B], noise[B]))
+            del teams[self.SWAP_TEAMS :]
+        evaluated = len(moves)
+        for B in teams:
+            partners = [c for c in self.team_blocks[B] if plan.block_team[c] < 0]
+            if len(partners) > self.SWAP_PARTNERS:
+                partners = rng.sample(partners, self.SWAP_PARTNERS)
+            evaluated += len(partners)
+            b_tabu = tabu.get((b, B), 0) > it
+            for c in partners:
+                d = self._swap_delta(b, c)
+                if (b_tabu or tabu.get((c, A), 0) > it) and d >= aspire:
+                    continue
+                offer(d, (b, B, c))
+        return evaluated
+
+    def _picks(self) -> list[int]:
+        """A few blocks involved in broken rules: sharing a team with a keep-apart partner, in a
+        team with too many people or facilitators, or any block for a team short of some."""
+        rng, plan, free = self.rng, self.plan, self.free
+        short = [t for t in range(self.k) if self._team_pen(t)]
+        bad = sorted(self.bad)
+        picks = set(rng.sample(bad, min(len(bad), self.PICKS)))
+        for t in rng.sample(short, min(len(short), self.PICKS)):
+            if self.size[t] < plan.lo or self.fcnt[t] < plan.flo:
+                picks.add(rng.choice(free))  # something has to come in: any block may
+            else:
+                own = [x for x in self.team_blocks[t] if plan.block_team[x] < 0]
+                picks.add(rng.choice(own) if own else rng.choice(free))
+        return sorted(picks)
+
+    def run(self, budget: Budget, cutoff: int) -> bool:
+        """Steps until ``cutoff`` more budget steps are spent; True when a placement without
+        broken rules is reached (then in ``best``)."""
+        rng, tabu = self.rng, self.tabu
+        if not self.free:
+            return self.pen == 0
+        stop = budget.steps + cutoff
+        while budget.steps < stop:
+            if self.pen == 0:
+                return True
+            self.it += 1
+            ties: list = [None, 0, None]
+            evaluated = sum(
+                self._best_step(b, self.best_pen - self.pen, ties) for b in self._picks()
+            )
+            if budget.tick(16 + (8 * evaluated + self.k + len(self.bad)) // WORK_PER_TICK):
+                return False
+            if ties[0] is None:
+                continue
+            delta, (b, B, c) = ties[0], ties[2]
+            A = self.bt[b]
+            tenure = int(0.6 * self.pen) + rng.randrange(10) + 1
+            self._take(b)
+            self._put(b, B)
+            tabu[(b, A)] = self.it + tenure
+            if c >= 0:
+                self._take(c)
+                self._put(c, A)
+                tabu[(c, B)] = self.it + tenure
+            self.pen += delta
+            if self.pen < self.best_pen:
+                self.best_pen, self.best = self.pen, self.bt[:]
+        return self.pen == 0
+
+
+def _no_teams(plan: _Plan, search: _Feasibility, proven: bool) -> AssignmentError:
+    """The error when the feasibility search found no teams: the clique that proves it, or
+    everybody who takes part in a rule."""
+    if search.clique:
+        groups = [plan.blocks[b] for b in search.clique]
+        return AssignmentError(
+            "no_feasible_assignment",
+            f"{len(groups)} people or keep-together groups must all be in different teams "
+            "(every two of them are kept apart"
+            + (", or are facilitators, who may not share a team" if plan.fhi == 1 else "")
+            + f"), but there are only {plan.k} teams: "
+            + ", ".join(" + ".join(_label(plan.people[i]) for i in g) for g in groups),
+            [plan.ids[i] for g in groups for i in g],
+        )
+    involved = sorted(
+        {
+            plan.ids[i]
+            for b in range(len(plan.blocks))
+            if len(plan.blocks[b]) > 1 or plan.block_team[b] >= 0
+            for i in plan.blocks[b]
+        }
+        | {plan.ids[i] for i in range(len(plan.people)) if plan.apart[i] or plan.fac[i]},
+        key=str,
+    )
+    rules = "(keep-together groups, keep-apart pairs, locks and facilitators)"
+    return AssignmentError(
+        "no_feasible_assignment",
+        f"No teams satisfy all the rules together {rules}; relax one of them."
+        if proven
+        else f"No teams satisfying all the rules together {rules} were found in the time "
+        "given; relax one of them, or allow more time.",
+        involved,
+    )
+
+
 def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[int], dict]:
     rng = random.Random(seed)
     s = _Search(plan, model, rng)
     found = False
-    for attempt in range(8):
+    for attempt in range(GREEDY_ATTEMPTS):
         if s.construct(attempt):
             found = True
             break
-    if not found and not s.backtrack(node_limit=max(1_000, 200_000 // plan.k)):
-        involved = sorted(
-            {
-                plan.ids[i]
-                for b in range(len(plan.blocks))
-                if len(plan.blocks[b]) > 1 or plan.block_team[b] >= 0
-                for i in plan.blocks[b]
-            }
-            | {plan.ids[i] for i in range(s.n) if plan.apart[i] or plan.fac[i]},
-            key=str,
-        )
-        raise AssignmentError(
-            "no_feasible_assignment",
-            "No teams satisfy all the rules together (keep-together groups, keep-apart pairs, "
-            "locks and facilitators); relax one of them.",
-            involved,
-        )
+    feasibility = "greedy"
+    steps = runs = 0
+    if not found:
+        search = _Feasibility(s)
+        sub = budget.scaled(FEASIBILITY_STEPS_PER_STEP, 32 * search.unit())
+        found = search.solve(sub, rng)
+        steps, runs = sub.steps, search.runs
+        feasibility = search.how
+        if not found:
+            raise _no_teams(plan, search, proven=found is False)
+    feasible_time = budget.elapsed()
     construction = s.score
     lb = model.lower_bound(plan.k)
     best, best_team = s.score, s.team[:]
@@ -1210,6 +1813,10 @@ def _solve(plan: _Plan, model: _Model, seed: int, budget: Budget) -> tuple[list[
         stopped = "nothing_to_move"
     stats = {
         "stopped": stopped,
+        "feasibility": feasibility,
+        "feasibility_steps": steps,
+        "feasibility_runs": runs,
+        "feasibility_seconds": feasible_time,
         "construction": construction,
         "mispredicted": s.mispredicted,
         "steps": budget.steps,
@@ -1387,7 +1994,8 @@ def assign(
     search stops after ``time_limit`` seconds or ``max_iterations`` steps, whichever comes
     first (pass ``time_limit=None`` for a run that depends on the seed alone), or at once when
     the score reaches the lower bound. Raises :class:`AssignmentError` when the rules cannot
-    all be met.
+    all be met (``no_feasible_assignment`` when a search proves it, or finds no such teams
+    within the budget).
     """
     plan, problems = _plan(
         people,
