@@ -239,6 +239,8 @@ class SlackGateway(Protocol):
 
     def user_info(self, user_id: str) -> SlackUser | None: ...
 
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str: ...
+
     def post_message(
         self,
         channel: str,
@@ -552,6 +554,15 @@ class SdkGateway:
                 return None
             raise
         return self._user(resp["user"])
+
+    # ------------------------------------------------------------------ modals
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str:
+        """``views.open``: show a modal to the user who clicked (a trigger lives 3 s and opens
+        one view, so it is never re-sent). Returns the view id."""
+        resp = self._call(
+            "views.open", "post", lambda: self.poster.views_open(trigger_id=trigger_id, view=dict(view))
+        )
+        return str((resp.get("view") or {}).get("id") or "")
 
     # ------------------------------------------------------------------ messages
     def post_message(

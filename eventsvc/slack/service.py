@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -48,7 +50,7 @@ from ..outbox.models import Delivery
 from ..registration import service as registration_service
 from ..registration.mail import absolute_url
 from ..registration.models import ACTIVE, Registration
-from . import blocks
+from . import blocks, modal
 from .gateway import (
     INVITE_CHUNK,
     SdkGateway,
@@ -61,6 +63,8 @@ from .gateway import (
 )
 from .models import ChannelCache, EventChannel, RegionChannel, SeenKey, SlackLink
 from .mrkdwn import escape, escape_line, link
+
+log = logging.getLogger(__name__)
 
 SLACK_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 OIDC_SALT = "eventsvc.slack-oidc.v1"
@@ -1090,9 +1094,11 @@ def _reading(*candidates: str) -> str | None:
 
 
 def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGateway,
-                        config: Mapping[str, Any], now: datetime) -> Answer:
+                        config: Mapping[str, Any], now: datetime, trigger_id: str | None = None) -> Answer | None:
     """The 参加登録 button: register the Slack user (e-mail from ``users.info``) for the
-    event with the web form's rules, link the registration, and say how it went."""
+    event with the web form's rules, link the registration, and say how it went. A first-timer
+    (no reading or organisation known yet) gets the registration modal instead (None: nothing
+    to answer), or the web form's address when the modal cannot be shown."""
     if not _USER_ID.match(slack_user_id or ""):
         return Answer("Slackのユーザーを確認できませんでした。")
     if team_id != our_team_id(gw, config):
@@ -1120,6 +1126,8 @@ def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGa
     org_code = prior.organization_code if prior else None
     org_name = prior.organization_name if prior else ""
     if not name or not kana or not (org_code or org_name):
+        if trigger_id and _open_registration_modal(gw, trigger_id, event, user, name or "", kana):
+            return None
         return Answer(f"はじめての方は、ふりがなと所属の入力が必要です。登録フォームからお申し込みください: {form_url}",
                       [{"type": "section", "text": {"type": "mrkdwn", "text": (
                           "はじめての方は、ふりがなと所属の入力が必要です。"
@@ -1142,6 +1150,94 @@ def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGa
     url = registration_service.manage_url(reg)
     return Answer(f"{event.title} に申し込みました（{registration_service_status(reg)}）。受付用QRコード: {url}",
                   _ticket_blocks(event, reg, url))
+
+
+def _open_registration_modal(gw: SlackGateway, trigger_id: str, event: Event, user: SlackUser,
+                             name: str, kana: str | None) -> bool:
+    """Shows the modal; False when the event asks questions only the web form has, or Slack
+    refused (an expired trigger, say)."""
+    if registration_service.questions_of(event):
+        return False
+    from ..registration.privacy import notice
+
+    purpose = notice(event)["purpose"] or (
+        "ご入力いただいた情報は、この勉強会の運営（受付、名札、グループ分け、連絡、アンケート）と、"
+        "コミュニティでの開催報告のためだけに使います。")
+    view = modal.registration_view(
+        slug=event.slug, email=user.email or "", event_title=event.title,
+        when=format_range(event.starts_at, event.ends_at, "ja"),
+        ticket_types=[(t.code, t.name) for t in event.ticket_types], purpose=purpose,
+        prefill=modal.Prefill(name=name or "", name_kana=_hiragana(kana or "")))
+    try:
+        gw.open_view(trigger_id, view)
+    except SlackError as err:
+        log.info("slack: views.open failed: %s", err)
+        return False
+    return True
+
+
+def _hiragana(kana: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in kana)
+
+
+def register_from_modal(slack_user_id: str, team_id: str, view: Mapping[str, Any], gw: SlackGateway,
+                        config: Mapping[str, Any], now: datetime) -> dict | None:
+    """A sent registration modal: register with the web form's rules and link the account.
+    The answer is what Slack shows: field errors under their inputs, or the outcome in place of
+    the form. None when the view is not our modal."""
+    sent = modal.submitted(view)
+    if sent is None:
+        return None
+    if not _USER_ID.match(slack_user_id or "") or team_id != our_team_id(gw, config):
+        return {"response_action": "update", "view": modal.result_view(
+            "参加登録", ["このワークスペースからは登録できません。"])}
+    try:
+        event = events_service.get_public_event(sent.slug)
+    except NotFound:
+        return {"response_action": "update", "view": modal.result_view("参加登録", ["イベントが見つかりません。"])}
+    existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id,
+                                                            Registration.email == sent.email))
+    if existing is not None:
+        return {"response_action": "update", "view": modal.result_view(
+            "お申し込み済み", [f"*{escape_line(event.title, 150)}* には既にお申し込み済みです"
+                               f"（{registration_service_status(existing)}）。"],
+            url=registration_service.manage_url(existing), url_label="申込み内容と受付用QRコードを表示")}
+    org = _organization_from_text(sent.organization)
+    data = registration_service.RegistrationData(
+        name=sent.name, name_kana=sent.name_kana, email=sent.email,
+        organization_code=org.code if org else None, organization_name="" if org else sent.organization,
+        department=sent.department, ticket_type=sent.ticket_type or None, consent_privacy=sent.consent,
+        consent_slack_mention=False, consent_listing=False)
+    try:
+        reg, _token = registration_service.register(event, data, now, require_consent=True,
+                                                    require_organization=True)
+    except ValidationFailed as err:
+        errors = modal.errors_for(err.fields)
+        if errors:
+            return {"response_action": "errors", "errors": errors}
+        return {"response_action": "update", "view": modal.result_view(
+            "参加登録", ["登録できませんでした: " + "、".join(list(err.fields.values())[:3])])}
+    except DomainError as err:
+        return {"response_action": "update", "view": modal.result_view(
+            "参加登録", [f"登録できませんでした: {escape(err.message)}"])}
+    _set_link(reg, status="linked", user_id=slack_user_id, method="slack", pinned=True, who="Slackから登録",
+              now=now, team_id=team_id)
+    db.session.flush()
+    return {"response_action": "update", "view": modal.result_view(
+        "お申し込み完了", [f"*{escape_line(event.title, 150)}* に申し込みました"
+                           f"（{registration_service_status(reg)}）。",
+                           "確認のメールもお送りします。Slackでの開催報告に氏名を載せてよいか・"
+                           "参加者一覧への掲載は、次のページで設定できます。"],
+        url=registration_service.manage_url(reg), url_label="申込み内容と受付用QRコードを表示（あなた専用のリンクです）")}
+
+
+def _organization_from_text(text: str) -> orgs.Organization | None:
+    """The organisation whose official name the person typed (那覇市, 沖縄県 …), if exactly one."""
+    q = unicodedata.normalize("NFKC", text or "").strip()
+    if not q:
+        return None
+    exact = [o for o in orgs.search(q, limit=50) if o.name == q or (o.city and o.city == q)]
+    return exact[0] if len(exact) == 1 else None
 
 
 STATUS_LABELS = {"confirmed": "参加確定", "waitlisted": "キャンセル待ち", "pending_review": "主催者の確認待ち",
@@ -1175,7 +1271,7 @@ __all__ = [
     "FOLLOWUP_KINDS", "Answer", "ChannelRef", "LinkRow", "LinkSummary", "Plan", "Planned", "SlackConfigError",
     "attended", "channel_for", "configured", "event_info", "events_answer", "gateway", "link_accounts",
     "link_manually", "link_rows", "oidc_finish", "oidc_start", "participants", "plan_followup", "queue_followup",
-    "refresh_channels", "register_attendance_source", "register_from_slack", "register_survey_dm_key",
+    "refresh_channels", "register_attendance_source", "register_from_modal", "register_from_slack", "register_survey_dm_key",
     "register_survey_link_source",
     "register_team_source", "remember", "set_event_channel", "set_region_channels", "survey_link", "teams_of",
     "unlink", "workspace_status",

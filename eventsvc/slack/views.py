@@ -135,7 +135,7 @@ def _respond(response_url: str, answer: service.Answer) -> None:
 BACKGROUND: list[threading.Thread] = []
 
 
-def _in_background(fn: Callable[..., service.Answer], response_url: str, *args) -> None:
+def _in_background(fn: Callable[..., service.Answer | None], response_url: str, *args) -> None:
     """Run ``fn(*args)`` after the request returns, with an app and request context of its own
     (URLs are built on this request's root), then answer through ``response_url``."""
     app = current_app._get_current_object()
@@ -156,7 +156,8 @@ def _in_background(fn: Callable[..., service.Answer], response_url: str, *args) 
                 answer = service.Answer(_("処理中に問題が発生しました。時間をおいてもう一度お試しください。"))
             finally:
                 db.session.remove()
-            _respond(response_url, answer)
+            if answer is not None:  # None: the user was shown a modal instead
+                _respond(response_url, answer)
 
     thread = threading.Thread(target=run, name="slack-incoming", daemon=True)
     BACKGROUND[:] = [t for t in BACKGROUND if t.is_alive()] + [thread]
@@ -175,9 +176,10 @@ def _events_answer(user_id: str, text: str) -> service.Answer:
     return service.events_answer(user_id, text, now_utc(), email=email)
 
 
-def _register(slug: str, user_id: str, team_id: str) -> service.Answer:
+def _register(slug: str, user_id: str, team_id: str, trigger_id: str) -> service.Answer | None:
     config = current_app.config
-    return service.register_from_slack(slug, user_id, team_id, service.gateway(config), config, now_utc())
+    return service.register_from_slack(slug, user_id, team_id, service.gateway(config), config, now_utc(),
+                                       trigger_id=trigger_id or None)
 
 
 def _wrong_team(team_id: str) -> bool:
@@ -211,10 +213,13 @@ def interactivity():
         payload = json.loads(request.form.get("payload") or "")
     except ValueError:
         return jsonify(error="bad_payload", message="payload が JSON ではありません。"), 400
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+    if not isinstance(payload, dict) or payload.get("type") not in ("block_actions", "view_submission"):
         return Response(status=200)  # other interactions: nothing to do
-    user = payload.get("user") or {}
-    team_id = (payload.get("team") or {}).get("id") or user.get("team_id") or ""
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+    team_id = str(team.get("id") or user.get("team_id") or "")[:32]
+    if payload["type"] == "view_submission":
+        return _modal_sent(str(user.get("id") or "")[:32], team_id, payload.get("view"))
     response_url = payload.get("response_url") or ""
     actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)]
     register = next((a for a in actions if a.get("action_id") == "register"), None)
@@ -223,8 +228,28 @@ def interactivity():
     if _wrong_team(team_id) or not service.response_url_allowed(response_url, current_app.config):
         return jsonify(response_type="ephemeral", text=_("このワークスペースからは登録できません。"))
     slug = str(register.get("value") or "")[:64]
-    _in_background(_register, response_url, slug, str(user.get("id") or "")[:32], str(team_id)[:32])
+    _in_background(_register, response_url, slug, str(user.get("id") or "")[:32], team_id,
+                   str(payload.get("trigger_id") or "")[:200])
     return Response(status=200)
+
+
+def _modal_sent(user_id: str, team_id: str, view) -> Response:
+    """The registration modal was sent: answer at once (Slack waits 3 s) with field errors or the
+    outcome in place of the form."""
+    config = current_app.config
+    if _wrong_team(team_id) or not isinstance(view, dict):
+        return Response(status=200)
+    try:
+        answer = service.register_from_modal(user_id, team_id, view, service.gateway(config), config, now_utc())
+        db.session.commit()
+    except SlackError as err:
+        db.session.rollback()
+        log.warning("slack: registration modal failed: %s", err)
+        return jsonify(response_action="errors",
+                       errors={"name": _("Slackとの通信に失敗しました。時間をおいてもう一度お試しください。")})
+    if answer is None:
+        return Response(status=200)  # not our modal
+    return jsonify(answer)
 
 
 # ================================================================== attendee

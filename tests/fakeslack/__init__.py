@@ -5,7 +5,7 @@ In a test, use the ``fake_slack`` fixture from :mod:`tests.fakeslack.fixtures`; 
 base_url=fake.base_url)`` or ``python -m tests.fakeslack``.
 """
 
-from .incoming import block_action, block_action_payload, signed_headers, slash_command
+from .incoming import block_action, block_action_payload, signed_headers, slash_command, view_submission
 from .ratelimit import METHOD_TIERS, RateLimits, TokenBucket
 from .server import (
     BOT_ID,
@@ -21,6 +21,7 @@ from .server import (
     FakeSlack,
     Fault,
     validate_blocks,
+    validate_view,
 )
 
 __all__ = [
@@ -44,4 +45,6 @@ __all__ = [
     "signed_headers",
     "slash_command",
     "validate_blocks",
+    "validate_view",
+    "view_submission",
 ]

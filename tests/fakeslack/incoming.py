@@ -81,8 +81,10 @@ def block_action_payload(
     team_id: str = TEAM_ID,
     channel_id: str = "C0FAKE0001",
     message_ts: str = "1750000000.000001",
+    trigger_id: str | None = None,
 ) -> dict[str, Any]:
-    """The ``block_actions`` payload for a click on a button with ``action_id`` / ``value``."""
+    """The ``block_actions`` payload for a click on a button with ``action_id`` / ``value``
+    (``trigger_id``: one from ``FakeSlack.new_trigger`` when the click may open a modal)."""
     now = time.time()
     return {
         "type": "block_actions",
@@ -96,7 +98,7 @@ def block_action_payload(
             "channel_id": channel_id,
             "is_ephemeral": True,
         },  # fmt: skip
-        "trigger_id": f"{int(now)}.{secrets.randbelow(10**9)}.{secrets.token_hex(8)}",
+        "trigger_id": trigger_id or f"{int(now)}.{secrets.randbelow(10**9)}.{secrets.token_hex(8)}",
         "channel": {"id": channel_id, "name": "kyushu-okinawa"},
         "response_url": response_url,
         "actions": [
@@ -127,5 +129,31 @@ def block_action(
         user_id=user_id, value=value, action_id=action_id, response_url=response_url,
         **payload_options,
     )  # fmt: skip
+    body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
+    return body, signed_headers(signing_secret, body, timestamp=timestamp)
+
+
+def view_submission(
+    signing_secret: str,
+    view: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    user_id: str,
+    team_id: str = TEAM_ID,
+    timestamp: int | str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The interactivity POST for a modal sent with ``values`` (block id → the element's state,
+    e.g. ``{"name": {"value": {"type": "plain_text_input", "value": "…"}}}``)."""
+    sent = dict(view, state={"values": values})
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": team_id},
+        "api_app_id": "A0FAKE",
+        "token": "deprecated-verification-token",
+        "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(8)}",
+        "view": sent,
+        "response_urls": [],
+    }
     body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
     return body, signed_headers(signing_secret, body, timestamp=timestamp)

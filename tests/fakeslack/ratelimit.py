@@ -46,6 +46,7 @@ METHOD_TIERS: dict[str, int] = {
     "chat.getPermalink": 4,
     "openid.connect.token": 4,
     "openid.connect.userInfo": 3,
+    "views.open": 4,
 }
 POST_METHOD = "chat.postMessage"
 

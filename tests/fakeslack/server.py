@@ -357,6 +357,52 @@ def validate_blocks(blocks: Any) -> list[str]:
     return errors
 
 
+_INPUT_ELEMENTS = {"plain_text_input", "static_select", "checkboxes", "radio_buttons", "email_text_input"}
+
+
+def validate_view(view: Any) -> list[str]:
+    """Slack-style ``invalid_arguments`` messages for a modal (empty list = valid): title, submit
+    and close at most 24 characters, at most 100 blocks, input blocks with a label and one
+    input element (a select or checkboxes with 1–100 options), ``private_metadata`` ≤ 3,000."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return ["must be a modal [json-pointer:/view/type]"]
+    errors: list[str] = []
+    for key in ("title", "submit", "close"):
+        if key in view or key == "title":
+            errors += _text_errors(view.get(key), f"/view/{key}", 24, ("plain_text",))
+    if len(str(view.get("private_metadata", ""))) > 3000:
+        errors.append("must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > 100:
+        return errors + ["no more than 100 items allowed [json-pointer:/view/blocks]"]
+    has_input = False
+    for i, block in enumerate(blocks):
+        if not (isinstance(block, dict) and block.get("type") == "input"):
+            continue
+        has_input = True
+        ptr = f"/view/blocks/{i}"
+        errors += _text_errors(block.get("label"), f"{ptr}/label", 2000, ("plain_text",))
+        el = block.get("element")
+        if not isinstance(el, dict) or el.get("type") not in _INPUT_ELEMENTS:
+            errors.append(f"unsupported element [json-pointer:{ptr}/element]")
+            continue
+        if el["type"] in ("static_select", "checkboxes", "radio_buttons"):
+            options = el.get("options")
+            if not isinstance(options, list) or not 1 <= len(options) <= 100:
+                errors.append(f"must provide 1 to 100 options [json-pointer:{ptr}/element/options]")
+            else:
+                for j, o in enumerate(options):
+                    limit = 75
+                    errors += _text_errors((o or {}).get("text"), f"{ptr}/element/options/{j}/text", limit)
+        if el["type"] == "plain_text_input" and len(str(el.get("initial_value", ""))) > int(
+                el.get("max_length") or 3000):
+            errors.append(f"initial_value is too long [json-pointer:{ptr}/element/initial_value]")
+    if has_input and "submit" not in view:
+        errors.append("a view with input blocks must have a submit button [json-pointer:/view/submit]")
+    others = [b for b in blocks if not (isinstance(b, dict) and b.get("type") == "input")]
+    return errors + validate_blocks(others)
+
+
 # ------------------------------------------------------------------------------------------
 # The fake
 # ------------------------------------------------------------------------------------------
@@ -390,13 +436,16 @@ class FakeSlack:
         self.rate_limits: RateLimits | None = None
 
         self._lock = threading.RLock()
-        self._ids = {p: itertools.count(1) for p in "UCDGQ"}
+        self._ids = {p: itertools.count(1) for p in "UCDGQV"}
         self._seq = itertools.count(1)
         self._last_epoch = 0
         self._users: dict[str, dict[str, Any]] = {}
         self._channels: dict[str, dict[str, Any]] = {}
         self._dms: dict[frozenset[str], str] = {}
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._views: list[dict[str, Any]] = []
+        self._used_triggers: set[str] = set()
+        self._trigger_users: dict[str, str] = {}
         self._scheduled: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
         self._user_tokens: dict[str, dict[str, Any]] = {}
@@ -775,6 +824,18 @@ class FakeSlack:
             key = secrets.token_hex(8)
             self._responses[key] = []
             return f"{self.root_url}_fake/response/{key}"
+
+    def new_trigger(self, user_id: str, *, age: float = 0.0) -> str:
+        """A ``trigger_id`` as Slack puts in an interaction payload (``age`` seconds old)."""
+        trigger = f"{int(time.time() - age)}.{secrets.randbelow(10**9)}.{secrets.token_hex(8)}"
+        with self._lock:
+            self._trigger_users[trigger] = user_id
+        return trigger
+
+    def views(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Modals opened with ``views.open`` (each with ``id`` and the ``user_id`` who saw it)."""
+        with self._lock:
+            return [copy.deepcopy(v) for v in self._views if user_id is None or v["user_id"] == user_id]
 
     def responses(self, response_url: str) -> list[dict[str, Any]]:
         """JSON bodies posted to ``response_url`` so far, in order."""
@@ -1382,6 +1443,32 @@ class FakeSlack:
         if msg.get("thread_ts") and msg["thread_ts"] != msg["ts"]:
             link += "?" + urlencode({"thread_ts": msg["thread_ts"], "cid": channel["id"]})
         return {"channel": channel["id"], "permalink": link}
+
+    @_api("views.open")
+    def _views_open(self, ctx: _Ctx) -> dict[str, Any]:
+        """A trigger (from an interaction payload) opens one modal within 3 seconds."""
+        trigger = str(ctx.get("trigger_id") or "")
+        parts = trigger.split(".")
+        if len(parts) != 3 or not parts[0].isdigit():
+            raise _ApiError("invalid_trigger_id")
+        if trigger in self._used_triggers:
+            raise _ApiError("exchanged_trigger_id")
+        if time.time() - int(parts[0]) > 3:
+            raise _ApiError("expired_trigger_id")
+        view = ctx.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise _ApiError("invalid_arguments") from None
+        errors = validate_view(view)
+        if errors:
+            raise _ApiError("invalid_arguments", response_metadata={"messages": errors})
+        self._used_triggers.add(trigger)
+        stored = dict(copy.deepcopy(view), id=self._next_id("V"), user_id=self._trigger_users.get(trigger, ""),
+                      team_id=TEAM_ID, state={"values": {}})
+        self._views.append(stored)
+        return {"view": copy.deepcopy(stored)}
 
     @_api("openid.connect.token", auth="client")
     def _openid_token(self, ctx: _Ctx) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from eventsvc.extensions import db
 from eventsvc.registration.models import Registration
+from eventsvc.slack import views as views_module
 from eventsvc.slack.models import SlackLink
-from tests.fakeslack import Fault, block_action, signed_headers, slash_command
+from tests.fakeslack import Fault, block_action, signed_headers, slash_command, view_submission
 from tests.integration.test_slack_support import SIGNING_SECRET, link, wait_for
 
 pytest_plugins = ["tests.integration.test_slack_support"]
@@ -254,11 +255,104 @@ def test_the_button_twice_gives_the_same_registration(client, slack, make, organ
     assert "既にお申し込み済み" in _text(second) and "http://localhost/my/" in _text(second)
 
 
-def test_a_first_timer_is_sent_to_the_form(client, slack, make, organizer):
+def _open_modal(client, fake, slug: str, user: str) -> tuple[dict, str]:
+    """Click 参加登録 as a first-timer: the modal opens (no ephemeral answer)."""
+    url = fake.new_response_url()
+    body, headers = block_action(SIGNING_SECRET, user_id=user, value=slug, response_url=url,
+                                 trigger_id=fake.new_trigger(user))
+    assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 200
+    (view,) = wait_for(lambda: fake.views(user))
+    return view, url
+
+
+def _send(client, view: dict, user: str, *, name="新人 太郎", kana="", organization="", consent=True,
+          **extra) -> dict:
+    values = {"name": {"value": {"type": "plain_text_input", "value": name}},
+              "kana": {"value": {"type": "plain_text_input", "value": kana}},
+              "organization": {"value": {"type": "plain_text_input", "value": organization}},
+              "department": {"value": {"type": "plain_text_input", "value": None}},
+              "consent": {"value": {"type": "checkboxes", "selected_options": [
+                  {"text": {"type": "plain_text", "text": "同意"}, "value": "yes"}] if consent else []}}}
+    values.update(extra)
+    body, headers = view_submission(SIGNING_SECRET, view, values, user_id=user)
+    started = time.monotonic()
+    r = client.post("/slack/interactivity", data=body, headers=headers)
+    assert r.status_code == 200 and time.monotonic() - started < 3.0  # Slack waits 3 s
+    return r.get_json()
+
+
+def test_a_first_timer_registers_through_the_modal(client, slack, make, organizer):
+    event = make.event(organizer, title="はじめての勉強会")
+    user = slack.add_user(email="first@city.naha.lg.jp", real_name="新人 太郎")["id"]
+    view, url = _open_modal(client, slack, event.slug, user)
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert {"name", "kana", "organization", "department", "consent"} <= set(inputs)
+    assert inputs["name"]["element"]["initial_value"] == "新人 太郎"  # from the Slack profile
+    assert "first@city.naha.lg.jp" in json.dumps(view["blocks"], ensure_ascii=False)
+    assert "個人情報の利用目的" in json.dumps(view["blocks"], ensure_ascii=False)
+    for thread in list(views_module.BACKGROUND):
+        thread.join(5)
+    assert slack.responses(url) == []  # the modal is the answer
+
+    # the web form's rules, each error under its own input; nothing saved
+    answer = _send(client, view, user, kana="Shinjin", organization="", consent=False)
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"kana", "organization", "consent"}
+    assert "ひらがなかカタカナ" in answer["errors"]["kana"]
+    assert _registrations(event) == []
+
+    answer = _send(client, view, user, kana="しんじん たろう", organization="那覇市")
+    assert answer["response_action"] == "update"
+    shown = json.dumps(answer["view"], ensure_ascii=False)
+    assert "はじめての勉強会" in shown and "参加確定" in shown and "http://localhost/my/" in shown
+    (reg,) = _registrations(event)
+    assert (reg.name, reg.name_kana, reg.email, reg.organization_code, reg.status) == \
+        ("新人 太郎", "シンジン タロウ", "first@city.naha.lg.jp", "472018", "confirmed")
+    assert reg.consent_privacy and not reg.consent_slack_mention
+    link_row = db.session.get(SlackLink, reg.id)
+    assert (link_row.slack_user_id, link_row.method, link_row.status) == (user, "slack", "linked")
+
+    # sent twice (a double click): still one registration; next time the button needs no modal
+    again = _send(client, view, user, kana="しんじん たろう", organization="那覇市")
+    assert "既にお申し込み済み" in json.dumps(again["view"], ensure_ascii=False)
+    assert len(_registrations(event)) == 1
+    later_event = make.event(organizer, title="次の勉強会")
+    answer = _click(client, slack, later_event.slug, user)
+    assert "参加確定" in _text(answer) and len(slack.views(user)) == 1
+
+
+def test_an_organisation_not_in_the_list_is_kept_as_typed(client, slack, make, organizer):
+    event = make.event(organizer)
+    user = slack.add_user(email="someone@example.co.jp", real_name="外部 さん")["id"]
+    view, _url = _open_modal(client, slack, event.slug, user)
+    answer = _send(client, view, user, name="外部 花子", kana="がいぶ はなこ", organization="<!channel> 株式会社サンプル")
+    assert answer["response_action"] == "update"
+    (reg,) = _registrations(event)
+    assert (reg.organization_code, reg.organization_name) == (None, "<!channel> 株式会社サンプル")
+    assert reg.status == "pending_review"  # not an lg.jp / go.jp address, as on the web form
+
+
+def test_when_the_modal_cannot_open_the_first_timer_is_sent_to_the_form(client, slack, make, organizer):
     event = make.event(organizer)
     user = slack.add_user(email="first@city.naha.lg.jp", real_name="新人 さん")["id"]
-    answer = _click(client, slack, event.slug, user)
+    # a trigger lives 3 seconds: this one is spent
+    answer = _click(client, slack, event.slug, user, trigger_id=slack.new_trigger(user, age=10))
     assert "ふりがなと所属" in _text(answer) and f"/events/{event.slug}/register" in _text(answer)
+    assert slack.views(user) == [] and _registrations(event) == []
+
+
+def test_a_forged_or_foreign_modal_registers_nobody(client, slack, make, organizer):
+    event = make.event(organizer)
+    user = slack.add_user(email="first@city.naha.lg.jp", real_name="新人 太郎")["id"]
+    view, _url = _open_modal(client, slack, event.slug, user)
+    other = dict(view, callback_id="something_else")
+    body, headers = view_submission(SIGNING_SECRET, other, {}, user_id=user)
+    assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 200
+    body, headers = view_submission(SIGNING_SECRET, view, {}, user_id=user, team_id="T0OTHER")
+    r = client.post("/slack/interactivity", data=body, headers=headers)
+    assert r.status_code == 200 and "このワークスペース" in json.dumps(r.get_json(), ensure_ascii=False)
+    body, headers = view_submission("not-the-secret", view, {}, user_id=user)
+    assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 401
     assert _registrations(event) == []
 
 
