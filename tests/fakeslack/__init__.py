@@ -5,7 +5,13 @@ In a test, use the ``fake_slack`` fixture from :mod:`tests.fakeslack.fixtures`; 
 base_url=fake.base_url)`` or ``python -m tests.fakeslack``.
 """
 
-from .incoming import block_action, block_action_payload, signed_headers, slash_command, view_submission
+from .incoming import (
+    block_action,
+    block_action_payload,
+    signed_headers,
+    slash_command,
+    view_submission,
+)
 from .ratelimit import METHOD_TIERS, RateLimits, TokenBucket
 from .server import (
     BOT_ID,
