@@ -113,20 +113,28 @@ def submitted(view: Mapping[str, Any]) -> Submission | None:
         return None
     if not isinstance(meta, dict) or not isinstance(meta.get("slug"), str) or not isinstance(meta.get("email"), str):
         return None
-    values = (view.get("state") or {}).get("values") or {}
+    values = _dict(_dict(view.get("state")).get("values"))
+
+    def state(block: str) -> dict:
+        return _dict(_dict(values.get(block)).get("value"))
 
     def text(block: str) -> str:
-        value = ((values.get(block) or {}).get("value") or {}).get("value")
+        value = state(block).get("value")
         return value if isinstance(value, str) else ""
 
-    selected = ((values.get("ticket_type") or {}).get("value") or {}).get("selected_option") or {}
-    ticked = ((values.get("consent") or {}).get("value") or {}).get("selected_options") or []
+    selected = _dict(state("ticket_type").get("selected_option"))
+    ticked = state("consent").get("selected_options")
+    ticked = ticked if isinstance(ticked, list) else []
     return Submission(
         slug=meta["slug"][:64], email=meta["email"][:254], name=text("name"), name_kana=text("kana"),
         organization=text("organization"), department=text("department"),
-        ticket_type=selected.get("value") if isinstance(selected, dict) else None,
+        ticket_type=selected.get("value") if isinstance(selected.get("value"), str) else None,
         consent=any(isinstance(o, dict) and o.get("value") == "yes" for o in ticked),
     )
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def errors_for(fields: Mapping[str, str]) -> dict[str, str]:
