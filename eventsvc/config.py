@@ -17,6 +17,8 @@ ENV_KEYS = {
     "EVENTSVC_SLACK_CLIENT_SECRET": "SLACK_CLIENT_SECRET",
     "EVENTSVC_SLACK_TEAM_ID": "SLACK_TEAM_ID",
     "EVENTSVC_SLACK_API_URL": "SLACK_API_URL",
+    "EVENTSVC_SLACK_JOIN_URL": "SLACK_JOIN_URL",
+    "EVENTSVC_SLACK_TIMEOUT": "SLACK_TIMEOUT",
     "EVENTSVC_SMTP_URL": "SMTP_URL",
     "EVENTSVC_MAIL_FROM": "MAIL_FROM",
     "EVENTSVC_RATELIMIT": "RATELIMIT_ENABLED",
@@ -51,6 +53,9 @@ class Config:
     SLACK_CLIENT_SECRET: str | None = None
     SLACK_TEAM_ID: str | None = None
     SLACK_API_URL: str | None = None
+    #: the community's page on how to join the workspace (shown beside attendees not in it yet)
+    SLACK_JOIN_URL: str | None = None
+    SLACK_TIMEOUT: int = 10  # seconds per Slack API call
     SMTP_URL: str | None = None
     MAIL_FROM: str = "eventsvc <no-reply@localhost>"
     RATELIMIT_ENABLED: bool = True
