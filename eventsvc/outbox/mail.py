@@ -95,16 +95,21 @@ def _classify(code: int, text: str) -> Exception:
 class SmtpSender:
     """Sends one message per connection (the worker's volume is small; no state to go stale)."""
 
+    #: the worker marks the row as started only at ``point_of_no_return`` (right before DATA)
+    marks_start = True
+
     def unavailable(self, config) -> str | None:
         return None if config.get("SMTP_URL") else NOT_CONFIGURED
 
-    def send(self, delivery, config) -> str:
+    def send(self, delivery, config, point_of_no_return=None) -> str:
         try:
             settings = parse_smtp_url(config["SMTP_URL"])
         except ValueError as err:
             raise TemporaryError(f"EVENTSVC_SMTP_URL: {err}") from None
         mail_from = config.get("MAIL_FROM") or "eventsvc <no-reply@localhost>"
         msg = build_message(delivery, mail_from)
+        target = delivery.target
+        content = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", utf8=_needs_utf8(target)))
         envelope_from = parseaddr(mail_from)[1] or "no-reply@localhost"
         # Before DATA nothing can have been delivered: any failure there is safe to retry.
         try:
@@ -123,10 +128,10 @@ class SmtpSender:
                     smtp.ehlo()
                 if settings.username:
                     smtp.login(settings.username, settings.password or "")
-                code, text = smtp.mail(envelope_from, ["SMTPUTF8"] if _needs_utf8(delivery.target) else [])
+                code, text = smtp.mail(envelope_from, ["SMTPUTF8"] if _needs_utf8(target) else [])
                 if code != 250:
                     raise _classify(code, text.decode(errors="replace"))
-                code, text = smtp.rcpt(delivery.target)
+                code, text = smtp.rcpt(target)
                 if code not in (250, 251):
                     raise _classify(code, text.decode(errors="replace"))
             except (PermanentError, TemporaryError):
@@ -136,9 +141,10 @@ class SmtpSender:
             except (OSError, smtplib.SMTPException) as err:
                 raise TemporaryError(f"{type(err).__name__}: {err}") from None
             # From DATA on, a dropped line means we cannot know whether the server took it.
+            if point_of_no_return is not None:
+                point_of_no_return()  # the row says "started" from here (ClaimLost: stop now)
             try:
-                code, text = smtp.data(msg.as_bytes(policy=msg.policy.clone(
-                    linesep="\r\n", utf8=_needs_utf8(delivery.target))))
+                code, text = smtp.data(content)
             except smtplib.SMTPResponseException as err:
                 raise _classify(err.smtp_code, str(err.smtp_error)) from None
             except (TimeoutError, OSError, smtplib.SMTPException) as err:

@@ -37,12 +37,24 @@ class UncertainError(SendError):
     """It may or may not have been sent (the line dropped during DATA): ``uncertain``, not retried."""
 
 
+class ClaimLost(Exception):  # noqa: N818 - not an error of the send: the row is someone else's now
+    """Raised by the worker's ``point_of_no_return`` when this worker's claim has run out: the
+    sender must stop before anything can have gone out."""
+
+
 class Sender(Protocol):
     def unavailable(self, config) -> str | None:
         """A reason (shown to organizers) when the channel is not configured, else None."""
 
     def send(self, delivery, config) -> str:
-        """Send one delivery; return its external id (Message-ID, ``channel:ts``…) or raise SendError."""
+        """Send one delivery; return its external id (Message-ID, ``channel:ts``…) or raise SendError.
+
+        A sender whose protocol has a step before which nothing can have been delivered (SMTP:
+        before DATA) sets ``marks_start = True`` and takes ``point_of_no_return``, a callable it
+        calls right before that step; the worker then marks the row as started only there (a
+        worker that dies earlier leaves a row that is simply queued again). Other senders are
+        marked as started before ``send`` is called.
+        """
 
 
 _SENDERS: dict[str, Sender] = {}

@@ -8,8 +8,10 @@ One pass (:func:`run_once`)::
     claim     due 'queued' rows → 'sending' with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED,
               so several workers never claim the same row; SQLite: the write lock serialises)
               rows without a usable sender → 'held' with the reason
-    send      per row: mark send_started_at (only if the claim is still ours), call the sender,
-              then sent | queued again with exponential backoff and jitter | failed | uncertain
+    send      per row: mark send_started_at (only if the claim is still ours) — for mail only
+              right before DATA, the point after which the message may have gone out — call
+              the sender, then sent | queued again with exponential backoff and jitter | failed
+              | uncertain
     periodic  jobs other packages registered (offer expiry, lottery draws…)
 
 A row is handed to a sender at most once per claim, and a claim whose send started is
@@ -30,11 +32,12 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import select, update
 
+from .. import database
 from ..core.clock import now_utc
 from ..extensions import db
 from . import mail as _mail  # noqa: F401  (registers the mail.* sender)
 from .models import Delivery
-from .senders import PermanentError, TemporaryError, UncertainError, sender_for
+from .senders import ClaimLost, PermanentError, TemporaryError, UncertainError, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -121,35 +124,69 @@ def claim(who: str, now: datetime, limit: int = BATCH) -> list[int]:
 
 
 def _finish(row_id: int, who: str, **values) -> None:
-    db.session.execute(update(Delivery).where(Delivery.id == row_id, Delivery.claimed_by == who,
-                                              Delivery.state == "sending")
-                       .values(claimed_by="", claimed_until=None, **values))
+    _mark(row_id, who, claimed_by="", claimed_until=None, **values)
+
+
+def _mark(row_id: int, who: str, **values) -> bool:
+    """Update the row only if the claim is still ours (and commit); False when it is not.
+
+    Whatever the sender read is let go first: on SQLite its reads ran in a plain read
+    transaction (see :func:`deliver`), which must not be the one that writes.
+    """
+    db.session.rollback()
+    res = db.session.execute(update(Delivery).where(Delivery.id == row_id, Delivery.claimed_by == who,
+                                                    Delivery.state == "sending").values(**values))
     db.session.commit()
+    return res.rowcount == 1
 
 
 def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
-    """Send one claimed row; returns the state it ends in."""
+    """Send one claimed row; returns the state it ends in.
+
+    The sender runs in a read transaction of its own: on SQLite no write lock is held while
+    it talks to the outside world (an SMTP session, a Slack call, a pause for a rate limit),
+    so registrations and check-ins go on meanwhile. Every write here is a short transaction.
+    """
     config = current_app.config
-    started = now_utc()
-    # Mark the start (and count the attempt) only if the claim is still ours.
-    res = db.session.execute(update(Delivery).where(Delivery.id == row_id, Delivery.claimed_by == who,
-                                                    Delivery.state == "sending")
-                             .values(send_started_at=started, attempts=Delivery.attempts + 1))
-    db.session.commit()
-    if res.rowcount != 1:
+    with database.read_only():
+        row = db.session.get(Delivery, row_id)
+        sender = sender_for(row.kind) if row is not None else None
+    if sender is None:
+        db.session.rollback()
         return "lost"
-    row = db.session.get(Delivery, row_id)
-    sender = sender_for(row.kind)
+    late_start = bool(getattr(sender, "marks_start", False))
+    # Count the attempt, and mark the start unless the sender marks it itself (only if the
+    # claim is still ours).
+    values = {"attempts": Delivery.attempts + 1}
+    if not late_start:
+        values["send_started_at"] = now_utc()
+    if not _mark(row_id, who, **values):
+        return "lost"
+
+    def point_of_no_return() -> None:
+        if not _mark(row_id, who, send_started_at=now_utc()):
+            raise ClaimLost()
+
+    attempts, kind = 0, ""
     try:
-        external_id = sender.send(row, config)
+        with database.read_only():
+            row = db.session.get(Delivery, row_id)
+            attempts, kind = row.attempts, row.kind
+            if late_start:
+                external_id = sender.send(row, config, point_of_no_return=point_of_no_return)
+            else:
+                external_id = sender.send(row, config)
+    except ClaimLost:
+        db.session.rollback()
+        return "lost"  # nothing went out; the row belongs to whoever holds it now
     except TemporaryError as err:
         # a rate limit is not a failure: the other side said when to come back (within reason)
-        asked = err.retry_after is not None and row.attempts < MAX_ATTEMPTS * 3
-        if row.attempts >= MAX_ATTEMPTS and not asked:
-            _finish(row_id, who, state="failed", last_error=f"{err} (試行{row.attempts}回で中止)"[:2000])
+        asked = err.retry_after is not None and attempts < MAX_ATTEMPTS * 3
+        if attempts >= MAX_ATTEMPTS and not asked:
+            _finish(row_id, who, state="failed", last_error=f"{err} (試行{attempts}回で中止)"[:2000])
             return "failed"
         _finish(row_id, who, state="queued", last_error=str(err)[:2000], send_started_at=None,
-                next_attempt_at=now_utc() + retry_delay(err, row.attempts, rnd))
+                next_attempt_at=now_utc() + retry_delay(err, attempts, rnd))
         return "queued"
     except PermanentError as err:
         _finish(row_id, who, state="failed", last_error=str(err)[:2000])
@@ -158,8 +195,7 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
         _finish(row_id, who, state="uncertain", last_error=str(err)[:2000])
         return "uncertain"
     except Exception as err:  # noqa: BLE001 - unknown: it may have gone out, so do not resend
-        log.exception("sender for %s raised", row.kind)
-        db.session.rollback()
+        log.exception("sender for %s raised", kind)
         _finish(row_id, who, state="uncertain", last_error=f"{type(err).__name__}: {err}"[:2000])
         return "uncertain"
     _finish(row_id, who, state="sent", sent_at=now_utc(), external_id=str(external_id or "")[:200],

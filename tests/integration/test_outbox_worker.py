@@ -9,6 +9,7 @@ import io
 import random
 import socket
 import threading
+import time
 from datetime import timedelta
 from email import policy
 
@@ -198,6 +199,49 @@ def test_parallel_workers_never_send_a_row_twice(app, sender):
     assert len(sender.sent) == len(set(sender.sent))
 
 
+class BlockingSender(RecordingSender):
+    """Sends only when told to: the test looks at the database meanwhile."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def send(self, delivery, config):
+        self.entered.set()
+        assert self.release.wait(10)
+        return super().send(delivery, config)
+
+
+def test_the_database_stays_writable_while_a_delivery_is_being_sent(app):
+    """A send may take seconds (a slow SMTP server, a Slack rate limit): registrations and
+    check-ins must not wait for it (on SQLite: no write lock is held meanwhile)."""
+    slow = BlockingSender()
+    register_sender("slow.", slow)
+    try:
+        (row,) = add(kind="slow.x")
+
+        def work():
+            with app.app_context():
+                worker.run_once(periodic=False)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        try:
+            assert slow.entered.wait(10)
+            started = time.monotonic()
+            other = outbox.enqueue("test.ping", "meanwhile@city.naha.lg.jp", {"text": "meanwhile"})
+            db.session.commit()  # a write by someone else, while the send is in progress
+            assert time.monotonic() - started < 2.0
+            assert state(row).state == "sending"
+            db.session.rollback()  # this test's own session lets go of the database too
+        finally:
+            slow.release.set()
+            thread.join(20)
+        assert state(row).state == "sent" and state(other).state == "queued"
+    finally:
+        unregister_sender("slow.")
+
+
 def test_smtp_url_forms():
     s = parse_smtp_url("smtp://mail.example.lg.jp")
     assert (s.host, s.port, s.implicit_tls, s.starttls, s.username) == ("mail.example.lg.jp", 25, False, False, None)
@@ -230,8 +274,16 @@ class Inbox:
         self.envelopes = []
         self.rcpt_reply = None
         self.data_delay = 0.0
+        #: the next RCPT waits for this (set) before it is answered
+        self.hold_rcpt: threading.Event | None = None
+        self.held = threading.Event()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        hold, self.hold_rcpt = self.hold_rcpt, None
+        if hold is not None:
+            self.held.set()
+            while not hold.is_set():
+                await asyncio.sleep(0.01)
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -308,6 +360,39 @@ def test_smtp_refusals_and_drops(app, make, smtp_server):
     assert d3.state == "uncertain" and "DATA" in d3.last_error
     d2 = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg2.id))
     assert d2.state == "queued" and d2.attempts == 1
+
+
+def test_a_mail_worker_that_stops_before_data_leaves_a_row_that_is_simply_sent_again(app, make, smtp_server):
+    """Before DATA nothing can have been delivered: a worker that dies (or loses its claim)
+    there leaves a row that goes back to the queue by itself — not ``uncertain`` — and the
+    stale worker, if it wakes up, sends nothing."""
+    reg = make.registration(make.event())
+    (row_id,) = worker.claim("w-stalled", now_utc())
+    smtp_server.hold_rcpt = release = threading.Event()
+    outcome = []
+
+    def stalled():
+        with app.app_context():
+            outcome.append(worker.deliver(row_id, "w-stalled"))
+
+    thread = threading.Thread(target=stalled)
+    thread.start()
+    try:
+        assert smtp_server.held.wait(10)  # inside the SMTP session, before DATA
+        row = db.session.get(Delivery, row_id)
+        assert row.state == "sending" and row.send_started_at is None and row.attempts == 1
+        db.session.rollback()
+        # its lease runs out (as if it had been killed) and another worker takes over
+        assert worker.run_once(now=now_utc() + worker.LEASE + timedelta(seconds=1), periodic=False) == {"sent": 1}
+    finally:
+        release.set()
+        thread.join(20)
+    assert outcome == ["lost"]  # the stalled worker stopped at DATA
+    (msg,) = smtp_server.messages
+    assert smtp_server.envelopes[0].rcpt_tos == [reg.email]
+    row = db.session.scalar(select(Delivery).where(Delivery.id == row_id))
+    db.session.refresh(row)
+    assert row.state == "sent" and row.external_id == str(msg["Message-ID"])
 
 
 def test_unreachable_smtp_is_retried_not_lost(app, make):
