@@ -72,14 +72,15 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, threads: int):
 
     app = current_app._get_current_object()
     upgrade_database()
+    shown_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    base = (app.config.get("BASE_URL") or f"http://{shown_host}:{port}").rstrip("/")
     if demo:
         from .demo import seed_demo
 
-        _print_demo(seed_demo())
+        _print_demo(seed_demo(), base)
     stops = []
     if not no_worker and app.config.get("OUTBOX_WORKER", True):
         stops = [start(app) for start in BACKGROUND_STARTERS]
-    base = app.config.get("BASE_URL") or f"http://{host}:{port}"
     click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="eventsvc")
@@ -88,8 +89,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, threads: int):
             stop()
 
 
-def _print_demo(result: dict) -> None:
-    base = current_app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+def _print_demo(result: dict, base: str | None = None) -> None:
+    """Where the demo is and how to log in (``base``: the address being served)."""
+    base = base or (current_app.config.get("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
     click.echo("デモデータを用意しました / demo data ready")
     for slug in result["events"]:
         click.echo(f"  {base}/events/{slug}")

@@ -131,3 +131,6 @@ def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=20)[0]
     assert "password:" in out and f"http://127.0.0.1:{port}/" in out
+    # the demo's addresses are the ones being served
+    assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{port}/events/naha-study-session" in out
+    assert ":8000" not in out
