@@ -5,6 +5,7 @@ Every command runs without prompts when given its options.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import sys
@@ -43,6 +44,36 @@ def command(fn_or_group):
 def register_commands(app) -> None:
     for cmd in COMMANDS:
         app.cli.add_command(cmd)
+
+
+def migrated(fn):
+    """Bring the database up to date before the command runs (a fresh instance gets its
+    schema, so ``organizer create`` works before the first ``serve``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _at_head():
+            upgrade_database()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _at_head() -> bool:
+    """Whether every migration is applied already (then nothing needs saying)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # "Context impl SQLiteImpl." on every command is noise
+    try:
+        with db.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+    finally:
+        quiet.setLevel(level)
 
 
 def upgrade_database() -> None:
@@ -123,6 +154,7 @@ def organizer_group():
 @click.option("--password", help="Prompted for when not given.")
 @click.option("--admin", is_flag=True, help="Also an administrator.")
 @with_appcontext
+@migrated
 def organizer_create(email: str, name: str, password: str | None, admin: bool):
     """Create an organizer account."""
     from .auth import service
@@ -148,6 +180,7 @@ def organizer_create(email: str, name: str, password: str | None, admin: bool):
 @click.option("--email", required=True)
 @click.option("--password", help="Prompted for when not given.")
 @with_appcontext
+@migrated
 def organizer_password(email: str, password: str | None):
     """Set an organizer's password (and end their sessions)."""
     from werkzeug.security import generate_password_hash
@@ -175,6 +208,7 @@ def organizer_password(email: str, password: str | None):
 @organizer_group.command("reset-2fa")
 @click.option("--email", required=True)
 @with_appcontext
+@migrated
 def organizer_reset_2fa(email: str):
     """Turn off an organizer's second factor (a lost phone) and end their sessions.
 
@@ -206,6 +240,7 @@ def token_group():
 @click.option("--email", required=True, help="The organizer the token acts for.")
 @click.option("--name", default="cli", show_default=True)
 @with_appcontext
+@migrated
 def token_create(email: str, name: str):
     """Print a new API token for an organizer (the last line of output)."""
     from .auth import service
@@ -249,6 +284,7 @@ BACKGROUND_STARTERS.append(_start_outbox_worker)
 @click.option("--once", is_flag=True, help="One pass (send what is due), then exit.")
 @click.option("--interval", default=2.0, show_default=True, type=float, help="Seconds between passes when idle.")
 @with_appcontext
+@migrated
 def worker_command(once: bool, interval: float):
     """Run the outbox worker alone: send due e-mails (and Slack posts), expire offers, run due lotteries."""
     import signal
@@ -278,6 +314,7 @@ def lottery_group():
 @click.argument("slug")
 @click.option("--seed", help="Seed for the draw (recorded); random when not given.")
 @with_appcontext
+@migrated
 def lottery_run(slug: str, seed: str | None):
     """Draw the lottery for SLUG now and print the recorded result."""
     import json
@@ -317,6 +354,7 @@ def lottery_run(slug: str, seed: str | None):
 @click.option("--now", "now_text", metavar="ISO",
               help="Decide what is due as of this time (ISO 8601; without an offset: Japan time).")
 @with_appcontext
+@migrated
 def purge_command(dry_run: bool, now_text: str | None):
     """Erase the personal data of events whose retention period has run out.
 

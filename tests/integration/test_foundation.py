@@ -98,6 +98,26 @@ def test_demo_seeds_naha_and_kurume_and_prints_a_working_login(app, runner, clie
     assert runner.invoke(args=["demo"]).exit_code == 0  # idempotent
 
 
+def test_commands_work_on_a_fresh_instance_before_the_first_serve(tmp_path):
+    """A new install: `organizer create` and `token create` first (they migrate the database),
+    quietly once it is up to date."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSVC_")}
+    env["EVENTSVC_INSTANCE_PATH"] = str(tmp_path / "instance")
+    exe = os.path.join(os.path.dirname(sys.executable), "eventsvc")
+
+    def run(*args):
+        return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    first = run("organizer", "create", "--email", "you@city.example.lg.jp", "--name", "山田 花子",
+                "--password", "a-long-password")
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr and "created organizer" in first.stdout
+    token = run("token", "create", "--email", "you@city.example.lg.jp")
+    assert token.returncode == 0 and token.stdout.strip().splitlines()[-1].startswith("evt_")
+    assert "alembic" not in token.stderr  # nothing to migrate: nothing said
+    assert run("purge", "--dry-run").returncode == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
