@@ -221,6 +221,16 @@ def _registrations(event) -> list[Registration]:
     return list(db.session.scalars(select(Registration).where(Registration.event_id == event.id)))
 
 
+def _registered_and_linked(event, user: str, person: tuple) -> Registration:
+    """The event's one registration: confirmed, privacy consent only, linked to ``user`` from Slack."""
+    (reg,) = _registrations(event)
+    assert (reg.name, reg.name_kana, reg.email, reg.organization_code, reg.status) == (*person, "confirmed")
+    assert reg.consent_privacy and not reg.consent_slack_mention
+    link_row = db.session.get(SlackLink, reg.id)
+    assert (link_row.slack_user_id, link_row.method, link_row.status) == (user, "slack", "linked")
+    return reg
+
+
 def test_the_button_registers_a_known_person_and_answers_with_the_ticket_link(client, slack, make, organizer):
     earlier = make.event(organizer, title="前回")
     make.registration(earlier, name="比嘉 太郎", name_kana="ヒガ タロウ", email="higa@city.naha.lg.jp",
@@ -229,12 +239,7 @@ def test_the_button_registers_a_known_person_and_answers_with_the_ticket_link(cl
     user = slack.add_user(email="higa@city.naha.lg.jp", real_name="Taro Higa")["id"]
 
     answer = _click(client, slack, event.slug, user)
-    (reg,) = _registrations(event)
-    assert (reg.name, reg.name_kana, reg.email, reg.organization_code, reg.status) == \
-        ("比嘉 太郎", "ヒガ タロウ", "higa@city.naha.lg.jp", "472018", "confirmed")
-    assert reg.consent_privacy and not reg.consent_slack_mention
-    link_row = db.session.get(SlackLink, reg.id)
-    assert (link_row.slack_user_id, link_row.method, link_row.status) == (user, "slack", "linked")
+    reg = _registered_and_linked(event, user, ("比嘉 太郎", "ヒガ タロウ", "higa@city.naha.lg.jp", "472018"))
     text = _text(answer)
     assert "次回の勉強会" in text and "参加確定" in text
     assert "http://localhost/my/" in text
@@ -305,12 +310,7 @@ def test_a_first_timer_registers_through_the_modal(client, slack, make, organize
     assert answer["response_action"] == "update"
     shown = json.dumps(answer["view"], ensure_ascii=False)
     assert "はじめての勉強会" in shown and "参加確定" in shown and "http://localhost/my/" in shown
-    (reg,) = _registrations(event)
-    assert (reg.name, reg.name_kana, reg.email, reg.organization_code, reg.status) == \
-        ("新人 太郎", "シンジン タロウ", "first@city.naha.lg.jp", "472018", "confirmed")
-    assert reg.consent_privacy and not reg.consent_slack_mention
-    link_row = db.session.get(SlackLink, reg.id)
-    assert (link_row.slack_user_id, link_row.method, link_row.status) == (user, "slack", "linked")
+    _registered_and_linked(event, user, ("新人 太郎", "シンジン タロウ", "first@city.naha.lg.jp", "472018"))
 
     # sent twice (a double click): still one registration; next time the button needs no modal
     again = _send(client, view, user, kana="しんじん たろう", organization="那覇市")
