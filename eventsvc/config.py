@@ -19,6 +19,7 @@ ENV_KEYS = {
     "EVENTSVC_SLACK_API_URL": "SLACK_API_URL",
     "EVENTSVC_SLACK_JOIN_URL": "SLACK_JOIN_URL",
     "EVENTSVC_SLACK_TIMEOUT": "SLACK_TIMEOUT",
+    "EVENTSVC_SLACK_DIRECTORY_MAX_AGE": "SLACK_DIRECTORY_MAX_AGE",
     "EVENTSVC_SMTP_URL": "SMTP_URL",
     "EVENTSVC_MAIL_FROM": "MAIL_FROM",
     "EVENTSVC_RATELIMIT": "RATELIMIT_ENABLED",
@@ -56,6 +57,8 @@ class Config:
     #: the community's page on how to join the workspace (shown beside attendees not in it yet)
     SLACK_JOIN_URL: str | None = None
     SLACK_TIMEOUT: int = 10  # seconds per Slack API call
+    #: hours before the worker reads the workspace's member list again (see slack.directory)
+    SLACK_DIRECTORY_MAX_AGE: float = 12.0
     SMTP_URL: str | None = None
     MAIL_FROM: str = "eventsvc <no-reply@localhost>"
     RATELIMIT_ENABLED: bool = True
@@ -93,6 +96,8 @@ def _coerce(key: str, raw: str):
         return _BOOL.get(raw.strip().lower(), True)
     if isinstance(default, int) and not isinstance(default, bool):
         return int(raw)
+    if isinstance(default, float):
+        return float(raw)
     return raw
 
 

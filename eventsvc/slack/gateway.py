@@ -237,6 +237,11 @@ class SlackGateway(Protocol):
 
     def lookup_by_email(self, email: str) -> SlackUser | None: ...
 
+    def users_page(self, cursor: str | None = None) -> tuple[list[SlackUser], str | None]:
+        """One page of ``users.list`` (everyone, bots and deactivated members included) and
+        the cursor of the next page (None after the last)."""
+        ...
+
     def user_info(self, user_id: str) -> SlackUser | None: ...
 
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str: ...
@@ -530,6 +535,14 @@ class SdkGateway:
                 if current is None or (current.deleted and not user.deleted):
                     found[user.email] = user
         return found
+
+    def users_page(self, cursor: str | None = None) -> tuple[list[SlackUser], str | None]:
+        params: dict[str, Any] = {"limit": self.page_limit}
+        if cursor:
+            params["cursor"] = cursor
+        page = self._call("users.list", "read", lambda: self.reader.users_list(**params))
+        users = [self._user(m) for m in page.get("members", []) if isinstance(m, dict) and m.get("id")]
+        return users, (page.get("response_metadata") or {}).get("next_cursor") or None
 
     def lookup_by_email(self, email: str) -> SlackUser | None:
         address = normalize_email(email)

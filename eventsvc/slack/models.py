@@ -7,6 +7,9 @@
 * :class:`RegionChannel` — region (``core.orgs.REGIONS`` code) → the channel follow-ups go to.
 * :class:`EventChannel` — a per-event override of that channel.
 * :class:`ChannelCache` — the last ``conversations.list`` (the settings page picks from it).
+* :class:`DirectoryEntry`, :class:`DirectoryState` — the workspace's members by e-mail, kept
+  pseudonymised (a keyed hash of the address, the member id, nothing else) so linking needs no
+  Slack call at the moment an organizer asks; refreshed a page at a time by the worker.
 * :class:`SeenKey` — single-use keys: signatures of incoming Slack requests (replay dedupe)
   and OIDC state nonces. Old rows are pruned.
 """
@@ -95,3 +98,36 @@ class SeenKey(db.Model):
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(128))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+
+
+class DirectoryEntry(db.Model):
+    """A workspace member, known by a keyed hash of their e-mail address (never the address)."""
+
+    __tablename__ = "slack_directory"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    team_id: Mapped[str] = mapped_column(String(32), default="")
+    #: deactivated in Slack (kept so an active account with the same address wins)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the refresh that last saw this member
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class DirectoryState(db.Model):
+    """How far the directory is: one row (id 1)."""
+
+    __tablename__ = "slack_directory_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the refresh being built, and the last one that went through every page
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    complete_generation: Mapped[int | None] = mapped_column(Integer)
+    #: which key hashed the addresses (a new secret key means a new directory)
+    key_id: Mapped[str] = mapped_column(String(16), default="")
+    cursor: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_page_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(200), default="")

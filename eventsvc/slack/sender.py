@@ -41,7 +41,7 @@ from ..extensions import db
 from ..outbox.models import Delivery
 from ..outbox.senders import PermanentError, TemporaryError, UncertainError, register_sender
 from ..outbox.worker import register_periodic
-from . import service
+from . import directory, service
 from .gateway import (
     PostRef,
     SlackConfigError,
@@ -339,6 +339,16 @@ def _periodic(now: datetime) -> None:
     reconcile(now)
 
 
+def _read_directory(now: datetime) -> None:
+    """A page of the workspace directory when one is due (see :mod:`eventsvc.slack.directory`)."""
+    from flask import current_app
+
+    config = current_app.config
+    if service.configured(config):
+        directory.refresh_step(service.gateway(config), config, now)
+
+
 SENDER = SlackSender()
 register_sender("slack.", SENDER)
 register_periodic("slack.reconcile", _periodic)
+register_periodic("slack.directory", _read_directory)

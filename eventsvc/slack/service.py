@@ -50,7 +50,7 @@ from ..outbox.models import Delivery
 from ..registration import service as registration_service
 from ..registration.mail import absolute_url
 from ..registration.models import ACTIVE, Registration
-from . import blocks, modal
+from . import blocks, directory, modal
 from .gateway import (
     INVITE_CHUNK,
     SdkGateway,
@@ -525,28 +525,62 @@ def _set_link(reg: Registration, *, status: str, user_id: str | None, method: st
 def link_accounts(event: Event, gw: SlackGateway, actor: Any, now: datetime) -> LinkSummary:
     """Match the event's active registrations to Slack members by e-mail address.
 
-    A few addresses are looked up one by one (``users.lookupByEmail``, Tier 3); more go
-    through one ``users.list`` pass (Tier 2, 200 a page). Deactivated members, bots and apps
-    do not count. Links a person decided (by hand, Sign in with Slack) are kept as they are.
-    A Slack failure changes nothing (the caller rolls back).
+    From the workspace directory the worker keeps (:mod:`.directory`) when it is ready;
+    otherwise a few addresses are looked up one by one (``users.lookupByEmail``, Tier 3) and
+    more go through one ``users.list`` pass (Tier 2, 200 a page). Deactivated members, bots
+    and apps do not count. Links a person decided (by hand, Sign in with Slack) are kept as
+    they are. A Slack failure changes nothing (the caller rolls back).
     """
     rows = link_rows(event)
     todo = [r for r in rows if not (r.link is not None and r.link.pinned)]
-    directory: dict[str, SlackUser] | None = None
-    if len(todo) > LOOKUP_LIMIT:
-        directory = gw.list_users()
+    members = _members_by_email([normalize_email(r.registration.email) for r in todo], gw, now)
     who = _actor_label(actor) or "一括照合"
     for row in todo:
-        email = normalize_email(row.registration.email)
-        user = directory.get(email) if directory is not None else gw.lookup_by_email(email)
-        if user is not None and not user.deleted and not user.is_bot:
-            row.link = _set_link(row.registration, status="linked", user_id=user.id, method="bulk",
-                                 pinned=False, who=who, now=now, team_id=user.team_id or "")
+        member = members.get(normalize_email(row.registration.email))
+        if member is not None:
+            row.link = _set_link(row.registration, status="linked", user_id=member[0], method="bulk",
+                                 pinned=False, who=who, now=now, team_id=member[1])
         else:
             row.link = _set_link(row.registration, status="not_in_workspace", user_id=None, method="bulk",
                                  pinned=False, who=who, now=now)
     db.session.flush()
     return summarize(rows)
+
+
+def _members_by_email(emails: list[str], gw: SlackGateway, now: datetime) -> dict[str, tuple[str, str]]:
+    """Address → (member id, team id) of the active workspace members among ``emails``.
+
+    From the local directory when it is complete (no Slack call; addresses it lacks are
+    looked up one by one when there are few — people who joined since it was read). Without
+    it: a few addresses one by one, more through one ``users.list`` pass, and the worker is
+    asked to build the directory.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    known = directory.lookup(emails)
+    if known is not None:
+        misses = []
+        for email, entry in known.items():
+            if entry is not None and not entry.deleted:
+                out[email] = (entry.user_id, entry.team_id)
+            elif entry is None:
+                misses.append(email)
+        if len(misses) > LOOKUP_LIMIT:
+            return out
+        lookups: Iterable[str] = misses
+        everyone = None
+    else:
+        directory.request_refresh(now)
+        everyone = gw.list_users() if len(emails) > LOOKUP_LIMIT else None
+        lookups = [] if everyone is not None else emails
+    for email in lookups:
+        user = gw.lookup_by_email(email)
+        if user is not None and not user.deleted and not user.is_bot:
+            out[email] = (user.id, user.team_id or "")
+    for email in emails if everyone is not None else []:
+        user = everyone.get(email)
+        if user is not None and not user.deleted and not user.is_bot:
+            out[email] = (user.id, user.team_id or "")
+    return out
 
 
 def get_registration(event: Event, registration_id: int) -> Registration:

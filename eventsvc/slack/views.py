@@ -40,8 +40,8 @@ from ..events.forms import ActionForm
 from ..extensions import csrf, db
 from ..registration import service as registration_service
 from ..web import apply_errors, external_url
+from . import directory, service
 from . import sender as _sender  # noqa: F401  (registers the slack.* sender and the reconcile job)
-from . import service
 from . import sources as _sources  # noqa: F401  (check-in, teams, surveys → Slack; Slack → surveys)
 from .forms import ConfirmForm, ManualLinkForm, event_channel_form, region_channels_form
 from .gateway import SlackError, _is_loopback
@@ -340,6 +340,7 @@ def manage_settings():
         status = 422
     workspace = service.workspace_status(_gateway_or_none(), config)
     return render_template("slack/settings.html", form=form, workspace=workspace, channels=channels,
+                           directory=directory.state(),
                            fetched_at=service.channels_fetched_at(), action=ActionForm(),
                            regions=orgs.REGIONS, mapping=service.region_channels()), status
 
