@@ -54,18 +54,22 @@ def state() -> DirectoryState | None:
     return db.session.get(DirectoryState, 1)
 
 
-def ready() -> DirectoryState | None:
-    """The state when a complete directory made with the current key exists, else None."""
+def ready(now: datetime | None = None) -> DirectoryState | None:
+    """The state when a complete directory made with the current key exists (and, given
+    ``now``, is not older than twice its refresh period: a worker that stopped must not leave
+    a stale list in charge), else None."""
     st = state()
     if st is None or st.complete_generation is None or st.key_id != key_id():
+        return None
+    if now is not None and st.completed_at is not None and now - st.completed_at > 2 * _max_age(current_app.config):
         return None
     return st
 
 
-def lookup(emails: Iterable[str]) -> dict[str, DirectoryEntry | None] | None:
+def lookup(emails: Iterable[str], now: datetime | None = None) -> dict[str, DirectoryEntry | None] | None:
     """Address → its member (None: not in the workspace when last read); None when there is
-    no complete directory yet."""
-    st = ready()
+    no complete (and, given ``now``, recent) directory."""
+    st = ready(now)
     if st is None:
         return None
     by_hash = {email_hash(e): e for e in emails}
@@ -129,6 +133,13 @@ def refresh_step(gw: SlackGateway, config: Mapping[str, Any], now: datetime) -> 
     st = db.session.get(DirectoryState, 1, with_for_update=True)  # one worker stores a page
     if st.generation != generation or st.cursor != cursor:
         return "page"  # another worker read this page meanwhile
+    people = [u for u in users if not u.is_bot]
+    if people and not any(u.email for u in people):
+        # without users:read.email Slack leaves the addresses out: an empty list would say
+        # "nobody is in the workspace" — stop instead, and say why on the settings page
+        st.next_page_at, st.last_error = now + timedelta(hours=1), "missing_scope: users:read.email"
+        st.cursor, st.started_at = None, None
+        return "error"
     _store(users, generation)
     st.members += sum(1 for u in users if u.email and not u.is_bot)
     st.cursor, st.last_error = next_cursor, ""

@@ -556,7 +556,7 @@ def _members_by_email(emails: list[str], gw: SlackGateway, now: datetime) -> dic
     asked to build the directory.
     """
     out: dict[str, tuple[str, str]] = {}
-    known = directory.lookup(emails)
+    known = directory.lookup(emails, now)
     if known is not None:
         misses = []
         for email, entry in known.items():

@@ -145,3 +145,25 @@ def test_the_settings_page_says_how_far_the_directory_is(client, login, organize
     html = client.get("/manage/slack").get_data(as_text=True)
     item = re.search(r'<li id="directory">(.*?)</li>', html, re.S).group(1)
     assert re.search(r"\d+名（", item) and "メールアドレスや氏名は保存しません" in item
+
+
+def test_without_the_email_scope_the_list_is_not_taken_for_an_empty_workspace(slack, gw):
+    members(slack, 5)
+    slack.withdraw("users:read.email")  # Slack then leaves the addresses out of users.list
+    assert directory.refresh_step(gw, current_app.config, now_utc()) == "error"
+    db.session.commit()
+    assert directory.ready() is None and "users:read.email" in directory.state().last_error
+
+
+def test_a_list_the_worker_stopped_refreshing_is_not_trusted(make, organizer, slack, gw):
+    people = members(slack, 25)
+    read_all(gw, now_utc())
+    event = make.event(organizer)
+    regs = [make.registration(event, email=e) for e in people]
+    later = now_utc() + timedelta(days=2)  # no worker since: older than twice its period
+    assert directory.lookup(list(people), later) is None
+    before = slack.count("users.list")
+    slack_service.link_accounts(event, gw, organizer, later)  # asks Slack itself
+    db.session.commit()
+    assert slack.count("users.list") == before + 1
+    assert all(db.session.get(SlackLink, r.id).status == "linked" for r in regs)
