@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.text import TextError, check_text, normalize_email
@@ -377,12 +378,17 @@ class ResolvedToken:
     stale: bool
 
 
+#: the token and its organizer in one query (every API call runs it)
+_TOKEN = select(ApiToken).where(ApiToken.token_hash == bindparam("digest")).options(
+    joinedload(ApiToken.organizer, innerjoin=True))
+
+
 def resolve_token_row(token: str, now: datetime) -> ResolvedToken | None:
     """The organizer behind a bearer token, or None (unknown, revoked, deactivated)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(token)
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    row = db.session.scalars(_TOKEN, {"digest": digest}).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None
     if not row.organizer.is_active_account:

@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 
 from flask import request
 from pydantic import Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import database
@@ -37,6 +37,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+_EVENT = select(Event).where(Event.slug == bindparam("slug"))
+_ORGANIZERS_EVENT = _EVENT.join(event_organizers, event_organizers.c.event_id == Event.id).where(
+    event_organizers.c.organizer_id == bindparam("oid"))
+
+
 def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
     """The event this caller may run the desk for, and the caller as an actor (else 404)."""
     if isinstance(who, StaffLink):
@@ -44,11 +49,10 @@ def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
         if event is None or event.slug != slug:
             raise NotFound("event_not_found", "イベントが見つかりません。")
         return event, service.Actor.staff(who)
-    stmt = select(Event).where(Event.slug == slug)
-    if not who.is_admin:  # one query: the event, if this organizer is one of its organizers
-        stmt = stmt.join(event_organizers, event_organizers.c.event_id == Event.id).where(
-            event_organizers.c.organizer_id == who.id)
-    event = db.session.scalar(stmt)
+    if who.is_admin:
+        event = db.session.scalars(_EVENT, {"slug": slug}).first()
+    else:  # one query: the event, if this organizer is one of its organizers
+        event = db.session.scalars(_ORGANIZERS_EVENT, {"slug": slug, "oid": who.id}).first()
     if event is None:
         raise NotFound("event_not_found", "イベントが見つかりません。")
     return event, service.Actor.organizer(who)

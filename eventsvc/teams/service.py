@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from ..checkin import service as checkin
@@ -665,16 +665,20 @@ def unpublish(run: TeamAssignment, now: datetime) -> TeamAssignment:
 
 
 # ------------------------------------------------------------------ what others see
+#: built once: check-in asks it for every scan
+_TEAM_NAMES = (
+    select(TeamMember.registration_id, Team.name)
+    .join(Team, Team.id == TeamMember.team_id)
+    .join(TeamAssignment, TeamAssignment.id == TeamMember.assignment_id)
+    .where(TeamAssignment.event_id == bindparam("eid"), TeamAssignment.published.is_(True),
+           TeamMember.registration_id.in_(bindparam("rids", expanding=True))))
+
+
 def team_names(event: Event, registration_ids: list[int]) -> dict[int, str]:
     """``{registration id: team name}`` in the published run (check-in's team lookup)."""
     if not registration_ids:
         return {}
-    rows = db.session.execute(
-        select(TeamMember.registration_id, Team.name)
-        .join(Team, Team.id == TeamMember.team_id)
-        .join(TeamAssignment, TeamAssignment.id == TeamMember.assignment_id)
-        .where(TeamAssignment.event_id == event.id, TeamAssignment.published.is_(True),
-               TeamMember.registration_id.in_(list(registration_ids))))
+    rows = db.session.execute(_TEAM_NAMES, {"eid": event.id, "rids": list(registration_ids)})
     return {rid: name for rid, name in rows}
 
 
