@@ -37,10 +37,10 @@ class Organizer(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: TOTP (RFC 6238) shared secret, base32; set once a code confirmed it
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    #: a secret shown by the setup page, waiting for its first code
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    #: TOTP (RFC 6238) shared secret, sealed (``totp.seal``); set once a code confirmed it
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    #: a secret shown by the setup page, waiting for its first code (sealed too)
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the last 30-second time step accepted: a code is good once
     totp_last_step: Mapped[int | None] = mapped_column(Integer)

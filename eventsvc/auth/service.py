@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from . import totp
 from .models import ApiToken, LoginThrottle, Organizer, RecoveryCode
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "evt_"
 MIN_PASSWORD = 10
@@ -222,12 +225,30 @@ def set_password(organizer: Organizer, new: str, now: datetime) -> None:
 
 
 # ------------------------------------------------------------------ second factor
+def _sealing_key() -> bytes:
+    from flask import current_app
+
+    return totp.sealing_key(str(current_app.secret_key))
+
+
+def _unseal(stored: str) -> str | None:
+    """The secret, or None when it cannot be read (the secret key changed: reset-2fa)."""
+    try:
+        return totp.unseal(stored, _sealing_key())
+    except totp.UnreadableSecret:
+        log.warning("auth: a TOTP secret cannot be read with the current secret key; "
+                    "the organizer's second factor needs `eventsvc organizer reset-2fa`")
+        return None
+
+
 def pending_totp_secret(organizer: Organizer) -> str:
     """The secret the setup page shows (kept until confirmed, so a reload shows the same one)."""
-    if organizer.totp_pending_secret is None:
-        organizer.totp_pending_secret = totp.new_secret()
+    secret = _unseal(organizer.totp_pending_secret) if organizer.totp_pending_secret else None
+    if secret is None:
+        secret = totp.new_secret()
+        organizer.totp_pending_secret = totp.seal(secret, _sealing_key())
         db.session.flush()
-    return organizer.totp_pending_secret
+    return secret
 
 
 def _lock(organizer: Organizer) -> None:
@@ -241,10 +262,11 @@ def confirm_totp(organizer: Organizer, code: str, now: datetime) -> list[str]:
     _lock(organizer)
     if organizer.totp_pending_secret is None:
         raise Conflict("totp_not_started", "設定をやり直してください。")
-    step = totp.verify(organizer.totp_pending_secret, code, now, None)
+    pending = _unseal(organizer.totp_pending_secret)
+    step = totp.verify(pending, code, now, None) if pending else None
     if step is None:
         raise ValidationFailed({"code": "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"})
-    organizer.totp_secret = organizer.totp_pending_secret
+    organizer.totp_secret = totp.seal(pending, _sealing_key())
     organizer.totp_pending_secret = None
     organizer.totp_enabled_at = now
     organizer.totp_last_step = step
@@ -270,10 +292,13 @@ def check_second_factor(organizer: Organizer, code: str, now: datetime) -> str |
         return None
     _lock(organizer)
     if totp.looks_like_totp(code):
-        step = totp.verify(organizer.totp_secret, code, now, organizer.totp_last_step)
+        secret = _unseal(organizer.totp_secret)
+        step = totp.verify(secret, code, now, organizer.totp_last_step) if secret else None
         if step is None:
             return None
         organizer.totp_last_step = step
+        if not totp.is_sealed(organizer.totp_secret):  # stored before sealing existed
+            organizer.totp_secret = totp.seal(secret, _sealing_key())
         db.session.flush()
         return "totp"
     digest = totp.hash_recovery_code(code)

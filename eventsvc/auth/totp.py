@@ -1,12 +1,17 @@
 """Second factor: TOTP codes (RFC 6238, via pyotp) and one-time recovery codes.
 
-Pure: imports only the standard library and pyotp.
+Pure: imports only the standard library, pyotp and cryptography.
 
 - Secrets are 160-bit base32 strings (what authenticator apps expect), shown once as a QR
   code of an ``otpauth://`` URI and as text in groups of four for typing.
 - A code is 6 digits for a 30-second step; the step before and after are accepted (clock
   drift), and :func:`verify` returns the step it matched so the caller can refuse that
   step and every earlier one next time (a code seen over a shoulder is good once).
+- Secrets are sealed at rest (:func:`seal`: Fernet — AES-128-CBC with HMAC-SHA256 — under a
+  key derived with HKDF from the app's secret key), so a copy of the database (a backup) does
+  not give away second factors. A new secret key makes sealed secrets unreadable: the admin
+  resets the second factor (``eventsvc organizer reset-2fa``). Unsealed values from before are
+  read as they are and sealed at their next use.
 - Recovery codes are 16 characters of Crockford-like base32 without look-alikes
   (no 0/O, 1/I/L, U), shown as ``XXXX-XXXX-XXXX-XXXX``: 80 bits each, so a plain SHA-256
   of the normalised code is enough at rest. Typing is forgiving: case, spaces and
@@ -15,6 +20,7 @@ Pure: imports only the standard library and pyotp.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -22,6 +28,9 @@ import secrets
 from datetime import datetime
 
 import pyotp
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -36,6 +45,38 @@ _DIGITS_RE = re.compile(r"^\d{6}$")
 
 def new_secret() -> str:
     return pyotp.random_base32(32)
+
+
+SEALED = "v1:"
+
+
+class UnreadableSecret(Exception):  # noqa: N818 - a state, not a failed check
+    """A sealed secret that the current key cannot open (the secret key changed)."""
+
+
+def sealing_key(app_secret: str) -> bytes:
+    """The Fernet key for TOTP secrets, derived from the app's secret key."""
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"eventsvc totp secrets v1").derive(app_secret.encode())
+    return base64.urlsafe_b64encode(raw)
+
+
+def seal(secret: str, key: bytes) -> str:
+    return SEALED + Fernet(key).encrypt(secret.encode()).decode()
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(SEALED)
+
+
+def unseal(stored: str, key: bytes) -> str:
+    """The secret; a value stored before sealing existed is returned as it is."""
+    if not is_sealed(stored):
+        return stored
+    try:
+        return Fernet(key).decrypt(stored[len(SEALED):].encode()).decode()
+    except InvalidToken:
+        raise UnreadableSecret() from None
 
 
 def grouped(secret: str) -> str:

@@ -8,9 +8,10 @@ from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from flask import current_app
 from sqlalchemy import select, update
 
-from eventsvc.auth import totp
+from eventsvc.auth import service, totp
 from eventsvc.auth.models import Organizer, RecoveryCode
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
@@ -37,7 +38,8 @@ def test_setup_shows_a_qr_code_and_the_secret_then_needs_a_code(client, login, o
     # a reload shows the same secret (a scanned code stays good until confirmed)
     assert secret_on_page(client.get("/account/two-factor")) == secret
     db.session.refresh(organizer)
-    assert organizer.totp_secret is None and organizer.totp_pending_secret == secret
+    assert organizer.totp_secret is None and secret not in organizer.totp_pending_secret  # sealed
+    assert totp.unseal(organizer.totp_pending_secret, totp.sealing_key(str(current_app.secret_key))) == secret
 
     bad = client.post("/account/two-factor", data={"code": "123456" if totp.code_at(secret, now_utc()) != "123456" else "654321"})
     assert bad.status_code == 422 and "確認コードが正しくありません" in text_of(bad)
@@ -51,6 +53,7 @@ def test_setup_shows_a_qr_code_and_the_secret_then_needs_a_code(client, login, o
     assert "今だけ表示されます" in text_of(done)
     db.session.refresh(organizer)
     assert organizer.has_totp and organizer.totp_pending_secret is None
+    assert secret not in organizer.totp_secret and totp.is_sealed(organizer.totp_secret)
     # stored hashed: neither the codes nor anything typed-looking is in the table
     stored = db.session.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.organizer_id == organizer.id)).all()
     assert len(stored) == 10
@@ -266,3 +269,29 @@ def test_codes_of_the_neighbouring_steps_are_accepted(client, organizer, offset)
     client.post("/login", data={"email": organizer.email, "password": PASSWORD})
     code = totp.code_at(secret, now_utc() + timedelta(seconds=offset))
     assert client.post("/login/verify", data={"code": code}).status_code == 302
+
+
+# ------------------------------------------------------------------ secrets at rest
+def test_a_secret_stored_before_sealing_still_works_and_is_sealed_at_its_next_use(client, organizer):
+    secret = totp.new_secret()
+    organizer.totp_secret, organizer.totp_enabled_at = secret, now_utc()  # as an older version kept it
+    db.session.commit()
+    assert service.check_second_factor(organizer, totp.code_at(secret, now_utc()), now_utc()) == "totp"
+    db.session.commit()
+    db.session.refresh(organizer)
+    assert totp.is_sealed(organizer.totp_secret) and secret not in organizer.totp_secret
+
+
+def test_a_new_secret_key_cannot_read_second_factors_and_reset_2fa_recovers(app, client, organizer, runner,
+                                                                             monkeypatch):
+    secret, _codes = enable_totp(organizer)
+    monkeypatch.setattr(app, "secret_key", "a-different-secret-key-from-now-on")
+    # a copy of the database with another key: the second factor is unreadable, never a 500
+    r = client.post("/login", data={"email": organizer.email, "password": PASSWORD})
+    assert r.status_code == 302
+    r = client.post(r.headers["Location"], data={"code": totp.code_at(secret, now_utc())})
+    assert r.status_code in (200, 422) and "/manage" not in r.headers.get("Location", "")
+    result = runner.invoke(args=["organizer", "reset-2fa", "--email", organizer.email])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert not db.session.get(Organizer, organizer.id).has_totp
