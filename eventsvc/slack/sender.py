@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .. import database
 from ..extensions import db
 from ..outbox.models import Delivery
 from ..outbox.senders import PermanentError, TemporaryError, UncertainError, register_sender
@@ -304,26 +305,48 @@ def reconcile(now: datetime, *, config: Mapping[str, Any] | None = None, gw: Sla
     if not service.configured(config):
         return out
     after = timedelta(seconds=float(config.get("SLACK_RECONCILE_AFTER", 60)))
-    rows = db.session.scalars(
-        select(Delivery).where(Delivery.state == "uncertain", Delivery.kind.in_(service.POST_KINDS))
-        .order_by(Delivery.id).limit(limit)).all()
-    gw = gw or service.gateway(config)
     sender = SlackSender()
-    for row in rows:
-        started = row.send_started_at or row.created_at
-        # an uncertain row is never claimed, so next_attempt_at is free to say when to look again
-        if now - started < after or (row.next_attempt_at is not None and row.next_attempt_at > now):
+    # 1. what to look for, read without taking SQLite's write lock
+    todo: list[tuple[int, tuple[str, str | None, float] | Exception]] = []
+    with database.read_only():
+        rows = db.session.scalars(
+            select(Delivery).where(Delivery.state == "uncertain", Delivery.kind.in_(service.POST_KINDS))
+            .order_by(Delivery.id).limit(limit)).all()
+        for row in rows:
+            started = row.send_started_at or row.created_at
+            # an uncertain row is never claimed, so next_attempt_at is free to say when to look again
+            if now - started < after or (row.next_attempt_at is not None and row.next_attempt_at > now):
+                continue
+            try:
+                channel, thread_ts = sender._where(row)
+                todo.append((row.id, (channel, thread_ts, _oldest(row))))
+            except (SlackError, TemporaryError, PermanentError) as err:
+                todo.append((row.id, err))
+    db.session.rollback()  # no transaction stays open while Slack is asked
+    if not todo:
+        return out
+    # 2. look in the channels (nothing locked meanwhile)
+    gw = gw or service.gateway(config)
+    found: dict[int, PostRef | None | Exception] = {}
+    for row_id, where in todo:
+        if isinstance(where, Exception):
+            found[row_id] = where
             continue
         try:
-            channel, thread_ts = sender._where(row)
-            found = gw.find_post_by_metadata(channel, row.id, _oldest(row), thread_ts)
+            found[row_id] = gw.find_post_by_metadata(where[0], row_id, where[2], where[1])
         except (SlackError, TemporaryError, PermanentError) as err:
-            log.info("slack reconcile %s: cannot look yet (%s)", row.id, err)
-            row.next_attempt_at = now + after
-            row.last_error = f"投稿されたか確認できません（{getattr(err, 'error', err)}）。{int(after.total_seconds())}秒後にもう一度確認します"
+            found[row_id] = err
+    # 3. record what was seen, for the rows still uncertain
+    for row_id, seen in found.items():
+        row = db.session.get(Delivery, row_id)
+        if row is None or row.state != "uncertain":
             continue
-        if found is not None:
-            row.state, row.external_id, row.sent_at = "sent", _ref(found), now
+        if isinstance(seen, Exception):
+            log.info("slack reconcile %s: cannot look yet (%s)", row_id, seen)
+            row.next_attempt_at = now + after
+            row.last_error = f"投稿されたか確認できません（{getattr(seen, 'error', seen)}）。{int(after.total_seconds())}秒後にもう一度確認します"
+        elif seen is not None:
+            row.state, row.external_id, row.sent_at = "sent", _ref(seen), now
             row.last_error = "応答はありませんでしたが、Slackで投稿を確認しました"
             out["sent"] += 1
         else:

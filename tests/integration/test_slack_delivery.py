@@ -3,6 +3,7 @@ store-then-drop — the real outbox worker and the real WebClient against the fa
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -192,6 +193,33 @@ def test_a_worker_that_died_after_posting_is_reconciled_not_reposted(make, organ
     send_all(now=later(61))
     _exactly_once(slack, row.id, channel)
     assert slack.count("chat.postMessage") == 1
+
+
+def test_the_database_stays_writable_while_the_reconcile_looks_in_slack(app, make, organizer, slack, channel):
+    row = _announce(make, organizer)
+    stored = _row(row.id)
+    stored.state, stored.send_started_at, stored.attempts = "uncertain", now_utc(), 1
+    db.session.commit()
+    slack.inject("conversations.history", Fault("slow", sleep=1.5), times=None)
+    results = []
+
+    def look():
+        with app.app_context():
+            results.append(slack_sender.reconcile(later(61)))
+            db.session.commit()
+
+    thread = threading.Thread(target=look)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the look is under way
+        started = time.monotonic()
+        make.event(organizer)  # someone else writes meanwhile
+        db.session.commit()
+        assert time.monotonic() - started < 1.0
+    finally:
+        thread.join(20)
+        slack.clear_faults()
+    assert results == [{"sent": 0, "queued": 1}] and _row(row.id).state == "queued"
 
 
 # ------------------------------------------------------------------ refusals
