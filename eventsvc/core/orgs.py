@@ -188,6 +188,16 @@ def municipalities(prefecture_code: str) -> list[Organization]:
     return [o for o in all_organizations() if o.prefecture_code == prefecture_code]
 
 
+def by_name(text: str) -> Organization | None:
+    """The organisation whose official name was typed (``那覇市``, ``沖縄県那覇市``, ``沖縄県``,
+    ``デジタル庁``; any width), if exactly one has it (``府中市`` is two: None)."""
+    q = unicodedata.normalize("NFKC", text or "").strip()
+    if not q:
+        return None
+    exact = [o for o in all_organizations() if o.name == q or o.city == q]
+    return exact[0] if len(exact) == 1 else None
+
+
 def search(query: str, limit: int = 20) -> list[Organization]:
     """Organisations whose name or reading contains the query (kanji, kana, any width)."""
     q = unicodedata.normalize("NFKC", query).strip()

@@ -761,13 +761,18 @@ def set_facilitator(reg: Registration, value: bool, now: datetime) -> Registrati
     return reg
 
 
+def find_by_email(event: Event, email: str) -> Registration | None:
+    """The event's registration for this (normalised) address, if any."""
+    return db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.email == email))
+
+
 def resend_link(event: Event, email: str, now: datetime) -> bool:
     """Mail a fresh link to this address if it registered (the caller says the same either way)."""
     errors: dict = {}
     email = check_email(errors, email)
     if errors:
         raise ValidationFailed(errors)
-    reg = db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.email == email))
+    reg = find_by_email(event, email)
     if reg is None:
         return False
     bucket = now.strftime("%Y%m%d%H")  # at most one link mail per hour per registration

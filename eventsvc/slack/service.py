@@ -26,7 +26,6 @@ import json
 import logging
 import re
 import secrets
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -555,29 +554,20 @@ def _members_by_email(emails: list[str], gw: SlackGateway, now: datetime) -> dic
     it: a few addresses one by one, more through one ``users.list`` pass, and the worker is
     asked to build the directory.
     """
-    out: dict[str, tuple[str, str]] = {}
     known = directory.lookup(emails, now)
     if known is not None:
-        misses = []
-        for email, entry in known.items():
-            if entry is not None and not entry.deleted:
-                out[email] = (entry.user_id, entry.team_id)
-            elif entry is None:
-                misses.append(email)
-        if len(misses) > LOOKUP_LIMIT:
-            return out
-        lookups: Iterable[str] = misses
-        everyone = None
+        out = {e: (m.user_id, m.team_id) for e, m in known.items() if m is not None and not m.deleted}
+        misses = [e for e, m in known.items() if m is None]
+        found = {e: gw.lookup_by_email(e) for e in misses} if len(misses) <= LOOKUP_LIMIT else {}
     else:
         directory.request_refresh(now)
-        everyone = gw.list_users() if len(emails) > LOOKUP_LIMIT else None
-        lookups = [] if everyone is not None else emails
-    for email in lookups:
-        user = gw.lookup_by_email(email)
-        if user is not None and not user.deleted and not user.is_bot:
-            out[email] = (user.id, user.team_id or "")
-    for email in emails if everyone is not None else []:
-        user = everyone.get(email)
+        out = {}
+        if len(emails) > LOOKUP_LIMIT:
+            everyone = gw.list_users()
+            found = {e: everyone.get(e) for e in emails}
+        else:
+            found = {e: gw.lookup_by_email(e) for e in emails}
+    for email, user in found.items():
         if user is not None and not user.deleted and not user.is_bot:
             out[email] = (user.id, user.team_id or "")
     return out
@@ -1147,8 +1137,7 @@ def register_from_slack(slug: str, slack_user_id: str, team_id: str, gw: SlackGa
         return Answer("Slackのユーザーを確認できませんでした。")
     if not user.email:
         return Answer(f"Slackのプロフィールからメールアドレスを取得できませんでした。登録フォームからお申し込みください: {form_url}")
-    existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id,
-                                                            Registration.email == user.email))
+    existing = registration_service.find_by_email(event, user.email)
     if existing is not None:
         url = registration_service.manage_url(existing)
         return Answer(f"{event.title} には既にお申し込み済みです（{registration_service_status(existing)}）。"
@@ -1229,14 +1218,13 @@ def register_from_modal(slack_user_id: str, team_id: str, view: Mapping[str, Any
         event = events_service.get_public_event(sent.slug)
     except NotFound:
         return {"response_action": "update", "view": modal.result_view("参加登録", ["イベントが見つかりません。"])}
-    existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id,
-                                                            Registration.email == sent.email))
+    existing = registration_service.find_by_email(event, sent.email)
     if existing is not None:
         return {"response_action": "update", "view": modal.result_view(
             "お申し込み済み", [f"*{escape_line(event.title, 150)}* には既にお申し込み済みです"
                                f"（{registration_service_status(existing)}）。"],
             url=registration_service.manage_url(existing), url_label="申込み内容と受付用QRコードを表示")}
-    org = _organization_from_text(sent.organization)
+    org = orgs.by_name(sent.organization)
     data = registration_service.RegistrationData(
         name=sent.name, name_kana=sent.name_kana, email=sent.email,
         organization_code=org.code if org else None, organization_name="" if org else sent.organization,
@@ -1263,15 +1251,6 @@ def register_from_modal(slack_user_id: str, team_id: str, view: Mapping[str, Any
                            "確認のメールもお送りします。Slackでの開催報告に氏名を載せてよいか・"
                            "参加者一覧への掲載は、次のページで設定できます。"],
         url=registration_service.manage_url(reg), url_label="申込み内容と受付用QRコードを表示（あなた専用のリンクです）")}
-
-
-def _organization_from_text(text: str) -> orgs.Organization | None:
-    """The organisation whose official name the person typed (那覇市, 沖縄県 …), if exactly one."""
-    q = unicodedata.normalize("NFKC", text or "").strip()
-    if not q:
-        return None
-    exact = [o for o in orgs.search(q, limit=50) if o.name == q or (o.city and o.city == q)]
-    return exact[0] if len(exact) == 1 else None
 
 
 STATUS_LABELS = {"confirmed": "参加確定", "waitlisted": "キャンセル待ち", "pending_review": "主催者の確認待ち",

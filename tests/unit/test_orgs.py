@@ -36,3 +36,12 @@ def test_municipalities_of_a_prefecture_start_with_the_prefecture():
     okinawa = orgs.municipalities("47")
     assert okinawa[0].kind == "prefecture"
     assert len(okinawa) == 42  # 沖縄県 + 41 municipalities
+
+
+def test_an_official_name_typed_in_full_finds_the_organisation_when_only_one_has_it():
+    assert orgs.by_name("那覇市").code == "472018"
+    assert orgs.by_name(" 沖縄県那覇市 ").code == "472018"
+    assert orgs.by_name("沖縄県").prefecture_code == "47" and orgs.by_name("沖縄県").city is None
+    assert orgs.by_name("デジタル庁").kind == "national"
+    assert orgs.by_name("府中市") is None  # Tokyo and Hiroshima both have one
+    assert orgs.by_name("那覇") is None and orgs.by_name("") is None
