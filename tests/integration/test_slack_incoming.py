@@ -341,7 +341,7 @@ def test_when_the_modal_cannot_open_the_first_timer_is_sent_to_the_form(client, 
     assert slack.views(user) == [] and _registrations(event) == []
 
 
-def test_a_forged_or_foreign_modal_registers_nobody(client, slack, make, organizer):
+def test_a_forged_or_foreign_modal_registers_nobody(client, slack, make, organizer, monkeypatch):
     event = make.event(organizer)
     user = slack.add_user(email="first@city.naha.lg.jp", real_name="新人 太郎")["id"]
     view, _url = _open_modal(client, slack, event.slug, user)
@@ -351,6 +351,10 @@ def test_a_forged_or_foreign_modal_registers_nobody(client, slack, make, organiz
     body, headers = view_submission(SIGNING_SECRET, view, {}, user_id=user, team_id="T0OTHER")
     r = client.post("/slack/interactivity", data=body, headers=headers)
     assert r.status_code == 200 and "このワークスペース" in json.dumps(r.get_json(), ensure_ascii=False)
+    monkeypatch.setitem(current_app.config, "SLACK_TEAM_ID", "T0CONFIGURED")  # the configured workspace wins
+    body, headers = view_submission(SIGNING_SECRET, view, {}, user_id=user)
+    r = client.post("/slack/interactivity", data=body, headers=headers)
+    assert "このワークスペース" in json.dumps(r.get_json(), ensure_ascii=False)
     body, headers = view_submission("not-the-secret", view, {}, user_id=user)
     assert client.post("/slack/interactivity", data=body, headers=headers).status_code == 401
     assert _registrations(event) == []
