@@ -68,7 +68,7 @@ def app_write_blueprint():
 
     bp = Blueprint("bench_write", __name__)
 
-    @bp.post("/bench/write")
+    @bp.post("/api/bench/write")
     def write():
         db.session.execute(text("INSERT INTO bench_writes (code) VALUES (:code)"), {"code": request.get_json()["code"]})
         db.session.commit()
@@ -289,7 +289,7 @@ def main() -> None:
                             if kind == "bare":
                                 path, hdrs = "/write", {}
                             elif kind == "appwrite":
-                                path, hdrs = "/bench/write", {}
+                                path, hdrs = "/api/bench/write", {}
                             else:
                                 path, hdrs = f"/api/v1/events/{slug}/checkins", auth
                             bodies = [{"code": code, "device_id": f"bench-{c}"} for code in batch]

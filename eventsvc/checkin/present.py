@@ -98,12 +98,16 @@ def brief(event: Event, registration, team: str | None = None) -> RegistrationBr
         ticket_type_code=registration.ticket_type.code, status=registration.status, team=team)
 
 
+def _team(event: Event, result: CheckinResult) -> str | None:
+    return result.team if result.team_known else service.team_name(event, result.registration.id)
+
+
 def result_out(event: Event, result: CheckinResult) -> CheckinOut:
     reg = result.registration
     c = result.checkin if result.result in ("checked_in", "already_checked_in") else None
     return CheckinOut(
         result=result.result, reason=result.reason, message=message(result),
-        registration=brief(event, reg, service.team_name(event, reg.id)) if reg is not None else None,
+        registration=brief(event, reg, _team(event, result)) if reg is not None else None,
         checked_in_at=c.scanned_at if c else None, checked_in_by=c.actor_label if c else None,
         duplicate=result.duplicate, replayed=result.replayed, nonce=result.nonce)
 

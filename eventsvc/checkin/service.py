@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, select
+from sqlalchemy.orm import aliased, joinedload
 
 from ..core.clock import to_utc
 from ..core.text import TextError, check_text, search_key
@@ -109,6 +109,19 @@ def team_name(event: Event, registration_id: int) -> str | None:
     return team_names(event, [registration_id]).get(registration_id)
 
 
+#: ``column() -> scalar subquery`` naming the team of ``Registration`` (correlated to it) in the
+#: published run; teams plugs itself in, so a scan reads the person and their team in one query
+TeamColumn = Callable[[], ColumnElement]
+_team_columns: list[TeamColumn] = []
+
+
+def register_team_column(fn: TeamColumn) -> None:
+    """Let the teams package add the team's name to the query a scan makes (see ``_admission``)."""
+    if fn not in _team_columns:
+        _team_columns.append(fn)
+        _ADMISSION.clear()
+
+
 # ------------------------------------------------------------------ results
 @dataclass
 class CheckinResult:
@@ -116,7 +129,8 @@ class CheckinResult:
 
     result: str
     reason: str | None = None
-    registration: Registration | None = None
+    #: a :class:`Scanned` for scans, the ORM row elsewhere (walk-in, self check-in, undo, replay)
+    registration: Registration | Scanned | None = None
     #: the valid check-in (new, or the earlier one for ``already_checked_in``)
     checkin: Checkin | None = None
     #: an offline admission stored as a duplicate of an earlier one
@@ -124,6 +138,9 @@ class CheckinResult:
     #: the nonce was seen before; this repeats the first answer
     replayed: bool = False
     nonce: str | None = None
+    #: the person's team, when the scan already read it (else the presenter asks the teams hook)
+    team: str | None = None
+    team_known: bool = False
 
     @property
     def ok(self) -> bool:
@@ -172,6 +189,76 @@ _VALID = select(Checkin).where(Checkin.registration_id == bindparam("rid"), Chec
 _INSERT_CHECKIN = Checkin.__table__.insert().returning(Checkin.__table__.c.id)
 _INSERT_LOG = CheckinLog.__table__.insert()
 _BY_NONCE = select(CheckinLog).where(CheckinLog.event_id == bindparam("eid"), CheckinLog.nonce == bindparam("nonce"))
+_CHECKIN_COLUMNS = tuple(c.key for c in Checkin.__table__.c)
+#: the scan's one read, built on first use (after the team hook is in): ``{(postgres, by): statement}``
+_ADMISSION: dict[tuple[bool, str], Select] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedType:
+    name: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """What a scan reads of a registration: enough to decide and to tell who it is (not an ORM row)."""
+
+    id: int
+    event_id: int
+    status: str
+    name: str
+    name_kana: str
+    organization_name: str
+    ticket_type: ScannedType
+
+    @property
+    def admits(self) -> bool:
+        return self.status == "confirmed"
+
+
+def _admission_statement(postgres: bool, by: str) -> Select:
+    """The registration (with its participation type), its valid check-in and its team, in one query.
+
+    Plain columns, not ORM objects: loading entities cost four times the query itself, and a
+    scan is the door's hot path. The valid check-in is read in the same statement as the
+    row lock. On PostgreSQL a scan that waited for the lock sees the check-in table as it was
+    before the other scan committed, so it may try to admit again: the partial unique index
+    refuses that insert and :func:`eventsvc.checkin.api.decide` runs the scan again, which
+    then reads the other scan's check-in (the rare race costs a retry, every scan a round
+    trip less).
+    """
+    key = (postgres, by)
+    if key not in _ADMISSION:
+        r, t, v = Registration.__table__, TicketType.__table__, Checkin.__table__.alias("valid_checkin")
+        team = _team_columns[0]() if _team_columns else null()
+        stmt = (select(r.c.id, r.c.event_id, r.c.status, r.c.name, r.c.name_kana, r.c.organization_name,
+                       t.c.name, t.c.code, team, *v.c)
+                .join(t, t.c.id == r.c.ticket_type_id)
+                .outerjoin(v, and_(v.c.registration_id == r.c.id, v.c.result == "checked_in",
+                                   v.c.undone_at.is_(None))))
+        stmt = stmt.where(r.c.ticket_code == bindparam("code")) if by == "code" else stmt.where(
+            r.c.id == bindparam("rid"), r.c.event_id == bindparam("eid"))
+        _ADMISSION[key] = stmt.with_for_update(of=r) if postgres else stmt
+    return _ADMISSION[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    registration: Scanned
+    checkin: Checkin | None
+    team: str | None
+
+
+def _admission(by: str, **params) -> _Admission | None:
+    """The registration, its row locked until commit, with its valid check-in and team (see above)."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    row = db.session.execute(_admission_statement(postgres, by), params).first()
+    if row is None:
+        return None
+    rid, eid, status, name, kana, org, type_name, type_code, team = row[:9]
+    checkin = Checkin(**dict(zip(_CHECKIN_COLUMNS, row[9:], strict=True))) if row[9] is not None else None
+    return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team)
 
 
 def _lock_registration(by: str, **params) -> Registration | None:
@@ -215,12 +302,12 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     if registration_id is not None:
         code = None
-        registration = (_lock_registration("id", rid=registration_id, eid=event.id)
-                        if _id_ok(registration_id) else None)
+        found = _admission("id", rid=registration_id, eid=event.id) if _id_ok(registration_id) else None
         raw_code = f"registration:{registration_id}"
     else:
         code = extract_code(raw_code)
-        registration = _lock_registration("code", code=code) if code else None
+        found = _admission("code", code=code) if code else None
+    registration = found.registration if found is not None else None
     # after the lock: a concurrent retry of this nonce has committed by now (or never will)
     if nonce is not None and (previous := _replay(event, nonce)) is not None:
         return previous
@@ -237,7 +324,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     elif not registration.admits:
         result = CheckinResult("not_admitted", registration.status, registration)
     else:
-        existing = _valid_checkin(registration.id)
+        existing = found.checkin
         if existing is None:
             checkin = _insert_checkin(event, registration, "checked_in", when, now, device, method, nonce, actor)
             result = CheckinResult("checked_in", None, registration, checkin)
@@ -250,6 +337,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
         log["checkin_id"] = checkin.id if checkin is not None else None
     if result.registration is not None:
         log["registration_id"] = result.registration.id
+        result.team, result.team_known = found.team, True
     log.update(result=result.result, reason=result.reason or "", duplicate=result.duplicate)
     db.session.execute(_INSERT_LOG, log)
     result.nonce = nonce
@@ -470,8 +558,14 @@ def walk_in(event: Event, data: WalkIn, *, actor: Actor, now: datetime, override
     if override and not actor.is_organizer:
         raise DomainError("override_not_allowed", "定員を超えた受付は主催者だけができます。", status=403)
     registration = create_confirmed_registration(event, data, now=now, override=override)
-    return check_in(event, registration.ticket_code, device_id=device_id, nonce=None, scanned_at=now,
-                    method="walkin", actor=actor, now=now)
+    return _with_row(registration, check_in(event, registration.ticket_code, device_id=device_id, nonce=None,
+                                            scanned_at=now, method="walkin", actor=actor, now=now))
+
+
+def _with_row(registration: Registration, result: CheckinResult) -> CheckinResult:
+    """The answer about a registration the caller holds: with that ORM row, not the scan's brief."""
+    result.registration = registration
+    return result
 
 
 # ------------------------------------------------------------------ self check-in
@@ -518,8 +612,8 @@ def self_check_in(event: Event, registration: Registration, code: str, *, now: d
     given = normalize_attendance_code(code)
     if expected is None or not hmac.compare_digest(given.encode(), expected.code.encode()):
         raise ValidationFailed({"code": "出席コードが正しくありません。会場のスクリーンに表示されたコードを入力してください。"})
-    return check_in(event, registration.ticket_code, device_id="self", nonce=None, scanned_at=now, method="self",
-                    actor=SELF, now=now)
+    return _with_row(registration, check_in(event, registration.ticket_code, device_id="self", nonce=None,
+                                            scanned_at=now, method="self", actor=SELF, now=now))
 
 
 # ------------------------------------------------------------------ staff links

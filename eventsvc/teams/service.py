@@ -706,4 +706,20 @@ def my_team(registration: Registration) -> MyTeam | None:
     return MyTeam(team, listed, len(others) - len(listed), [r for r in listed if r.facilitator])
 
 
+def team_name_column():
+    """The team of a registration in its event's published run, as a scalar subquery correlated
+    to the ``registrations`` table (check-in reads it in the same query as the scanned person).
+    Plain tables: ORM entities here would make check-in's Core query an ORM one."""
+    team, member, run, reg = (Team.__table__, TeamMember.__table__, TeamAssignment.__table__,
+                              Registration.__table__)
+    return (select(team.c.name)
+            .join(member, member.c.team_id == team.c.id)
+            .join(run, run.c.id == member.c.assignment_id)
+            .where(run.c.event_id == reg.c.event_id, run.c.published.is_(True),
+                   member.c.registration_id == reg.c.id)
+            .limit(1)
+            .scalar_subquery())
+
+
 checkin.register_team_lookup(team_names)
+checkin.register_team_column(team_name_column)
