@@ -42,10 +42,10 @@ def bare_app(url: str):
     from flask import Flask, request
     from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
 
-    from eventsvc import database  # noqa: F401  (the same SQLite pragmas and BEGIN IMMEDIATE)
+    from eventsvc import database  # the same SQLite pragmas, BEGIN IMMEDIATE and writer queue
 
     engine = create_engine(url, pool_size=16, max_overflow=4) if url.startswith("postgresql") else create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False})
+        url, connect_args=database.sqlite_connect_args())
     table = Table("bench_writes", MetaData(), Column("id", Integer, primary_key=True), Column("code", String(64)))
     app = Flask("bare")
 

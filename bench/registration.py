@@ -38,10 +38,10 @@ def bare_app(url: str):
     from flask import Flask, request
     from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
 
-    from eventsvc import database  # noqa: F401  (same SQLite pragmas and BEGIN IMMEDIATE)
+    from eventsvc import database  # the same SQLite pragmas, BEGIN IMMEDIATE and writer queue
 
     engine = create_engine(url, pool_size=16, max_overflow=4) if url.startswith("postgresql") else create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False})
+        url, connect_args=database.sqlite_connect_args())
     meta = MetaData()
     table = Table("bench_writes", meta, Column("id", Integer, primary_key=True), Column("email", String(254)))
     app = Flask("bare")

@@ -123,7 +123,7 @@ def _finish_config(app: Flask) -> None:
         opts = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**opts, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     elif url.startswith("sqlite"):
-        opts = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        opts = {"connect_args": database.sqlite_connect_args()}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**opts, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret(app.instance_path)

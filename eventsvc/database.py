@@ -4,18 +4,117 @@ On SQLite every request that may write begins with ``BEGIN IMMEDIATE``: the writ
 lock is taken before anything is read, so a count made under it (capacity, check-in)
 is still true when the row is inserted, and WAL readers never block. Safe methods
 (GET/HEAD) begin a plain deferred transaction.
+
+Writers to one SQLite file wait in line for that lock (:class:`WriterQueue`): threads
+of a process on a lock, processes on ``flock`` of a file beside the database. SQLite's
+own busy handler polls instead, sleeping up to 100 ms between tries, so a writer that
+came first could wait for many that came later: under a burst of check-ins from two
+server processes that made the slowest answers half a second.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import fcntl
+import os
 import sqlite3
+import threading
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _immediate = contextvars.ContextVar("eventsvc_sqlite_immediate", default=True)
+
+
+#: how long a writer waits in line before it leaves the line to SQLite's busy handler (its own 30 s)
+QUEUE_TIMEOUT = 30.0
+
+
+class WriterQueue:
+    """The writers of one SQLite file, served in turn.
+
+    Threads of this process wait on a lock; then the process waits on an exclusive
+    ``flock`` of ``<database>-writers``, which the kernel hands to the next process as
+    soon as it is let go (and lets go of by itself when a process dies). A writer that
+    has waited :data:`QUEUE_TIMEOUT` for the threads' lock goes ahead without it, and
+    SQLite's busy timeout decides, as it would without the queue.
+    """
+
+    _all: dict[str, WriterQueue] = {}
+    _all_lock = threading.Lock()
+
+    def __init__(self, path: str):
+        self.path = path + "-writers"
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    @classmethod
+    def for_file(cls, path: str) -> WriterQueue:
+        with cls._all_lock:
+            queue = cls._all.get(path)
+            if queue is None:
+                queue = cls._all[path] = cls(path)
+            return queue
+
+    def enter(self) -> bool:
+        """Wait for this writer's turn; False when it went ahead without one (see above)."""
+        if not self._threads.acquire(timeout=QUEUE_TIMEOUT):
+            return False
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return True
+
+    def leave(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+class QueuedConnection(sqlite3.Connection):
+    """A SQLite connection that holds its file's :class:`WriterQueue` turn from ``BEGIN IMMEDIATE``
+    until its commit, rollback or close has finished (SQLAlchemy's events fire before them)."""
+
+    writer_queue: WriterQueue | None = None
+    _in_turn = False
+
+    def enter_turn(self) -> None:
+        if self.writer_queue is not None and not self._in_turn:
+            self._in_turn = self.writer_queue.enter()
+
+    def leave_turn(self) -> None:
+        if self._in_turn:
+            self._in_turn = False
+            self.writer_queue.leave()
+
+    def commit(self):
+        try:
+            return super().commit()
+        finally:
+            self.leave_turn()
+
+    def rollback(self):
+        try:
+            return super().rollback()
+        finally:
+            self.leave_turn()
+
+    def close(self):
+        try:
+            return super().close()
+        finally:
+            self.leave_turn()
+
+
+def sqlite_connect_args() -> dict:
+    """``connect_args`` for a SQLite engine: threads share pooled connections; writers queue."""
+    return {"timeout": 30, "check_same_thread": False, "factory": QueuedConnection}
 
 
 @event.listens_for(Engine, "connect")
@@ -28,13 +127,30 @@ def _sqlite_connect(dbapi_connection, _record):
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    if isinstance(dbapi_connection, QueuedConnection):
+        path = next((row[2] for row in cur.execute("PRAGMA database_list") if row[1] == "main"), "")
+        if path:  # an in-memory database has no file, and no other process
+            dbapi_connection.writer_queue = WriterQueue.for_file(path)
     cur.close()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+    if conn.dialect.name != "sqlite":
+        return
+    if not _immediate.get():
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    queued = isinstance(dbapi, QueuedConnection)
+    if queued:
+        dbapi.enter_turn()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued:
+            dbapi.leave_turn()
+        raise
 
 
 def set_write_intent(writes: bool) -> contextvars.Token:

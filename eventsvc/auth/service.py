@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.text import TextError, check_text, normalize_email
@@ -403,9 +402,11 @@ class ResolvedToken:
     stale: bool
 
 
-#: the token and its organizer in one query (every API call runs it)
-_TOKEN = select(ApiToken).where(ApiToken.token_hash == bindparam("digest")).options(
-    joinedload(ApiToken.organizer, innerjoin=True))
+#: the organizer and what matters of their token, in one query (every API call runs it; one
+#: entity and three columns load at a fraction of the cost of two joined entities)
+_TOKEN = (select(Organizer, ApiToken.id, ApiToken.token_hash, ApiToken.revoked_at, ApiToken.last_used_at)
+          .join(ApiToken, ApiToken.organizer_id == Organizer.id)
+          .where(ApiToken.token_hash == bindparam("digest")))
 
 
 def resolve_token_row(token: str, now: datetime) -> ResolvedToken | None:
@@ -413,13 +414,14 @@ def resolve_token_row(token: str, now: datetime) -> ResolvedToken | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(token)
-    row = db.session.scalars(_TOKEN, {"digest": digest}).first()
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+    row = db.session.execute(_TOKEN, {"digest": digest}).first()
+    if row is None:
         return None
-    if not row.organizer.is_active_account:
+    organizer, token_id, token_hash, revoked_at, last_used_at = row
+    if revoked_at is not None or not hmac.compare_digest(token_hash, digest) or not organizer.is_active_account:
         return None
-    stale = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL
-    return ResolvedToken(row.organizer, row.id, stale)
+    stale = last_used_at is None or now - last_used_at >= TOKEN_TOUCH_INTERVAL
+    return ResolvedToken(organizer, token_id, stale)
 
 
 def resolve_token(token: str, now: datetime | None = None) -> Organizer | None:

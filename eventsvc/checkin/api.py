@@ -8,7 +8,6 @@ event's slug answers 404, whoever asks.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -85,11 +84,6 @@ def _read_first_for_checkins():
         read_first()
 
 
-#: SQLite: check-ins of this process queue here for the write lock instead of polling for it
-#: (SQLite's busy handler sleeps up to 100 ms between tries, which made the tail latency)
-_SQLITE_WRITERS = threading.Lock()
-
-
 def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
     """Run ``work`` (the locked decision and its writes), commit, and ``tell`` its result.
 
@@ -107,17 +101,16 @@ def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
             db.session.commit()  # nothing written yet: this only ends the reading part
         write = database.set_write_intent(True)  # from here: BEGIN IMMEDIATE (see read_first)
         try:
-            with _SQLITE_WRITERS if split else contextlib.nullcontext():
-                for attempt in (1, 2):
-                    try:
-                        result = work()
-                        told = None if split else tell(result)
-                        db.session.commit()
-                        break
-                    except IntegrityError:
-                        db.session.rollback()
-                        if attempt == 2:
-                            raise
+            for attempt in (1, 2):
+                try:
+                    result = work()
+                    told = None if split else tell(result)
+                    db.session.commit()
+                    break
+                except IntegrityError:
+                    db.session.rollback()
+                    if attempt == 2:
+                        raise
         finally:
             database.reset_write_intent(write)
     if split:

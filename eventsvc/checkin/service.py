@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, select
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from ..core.clock import to_utc
 from ..core.text import TextError, check_text, search_key
@@ -178,12 +178,9 @@ def _id_ok(value: object) -> bool:
 
 
 # The statements of the hot path, built once (a scan only binds its values).
-_WITH_TYPE = joinedload(Registration.ticket_type, innerjoin=True)
-_BY_CODE = select(Registration).where(Registration.ticket_code == bindparam("code")).options(_WITH_TYPE)
-_BY_ID = select(Registration).where(Registration.id == bindparam("rid"),
-                                    Registration.event_id == bindparam("eid")).options(_WITH_TYPE)
-_LOCKED = {False: {"code": _BY_CODE, "id": _BY_ID},
-           True: {"code": _BY_CODE.with_for_update(of=Registration), "id": _BY_ID.with_for_update(of=Registration)}}
+_BY_ID = select(Registration).where(Registration.id == bindparam("rid"), Registration.event_id == bindparam("eid")
+                                    ).options(joinedload(Registration.ticket_type, innerjoin=True))
+_LOCKED_BY_ID = {False: _BY_ID, True: _BY_ID.with_for_update(of=Registration)}
 _VALID = select(Checkin).where(Checkin.registration_id == bindparam("rid"), Checkin.result == "checked_in",
                                Checkin.undone_at.is_(None))
 _INSERT_CHECKIN = Checkin.__table__.insert().returning(Checkin.__table__.c.id)
@@ -261,10 +258,10 @@ def _admission(by: str, **params) -> _Admission | None:
     return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team)
 
 
-def _lock_registration(by: str, **params) -> Registration | None:
-    """The registration, its row locked until commit (PostgreSQL; SQLite holds the database lock)."""
+def _lock_registration(registration_id: int, event: Event) -> Registration | None:
+    """The event's registration, its row locked until commit (PostgreSQL; SQLite holds the database lock)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    return db.session.scalars(_LOCKED[postgres][by], params).first()
+    return db.session.scalars(_LOCKED_BY_ID[postgres], {"rid": registration_id, "eid": event.id}).first()
 
 
 def _valid_checkin(registration_id: int) -> Checkin | None:
@@ -359,7 +356,7 @@ def _insert_checkin(event, registration, result, when, now, device, method, nonc
 def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datetime,
                  device_id: str | None = None) -> CheckinResult:
     """Take back a registration's check-in (a wrong tap). Raises ``not_checked_in``."""
-    registration = _lock_registration("id", rid=registration_id, eid=event.id) if _id_ok(registration_id) else None
+    registration = _lock_registration(registration_id, event) if _id_ok(registration_id) else None
     if registration is None:
         raise NotFound("registration_not_found", "この参加者は見つかりません。")
     checkin = _valid_checkin(registration.id)
