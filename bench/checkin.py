@@ -81,8 +81,6 @@ def app_write_blueprint():
 def serve(kind: str, port: int, url: str, threads: int) -> None:
     import logging
 
-    import waitress
-
     if kind == "bare":
         app = bare_app(url)
     else:
@@ -94,9 +92,12 @@ def serve(kind: str, port: int, url: str, threads: int) -> None:
                           if url.startswith("postgresql") else {}})
         if kind == "appwrite":
             app.register_blueprint(app_write_blueprint())
+    from eventsvc.cli import serve_with_waitress
+
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    waitress.serve(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
-                   _quiet=True)
+    # served as ``eventsvc serve`` serves (its interpreter switch interval included), the ceiling too
+    serve_with_waitress(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
+                        _quiet=True)
 
 
 # ---------------------------------------------------------------- setup
@@ -252,6 +253,9 @@ def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int, hea
 
 
 def main() -> None:
+    # the client's threads wait for answers: let one whose answer came take the interpreter at
+    # once, or its timing includes up to 5 ms of waiting for other client threads
+    sys.setswitchinterval(0.0005)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--processes", type=int, default=2)
