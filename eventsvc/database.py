@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ import threading
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
 _immediate = contextvars.ContextVar("eventsvc_sqlite_immediate", default=True)
 
 
@@ -63,8 +65,9 @@ class WriterQueue:
             return False
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._fd = self._open()
+            if self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()
             raise
@@ -72,9 +75,31 @@ class WriterQueue:
 
     def leave(self) -> None:
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._fd is not None and self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
-            self._threads.release()
+            with contextlib.suppress(RuntimeError):  # a connection carried over a fork: its turn is gone
+                self._threads.release()
+
+    def _open(self) -> int:
+        """The lock file's descriptor, or -1 when it cannot be made (then only threads queue)."""
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            log.warning("SQLite writers of other processes will not queue (%s: %s)", self.path, err.strerror)
+            return -1
+
+    @classmethod
+    def _forget_after_fork(cls) -> None:
+        """In a forked child: fresh locks and descriptors of its own (a lock another thread held at
+        the fork would stay held, and an inherited descriptor shares the parent's ``flock``)."""
+        for queue in cls._all.values():
+            queue._threads = threading.Lock()
+            queue._fd = None
+        cls._all_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=WriterQueue._forget_after_fork)
 
 
 class QueuedConnection(sqlite3.Connection):

@@ -146,3 +146,64 @@ def test_an_in_memory_database_has_no_line(tmp_path):
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
         assert conn.connection.dbapi_connection.writer_queue is None
     assert not list(tmp_path.iterdir())
+
+
+def test_without_a_lock_file_writes_still_work_and_threads_still_queue(tmp_path, caplog):
+    os.mkdir(tmp_path / "queue.db-writers")  # the lock file cannot be made
+    engine = create_engine(f"sqlite:///{tmp_path}/queue.db", connect_args=database.sqlite_connect_args())
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE seen (who TEXT)"))
+        assert "will not queue" in caplog.text
+        test_a_second_thread_waits_for_the_turn_then_goes(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_queues_with_its_parent(engine):
+    """A child forked while a thread of its parent held the turn gets locks of its own (the copied
+    lock would stay held for ever) and still waits for the parent's turn across processes.
+
+    The parent holds the turn without a SQLite transaction: SQLite itself must not be carried
+    over a fork with a lock held (its own bookkeeping is copied), which no server does."""
+    queue = database.WriterQueue.for_file(engine.url.database)
+    holder_has_turn, parent_may_leave = threading.Event(), threading.Event()
+
+    def hold():
+        assert queue.enter()
+        holder_has_turn.set()
+        parent_may_leave.wait(10)
+        queue.leave()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holder_has_turn.wait(10)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a write of its own must wait for the parent's commit, then go
+        code = 1
+        try:
+            os.close(read)
+            child_engine = create_engine(str(engine.url), connect_args=database.sqlite_connect_args())
+            started = time.monotonic()
+            with child_engine.begin() as conn:
+                conn.execute(text("INSERT INTO seen VALUES ('child')"))
+            os.write(write, f"{time.monotonic() - started:.3f}".encode())
+            code = 0
+        except BaseException as err:  # noqa: BLE001 - told to the parent
+            os.write(write, repr(err).encode()[:500])
+        finally:
+            os._exit(code)
+    os.close(write)
+    time.sleep(0.3)
+    parent_may_leave.set()
+    holder.join(10)
+    told = os.read(read, 1000).decode()
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, told
+    waited = float(told)
+    assert 0.2 < waited < 10  # it waited for the parent's turn, and no longer than that
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT who FROM seen")).scalars().all() == ["child"]
