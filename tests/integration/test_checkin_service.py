@@ -60,6 +60,23 @@ def test_confirmed_ticket_is_checked_in_once_then_already(make, event, actor):
     assert valid_checkins(reg) == 1
 
 
+def test_the_log_names_each_check_in_row_it_wrote(make, event, actor):
+    reg = make.registration(event)
+    first = scan(event, reg.ticket_code, actor, nonce="door-1")
+    scan(event, reg.ticket_code, actor, nonce="door-2")  # already: no new row
+    late = scan(event, reg.ticket_code, actor, nonce="phone-1", offline=True, method="offline")  # a duplicate row
+    rows = db.session.scalars(select(Checkin).order_by(Checkin.id)).all()
+    assert [(r.result, r.nonce) for r in rows] == [("checked_in", "door-1"), ("duplicate", "phone-1")]
+    assert first.checkin.id == rows[0].id and first.checkin.scanned_at == rows[0].scanned_at
+    assert late.checkin.id == rows[0].id  # the answer names the valid one
+    log = {entry.nonce: entry for entry in db.session.scalars(select(CheckinLog))}
+    assert (log["door-1"].checkin_id, log["door-1"].result, log["door-1"].registration_id) == (
+        rows[0].id, "checked_in", reg.id)
+    assert log["door-2"].checkin_id is None and log["door-2"].result == "already_checked_in"
+    assert (log["phone-1"].checkin_id, log["phone-1"].duplicate) == (rows[1].id, True)
+    assert log["door-1"].scanned_at == rows[0].scanned_at and log["door-1"].actor_label == "主催 太郎"
+
+
 @pytest.mark.parametrize("status", ["cancelled", "pending_review", "rejected"])
 def test_not_admitted_says_why(make, event, actor, status):
     reg = make.registration(event, status=status)
