@@ -488,7 +488,7 @@ def test_kill_9_of_eventsvc_serve_on_sqlite(smtp, tmp_path):
     app = seeded_app(url)
     ctx = app.app_context()
     ctx.push()
-    database.set_write_intent(False)  # the test's reads must not hold SQLite's write lock
+    intent = database.set_write_intent(False)  # the test's reads must not hold SQLite's write lock
     try:
         event = seats_event(make)
         slug, event_id = event.slug, event.id
@@ -534,6 +534,7 @@ def test_kill_9_of_eventsvc_serve_on_sqlite(smtp, tmp_path):
     finally:
         procs.stop_all()
         db.session.remove()
+        database.reset_write_intent(intent)
         ctx.pop()
     assert time.monotonic() - started < 150
 

@@ -22,6 +22,15 @@ from sqlalchemy import create_engine, text
 from eventsvc import database
 
 
+@pytest.fixture(autouse=True)
+def writes_by_default():
+    """Transactions here are write transactions unless a test says otherwise (the default outside
+    requests), whatever an earlier test left behind."""
+    intent = database.set_write_intent(True)
+    yield
+    database.reset_write_intent(intent)
+
+
 @pytest.fixture
 def engine(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/queue.db", connect_args=database.sqlite_connect_args())
