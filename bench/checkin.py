@@ -13,7 +13,9 @@ requests over their ports like a load balancer would) and, for each level ``c``,
 client threads with keep-alive connections. Every scan must answer ``checked_in`` (each
 ticket is scanned once; the levels use disjoint tickets). It prints throughput and p50/p99
 latency, and the same for the ceiling: a bare Flask endpoint that does one INSERT per
-request, served and driven the same way, and the ratio between the two.
+request, served and driven the same way, and the ratio between the two. A second table gives
+the CPU time per request of the server processes and of the PostgreSQL server (read from
+``/proc`` before and after each run), which a shared machine disturbs much less than req/s.
 """
 
 from __future__ import annotations
@@ -206,6 +208,49 @@ def stop_servers(procs) -> None:
             p.kill()
 
 
+# ---------------------------------------------------------------- CPU time (steadier than req/s on a shared machine)
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux ``/proc``; 0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _database_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends do a share of each request's work)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() in ("postgres", "postmaster"):
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_used(server_pids: list[int], backend: str):
+    """Call before a run; the returned function gives ``(server ms, database ms)`` used since."""
+    db_pids = _database_pids() if backend == "postgresql" else []
+    before = [_cpu_seconds(p) for p in server_pids], {p: _cpu_seconds(p) for p in db_pids}
+
+    def since() -> tuple[float, float]:
+        server = sum(_cpu_seconds(p) for p in server_pids) - sum(before[0])
+        database = sum(_cpu_seconds(p) - t0 for p, t0 in before[1].items())
+        new = [p for p in _database_pids() if p not in before[1]] if backend == "postgresql" else []
+        database += sum(_cpu_seconds(p) for p in new)
+        return server * 1000, database * 1000
+
+    return since
+
+
 # ---------------------------------------------------------------- load
 def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
     latencies: list[float] = []
@@ -276,6 +321,7 @@ def main() -> None:
           "(its middleware, no auth)")
     print(f"{'backend':10} {'c':>3} {'check-in/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'ceiling/s':>9} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'app-write/s':>11} {'p99 ms':>7} {'ratio':>6}  answers")
+    cpu_table = []
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="eventsvc-bench-") as tmp:
             url, drop = prepare(backend, args.pg, tmp)
@@ -298,7 +344,11 @@ def main() -> None:
                                 path, hdrs = f"/api/v1/events/{slug}/checkins", auth
                             bodies = [{"code": code, "device_id": f"bench-{c}"} for code in batch]
                             drive(ports, path, bodies[:warm], min(c, warm), hdrs)  # connections, pools, imports
+                            since = cpu_used([p.pid for p in procs], backend)
                             results[(kind, c)] = drive(ports, path, bodies[warm:], c, hdrs)
+                            server_ms, db_ms = since()
+                            n = results[(kind, c)]["n"]
+                            results[(kind, c)].update(cpu=server_ms / n, db_cpu=db_ms / n)
                     finally:
                         stop_servers(procs)
                 for c in levels:
@@ -307,8 +357,19 @@ def main() -> None:
                     print(f"{backend:10} {c:>3} {a['rps']:>10.0f} {a['p50']:>7.1f} {a['p99']:>7.1f} "
                           f"{b['rps']:>9.0f} {b['p50']:>7.1f} {b['p99']:>7.1f} {a['rps'] / b['rps']:>6.0%} "
                           f"{w['rps']:>11.0f} {w['p99']:>7.1f} {a['rps'] / w['rps']:>6.0%}  {answers}")
+                    cpu_table.append((backend, c, a, b, w))
             finally:
                 drop()
+    print("\n# CPU per request (ms): the servers' processes, and the PostgreSQL server's; ratio = ceiling's total / "
+          "check-in's total (the throughput ratio if the machine did nothing else)")
+    print(f"{'backend':10} {'c':>3} {'check-in':>9} {'db':>6} {'ceiling':>8} {'db':>6} {'ratio':>6} "
+          f"{'app-write':>9} {'db':>6} {'ratio':>6}")
+    for backend, c, a, b, w in cpu_table:
+        total = a["cpu"] + a["db_cpu"]
+        print(f"{backend:10} {c:>3} {a['cpu']:>9.2f} {a['db_cpu']:>6.2f} {b['cpu']:>8.2f} {b['db_cpu']:>6.2f} "
+              f"{(b['cpu'] + b['db_cpu']) / total:>6.0%} {w['cpu']:>9.2f} {w['db_cpu']:>6.2f} "
+              f"{(w['cpu'] + w['db_cpu']) / total:>6.0%}")
+
 
 
 if __name__ == "__main__":
