@@ -99,8 +99,9 @@ def serve_with_waitress(app, *, host: str, port: int, threads: int, **options) -
     A request thread mostly waits: for its socket, for the database. When its wait ends it
     needs the interpreter back, and CPython lets it wait up to the switch interval while
     other threads run — 5 ms by default, during which a thread holding SQLite's write turn
-    or a PostgreSQL row lock keeps every other writer waiting. A shorter interval costs the
-    server a little throughput in switching and takes the convoys out of the slow answers.
+    or a PostgreSQL row lock keeps every other writer waiting. A shorter interval means more
+    switching; measured here it raised throughput too, and took the convoys out of the slow
+    answers (``bench/README-checkin.md``).
     """
     import waitress
 
