@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -36,11 +37,12 @@ QUEUE_TIMEOUT = 30.0
 class WriterQueue:
     """The writers of one SQLite file, served in turn.
 
-    Threads of this process wait on a lock; then the process waits on an exclusive
-    ``flock`` of ``<database>-writers``, which the kernel hands to the next process as
-    soon as it is let go (and lets go of by itself when a process dies). A writer that
-    has waited :data:`QUEUE_TIMEOUT` for the threads' lock goes ahead without it, and
-    SQLite's busy timeout decides, as it would without the queue.
+    Threads of this process wait on a lock; then the process takes an exclusive ``flock``
+    of ``<database>-writers`` (the kernel lets go of it by itself when a process dies),
+    asking again at most every millisecond while another process has it. A writer that
+    has waited :data:`QUEUE_TIMEOUT` in all goes ahead without its turn, and SQLite's busy
+    timeout decides, as it would without the queue — a write transaction left open by
+    mistake makes the others fail after a while, as before, rather than wait for ever.
     """
 
     _all: dict[str, WriterQueue] = {}
@@ -61,17 +63,32 @@ class WriterQueue:
 
     def enter(self) -> bool:
         """Wait for this writer's turn; False when it went ahead without one (see above)."""
+        deadline = time.monotonic() + QUEUE_TIMEOUT
         if not self._threads.acquire(timeout=QUEUE_TIMEOUT):
             return False
         try:
             if self._fd is None:
                 self._fd = self._open()
-            if self._fd >= 0:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if self._fd < 0 or self._lock_file(deadline):
+                return True
         except BaseException:
             self._threads.release()
             raise
-        return True
+        self._threads.release()
+        log.warning("an SQLite writer waited %.0f s for its turn and goes ahead without it", QUEUE_TIMEOUT)
+        return False
+
+    def _lock_file(self, deadline: float) -> bool:
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
 
     def leave(self) -> None:
         try:

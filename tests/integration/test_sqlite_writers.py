@@ -216,3 +216,24 @@ def test_a_forked_child_queues_with_its_parent(engine):
     assert 0.2 < waited < 10  # it waited for the parent's turn, and no longer than that
     with engine.connect() as conn:
         assert conn.execute(text("SELECT who FROM seen")).scalars().all() == ["child"]
+
+
+def test_a_writer_that_waited_too_long_goes_ahead_without_its_turn(engine, monkeypatch, caplog):
+    """A turn nobody gives back (a transaction left open by mistake, a stuck process) makes the
+    others go ahead after QUEUE_TIMEOUT, and SQLite's busy timeout decides — not a wait for ever."""
+    monkeypatch.setattr(database, "QUEUE_TIMEOUT", 0.3)
+    stuck = os.open(engine.url.database + "-writers", os.O_RDWR)  # another holder of the file's lock
+    try:
+        fcntl.flock(stuck, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO seen VALUES ('went ahead')"))
+        assert 0.25 < time.monotonic() - started < 5
+        assert "goes ahead without it" in caplog.text
+    finally:
+        os.close(stuck)
+    with engine.begin() as conn:  # the line works again, and this thread's lock was given back
+        assert turn_is_taken(engine)
+        conn.execute(text("INSERT INTO seen VALUES ('in turn')"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT who FROM seen")).scalars().all() == ["went ahead", "in turn"]
