@@ -348,10 +348,9 @@ def _checkin_row(event, registration, result, when, now, device, method, nonce, 
                 staff_link_id=actor.staff_link_id, organizer_id=actor.organizer_id, undone_at=None, undone_by="")
 
 
-_CHECKIN_KEYS = ("event_id", "registration_id", "result", "scanned_at", "received_at", "device_id", "method", "nonce",
-                 "actor_label", "staff_link_id", "organizer_id", "undone_at", "undone_by")
-_LOG_KEYS = ("event_id", "registration_id", "input_hash", "method", "device_id", "nonce", "actor_label",
-             "scanned_at", "received_at", "result", "reason", "duplicate")
+#: what a scan writes: every column but the generated ones (the row dicts above carry them all)
+_CHECKIN_KEYS = tuple(k for k in _CHECKIN_COLUMNS if k != "id")
+_LOG_KEYS = tuple(c.key for c in CheckinLog.__table__.c if c.key not in ("id", "checkin_id"))
 
 
 def _insert_both_statement():

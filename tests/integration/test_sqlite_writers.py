@@ -86,6 +86,10 @@ def test_readers_do_not_wait_for_the_turn(engine):
 
 
 def test_a_second_thread_waits_for_the_turn_then_goes(engine):
+    second_thread_waits_for_the_turn(engine)
+
+
+def second_thread_waits_for_the_turn(engine):
     order: list[str] = []
     with engine.connect() as first:
         first.begin()
@@ -164,7 +168,7 @@ def test_without_a_lock_file_writes_still_work_and_threads_still_queue(tmp_path,
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE seen (who TEXT)"))
         assert "will not queue" in caplog.text
-        test_a_second_thread_waits_for_the_turn_then_goes(engine)
+        second_thread_waits_for_the_turn(engine)
     finally:
         engine.dispose()
 
