@@ -187,8 +187,8 @@ _INSERT_CHECKIN = Checkin.__table__.insert().returning(Checkin.__table__.c.id)
 _INSERT_LOG = CheckinLog.__table__.insert()
 _BY_NONCE = select(CheckinLog).where(CheckinLog.event_id == bindparam("eid"), CheckinLog.nonce == bindparam("nonce"))
 _CHECKIN_COLUMNS = tuple(c.key for c in Checkin.__table__.c)
-#: the scan's one read, built on first use (after the team hook is in): ``{(postgres, by): statement}``
-_ADMISSION: dict[tuple[bool, str], Select] = {}
+#: the scan's one read, built on first use (after the team hook is in): ``{(postgres, by, nonce): statement}``
+_ADMISSION: dict[tuple[bool, str, bool], Select] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +214,7 @@ class Scanned:
         return self.status == "confirmed"
 
 
-def _admission_statement(postgres: bool, by: str) -> Select:
+def _admission_statement(postgres: bool, by: str, nonce: bool) -> Select:
     """The registration (with its participation type), its valid check-in and its team, in one query.
 
     Plain columns, not ORM objects: loading entities cost four times the query itself, and a
@@ -224,13 +224,22 @@ def _admission_statement(postgres: bool, by: str) -> Select:
     refuses that insert and :func:`eventsvc.checkin.api.decide` runs the scan again, which
     then reads the other scan's check-in (the rare race costs a retry, every scan a round
     trip less).
+
+    With ``nonce``, the statement also says whether the event's log already holds that nonce
+    (a retried upload): only then is the first answer read back (:func:`_replay`). A retry that
+    committed while this scan waited for the lock is not seen by PostgreSQL's snapshot here,
+    but its log row is: the log's unique (event, nonce) key refuses this scan's insert and the
+    retry in :func:`eventsvc.checkin.api.decide` then replays it.
     """
-    key = (postgres, by)
+    key = (postgres, by, nonce)
     if key not in _ADMISSION:
         r, t, v = Registration.__table__, TicketType.__table__, Checkin.__table__.alias("valid_checkin")
         team = _team_columns[0]() if _team_columns else null()
+        logs = CheckinLog.__table__
+        seen = select(logs.c.id).where(logs.c.event_id == bindparam("eid"), logs.c.nonce == bindparam("nonce")
+                                       ).exists() if nonce else null()
         stmt = (select(r.c.id, r.c.event_id, r.c.status, r.c.name, r.c.name_kana, r.c.organization_name,
-                       t.c.name, t.c.code, team, *v.c)
+                       t.c.name, t.c.code, team, seen, *v.c)
                 .join(t, t.c.id == r.c.ticket_type_id)
                 .outerjoin(v, and_(v.c.registration_id == r.c.id, v.c.result == "checked_in",
                                    v.c.undone_at.is_(None))))
@@ -245,17 +254,21 @@ class _Admission:
     registration: Scanned
     checkin: Checkin | None
     team: str | None
+    #: the scan's nonce is already in the event's log (a retried upload)
+    nonce_seen: bool
 
 
-def _admission(by: str, **params) -> _Admission | None:
+def _admission(by: str, *, eid: int, nonce: str | None, **params) -> _Admission | None:
     """The registration, its row locked until commit, with its valid check-in and team (see above)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    row = db.session.execute(_admission_statement(postgres, by), params).first()
+    row = db.session.execute(_admission_statement(postgres, by, nonce is not None),
+                             {**params, "eid": eid, "nonce": nonce}).first()
     if row is None:
         return None
-    rid, eid, status, name, kana, org, type_name, type_code, team = row[:9]
-    checkin = Checkin(**dict(zip(_CHECKIN_COLUMNS, row[9:], strict=True))) if row[9] is not None else None
-    return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team)
+    rid, eid, status, name, kana, org, type_name, type_code, team, seen = row[:10]
+    checkin = Checkin(**dict(zip(_CHECKIN_COLUMNS, row[10:], strict=True))) if row[10] is not None else None
+    return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team,
+                      bool(seen))
 
 
 def _lock_registration(registration_id: int, event: Event) -> Registration | None:
@@ -299,14 +312,15 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     if registration_id is not None:
         code = None
-        found = _admission("id", rid=registration_id, eid=event.id) if _id_ok(registration_id) else None
+        found = _admission("id", rid=registration_id, eid=event.id, nonce=nonce) if _id_ok(registration_id) else None
         raw_code = f"registration:{registration_id}"
     else:
         code = extract_code(raw_code)
-        found = _admission("code", code=code) if code else None
+        found = _admission("code", code=code, eid=event.id, nonce=nonce) if code else None
     registration = found.registration if found is not None else None
-    # after the lock: a concurrent retry of this nonce has committed by now (or never will)
-    if nonce is not None and (previous := _replay(event, nonce)) is not None:
+    # read with the lock: a concurrent retry of this nonce has committed by now (or never will);
+    # a scan that found no ticket asks the log itself
+    if nonce is not None and (found is None or found.nonce_seen) and (previous := _replay(event, nonce)) is not None:
         return previous
 
     log = dict(event_id=event.id, registration_id=None, checkin_id=None, input_hash="", method=method,
