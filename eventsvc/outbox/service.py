@@ -19,14 +19,20 @@ from .models import STATES, Delivery
 
 def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = None,
             registration_id: int | None = None, dedupe_key: str | None = None,
-            now: datetime | None = None, not_before: datetime | None = None) -> Delivery:
+            now: datetime | None = None, not_before: datetime | None = None, fresh: bool = False) -> Delivery:
     """Add a delivery (state ``queued``) to the session and flush it.
 
     With ``dedupe_key``, an existing row with the same key is returned instead (even
     when another transaction inserted it concurrently: the unique index decides).
+
+    ``fresh=True`` says the key cannot exist yet (it names a row this transaction has just
+    inserted, e.g. a new registration's id): the row is inserted without looking for an
+    existing one first and without a savepoint. The unique index still guards the key: a
+    duplicate raises :class:`~sqlalchemy.exc.IntegrityError` (the transaction is then lost)
+    instead of returning the other row.
     """
     now = now or now_utc()
-    if dedupe_key:
+    if dedupe_key and not fresh:
         existing = db.session.scalar(select(Delivery).where(Delivery.dedupe_key == dedupe_key))
         if existing is not None:
             return existing
@@ -34,7 +40,7 @@ def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = Non
                    registration_id=registration_id, dedupe_key=dedupe_key, state="queued",
                    attempts=0, next_attempt_at=not_before or now, created_at=now, last_error="",
                    external_id="", claimed_by="")
-    if not dedupe_key:
+    if not dedupe_key or fresh:
         db.session.add(row)
         db.session.flush()
         return row

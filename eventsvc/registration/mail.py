@@ -79,8 +79,10 @@ def _subject(key: str, reg) -> str:
         return gettext(SUBJECTS[key], title=reg.event.title)[:200]
 
 
-def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note: str = ""):
-    """The "you are in" mail with the ticket: QR image and .ics attached. Once per registration."""
+def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note: str = "", fresh: bool = False):
+    """The "you are in" mail with the ticket: QR image and .ics attached. Once per registration.
+
+    ``fresh``: the registration was inserted in this transaction (see :func:`outbox.enqueue`)."""
     key = reason if reason in SUBJECTS else "registered"
     text = _render("confirmed", reg, manage_url=manage_url, reason=reason, note=note)
     attachments = [
@@ -91,14 +93,16 @@ def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note:
     return outbox.enqueue(f"mail.{'confirmation' if reason == 'registered' else reason}", reg.email,
                           {"subject": _subject(key, reg), "text": text, "attachments": attachments},
                           event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.confirmed:{reg.id}",
-                          now=now)
+                          now=now, fresh=fresh)
 
 
 def enqueue_simple(reg, template: str, manage_url: str, now: datetime, *, key: str, position: int | None = None,
-                   reason: str = "", note: str = ""):
+                   reason: str = "", note: str = "", fresh: bool = False):
+    """A mail rendered from ``template``; ``key`` dedupes it (``fresh``: see :func:`enqueue_confirmed`)."""
     text = _render(template, reg, manage_url=manage_url, position=position, reason=reason, note=note)
     return outbox.enqueue(f"mail.{template}", reg.email, {"subject": _subject(template, reg), "text": text},
-                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.{key}", now=now)
+                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.{key}", now=now,
+                          fresh=fresh)
 
 
 def enqueue_message(reg, subject: str, body: str, manage_url: str, now: datetime, *, key: str,

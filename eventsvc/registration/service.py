@@ -452,31 +452,38 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
     reg.event, reg.ticket_type = event, tt
     #: known without another query: the new rank is behind everyone waiting (not stored)
     reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
-    _notify_status(reg, now, reason="registered", position=reg.position_at_registration)
+    _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=True)
     return reg, token
 
 
 # ------------------------------------------------------------------ notifications
 def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str = "",
-                   position: int | None = None) -> None:
-    """Enqueue the e-mail for the registration's (new) status."""
+                   position: int | None = None, fresh: bool = False) -> None:
+    """Enqueue the e-mail for the registration's (new) status.
+
+    ``fresh``: ``reg`` was inserted in this transaction, so no mail keyed by its id can exist
+    yet (the outbox then skips its look-up and savepoint; see :func:`outbox.enqueue`).
+    """
     url = manage_url(reg)
     if reg.status == "confirmed":
-        mail.enqueue_confirmed(reg, url, now, reason=reason, note=note)
+        mail.enqueue_confirmed(reg, url, now, reason=reason, note=note, fresh=fresh)
     elif reg.status == "waitlisted":
         mail.enqueue_simple(reg, "waitlisted", url, now, position=position or waitlist_position(reg),
                             reason=reason, note=note,
-                            key=f"waitlisted:{reg.id}:{reg.queue_rank}")
+                            key=f"waitlisted:{reg.id}:{reg.queue_rank}", fresh=fresh)
     elif reg.status == "pending_review":
-        mail.enqueue_simple(reg, "pending_review", url, now, key=f"pending_review:{reg.id}")
+        mail.enqueue_simple(reg, "pending_review", url, now, key=f"pending_review:{reg.id}", fresh=fresh)
     elif reg.status == "applied":
-        mail.enqueue_simple(reg, "applied", url, now, reason=reason, note=note, key=f"applied:{reg.id}")
+        mail.enqueue_simple(reg, "applied", url, now, reason=reason, note=note, key=f"applied:{reg.id}",
+                            fresh=fresh)
     elif reg.status == "offered":
-        mail.enqueue_simple(reg, "offer", url, now, key=f"offer:{reg.id}:{reg.offer_expires_at.isoformat()}")
+        mail.enqueue_simple(reg, "offer", url, now, key=f"offer:{reg.id}:{reg.offer_expires_at.isoformat()}",
+                            fresh=fresh)
     elif reg.status == "rejected":
-        mail.enqueue_simple(reg, "rejected", url, now, note=note, key=f"rejected:{reg.id}")
+        mail.enqueue_simple(reg, "rejected", url, now, note=note, key=f"rejected:{reg.id}", fresh=fresh)
     elif reg.status == "cancelled":
-        mail.enqueue_simple(reg, "cancelled", url, now, reason=reason, note=note, key=f"cancelled:{reg.id}")
+        mail.enqueue_simple(reg, "cancelled", url, now, reason=reason, note=note, key=f"cancelled:{reg.id}",
+                            fresh=fresh)
 
 
 # ------------------------------------------------------------------ promotion

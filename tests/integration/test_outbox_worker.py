@@ -15,6 +15,7 @@ from email import policy
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
@@ -75,6 +76,20 @@ def test_dedupe_key_makes_enqueue_idempotent(app):
     db.session.commit()
     assert a.id == b.id
     assert len(db.session.scalars(select(Delivery)).all()) == 1
+
+
+def test_a_fresh_key_skips_the_lookup_but_the_unique_index_still_refuses_a_duplicate(app):
+    """``fresh=True`` (the key names a row just inserted) inserts without looking first; if the
+    promise is broken, the unique index refuses the second row rather than storing it."""
+    a = outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1", fresh=True)
+    db.session.commit()
+    assert a.id is not None
+    with pytest.raises(IntegrityError):
+        outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1", fresh=True)
+    db.session.rollback()
+    assert db.session.scalars(select(Delivery.dedupe_key)).all() == ["fresh:1"]
+    # without ``fresh`` the same key still answers with the existing row
+    assert outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1").id == a.id
 
 
 def test_sends_each_row_once_and_records_it(app, sender):
