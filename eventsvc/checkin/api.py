@@ -149,6 +149,9 @@ class ScanIn(Input):
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "offline"
     #: the device let the person in on its own judgement (kept as a duplicate if someone else was first)
     admitted_locally: bool = True
+    #: the device turned the person away on its own, with this answer: the scan is only logged
+    #: (``refused_offline``), never admitted afterwards
+    refused_locally: Literal["unknown_code", "not_admitted", "already_checked_in"] | None = None
 
     @model_validator(mode="after")
     def check_target(self):
@@ -209,8 +212,8 @@ def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> 
 
 def sync(event: Event, actor: service.Actor, body: SyncIn, now: datetime) -> SyncOut:
     audit.skip()  # as for scan(): the check-in log records each uploaded scan
-    scans = [service.QueuedScan(s.code, s.nonce, s.scanned_at, s.method, s.admitted_locally, s.registration_id)
-             for s in body.scans]
+    scans = [service.QueuedScan(s.code, s.nonce, s.scanned_at, s.method, s.admitted_locally, s.registration_id,
+                                s.refused_locally) for s in body.scans]
 
     return decide(lambda: service.sync(event, scans, device_id=body.device_id, actor=actor, now=now),
                   lambda results: SyncOut(results=[present.result_out(event, r) for r in results],

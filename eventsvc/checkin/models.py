@@ -23,6 +23,8 @@ from ..registration.models import Registration
 METHODS = ("camera", "scanner", "search", "offline", "self", "walkin")
 #: what a scan may answer (the API's ``result``); ``undone`` appears only in the log
 RESULTS = ("checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event")
+#: what a device may have answered when it turned someone away offline (logged as ``refused_offline``)
+REFUSALS = ("unknown_code", "not_admitted", "already_checked_in")
 #: a Checkin row is the admission itself, or an offline admission that came second
 CHECKIN_RESULTS = ("checked_in", "duplicate")
 
@@ -83,9 +85,11 @@ class CheckinLog(db.Model):
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"),
                                                         index=True)
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="SET NULL"))
-    #: a scan result (``RESULTS``), or ``undone``
+    #: a scan result (``RESULTS``), ``undone``, or ``refused_offline`` (a device turned the person away
+    #: while offline; ``reason`` holds what it answered)
     result: Mapped[str] = mapped_column(String(30))
-    #: for ``not_admitted``: the registration's status (waitlisted, cancelled, pending_review…)
+    #: for ``not_admitted``: the registration's status (waitlisted, cancelled, pending_review…);
+    #: for ``refused_offline``: the device's answer (``REFUSALS``)
     reason: Mapped[str] = mapped_column(String(30), default="")
     #: an offline scan that was admitted on the device but came second (kept as a duplicate)
     duplicate: Mapped[bool] = mapped_column(default=False)

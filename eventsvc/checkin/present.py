@@ -13,7 +13,8 @@ from ..jsonapi import Output
 from . import service
 from .service import CheckinResult, Counters
 
-ResultCode = Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone"]
+ResultCode = Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone",
+                     "refused_offline"]
 
 
 class RegistrationBrief(Output):
@@ -42,6 +43,9 @@ class CheckinOut(Output):
     #: this nonce was seen before; the first answer is repeated and nothing changed
     replayed: bool = False
     nonce: str | None = None
+    #: for ``refused_offline`` (an uploaded scan the device refused; ``reason`` is what it answered):
+    #: the ticket admits now — the device's snapshot was older — so the person may be called back
+    admissible_now: bool = False
 
 
 class TypeCountOut(Output):
@@ -88,6 +92,10 @@ def message(result: CheckinResult) -> str:
         return _("別のイベントのチケットです")
     if result.result == "undone":
         return _("受付を取り消しました")
+    if result.result == "refused_offline":
+        if result.admissible_now:
+            return _("オフライン中にお断りしましたが、今は受付できます。もう一度読み取ってください。")
+        return _("オフライン中にお断りした記録を保存しました")
     return _("このコードは見つかりません")
 
 
@@ -109,7 +117,8 @@ def result_out(event: Event, result: CheckinResult) -> CheckinOut:
         result=result.result, reason=result.reason, message=message(result),
         registration=brief(event, reg, _team(event, result)) if reg is not None else None,
         checked_in_at=c.scanned_at if c else None, checked_in_by=c.actor_label if c else None,
-        duplicate=result.duplicate, replayed=result.replayed, nonce=result.nonce)
+        duplicate=result.duplicate, replayed=result.replayed, nonce=result.nonce,
+        admissible_now=result.admissible_now)
 
 
 def counters_out(counters: Counters) -> CountersOut:

@@ -40,7 +40,7 @@ from ..extensions import db
 from ..registration import tickets
 from ..registration.models import Registration
 from .codes import code_hash, extract_code, input_hash, kana_key
-from .models import METHODS, AttendanceCode, Checkin, CheckinLog, StaffLink
+from .models import METHODS, REFUSALS, AttendanceCode, Checkin, CheckinLog, StaffLink
 
 STAFF_TOKEN_PREFIX = "stf_"
 #: an offline device may be this far ahead of the server before its clock is distrusted
@@ -141,6 +141,8 @@ class CheckinResult:
     #: the person's team, when the scan already read it (else the presenter asks the teams hook)
     team: str | None = None
     team_known: bool = False
+    #: for ``refused_offline``: the server would admit this ticket now (the device's snapshot was older)
+    admissible_now: bool = False
 
     @property
     def ok(self) -> bool:
@@ -288,7 +290,9 @@ def _replay(event: Event, nonce: str) -> CheckinResult | None:
     registration = db.session.get(Registration, log.registration_id) if log.registration_id else None
     checkin = _valid_checkin(registration.id) if registration is not None else None
     return CheckinResult(log.result, log.reason or None, registration, checkin, duplicate=log.duplicate,
-                         replayed=True, nonce=nonce)
+                         replayed=True, nonce=nonce,
+                         admissible_now=log.result == "refused_offline" and registration is not None
+                         and registration.status == "confirmed" and checkin is None)
 
 
 def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: str | None,
@@ -428,6 +432,9 @@ class QueuedScan:
     admitted_locally: bool = True
     #: instead of a code: the person picked from a name search on the device
     registration_id: int | None = None
+    #: the device turned the person away on its own: the answer it gave (``REFUSALS``); the scan
+    #: is only recorded in the log, never admitted by the server afterwards
+    refused_locally: str | None = None
 
 
 def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor: Actor,
@@ -436,7 +443,9 @@ def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor:
 
     Each scan keeps its own time and nonce, so a batch sent twice (the answer was lost)
     counts once. A ticket another device admitted first is stored as a duplicate
-    check-in, never dropped. Answers come back in the order the scans were given.
+    check-in, never dropped. A scan the device refused is recorded in the log as
+    ``refused_offline`` (see :func:`record_refusal`). Answers come back in the order the
+    scans were given.
     """
     if len(scans) > MAX_SYNC:
         raise ValidationFailed({"scans": f"一度に送れるのは{MAX_SYNC}件までです。"})
@@ -445,10 +454,55 @@ def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor:
     for i in order:
         scan = scans[i]
         method = scan.method if scan.method in METHODS else "offline"
+        if scan.refused_locally is not None:
+            answers[i] = record_refusal(event, scan.code, scan.refused_locally, device_id=device_id, nonce=scan.nonce,
+                                        scanned_at=scan.scanned_at, method=method, actor=actor, now=now,
+                                        registration_id=scan.registration_id)
+            continue
         answers[i] = check_in(event, scan.code, device_id=device_id, nonce=scan.nonce, scanned_at=scan.scanned_at,
                               method=method, actor=actor, now=now, offline=scan.admitted_locally,
                               registration_id=scan.registration_id)
     return [answers[i] for i in range(len(scans))]
+
+
+def record_refusal(event: Event, raw_code: object, answer: str, *, device_id: str | None, nonce: str | None,
+                   scanned_at: datetime | None, method: str, actor: Actor, now: datetime,
+                   registration_id: int | None = None) -> CheckinResult:
+    """Log a scan a device refused while offline (``answer``: what it told the desk), at its real time.
+
+    Nothing is admitted: the person was turned away at the door, and the server must not
+    let them in behind the desk's back. The log row's result is ``refused_offline`` with
+    the device's answer as ``reason``; like a scan, it names the registration only when
+    the ticket is this event's, else keeps just the hash of what was read. The answer
+    tells whether the server would admit the ticket now (``admissible_now``: the device's
+    snapshot was older than a change such as a promotion from the waitlist), so the desk
+    can call the person back. The same nonce again repeats the first answer.
+    """
+    if answer not in REFUSALS:
+        raise ValidationFailed({"refused_locally": "refused_locally は " + " / ".join(REFUSALS) + " のいずれかです。"})
+    if method not in METHODS:
+        raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
+    nonce = _clean_nonce(nonce)
+    if nonce is not None and (previous := _replay(event, nonce)) is not None:
+        return previous
+    if registration_id is not None:
+        code = None
+        found = _admission("id", rid=registration_id, eid=event.id, nonce=None) if _id_ok(registration_id) else None
+        raw_code = f"registration:{registration_id}"
+    else:
+        code = extract_code(raw_code)
+        found = _admission("code", code=code, eid=event.id, nonce=None) if code else None
+    ours = found is not None and found.registration.event_id == event.id
+    log = dict(event_id=event.id, registration_id=found.registration.id if ours else None, checkin_id=None,
+               input_hash="" if ours else input_hash(code or raw_code), method=method, device_id=_clean_device(device_id),
+               nonce=nonce, actor_label=actor.label, scanned_at=_scan_time(scanned_at, now), received_at=now,
+               result="refused_offline", reason=answer, duplicate=False)
+    _write(None, log)
+    if not ours:
+        return CheckinResult("refused_offline", answer, nonce=nonce)
+    return CheckinResult("refused_offline", answer, found.registration, found.checkin, nonce=nonce,
+                         team=found.team, team_known=True,
+                         admissible_now=found.registration.admits and found.checkin is None)
 
 
 # ------------------------------------------------------------------ what the desk shows

@@ -19,7 +19,7 @@ from eventsvc.extensions import db
 from eventsvc.registration.tickets import make_code
 
 RESULT_KEYS = {"result", "reason", "message", "registration", "checked_in_at", "checked_in_by", "duplicate",
-               "replayed", "nonce"}
+               "replayed", "nonce", "admissible_now"}
 
 
 @pytest.fixture
@@ -128,6 +128,27 @@ def test_sync_counters_snapshot_and_search(api, make, event, token, staff_token)
     assert api("get", f"/events/{event.slug}/checkins/counters", staff_token).json["expected"] == 2
     hits = api("get", f"/events/{event.slug}/checkins/search?q=ﾔﾏﾀﾞ", staff_token).json
     assert [h["registration"]["name"] for h in hits] == ["山田 花子"] and hits[0]["checked_in_by"] == "受付2"
+
+
+def test_sync_logs_what_a_device_refused_offline(api, make, event, staff_token):
+    cancelled, promoted = make.registration(event, status="cancelled"), make.registration(event)
+    at = (now_utc() - timedelta(minutes=5)).isoformat()
+    body = {"device_id": "phone-2", "scans": [
+        {"code": cancelled.ticket_code, "nonce": "x1", "scanned_at": at, "refused_locally": "not_admitted"},
+        {"code": promoted.ticket_code, "nonce": "x2", "scanned_at": at, "refused_locally": "not_admitted"},
+        {"code": "T1-NOPE", "nonce": "x3", "scanned_at": at, "refused_locally": "unknown_code"},
+    ]}
+    r = api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body)
+    assert r.status_code == 200
+    assert [(x["result"], x["reason"], x["admissible_now"]) for x in r.json["results"]] == [
+        ("refused_offline", "not_admitted", False), ("refused_offline", "not_admitted", True),
+        ("refused_offline", "unknown_code", False)]
+    assert "今は受付できます" in r.json["results"][1]["message"]
+    assert r.json["counters"]["checked_in"] == 0
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 3
+    body["scans"][0]["refused_locally"] = "checked_in"  # not a refusal
+    assert api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body).status_code == 422
 
 
 def test_openapi_documents_the_check_in_calls(api):

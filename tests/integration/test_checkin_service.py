@@ -247,6 +247,57 @@ def test_sync_keeps_scan_times_counts_a_resent_batch_once_and_keeps_duplicates(m
     assert [d.registration_id for d in service.duplicates(event)] == [b.id]
 
 
+def test_scans_a_device_refused_offline_are_logged_never_admitted(make, event, org):
+    """The device turned these people away while offline: the log keeps each with its real time
+    and the device's answer; nobody is let in behind the desk's back, and a resent batch counts once."""
+    cancelled = make.registration(event, status="cancelled")
+    promoted = make.registration(event)  # the device's snapshot still had them on the waitlist
+    other = make.registration(make.event(org))
+    now = now_utc()
+    desk = service.Actor.organizer(org)
+    batch = [
+        service.QueuedScan(cancelled.ticket_code, "r-1", now - timedelta(minutes=9), admitted_locally=False,
+                           refused_locally="not_admitted"),
+        service.QueuedScan("T1-NOPE-NOPE", "r-2", now - timedelta(minutes=8), admitted_locally=False,
+                           refused_locally="unknown_code"),
+        service.QueuedScan(other.ticket_code, "r-3", now - timedelta(minutes=7), admitted_locally=False,
+                           refused_locally="unknown_code"),
+        service.QueuedScan(promoted.ticket_code, "r-4", now - timedelta(minutes=6), admitted_locally=False,
+                           refused_locally="not_admitted"),
+    ]
+    first = service.sync(event, batch, device_id="tablet-3", actor=desk, now=now)
+    db.session.commit()
+    assert [(r.result, r.reason, r.admissible_now) for r in first] == [
+        ("refused_offline", "not_admitted", False), ("refused_offline", "unknown_code", False),
+        ("refused_offline", "unknown_code", False), ("refused_offline", "not_admitted", True)]
+    assert first[0].registration.id == cancelled.id and first[3].registration.id == promoted.id
+    assert first[2].registration is None  # another event's ticket tells nothing about it
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    logs = {log.nonce: log for log in db.session.scalars(select(CheckinLog))}
+    assert {n: (log.result, log.reason, log.registration_id, log.method, log.device_id)
+            for n, log in logs.items()} == {
+        "r-1": ("refused_offline", "not_admitted", cancelled.id, "offline", "tablet-3"),
+        "r-2": ("refused_offline", "unknown_code", None, "offline", "tablet-3"),
+        "r-3": ("refused_offline", "unknown_code", None, "offline", "tablet-3"),
+        "r-4": ("refused_offline", "not_admitted", promoted.id, "offline", "tablet-3")}
+    assert logs["r-1"].scanned_at == batch[0].scanned_at and logs["r-1"].received_at == now
+    assert len(logs["r-2"].input_hash) == 16 and logs["r-3"].input_hash  # only hashes of what matched nothing
+
+    again = service.sync(event, batch, device_id="tablet-3", actor=desk, now=now + timedelta(minutes=1))
+    db.session.commit()
+    assert [(r.result, r.replayed) for r in again] == [("refused_offline", True)] * 4
+    assert again[3].admissible_now is True
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 4
+    # the one who may come in now is admitted by a fresh scan, as usual
+    assert scan(event, promoted.ticket_code, desk).result == "checked_in"
+
+
+def test_a_refusal_must_say_what_the_device_answered(event, actor):
+    with pytest.raises(ValidationFailed):
+        service.sync(event, [service.QueuedScan("x", "n1", now_utc(), refused_locally="checked_in")],
+                     device_id="d", actor=actor, now=now_utc())
+
+
 def test_sync_refuses_oversized_batches(event, actor):
     scans = [service.QueuedScan("x", f"n{i}", now_utc()) for i in range(service.MAX_SYNC + 1)]
     with pytest.raises(ValidationFailed):
