@@ -14,6 +14,7 @@ the gap between counting and writing to make that deterministic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -26,7 +27,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from ..core import orgs
@@ -300,13 +302,40 @@ def seats_taken(tt_id: int) -> int:
         Registration.ticket_type_id == tt_id, Registration.status.in_(SEATED))) or 0
 
 
-def _tally(tt_id: int) -> tuple[int, int, int]:
-    """``(seats held, people waiting, highest rank)`` for a participation type, in one query."""
-    row = db.session.execute(select(
+def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, bool, bool]:
+    """What :func:`register` decides on, read under the lock in one statement: the type's
+    ``(seats held, people waiting, highest rank)``, whether ``email`` is already registered for
+    the event, and whether the type's lottery was drawn (asked only for a lottery event)."""
+    columns = [
         func.count().filter(Registration.status.in_(SEATED)),
         func.count().filter(Registration.status == "waitlisted"),
-        func.max(Registration.queue_rank)).where(Registration.ticket_type_id == tt_id)).one()
-    return row[0] or 0, row[1] or 0, row[2] or 0
+        func.max(Registration.queue_rank),
+        select(Registration.id).where(Registration.event_id == event.id, Registration.email == email).exists(),
+    ]
+    if event.selection == "lottery":
+        columns.append(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt.id).exists())
+    row = db.session.execute(select(*columns).where(Registration.ticket_type_id == tt.id)).one()
+    drawn = bool(row[4]) if event.selection == "lottery" else False
+    return row[0] or 0, row[1] or 0, row[2] or 0, bool(row[3]), drawn
+
+
+@functools.cache
+def _insert_statement(dialect: str):
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(Registration)
+            .on_conflict_do_nothing(index_elements=[Registration.event_id, Registration.email])
+            .returning(Registration))
+
+
+def _insert_registration(values: dict) -> Registration | None:
+    """``INSERT … ON CONFLICT (event_id, email) DO NOTHING RETURNING …``: the new row, or None when
+    the address is registered for the event already — also when another transaction has just
+    inserted it (the unique constraint decides; PostgreSQL waits for that transaction). The
+    transaction stays usable either way, so no savepoint is needed; any other constraint
+    still raises. (One statement built once, the row as its parameters: cheaper than the
+    unit of work.)"""
+    stmt = _insert_statement(db.session.get_bind().dialect.name)
+    return db.session.scalars(stmt, [values]).first()
 
 
 def _next_rank(tt_id: int) -> int:
@@ -424,17 +453,16 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
     c = validate(event, data, require_consent=require_consent, require_organization=require_organization)
     tt = c.ticket_type
     capacity = _lock(tt)
-    if db.session.scalar(select(Registration.id).where(Registration.event_id == event.id,
-                                                       Registration.email == c.email)):
+    taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, c.email)
+    if already:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
-    taken, waiting, top_rank = _tally(tt.id)
     decision = rules.admission(capacity=capacity, taken=taken, email=c.email,
                                allow_list=list(event.allowed_email_domains or []), selection=event.selection,
-                               drawn=event.selection == "lottery" and lottery_drawn(tt))
+                               drawn=drawn)
     _unsafe_pause()
     token = new_attendee_token()
-    reg = Registration(
+    reg = _insert_registration(dict(
         event_id=event.id, ticket_type_id=tt.id, status=decision.status, name=c.name, name_kana=c.name_kana,
         email=c.email, organization_code=c.organization_code, organization_name=c.organization_name,
         department=c.department, ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
@@ -442,13 +470,10 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
         consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
         answers=c.answers, queue_rank=top_rank + 1 if decision.status == "waitlisted" else None,
         review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja", created_at=now,
-        updated_at=now, confirmed_at=now if decision.status == "confirmed" else None)
-    try:
-        with db.session.begin_nested():
-            db.session.add(reg)
-    except IntegrityError:
+        updated_at=now, confirmed_at=now if decision.status == "confirmed" else None))
+    if reg is None:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
-                       {"email": "このメールアドレスでは既に申し込まれています。"}) from None
+                       {"email": "このメールアドレスでは既に申し込まれています。"})
     reg.event, reg.ticket_type = event, tt
     #: known without another query: the new rank is behind everyone waiting (not stored)
     reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None

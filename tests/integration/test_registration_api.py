@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from eventsvc.events import service as events
 from eventsvc.extensions import db
 from eventsvc.outbox.models import Delivery
+from eventsvc.registration import service
 from eventsvc.registration.models import Registration
 
 BODY = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "organization_code": "472018",
@@ -56,6 +57,17 @@ def test_duplicate_and_closed(api, event, make):
     assert r.status_code == 409 and r.json["error"] == "registration_closed" and r.json["message"]
     draft = make.event(status="draft")
     assert api("post", f"/events/{draft.slug}/registrations", json=BODY).status_code == 404
+
+
+def test_a_duplicate_that_slips_past_the_check_is_409_not_500(api, event, monkeypatch):
+    """Two requests with one address for two participation types hold different locks: the
+    unique index decides, and the loser hears ``already_registered``."""
+    assert api("post", f"/events/{event.slug}/registrations", json=BODY).status_code == 201
+    real = service._admission_facts
+    monkeypatch.setattr(service, "_admission_facts", lambda e, tt, email: (*real(e, tt, email)[:3], False, False))
+    r = api("post", f"/events/{event.slug}/registrations", json={**BODY, "ticket_type": "online"})
+    assert r.status_code == 409 and r.json["error"] == "already_registered" and r.json["fields"]["email"]
+    assert count() == 1
 
 
 @pytest.mark.parametrize("change, field", [

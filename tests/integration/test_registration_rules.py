@@ -200,6 +200,28 @@ def test_one_registration_per_normalised_address(make):
     db.session.rollback()
 
 
+def test_an_address_that_slips_past_the_check_is_still_one_registration(make, monkeypatch):
+    """The race the check under the lock cannot see (the same address for two participation
+    types at once, each holding its own lock): the insert itself refuses the second one, as
+    ``already_registered``, and the transaction goes on usable (no savepoint needed)."""
+    e = small_event(make)
+    first, _ = service.register(e, data("taro@city.naha.lg.jp"), now_utc())
+    real = service._admission_facts
+
+    def blind(event, tt, email):
+        taken, waiting, top, _already, drawn = real(event, tt, email)
+        return taken, waiting, top, False, drawn
+
+    monkeypatch.setattr(service, "_admission_facts", blind)
+    with pytest.raises(Conflict) as err:
+        service.register(e, data("taro@city.naha.lg.jp", ticket_type="online"), now_utc())
+    assert err.value.code == "already_registered" and "email" in err.value.fields
+    other, _ = service.register(e, data("hanako@city.naha.lg.jp", name_kana="ちねん はなこ"), now_utc())
+    db.session.commit()
+    assert sorted(db.session.scalars(select(Registration.email))) == ["hanako@city.naha.lg.jp", "taro@city.naha.lg.jp"]
+    assert [m.registration_id for m in mails()] == [first.id, other.id]
+
+
 def test_same_address_may_register_for_another_event(make):
     a, b = make.event(), make.event()
     make.registration(a, email="taro@city.naha.lg.jp")
