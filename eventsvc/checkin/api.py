@@ -248,8 +248,9 @@ def delete_checkin(slug: str, registration_id: int):
            body=SyncIn, response=SyncOut, auth=DESK, errors=[401, 404, 415, 422])
 def post_sync(slug: str, body: SyncIn):
     """Each scan keeps its own ``scanned_at`` and ``nonce``: a batch sent twice counts once, and a ticket
-    admitted on two devices is stored as a duplicate (``duplicate: true``), never dropped. Results come
-    back in the order of ``scans``."""
+    admitted on two devices is stored as a duplicate (``duplicate: true``), never dropped. A scan the device
+    turned away (``refused_locally``: what it answered) is only logged, as ``refused_offline``; its answer says
+    ``admissible_now: true`` when the ticket admits by now. Results come back in the order of ``scans``."""
     event, actor = desk_event(slug, principal())
     return sync(event, actor, body, now_utc())
 
@@ -285,6 +286,25 @@ def _managed(slug: str) -> Event:
     if event is None or not event.is_managed_by(who):
         raise NotFound("event_not_found", "イベントが見つかりません。")
     return event
+
+
+class ScanLogQuery(Input):
+    result: Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone",
+                    "refused_offline"] | None = None
+    device_id: Text(64) | None = None
+    page: int = Field(default=1, ge=1, le=100_000)
+
+
+@operation("/events/<slug>/checkins/log", "GET", summary="The scan log", tags=["checkin"], query=ScanLogQuery,
+           response=present.ScanLogOut, auth=["organizer"], errors=[401, 404, 422])
+def get_scan_log(slug: str, query: ScanLogQuery):
+    """Every scan of the event, newest scan time first, 100 a page: admissions, refusals (``not_admitted``,
+    ``unknown_code``, ``wrong_event``, ``already_checked_in``), undos, and scans a device refused while offline
+    (``refused_offline``, ``reason``: what the device answered). Organizers of the event only."""
+    entries, total = service.scan_log(_managed(slug), result=query.result, device_id=query.device_id,
+                                      page=query.page)
+    return present.ScanLogOut(entries=[present.log_entry_out(e) for e in entries], total=total, page=query.page,
+                              per_page=service.LOG_PER_PAGE)
 
 
 @operation("/events/<slug>/staff-links", "POST", summary="Create a staff link", tags=["checkin"],

@@ -99,6 +99,41 @@ def message(result: CheckinResult) -> str:
     return _("このコードは見つかりません")
 
 
+def method_text(method: str) -> str:
+    return {
+        "camera": _("カメラ"),
+        "scanner": _("スキャナー・入力"),
+        "search": _("名前検索"),
+        "offline": _("オフライン"),
+        "self": _("本人（出席コード）"),
+        "walkin": _("当日申込み"),
+    }.get(method, method)
+
+
+def log_result_text(result: str, reason: str | None = None, duplicate: bool = False) -> str:
+    """A scan log line's answer, in the desk's words."""
+    if result == "checked_in":
+        return _("受付")
+    if result == "already_checked_in":
+        return _("重複した受付（別の端末）") if duplicate else _("受付済み（再読み取り）")
+    if result == "not_admitted":
+        return _("入場不可（%(reason)s）", reason=reason_text(reason))
+    if result == "wrong_event":
+        return _("別のイベントのチケット")
+    if result == "undone":
+        return _("受付の取り消し")
+    if result == "refused_offline":
+        answer = {"not_admitted": _("入場不可"), "already_checked_in": _("受付済み")}.get(reason or "", _("不明なコード"))
+        return _("オフライン中にお断り（%(answer)s）", answer=answer)
+    return _("不明なコード")
+
+
+def log_filter_text(result: str) -> str:
+    """A choice in the scan log's filter (one per kind of line)."""
+    return {"already_checked_in": _("受付済み・重複"), "not_admitted": _("入場不可"),
+            "refused_offline": _("オフライン中にお断り")}.get(result) or log_result_text(result)
+
+
 def brief(event: Event, registration, team: str | None = None) -> RegistrationBrief:
     return RegistrationBrief(
         id=registration.id, name=registration.name, name_kana=registration.name_kana,
@@ -150,3 +185,37 @@ def attendee_out(event: Event, a: service.Attendee) -> AttendeeOut:
     return AttendeeOut(registration=brief(event, a.registration, a.team),
                        checked_in_at=a.checkin.scanned_at if a.checkin else None,
                        checked_in_by=a.checkin.actor_label if a.checkin else None)
+
+
+class LogEntryOut(Output):
+    id: int
+    result: str
+    #: ``not_admitted``: the registration's status then; ``refused_offline``: what the device answered
+    reason: str | None
+    duplicate: bool
+    #: this event's registration the scan named (id, name, organisation); null for codes that matched none
+    registration: dict | None
+    #: the first 16 hex digits of SHA-256 of what was read, when it matched no ticket of this event
+    input_hash: str | None
+    method: str
+    device_id: str
+    actor: str
+    scanned_at: datetime
+    received_at: datetime
+
+
+class ScanLogOut(Output):
+    entries: list[LogEntryOut]
+    total: int
+    page: int
+    per_page: int
+
+
+def log_entry_out(entry: service.LogEntry) -> LogEntryOut:
+    log = entry.log
+    who = {"id": log.registration_id, "name": entry.name, "organization": entry.organization} \
+        if log.registration_id is not None and entry.name is not None else None
+    return LogEntryOut(id=log.id, result=log.result, reason=log.reason or None, duplicate=log.duplicate,
+                       registration=who, input_hash=log.input_hash or None, method=log.method,
+                       device_id=log.device_id, actor=log.actor_label, scanned_at=log.scanned_at,
+                       received_at=log.received_at)

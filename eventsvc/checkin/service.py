@@ -40,7 +40,7 @@ from ..extensions import db
 from ..registration import tickets
 from ..registration.models import Registration
 from .codes import code_hash, extract_code, input_hash, kana_key
-from .models import METHODS, REFUSALS, AttendanceCode, Checkin, CheckinLog, StaffLink
+from .models import METHODS, REFUSALS, RESULTS, AttendanceCode, Checkin, CheckinLog, StaffLink
 
 STAFF_TOKEN_PREFIX = "stf_"
 #: an offline device may be this far ahead of the server before its clock is distrusted
@@ -624,6 +624,52 @@ def duplicates(event: Event) -> list[Checkin]:
     """Offline admissions that came second (same ticket on two devices), newest first."""
     return list(db.session.scalars(select(Checkin).where(Checkin.event_id == event.id, Checkin.result == "duplicate")
                                    .options(joinedload(Checkin.registration)).order_by(Checkin.scanned_at.desc())))
+
+
+# ------------------------------------------------------------------ the scan log (organizers)
+#: what the scan log can be filtered by: every scan answer, an undo, a refusal made offline
+LOG_RESULTS = (*RESULTS, "undone", "refused_offline")
+LOG_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the scan log: the log row and, when it names this event's registration, who."""
+
+    log: CheckinLog
+    name: str | None
+    organization: str | None
+
+    @property
+    def uploaded_later(self) -> bool:
+        """The scan reached the server well after it was made (queued offline on the device)."""
+        return self.log.received_at - self.log.scanned_at > timedelta(minutes=1)
+
+
+def scan_log(event: Event, *, result: str | None = None, device_id: str | None = None, page: int = 1,
+             per_page: int = LOG_PER_PAGE) -> tuple[list[LogEntry], int]:
+    """Every scan of the event — admissions, refusals, undos, uploads from offline devices — newest
+    scan first (by the device's scan time, so an upload lands where it happened); the page's
+    entries and how many match in all."""
+    logs, r = CheckinLog.__table__, Registration.__table__
+    where = [logs.c.event_id == event.id]
+    if result:
+        where.append(logs.c.result == result)
+    if device_id:
+        where.append(logs.c.device_id == device_id)
+    total = db.session.scalar(select(func.count()).select_from(logs).where(*where)) or 0
+    rows = db.session.execute(
+        select(CheckinLog, r.c.name, r.c.organization_name)
+        .outerjoin(r, and_(r.c.id == CheckinLog.registration_id, r.c.event_id == event.id))
+        .where(*where).order_by(CheckinLog.scanned_at.desc(), CheckinLog.id.desc())
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    return [LogEntry(log, name, org) for log, name, org in rows], total
+
+
+def log_devices(event: Event) -> list[str]:
+    """The devices that scanned at this event (for the log's filter)."""
+    return list(db.session.scalars(select(CheckinLog.device_id).where(
+        CheckinLog.event_id == event.id, CheckinLog.device_id != "").distinct().order_by(CheckinLog.device_id)))
 
 
 # ------------------------------------------------------------------ walk-ins

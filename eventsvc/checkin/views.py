@@ -465,6 +465,27 @@ def manage_duplicates(slug: str):
     return render_template("checkin/duplicates.html", event=event, rows=rows, valid=valid)
 
 
+@bp.route("/manage/events/<slug>/checkin-log")
+@login_required
+def manage_scan_log(slug: str):
+    """Every scan of the event, newest first: who was admitted or turned away, when, on which device."""
+    event = _managed(slug)
+    result = request.args.get("result") or None
+    result = result if result in service.LOG_RESULTS else None
+    device = (request.args.get("device") or "")[:64] or None
+    raw_page = request.args.get("page") or "1"
+    page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 7 else 1
+    entries, total = service.scan_log(event, result=result, device_id=device, page=page)
+    pages = max(1, -(-total // service.LOG_PER_PAGE))
+    args = {k: v for k, v in (("result", result), ("device", device)) if v}
+    response = Response(render_template(
+        "checkin/scan_log.html", event=event, entries=entries, total=total, page=page, pages=pages, args=args,
+        result=result, device=device, devices=service.log_devices(event), results=service.LOG_RESULTS,
+        result_text=present.log_result_text, method_text=present.method_text, filter_text=present.log_filter_text))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # ------------------------------------------------------------------ self check-in (attendee)
 def _safe_next(target: str | None, fallback: str) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:

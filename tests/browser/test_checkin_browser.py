@@ -263,7 +263,8 @@ def test_offline_scans_are_judged_locally_queued_and_synced_once(page):
     # the page itself opens offline (service worker) and the queue survives (IndexedDB)
     page.reload()
     page.wait_for_selector("#net:not([hidden])")
-    expect(page.locator("#queue-count")).to_have_text("2")
+    # two admissions and two refusals wait for the network (a refusal is only logged, never admitted)
+    expect(page.locator("#queue-count")).to_have_text("4")
     assert page.locator("h1").inner_text().startswith("受付")
     assert checkins() == []
 
@@ -280,8 +281,12 @@ def test_offline_scans_are_judged_locally_queued_and_synced_once(page):
     expect(page.locator("#net")).to_have_class(re.compile("net-online"))
     page.wait_for_timeout(500)
     assert len(checkins()) == 2
-    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 2
+    logs = db.session.execute(select(CheckinLog.registration_id, CheckinLog.result, CheckinLog.reason)).all()
+    assert sorted(logs) == sorted([(a.id, "checked_in", ""), (b.id, "checked_in", ""),
+                                   (a.id, "refused_offline", "already_checked_in"),
+                                   (cancelled.id, "refused_offline", "not_admitted")])
     expect(page.locator("#total-checked-in")).to_have_text("2")
+    expect(page.locator("#sync-report")).to_be_hidden()  # the refusals were told at the time; nothing new
 
 
 def test_two_devices_offline_with_one_ticket_keep_a_duplicate(browser, live_server):
@@ -371,10 +376,14 @@ def test_paper_and_management_pages_pass_axe(page):
     event = make.event(organizer)
     for _ in range(3):
         make.registration(event)
+    service.check_in(event, "not a ticket", device_id="tablet-1", nonce=None, scanned_at=None, method="scanner",
+                     actor=service.Actor.organizer(organizer), now=now_utc())  # a line in the scan log
+    db.session.commit()
     login_in_browser(page, organizer)
     for path in (f"/manage/events/{event.slug}", f"/manage/events/{event.slug}/staff-links",
                  f"/manage/events/{event.slug}/name-tags?qr=1", f"/events/{event.slug}/checkin/reception-list",
-                 f"/manage/events/{event.slug}/attendance-code", f"/manage/events/{event.slug}/duplicates"):
+                 f"/manage/events/{event.slug}/attendance-code", f"/manage/events/{event.slug}/duplicates",
+                 f"/manage/events/{event.slug}/checkin-log"):
         page.goto(page.base + path)
         assert_accessible(page)
     page.goto(f"{page.base}/manage/events/{event.slug}/staff-links")

@@ -151,10 +151,33 @@ def test_sync_logs_what_a_device_refused_offline(api, make, event, staff_token):
     assert api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body).status_code == 422
 
 
+def test_scan_log_for_organizers_of_the_event(api, make, event, token, staff_token):
+    ok = make.registration(event, name="山田 花子")
+    checkin(api, event, token, code=ok.ticket_code, device_id="tab-1")
+    checkin(api, event, token, code="not-a-ticket", device_id="tab-1")
+    checkin(api, event, staff_token, code=ok.ticket_code, device_id="tab-2")
+    r = api("get", f"/events/{event.slug}/checkins/log", token)
+    assert r.status_code == 200 and (r.json["total"], r.json["page"], r.json["per_page"]) == (3, 1, 100)
+    assert [(e["result"], e["device_id"]) for e in r.json["entries"]] == [
+        ("already_checked_in", "tab-2"), ("unknown_code", "tab-1"), ("checked_in", "tab-1")]
+    first = r.json["entries"][2]
+    assert first["registration"] == {"id": ok.id, "name": "山田 花子", "organization": ok.organization_name}
+    assert first["actor"] == "主催 太郎" and first["input_hash"] is None
+    assert r.json["entries"][1]["registration"] is None and len(r.json["entries"][1]["input_hash"]) == 16
+    assert api("get", f"/events/{event.slug}/checkins/log?result=unknown_code", token).json["total"] == 1
+    assert api("get", f"/events/{event.slug}/checkins/log?device_id=tab-2", token).json["total"] == 1
+    assert api("get", f"/events/{event.slug}/checkins/log?page=2", token).json["entries"] == []
+    assert api("get", f"/events/{event.slug}/checkins/log?result=bogus", token).status_code == 422
+    assert api("get", f"/events/{event.slug}/checkins/log", staff_token).status_code == 401  # reception: no log
+    other_token = make.token(make.organizer())
+    assert api("get", f"/events/{event.slug}/checkins/log", other_token).status_code == 404
+
+
 def test_openapi_documents_the_check_in_calls(api):
     doc = api("get", "/openapi.json").json
     for path, method in [("/events/{slug}/checkins", "post"), ("/events/{slug}/checkins/{registration_id}", "delete"),
                          ("/events/{slug}/checkins/sync", "post"), ("/events/{slug}/checkins/snapshot", "get"),
+                         ("/events/{slug}/checkins/log", "get"),
                          ("/events/{slug}/staff-links", "post")]:
         assert doc["paths"][path][method]["security"] == [{"bearer": []}]
 

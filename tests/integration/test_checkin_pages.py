@@ -223,8 +223,44 @@ def test_links_from_the_organizers_event_page(client, login, organizer, event):
     login(organizer)
     html = client.get(f"/manage/events/{event.slug}").get_data(as_text=True)
     for href in (desk_url(event), f"/manage/events/{event.slug}/staff-links", f"/manage/events/{event.slug}/name-tags",
-                 f"/events/{event.slug}/checkin/reception-list", f"/manage/events/{event.slug}/attendance-code"):
+                 f"/events/{event.slug}/checkin/reception-list", f"/manage/events/{event.slug}/attendance-code",
+                 f"/manage/events/{event.slug}/checkin-log"):
         assert f'href="{href}"' in html, href
+
+
+# ------------------------------------------------------------------ the scan log (organizers)
+def test_scan_log_shows_every_scan_with_device_time_and_method(client, login, make, organizer, event):
+    ok, cancelled = make.registration(event, name="比嘉 太郎"), make.registration(event, name="仲本 結",
+                                                                             status="cancelled")
+    desk = service.Actor.organizer(organizer)
+    now = now_utc()
+    service.check_in(event, ok.ticket_code, device_id="tablet-1", nonce="a", scanned_at=None, method="camera",
+                     actor=desk, now=now)
+    service.check_in(event, "garbage", device_id="tablet-1", nonce="b", scanned_at=None, method="scanner",
+                     actor=desk, now=now)
+    service.sync(event, [service.QueuedScan(cancelled.ticket_code, "c", now - timedelta(minutes=30),
+                                            admitted_locally=False, refused_locally="not_admitted")],
+                 device_id="phone-9", actor=desk, now=now)
+    db.session.commit()
+    url = f"/manage/events/{event.slug}/checkin-log"
+    assert client.get(url).status_code == 302  # organizers only
+    login(make.organizer())
+    assert client.get(url).status_code == 404  # of this event
+    login(organizer)
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    text = text_of(r)
+    assert "3件" in text
+    assert re.search(r"受付\s+比嘉 太郎.*カメラ\s+tablet-1\s+主催 太郎", text, re.S)
+    assert re.search(r"不明なコード\s+該当なし \( [0-9a-f]{16} \)\s+スキャナー・入力", text)
+    assert re.search(r"オフライン中にお断り（入場不可）\s+仲本 結.*オフライン\s+phone-9", text, re.S)
+    assert "に送信（オフライン）" in text  # the refusal reached the server half an hour after it was made
+    assert "garbage" not in text  # what matched no ticket is shown as its hash only
+    only = text_of(client.get(url + "?result=refused_offline"))
+    assert "1件" in only and "比嘉 太郎" not in only
+    assert "2件" in text_of(client.get(url + "?device=tablet-1"))
+    for odd in ("?result=nonsense", "?page=0", "?page=99999999999", "?page=x", "?device=" + "d" * 500):
+        assert client.get(url + odd).status_code == 200, odd
 
 
 # ------------------------------------------------------------------ self check-in from the attendee's page

@@ -45,6 +45,7 @@ DELETE api.checkin_delete_staff_link           401   401   401   401   404   200
 GET    api.checkin_get_counters                401   401   401   200   404   200   200
 GET    api.checkin_get_search                  401   401   401   200   404   200   200
 GET    api.checkin_get_snapshot                401   401   401   200   404   200   200
+GET    api.checkin_get_scan_log                401   401   401   401   404   200   200
 GET    api.checkin_get_staff_links             401   401   401   401   404   200   200
 POST   api.checkin_post_checkin                401   401   401   200   404   200   200
 POST   api.checkin_post_staff_link             401   401   401   401   404   201   201
@@ -135,6 +136,7 @@ POST   checkin.desk_walk_in                    302   302   302   422   404   422
 GET    checkin.manage_attendance_code          302   302   302   302   404   200   200
 POST   checkin.manage_attendance_code          302   302   302   302   404   302   302
 GET    checkin.manage_duplicates               302   302   302   302   404   200   200
+GET    checkin.manage_scan_log                 302   302   302   302   404   200   200
 GET    checkin.manage_name_tags                302   302   302   302   404   200   200
 POST   checkin.manage_revoke_staff_link        302   302   302   302   404   302   302
 GET    checkin.manage_staff_links              302   302   302   302   404   200   200

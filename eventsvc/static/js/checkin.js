@@ -7,8 +7,9 @@
  *  - searches names as you type (kanji, hiragana, katakana, half-width alike);
  *  - keeps a snapshot of the event's tickets (SHA-256 of each code, never the code) in
  *    IndexedDB, refreshed while online, and judges scans against it when the network is
- *    gone; admissions made offline are queued (IndexedDB) with their real scan time and a
- *    nonce, and uploaded once the network is back (a retried upload counts once);
+ *    gone; scans made offline are queued (IndexedDB) with their real scan time and a
+ *    nonce, and uploaded once the network is back (a retried upload counts once):
+ *    admissions, and refusals, which the server only logs (never admits);
  *  - registers a service worker so the page itself opens offline;
  *  - clears the snapshot and the cached page on logout (never an unsent queue).
  */
@@ -47,7 +48,7 @@
     online: navigator.onLine !== false,
     csrf: (document.querySelector('meta[name="csrf-token"]') || {}).content || '',
     tickets: new Map(),  // h -> snapshot entry
-    queue: [],           // queued offline admissions
+    queue: [],           // scans made offline, waiting for the server: admissions and refusals
     snapshotAt: null,
     lastAdmitted: null,  // {id, nonce, h, local}
     syncing: null,
@@ -345,6 +346,7 @@
       data.tickets.forEach(function (t) { map.set(t.h, t); });
       // admissions still waiting in the queue stay admitted on this device
       state.queue.forEach(function (q) {
+        if (q.refused) { return; }
         var t = q.h ? map.get(q.h) : findById(map, q.registration_id);
         if (t && !t.checked_in_at) { t.checked_in_at = q.scanned_at; t.checked_in_by = cfg.actor; }
       });
@@ -384,20 +386,34 @@
     idbPut('tickets', t);
   }
 
+  // a scan this device turned away offline is queued too: the server logs it (refused_offline),
+  // never admits it, and says if the ticket admits by now (the snapshot was older)
+  function queueRefusal(target, nonce, scannedAt, out, name) {
+    var item = {nonce: nonce, code: target.code || null, registration_id: target.registration_id || null,
+                scanned_at: scannedAt, method: 'offline', refused: out.result, name: name || ''};
+    state.queue.push(item);
+    showNet();
+    return idbPut('queue', item).then(function () { return out; });
+  }
+
   function judgeLocally(target, nonce, scannedAt) {
     var lookup = target.code ? codeHash(target.code).then(function (h) { return {h: h, t: state.tickets.get(h)}; })
       : Promise.resolve({h: null, t: findById(state.tickets, target.registration_id)});
     return lookup.then(function (found) {
       var t = found.t;
-      if (!t) { return {result: 'unknown_code', message: cfg.msgUnknownOffline, local: true}; }
+      if (!t) {
+        return queueRefusal(target, nonce, scannedAt, {result: 'unknown_code', message: cfg.msgUnknownOffline, local: true});
+      }
       var brief = briefOf(t);
+      var ref = target.code ? {code: target.code} : {registration_id: t.id};
       if (t.status !== 'confirmed') {
-        return {result: 'not_admitted', reason: t.status, message: fmt(cfg.msgNotAdmitted, {reason: reasonText(t.status)}),
-                registration: brief, local: true};
+        return queueRefusal(ref, nonce, scannedAt, {result: 'not_admitted', reason: t.status,
+          message: fmt(cfg.msgNotAdmitted, {reason: reasonText(t.status)}), registration: brief, local: true}, t.name);
       }
       if (t.checked_in_at) {
-        return {result: 'already_checked_in', message: fmt(cfg.msgAlready, {time: hhmm(t.checked_in_at), who: t.checked_in_by || ''}),
-                registration: brief, local: true};
+        return queueRefusal(ref, nonce, scannedAt, {result: 'already_checked_in',
+          message: fmt(cfg.msgAlready, {time: hhmm(t.checked_in_at), who: t.checked_in_by || ''}),
+          registration: brief, local: true}, t.name);
       }
       t.checked_in_at = scannedAt;
       t.checked_in_by = cfg.actor;
@@ -421,7 +437,8 @@
     if (target.registration_id !== undefined) { payload.registration_id = target.registration_id; } else { payload.code = target.raw !== undefined ? target.raw : code; }
     var local = function () {
       if (target.registration_id === undefined && !code) {
-        return {result: 'unknown_code', message: cfg.msgNotACode, local: true};
+        var out = {result: 'unknown_code', message: cfg.msgNotACode, local: true};
+        return payload.code ? queueRefusal({code: String(payload.code).slice(0, 200)}, nonce, scannedAt, out) : out;
       }
       return judgeLocally(target.registration_id !== undefined ? {registration_id: target.registration_id} : {code: code},
                           nonce, scannedAt);
@@ -483,7 +500,7 @@
     var batch = state.queue.slice(0, 200);
     var body = {device_id: deviceId(), scans: batch.map(function (q) {
       return {code: q.code, registration_id: q.registration_id, nonce: q.nonce, scanned_at: q.scanned_at,
-              method: q.method || 'offline', admitted_locally: true};
+              method: q.method || 'offline', admitted_locally: !q.refused, refused_locally: q.refused || null};
     })};
     state.syncing = request('POST', cfg.sync, body).then(function (out) {
       var done = {};
@@ -505,6 +522,8 @@
   function reportSync(batch, results) {
     (results || []).forEach(function (r, i) {
       if (r.result === 'checked_in' && !r.duplicate) { return; }
+      // a refusal the desk already told: only news if the ticket admits by now
+      if (r.result === 'refused_offline' && !r.admissible_now) { return; }
       var li = el('li', null, (r.registration ? r.registration.name : batch[i].name || '') + ': ' + r.message +
                   (r.duplicate ? ' ' + cfg.msgDuplicate : ''));
       els.syncList.appendChild(li);
