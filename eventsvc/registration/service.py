@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import orgs
 from ..core.text import (
@@ -278,14 +278,18 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
 
 
 # ------------------------------------------------------------------ locking and counting
+@functools.cache
+def _lock_statement(for_update: bool):
+    q = select(TicketType.capacity).where(TicketType.id == bindparam("tt_id"))
+    return q.with_for_update() if for_update else q
+
+
 def _lock(tt: TicketType) -> int:
     """Lock the participation type (PostgreSQL) and return its current capacity."""
     config = current_app.config
     unsafe = config.get("REGISTRATION_UNSAFE_NO_LOCK") and config.get("TESTING")
-    q = select(TicketType.capacity).where(TicketType.id == tt.id)
-    if db.session.get_bind().dialect.name == "postgresql" and not unsafe:
-        q = q.with_for_update()
-    capacity = db.session.scalar(q)
+    for_update = db.session.get_bind().dialect.name == "postgresql" and not unsafe
+    capacity = db.session.scalar(_lock_statement(for_update), {"tt_id": tt.id})
     if capacity is None:
         raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
     return capacity
@@ -302,21 +306,30 @@ def seats_taken(tt_id: int) -> int:
         Registration.ticket_type_id == tt_id, Registration.status.in_(SEATED))) or 0
 
 
-def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, bool, bool]:
-    """What :func:`register` decides on, read under the lock in one statement: the type's
-    ``(seats held, people waiting, highest rank)``, whether ``email`` is already registered for
-    the event, and whether the type's lottery was drawn (asked only for a lottery event)."""
+@functools.cache
+def _admission_statement(lottery: bool):
+    """Built once (the parameters are bound at each call): building it costs more than running it."""
+    tt_id = bindparam("tt_id")
     columns = [
         func.count().filter(Registration.status.in_(SEATED)),
         func.count().filter(Registration.status == "waitlisted"),
         func.max(Registration.queue_rank),
-        select(Registration.id).where(Registration.event_id == event.id, Registration.email == email).exists(),
+        select(Registration.id).where(Registration.event_id == bindparam("event_id"),
+                                      Registration.email == bindparam("email")).exists(),
     ]
-    if event.selection == "lottery":
-        columns.append(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt.id).exists())
-    row = db.session.execute(select(*columns).where(Registration.ticket_type_id == tt.id)).one()
-    drawn = bool(row[4]) if event.selection == "lottery" else False
-    return row[0] or 0, row[1] or 0, row[2] or 0, bool(row[3]), drawn
+    if lottery:
+        columns.append(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt_id).exists())
+    return select(*columns).where(Registration.ticket_type_id == tt_id)
+
+
+def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, bool, bool]:
+    """What :func:`register` decides on, read under the lock in one statement: the type's
+    ``(seats held, people waiting, highest rank)``, whether ``email`` is already registered for
+    the event, and whether the type's lottery was drawn (asked only for a lottery event)."""
+    lottery = event.selection == "lottery"
+    row = db.session.execute(_admission_statement(lottery),
+                             {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
+    return row[0] or 0, row[1] or 0, row[2] or 0, bool(row[3]), bool(row[4]) if lottery else False
 
 
 @functools.cache
@@ -422,9 +435,20 @@ def manage_url(reg: Registration) -> str:
 
 
 # ------------------------------------------------------------------ register
+@functools.cache
+def _event_statement():
+    return (select(Event, RegistrationSettings)
+            .outerjoin(RegistrationSettings, RegistrationSettings.event_id == Event.id)
+            .where(Event.slug == bindparam("slug")).options(joinedload(Event.ticket_types)))
+
+
 def event_for_registration(slug: str) -> Event:
-    """A public event with its participation types only (the registration hot path needs no agenda)."""
-    event = db.session.scalar(select(Event).where(Event.slug == slug).options(selectinload(Event.ticket_types)))
+    """A public event with its participation types only (the registration hot path needs no agenda).
+
+    One query: the types are joined (there are few), and so is the event's settings row, which
+    :func:`settings_for` then finds in the session (an event without one still asks once)."""
+    row = db.session.execute(_event_statement(), {"slug": slug}).unique().first()
+    event = row[0] if row is not None else None
     if event is None or not event.is_public:
         raise NotFound("event_not_found", "イベントが見つかりません。")
     return event
