@@ -130,9 +130,12 @@ def create_registration(slug: str, body: RegistrationIn):
         ticket_type=body.ticket_type, answers=body.answers, consent_privacy=body.consent_privacy,
         consent_slack_mention=body.consent_slack_mention, consent_listing=body.consent_listing, locale=body.locale)
     reg, token = service.register(event, data, now_utc())
+    # read before the commit expires the row: afterwards each attribute would load it again (on
+    # SQLite in a new write transaction)
+    created = RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
+                                  manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)
     db.session.commit()
-    return RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
-                               manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)
+    return created
 
 
 @operation("/events/<slug>/registrations", "GET", summary="List an event's registrations", tags=["registration"],

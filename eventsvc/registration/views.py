@@ -197,6 +197,7 @@ def register(slug: str):
             service.validate(event, data, require_consent=True, require_organization=True)
             raise ValidationFailed({})
         reg, _token = service.register(event, data, now, require_consent=True, require_organization=True)
+        link = service.link_token(reg)  # before the commit expires the row (no reload afterwards)
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
@@ -213,7 +214,7 @@ def register(slug: str):
         _merge_errors(form, err.fields, questions)
         return render_template("registration/register.html", form=form, **context), 422
     flash(_("お申込みを受け付けました。このページのURLはあなた専用です（同じ内容をメールでもお送りします）。"), "success")
-    return redirect(url_for("registration.attendee", token=service.link_token(reg)))
+    return redirect(url_for("registration.attendee", token=link))
 
 
 @bp.route("/organizations/search")

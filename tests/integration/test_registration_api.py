@@ -40,6 +40,32 @@ def test_register_returns_the_contract(api, event):
     assert other.json["status"] == "pending_review"
 
 
+def test_a_registration_costs_few_statements_and_nothing_after_the_commit(api, app, event):
+    """The hot path's budget: the event with its types, its settings, the lock, one read under
+    it, the two inserts (plus SQLite's ``BEGIN IMMEDIATE``) — and no reload of the row after
+    the commit to build the answer."""
+    from sqlalchemy import event as sa_event
+
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split())[:80])
+
+    engine = db.engine
+    path = f"/events/{event.slug}/registrations"
+    api("post", path, json={**BODY, "email": "warm@city.naha.lg.jp"})
+    db.session.commit()
+    sa_event.listen(engine, "before_cursor_execute", note)
+    try:
+        r = api("post", path, json=BODY)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", note)
+    assert r.status_code == 201
+    ours = [s for s in seen if not s.startswith("BEGIN")]
+    assert len(ours) <= 6, seen
+    assert ours[-1].startswith("INSERT INTO deliveries"), seen
+
+
 def test_minimal_body_is_enough(api, event):
     r = api("post", f"/events/{event.slug}/registrations",
             json={"name": "知念 花子", "name_kana": "チネン ハナコ", "email": "hanako@pref.okinawa.lg.jp"})
