@@ -451,6 +451,10 @@ def event_for_registration(slug: str) -> Event:
     event = row[0] if row is not None else None
     if event is None or not event.is_public:
         raise NotFound("event_not_found", "イベントが見つかりません。")
+    # the session holds its rows weakly: without a reference the settings row would be gone
+    # (and asked for again) by the time settings_for looks for it. Only a reference, no cache:
+    # settings_for still goes through the session.
+    event._registration_settings_ref = row[1]
     return event
 
 
