@@ -10,7 +10,8 @@ PostgreSQL database dropped afterwards), migrates it, and seeds one event with
 processes (waitress, the production server of ``eventsvc serve``; the client spreads
 requests over their ports like a load balancer would) and, for each level ``c``, scans
 ``--requests`` different tickets through ``POST /api/v1/events/{slug}/checkins`` from ``c``
-client threads with keep-alive connections. Every scan must answer ``checked_in`` (each
+client threads with keep-alive connections, each scan as the desk page sends it (code, device,
+a nonce of its own, method). Every scan must answer ``checked_in`` (each
 ticket is scanned once; the levels use disjoint tickets). It prints throughput and p50/p99
 latency, and the same for the ceiling: a bare Flask endpoint that does one INSERT per
 request, served and driven the same way, and the ratio between the two. A second table gives
@@ -342,7 +343,9 @@ def main() -> None:
                                 path, hdrs = "/api/bench/write", {}
                             else:
                                 path, hdrs = f"/api/v1/events/{slug}/checkins", auth
-                            bodies = [{"code": code, "device_id": f"bench-{c}"} for code in batch]
+                            # what the desk page sends: the code, its device, a nonce per scan, the method
+                            bodies = [{"code": code, "device_id": f"bench-{c}", "nonce": secrets.token_hex(16),
+                                       "method": "camera"} for code in batch]
                             drive(ports, path, bodies[:warm], min(c, warm), hdrs)  # connections, pools, imports
                             since = cpu_used([p.pid for p in procs], backend)
                             results[(kind, c)] = drive(ports, path, bodies[warm:], c, hdrs)
