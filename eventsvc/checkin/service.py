@@ -295,6 +295,17 @@ def _replay(event: Event, nonce: str) -> CheckinResult | None:
                          and registration.status == "confirmed" and checkin is None)
 
 
+def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: str | None
+            ) -> tuple[_Admission | None, str | None, object]:
+    """What a scan names — a ticket code, or a registration picked by name search — read with
+    :func:`_admission`; also the code (None for a pick) and what stands for the input in the log."""
+    if registration_id is not None:
+        found = _admission("id", rid=registration_id, eid=event.id, nonce=nonce) if _id_ok(registration_id) else None
+        return found, None, f"registration:{registration_id}"
+    code = extract_code(raw_code)
+    return (_admission("code", code=code, eid=event.id, nonce=nonce) if code else None), code, raw_code
+
+
 def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: str | None,
              scanned_at: datetime | None, method: str, actor: Actor, now: datetime,
              offline: bool = False, registration_id: int | None = None) -> CheckinResult:
@@ -314,13 +325,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     device = _clean_device(device_id)
     when = _scan_time(scanned_at, now)
 
-    if registration_id is not None:
-        code = None
-        found = _admission("id", rid=registration_id, eid=event.id, nonce=nonce) if _id_ok(registration_id) else None
-        raw_code = f"registration:{registration_id}"
-    else:
-        code = extract_code(raw_code)
-        found = _admission("code", code=code, eid=event.id, nonce=nonce) if code else None
+    found, code, raw_code = _lookup(event, raw_code, registration_id, nonce)
     registration = found.registration if found is not None else None
     # read with the lock: a concurrent retry of this nonce has committed by now (or never will);
     # a scan that found no ticket asks the log itself
@@ -485,13 +490,7 @@ def record_refusal(event: Event, raw_code: object, answer: str, *, device_id: st
     nonce = _clean_nonce(nonce)
     if nonce is not None and (previous := _replay(event, nonce)) is not None:
         return previous
-    if registration_id is not None:
-        code = None
-        found = _admission("id", rid=registration_id, eid=event.id, nonce=None) if _id_ok(registration_id) else None
-        raw_code = f"registration:{registration_id}"
-    else:
-        code = extract_code(raw_code)
-        found = _admission("code", code=code, eid=event.id, nonce=None) if code else None
+    found, code, raw_code = _lookup(event, raw_code, registration_id, None)
     ours = found is not None and found.registration.event_id == event.id
     log = dict(event_id=event.id, registration_id=found.registration.id if ours else None, checkin_id=None,
                input_hash="" if ours else input_hash(code or raw_code), method=method, device_id=_clean_device(device_id),

@@ -217,6 +217,7 @@ def test_the_audit_page_filters_and_pages(client, app, make, organizer, token, a
 
     everything = text_of(client.get("/admin/audit"))
     assert "58件" in everything and "1 / 2ページ" in everything
+    assert 'href="/admin/audit?page=2" rel="next"' in client.get("/admin/audit").get_data(as_text=True)
     assert "api.events_publish_event" in everything and "主催 太郎" in everything
     second = text_of(client.get("/admin/audit?page=2"))
     assert "n=54" in second and "n=0" not in second  # newest first: the oldest bulk entries come last

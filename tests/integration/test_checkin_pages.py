@@ -263,6 +263,22 @@ def test_scan_log_shows_every_scan_with_device_time_and_method(client, login, ma
         assert client.get(url + odd).status_code == 200, odd
 
 
+def test_scan_log_pages_keep_the_filter(client, login, organizer, event):
+    desk = service.Actor.organizer(organizer)
+    for i in range(service.LOG_PER_PAGE + 1):
+        service.check_in(event, f"junk-{i}", device_id="tablet-1", nonce=None, scanned_at=None, method="scanner",
+                         actor=desk, now=now_utc() - timedelta(seconds=i))
+    db.session.commit()
+    login(organizer)
+    url = f"/manage/events/{event.slug}/checkin-log"
+    html = client.get(url + "?device=tablet-1").get_data(as_text=True)
+    assert "101件" in text_of(client.get(url)) and "1 / 2ページ" in unescape(html)
+    nxt = re.search(r'href="([^"]+)" rel="next"', html).group(1)
+    assert unescape(nxt) == f"{url}?page=2&device=tablet-1"
+    second = client.get(unescape(nxt)).get_data(as_text=True)
+    assert "2 / 2ページ" in unescape(second) and 'rel="prev"' in second and 'rel="next"' not in second
+
+
 # ------------------------------------------------------------------ self check-in from the attendee's page
 @pytest.fixture
 def running(make, organizer):
