@@ -32,11 +32,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, select
 from sqlalchemy.orm import joinedload
 
-from ..core.clock import to_utc
+from ..core.clock import to_jst, to_utc
 from ..core.text import TextError, check_text, search_key
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events.models import Event, TicketType
 from ..extensions import db
+from ..registration import service as registrations
 from ..registration import tickets
 from ..registration.models import Registration
 from .codes import code_hash, extract_code, input_hash, kana_key
@@ -556,6 +557,15 @@ def _valid_checkins(event: Event) -> dict[int, Checkin]:
     rows = db.session.scalars(select(Checkin).where(
         Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
     return {c.registration_id: c for c in rows}
+
+
+def _export_checkin_time(event: Event) -> list[tuple[str, dict[int, object]]]:
+    """The registrations export's column: when each person was checked in (Japan time), else empty."""
+    return [("受付日時", {rid: to_jst(c.scanned_at).strftime("%Y-%m-%d %H:%M")
+                         for rid, c in _valid_checkins(event).items()})]
+
+
+registrations.register_export_columns(_export_checkin_time)
 
 
 def attendees(event: Event, statuses: Iterable[str] = ("confirmed",)) -> list[Attendee]:

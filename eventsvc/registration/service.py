@@ -20,6 +20,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -853,6 +854,21 @@ def get_for_organizer(reg_id: int, organizer) -> Registration:
     if reg is None or not reg.event.is_managed_by(organizer):
         raise NotFound("registration_not_found", "申込みが見つかりません。")
     return reg
+
+
+#: columns later features add to the organizers' export: ``fn(event) -> [(header, {registration id: value})]``
+ExportColumns = Callable[[Event], list[tuple[str, dict[int, object]]]]
+_export_columns: list[ExportColumns] = []
+
+
+def register_export_columns(fn: ExportColumns) -> None:
+    """A feature built on registrations (check-in…) adds its columns to the CSV/XLSX export."""
+    if fn not in _export_columns:
+        _export_columns.append(fn)
+
+
+def export_columns(event: Event) -> list[tuple[str, dict[int, object]]]:
+    return [column for fn in _export_columns for column in fn(event)]
 
 
 def list_registrations(event: Event, *, status: str | None = None, ticket_type: str | None = None,

@@ -407,8 +407,10 @@ def manage_list(slug: str):
 def _export_rows(event):
     questions = service.questions_of(event)
     positions = service.waitlist_positions(event)
+    extra = service.export_columns(event)  # e.g. the check-in time
     head = ["id", "状態", "参加区分", "氏名", "ふりがな", "メールアドレス", "団体コード", "所属", "部署", "ファシリテーター",
-            "参加者一覧に表示", "Slackで言及", "キャンセル待ち順", "申込日時", "受付コード"] + [q.text for q in questions]
+            "参加者一覧に表示", "Slackで言及", "キャンセル待ち順", "申込日時", "受付コード"] + [h for h, _v in extra] \
+        + [q.text for q in questions]
     rows = []
     for r in service.list_registrations(event):
         answers = [r.answers.get(q.id, "") for q in questions]
@@ -416,6 +418,7 @@ def _export_rows(event):
                      r.organization_code or "", r.organization_name, r.department, "○" if r.facilitator else "",
                      "○" if r.consent_listing else "", "○" if r.consent_slack_mention else "", positions.get(r.id, ""),
                      to_jst(r.created_at).strftime("%Y-%m-%d %H:%M"), r.ticket_code]
+                    + [values.get(r.id, "") for _h, values in extra]
                     + ["、".join(a) if isinstance(a, list) else a for a in answers])
     return head, rows
 

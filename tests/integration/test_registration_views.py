@@ -272,6 +272,34 @@ def test_xlsx_export_never_contains_formulas(manager, make, event):
     assert all(c.data_type != "f" for c in ws[2])
 
 
+def test_exports_say_when_each_person_was_checked_in(manager, make, organizer, event):
+    from datetime import datetime, timezone
+
+    from openpyxl import load_workbook
+
+    from eventsvc.checkin import service as checkin
+
+    came = make.registration(event, ticket_type="online", name="来た 人")
+    make.registration(event, ticket_type="online", name="来ない 人")
+    undone = make.registration(event, ticket_type="online", name="取り消し 人")
+    desk = checkin.Actor.organizer(organizer)
+    at = datetime(2030, 2, 15, 4, 5, tzinfo=timezone.utc)  # 13:05 in Japan
+    for reg in (came, undone):
+        checkin.check_in(event, reg.ticket_code, device_id="d", nonce=None, scanned_at=at, method="scanner",
+                         actor=desk, now=at)
+    checkin.undo_checkin(event, undone.id, actor=desk, now=at)
+    db.session.commit()
+    rows = list(csv.reader(io.StringIO(manager.get(f"/manage/events/{event.slug}/registrations.csv")
+                                       .get_data().decode("utf-8-sig"))))
+    column = rows[0].index("受付日時")
+    assert rows[0][column - 1] == "受付コード"
+    assert {r[3]: r[column] for r in rows[1:]} == {"来た 人": "2030-02-15 13:05", "来ない 人": "", "取り消し 人": ""}
+    ws = load_workbook(io.BytesIO(manager.get(f"/manage/events/{event.slug}/registrations.xlsx").get_data())).active
+    sheet = [[c.value for c in row] for row in ws.iter_rows()]
+    assert {r[3]: r[column] for r in sheet[1:]} == {"来た 人": "2030-02-15 13:05", "来ない 人": None,
+                                                   "取り消し 人": None}
+
+
 def test_message_settings_and_lottery_pages(manager, make, organizer):
     e = make.event(org=organizer, selection="lottery", ticket_types=[events.TicketTypeData("venue", "会場", 1)])
     make.registration(e)
