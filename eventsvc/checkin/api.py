@@ -26,7 +26,7 @@ from ..extensions import db
 from ..jsonapi import Input, Output, Text, api, operation, principal, register_auth
 from ..web import external_url
 from . import present, service
-from .models import StaffLink
+from .models import REFUSALS, StaffLink
 from .present import AttendeeOut, CheckinOut, CountersOut, SnapshotOut
 
 register_auth("staff", lambda token: service.resolve_staff_token(token, now_utc()))
@@ -151,7 +151,7 @@ class ScanIn(Input):
     admitted_locally: bool = True
     #: the device turned the person away on its own, with this answer: the scan is only logged
     #: (``refused_offline``), never admitted afterwards
-    refused_locally: Literal["unknown_code", "not_admitted", "already_checked_in"] | None = None
+    refused_locally: Literal[REFUSALS] | None = None
 
     @model_validator(mode="after")
     def check_target(self):
@@ -289,8 +289,7 @@ def _managed(slug: str) -> Event:
 
 
 class ScanLogQuery(Input):
-    result: Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone",
-                    "refused_offline"] | None = None
+    result: Literal[service.LOG_RESULTS] | None = None
     device_id: Text(64) | None = None
     page: int = Field(default=1, ge=1, le=100_000)
 

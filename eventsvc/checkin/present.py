@@ -13,8 +13,8 @@ from ..jsonapi import Output
 from . import service
 from .service import CheckinResult, Counters
 
-ResultCode = Literal["checked_in", "already_checked_in", "unknown_code", "not_admitted", "wrong_event", "undone",
-                     "refused_offline"]
+#: a scan's answer (``RESULTS``), an undo, or an uploaded offline refusal — the same codes as the scan log's
+ResultCode = Literal[service.LOG_RESULTS]
 
 
 class RegistrationBrief(Output):
