@@ -187,6 +187,12 @@ def attendee_out(event: Event, a: service.Attendee) -> AttendeeOut:
                        checked_in_by=a.checkin.actor_label if a.checkin else None)
 
 
+class LoggedPerson(Output):
+    id: int
+    name: str
+    organization: str
+
+
 class LogEntryOut(Output):
     id: int
     result: str
@@ -194,7 +200,7 @@ class LogEntryOut(Output):
     reason: str | None
     duplicate: bool
     #: this event's registration the scan named (id, name, organisation); null for codes that matched none
-    registration: dict | None
+    registration: LoggedPerson | None
     #: the first 16 hex digits of SHA-256 of what was read, when it matched no ticket of this event
     input_hash: str | None
     method: str
@@ -213,7 +219,7 @@ class ScanLogOut(Output):
 
 def log_entry_out(entry: service.LogEntry) -> LogEntryOut:
     log = entry.log
-    who = {"id": log.registration_id, "name": entry.name, "organization": entry.organization} \
+    who = LoggedPerson(id=log.registration_id, name=entry.name, organization=entry.organization or "") \
         if log.registration_id is not None and entry.name is not None else None
     return LogEntryOut(id=log.id, result=log.result, reason=log.reason or None, duplicate=log.duplicate,
                        registration=who, input_hash=log.input_hash or None, method=log.method,
