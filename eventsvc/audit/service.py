@@ -170,6 +170,8 @@ def _before() -> None:
 def _web_actor() -> Actor | None:
     from flask_login import current_user
 
+    if "_login_user" not in g and "_user_id" not in session:
+        return None  # nobody logged in, and nobody was loaded: no need to ask Flask-Login (a public post)
     try:
         user = current_user._get_current_object()
     except Exception:  # noqa: BLE001 - no login manager in this context
