@@ -263,6 +263,18 @@ def test_scan_log_shows_every_scan_with_device_time_and_method(client, login, ma
         assert client.get(url + odd).status_code == 200, odd
 
 
+def test_the_desk_links_organizers_to_the_scan_log_not_staff(client, login, organizer, event):
+    log = f'href="/manage/events/{event.slug}/checkin-log"'
+    login(organizer)
+    assert log in client.get(desk_url(event)).get_data(as_text=True)
+    _link, token = staff_link(event, organizer)
+    with client.session_transaction() as s:
+        s.clear()
+    client.get(f"/staff/{token}")
+    page = client.get(desk_url(event))
+    assert page.status_code == 200 and log not in page.get_data(as_text=True)
+
+
 def test_scan_log_pages_keep_the_filter(client, login, organizer, event):
     desk = service.Actor.organizer(organizer)
     for i in range(service.LOG_PER_PAGE + 1):
