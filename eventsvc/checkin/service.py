@@ -656,10 +656,10 @@ class LogEntry:
 
 
 def scan_log(event: Event, *, result: str | None = None, device_id: str | None = None, page: int = 1,
-             per_page: int = LOG_PER_PAGE) -> tuple[list[LogEntry], int]:
+             per_page: int | None = LOG_PER_PAGE) -> tuple[list[LogEntry], int]:
     """Every scan of the event — admissions, refusals, undos, uploads from offline devices — newest
     scan first (by the device's scan time, so an upload lands where it happened); the page's
-    entries and how many match in all."""
+    entries (all of them with ``per_page=None``) and how many match in all."""
     logs, r = CheckinLog.__table__, Registration.__table__
     where = [logs.c.event_id == event.id]
     if result:
@@ -667,11 +667,12 @@ def scan_log(event: Event, *, result: str | None = None, device_id: str | None =
     if device_id:
         where.append(logs.c.device_id == device_id)
     total = db.session.scalar(select(func.count()).select_from(logs).where(*where)) or 0
-    rows = db.session.execute(
-        select(CheckinLog, r.c.name, r.c.organization_name)
-        .outerjoin(r, and_(r.c.id == CheckinLog.registration_id, r.c.event_id == event.id))
-        .where(*where).order_by(CheckinLog.scanned_at.desc(), CheckinLog.id.desc())
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    query = (select(CheckinLog, r.c.name, r.c.organization_name)
+             .outerjoin(r, and_(r.c.id == CheckinLog.registration_id, r.c.event_id == event.id))
+             .where(*where).order_by(CheckinLog.scanned_at.desc(), CheckinLog.id.desc()))
+    if per_page is not None:
+        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    rows = db.session.execute(query).all()
     return [LogEntry(log, name, org) for log, name, org in rows], total
 
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from .. import database
+from ..core import export
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
 from ..errors import DomainError, NotFound, ValidationFailed, page_message
@@ -465,14 +466,17 @@ def manage_duplicates(slug: str):
     return render_template("checkin/duplicates.html", event=event, rows=rows, valid=valid)
 
 
+def _log_filters() -> tuple[str | None, str | None]:
+    result = request.args.get("result") or None
+    return (result if result in service.LOG_RESULTS else None), (request.args.get("device") or "")[:64] or None
+
+
 @bp.route("/manage/events/<slug>/checkin-log")
 @login_required
 def manage_scan_log(slug: str):
     """Every scan of the event, newest first: who was admitted or turned away, when, on which device."""
     event = _managed(slug)
-    result = request.args.get("result") or None
-    result = result if result in service.LOG_RESULTS else None
-    device = (request.args.get("device") or "")[:64] or None
+    result, device = _log_filters()
     raw_page = request.args.get("page") or "1"
     page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 7 else 1
     entries, total = service.scan_log(event, result=result, device_id=device, page=page)
@@ -484,6 +488,25 @@ def manage_scan_log(slug: str):
         result_text=present.log_result_text, method_text=present.method_text, filter_text=present.log_filter_text))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/manage/events/<slug>/checkin-log.csv")
+@login_required
+def manage_scan_log_csv(slug: str):
+    """The scan log as CSV for Excel (the page's filters apply; every line, not one page)."""
+    event = _managed(slug)
+    result, device = _log_filters()
+    entries, _total = service.scan_log(event, result=result, device_id=device, per_page=None)
+    header = [_("読み取り時刻"), _("受信時刻"), _("結果"), _("参加者"), _("所属"), _("方法"), _("端末"), _("担当"),
+              _("読み取った内容のハッシュ")]
+    rows = [[to_jst(e.log.scanned_at).strftime("%Y-%m-%d %H:%M:%S"),
+             to_jst(e.log.received_at).strftime("%Y-%m-%d %H:%M:%S"),
+             present.log_result_text(e.log.result, e.log.reason, e.log.duplicate), e.name, e.organization,
+             present.method_text(e.log.method), e.log.device_id, e.log.actor_label, e.log.input_hash]
+            for e in entries]
+    return Response(export.to_csv(header, rows), mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f"attachment; filename={event.slug}-checkin-log.csv"})
 
 
 # ------------------------------------------------------------------ self check-in (attendee)

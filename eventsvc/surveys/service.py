@@ -29,6 +29,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..core import export
 from ..core.clock import format_datetime, to_jst, to_utc
 from ..core.text import clean_field
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -38,7 +39,7 @@ from ..outbox import service as outbox
 from ..outbox.models import Delivery
 from ..registration import tickets
 from ..registration.models import Registration
-from . import aggregate, export
+from . import aggregate
 from .models import (
     KINDS,
     QuestionVersion,

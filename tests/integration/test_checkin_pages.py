@@ -263,6 +263,36 @@ def test_scan_log_shows_every_scan_with_device_time_and_method(client, login, ma
         assert client.get(url + odd).status_code == 200, odd
 
 
+def test_scan_log_as_csv_for_excel(client, login, make, organizer, event):
+    import csv
+    import io
+
+    came = make.registration(event, name="比嘉 太郎")
+    link, _token = staff_link(event, organizer, label="=受付2")  # a label that a spreadsheet would run
+    staff = service.Actor.staff(link)
+    service.check_in(event, came.ticket_code, device_id="+tablet", nonce=None, scanned_at=None, method="camera",
+                     actor=staff, now=now_utc())
+    service.check_in(event, "junk", device_id="tablet-2", nonce=None, scanned_at=None, method="scanner",
+                     actor=staff, now=now_utc())
+    db.session.commit()
+    url = f"/manage/events/{event.slug}/checkin-log.csv"
+    assert client.get(url).status_code == 302  # organizers only
+    login(organizer)
+    page = client.get(f"/manage/events/{event.slug}/checkin-log?device=tablet-2").get_data(as_text=True)
+    assert f'href="{url}?device=tablet-2"' in page  # the download keeps the page's filter
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert r.headers["Cache-Control"] == "no-store" and r.get_data().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(r.get_data().decode("utf-8-sig"))))
+    assert rows[0] == ["読み取り時刻", "受信時刻", "結果", "参加者", "所属", "方法", "端末", "担当", "読み取った内容のハッシュ"]
+    by_result = {row[2]: row for row in rows[1:]}
+    assert set(by_result) == {"受付", "不明なコード"}
+    assert by_result["受付"][3:8] == ["比嘉 太郎", came.organization_name, "カメラ", "'+tablet", "'=受付2"]
+    assert len(by_result["不明なコード"][8]) == 16 and "junk" not in r.get_data(as_text=True)
+    only = list(csv.reader(io.StringIO(client.get(url + "?device=tablet-2").get_data().decode("utf-8-sig"))))
+    assert len(only) == 2 and only[1][2] == "不明なコード"
+
+
 def test_the_desk_links_organizers_to_the_scan_log_not_staff(client, login, organizer, event):
     log = f'href="/manage/events/{event.slug}/checkin-log"'
     login(organizer)

@@ -137,6 +137,7 @@ GET    checkin.manage_attendance_code          302   302   302   302   404   200
 POST   checkin.manage_attendance_code          302   302   302   302   404   302   302
 GET    checkin.manage_duplicates               302   302   302   302   404   200   200
 GET    checkin.manage_scan_log                 302   302   302   302   404   200   200
+GET    checkin.manage_scan_log_csv             302   302   302   302   404   200   200
 GET    checkin.manage_name_tags                302   302   302   302   404   200   200
 POST   checkin.manage_revoke_staff_link        302   302   302   302   404   302   302
 GET    checkin.manage_staff_links              302   302   302   302   404   200   200

@@ -8,7 +8,7 @@ import io
 import openpyxl
 import pytest
 
-from eventsvc.surveys.export import Sheet, safe_text, to_csv, to_xlsx
+from eventsvc.core.export import Sheet, safe_text, to_csv, to_xlsx
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+81 90", "-1", "@SUM(A1)", "\tx", "\rx", "＝1+1", "＋1", "－1", "＠x",

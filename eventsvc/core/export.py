@@ -1,4 +1,5 @@
-"""Survey exports: CSV for Excel (UTF-8 with BOM, formula-safe) and XLSX (openpyxl).
+"""Spreadsheet exports (survey answers, the scan log): CSV for Excel (UTF-8 with BOM,
+formula-safe) and XLSX (openpyxl).
 
 Pure: the standard library and openpyxl only. Tables come in as a header and rows of
 plain values; nothing here knows about surveys or people.
