@@ -138,6 +138,21 @@ def test_organizer_pages_in_english(english, login, organizer, event, make):
     assert "Kyushu" in html  # regions in English in the select
     assert japanese_left(html, *event_data(event)) == []
 
+    from eventsvc.checkin import service as checkin
+    from eventsvc.core.clock import now_utc
+    from eventsvc.extensions import db
+
+    desk = checkin.Actor.organizer(organizer)
+    checkin.check_in(event, reg.ticket_code, device_id="tablet-1", nonce=None, scanned_at=None, method="camera",
+                     actor=desk, now=now_utc())
+    checkin.sync(event, [checkin.QueuedScan("junk", "n1", now_utc(), refused_locally="unknown_code")],
+                 device_id="tablet-1", actor=desk, now=now_utc())
+    db.session.commit()
+    html = english.get(f"/manage/events/{event.slug}/checkin-log").get_data(as_text=True)
+    for text in ("Scan log", "Camera", "Turned away while offline (Unknown code)", "Export as CSV"):
+        assert text in html, text
+    assert japanese_left(html, *event_data(event), organizer.name, reg.name, reg.organization_name) == []
+
 
 def test_error_page_in_english(english):
     r = english.get("/no-such-page")
