@@ -82,6 +82,12 @@ PERSONAL_SESSION_KEYS = ("_user_id", "checkin_staff")
 CAMERA_OFF = "camera=(), microphone=(), geolocation=()"
 
 
+def page_number() -> int:
+    """The list page a ``?page=`` asks for: 1 for anything that is not a sensible page number."""
+    raw = request.args.get("page") or "1"
+    return max(int(raw), 1) if raw.isdigit() and len(raw) < 7 else 1
+
+
 def is_personal_response() -> bool:
     """Whether this response may show personal data, so that no cache may keep it."""
     path = request.path

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 
 from ..errors import Forbidden
+from ..web import page_number
 from . import service
 from .models import ACTOR_KINDS
 
@@ -35,14 +36,13 @@ def index():
     if not current_user.is_admin:
         raise Forbidden("admin_only", "このページは管理者だけが使えます。")
     filters = _filters()
-    raw_page = request.args.get("page") or "1"
-    page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 7 else 1
-    rows, total = service.search(filters, page=max(page, 1))
+    page = page_number()
+    rows, total = service.search(filters, page=page)
     pages = max(1, math.ceil(total / service.PER_PAGE))
     args = {k: v for k, v in (("who", request.args.get("who")), ("event", filters.event_slug),
                                ("action", filters.action)) if v}
     response = Response(render_template(
-        "audit/index.html", rows=rows, total=total, page=max(page, 1), pages=pages, args=args, filters=filters,
+        "audit/index.html", rows=rows, total=total, page=page, pages=pages, args=args, filters=filters,
         who=request.args.get("who") or "", organizers=service.organizers(), actions=service.seen_actions(),
         events=service.seen_events()))
     response.headers["Cache-Control"] = "no-store"

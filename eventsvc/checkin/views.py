@@ -42,7 +42,7 @@ from ..events.models import Event
 from ..events.poster import qr_svg
 from ..extensions import db, limiter
 from ..jsonapi import adapter, validation_fields
-from ..web import apply_errors, external_url
+from ..web import apply_errors, external_url, page_number
 from . import api as desk_api
 from . import present, service
 from .forms import ScanForm, SelfCheckinForm, StaffLinkForm, WalkInForm
@@ -477,8 +477,7 @@ def manage_scan_log(slug: str):
     """Every scan of the event, newest first: who was admitted or turned away, when, on which device."""
     event = _managed(slug)
     result, device = _log_filters()
-    raw_page = request.args.get("page") or "1"
-    page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 7 else 1
+    page = page_number()
     entries, total = service.scan_log(event, result=result, device_id=device, page=page)
     pages = max(1, -(-total // service.LOG_PER_PAGE))
     args = {k: v for k, v in (("result", result), ("device", device)) if v}
