@@ -81,6 +81,16 @@ NO_STORE_PARTS = ("/checkin/", "/survey/r/")
 PERSONAL_SESSION_KEYS = ("_user_id", "checkin_staff")
 CAMERA_OFF = "camera=(), microphone=(), geolocation=()"
 
+#: on every response unless the view set its own (the scanner page sets Permissions-Policy)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                                "frame-ancestors 'none'; form-action 'self'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", CAMERA_OFF),
+)
+
 
 def page_number() -> int:
     """The list page a ``?page=`` asks for: 1 for anything that is not a sensible page number."""
@@ -148,21 +158,16 @@ def register_web(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
         h = response.headers
-        h.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'; form-action 'self'",
-        )
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "same-origin")
+        present = {name.lower() for name, _value in h.items()}  # one pass; a view's own value wins
+        for name, value in SECURITY_HEADERS:
+            if name.lower() not in present:
+                h.add(name, value)
         if h["Referrer-Policy"] == "no-referrer" and response.mimetype == "text/html" \
                 and not 300 <= response.status_code < 400:
             # a page that keeps its URL (a token) out of Referer headers may still hold a form,
             # and over HTTPS Flask-WTF refuses a post without a same-site Referer: the origin
             # alone satisfies it and tells nobody the path
             h["Referrer-Policy"] = "strict-origin"
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Permissions-Policy", CAMERA_OFF)  # the scanner page sets its own
         if is_personal_response() and "no-store" not in (h.get("Cache-Control") or ""):
             h["Cache-Control"] = "no-store"
         return response
