@@ -66,5 +66,5 @@ def create_confirmed_registration(event: Event, data: WalkIn, *, now: datetime, 
     db.session.add(reg)
     db.session.flush()
     reg.event, reg.ticket_type = event, tt
-    mail.enqueue_confirmed(reg, registrations.manage_url(reg), now, reason="registered")
+    mail.enqueue_confirmed(reg, now, reason="registered")
     return reg

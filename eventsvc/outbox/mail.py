@@ -7,7 +7,8 @@ URL forms::
     smtps://user:pass@host[:465]          implicit TLS
 
 Payload of a ``mail.*`` delivery: ``{"subject", "text", "attachments": [{"filename",
-"content_type", "data" (base64) | "qr" (text drawn as a QR PNG when sent)}], "reply_to"?}``. Without ``SMTP_URL`` the worker holds the
+"content_type", "data" (base64) | "qr" (text drawn as a QR PNG when sent)}], "reply_to"?}``, or a
+recipe (``"render"``) that ``renderers.py`` turns into that before the send. Without ``SMTP_URL`` the worker holds the
 rows (``held``, "未送信: SMTP未設定") and sends them once SMTP is configured.
 """
 
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..core.clock import now_utc
 from ..core.i18n import N_
 from ..events.poster import qr_png
+from .renderers import resolve
 from .senders import PermanentError, TemporaryError, UncertainError, register_sender
 
 NOT_CONFIGURED = N_("未送信: SMTP未設定")  # stored as the reason; the page translates it
@@ -64,7 +66,7 @@ def message_id(delivery, domain: str) -> str:
 
 
 def build_message(delivery, mail_from: str) -> EmailMessage:
-    p = delivery.payload or {}
+    p = resolve(delivery)  # the worker has rendered a recipe already; this is for direct callers
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = delivery.target

@@ -6,9 +6,10 @@ makes a retried cause harmless: the second enqueue returns the first row.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import now_utc
@@ -19,28 +20,19 @@ from .models import STATES, Delivery
 
 def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = None,
             registration_id: int | None = None, dedupe_key: str | None = None,
-            now: datetime | None = None, not_before: datetime | None = None, fresh: bool = False) -> Delivery:
+            now: datetime | None = None, not_before: datetime | None = None) -> Delivery:
     """Add a delivery (state ``queued``) to the session and flush it.
 
     With ``dedupe_key``, an existing row with the same key is returned instead (even
     when another transaction inserted it concurrently: the unique index decides).
-
-    ``fresh=True`` says the key cannot exist yet (it names a row this transaction has just
-    inserted, e.g. a new registration's id): the row is inserted without looking for an
-    existing one first and without a savepoint. The unique index still guards the key: a
-    duplicate raises :class:`~sqlalchemy.exc.IntegrityError` (the transaction is then lost)
-    instead of returning the other row.
     """
     now = now or now_utc()
-    if dedupe_key and not fresh:
+    if dedupe_key:
         existing = db.session.scalar(select(Delivery).where(Delivery.dedupe_key == dedupe_key))
         if existing is not None:
             return existing
-    row = Delivery(kind=kind, target=target[:320], payload=payload, event_id=event_id,
-                   registration_id=registration_id, dedupe_key=dedupe_key, state="queued",
-                   attempts=0, next_attempt_at=not_before or now, created_at=now, last_error="",
-                   external_id="", claimed_by="")
-    if not dedupe_key or fresh:
+    row = Delivery(**_new_row(kind, target, payload, event_id, registration_id, dedupe_key, now, not_before))
+    if not dedupe_key:
         db.session.add(row)
         db.session.flush()
         return row
@@ -53,6 +45,34 @@ def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = Non
             raise
         return existing
     return row
+
+
+def enqueue_new(kind: str, target: str, payload: dict, *, event_id: int | None = None,
+                registration_id: int | None = None, dedupe_key: str | None = None,
+                now: datetime | None = None) -> int:
+    """Add a delivery whose ``dedupe_key`` cannot exist yet; returns its id.
+
+    For a cause that has just inserted what the key names (a new registration's id): one
+    ``INSERT … RETURNING id``, without looking for an existing row, without a savepoint and
+    without an ORM object (this is on the registration's hot path). The unique index still
+    guards the key: a duplicate raises :class:`~sqlalchemy.exc.IntegrityError` (the transaction
+    is then lost) instead of answering with the other row, as :func:`enqueue` would.
+    """
+    values = _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now or now_utc(), None)
+    return db.session.execute(_insert_statement(), values).scalar_one()
+
+
+@functools.cache
+def _insert_statement():
+    table = Delivery.__table__
+    return insert(table).returning(table.c.id)
+
+
+def _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now, not_before) -> dict:
+    return dict(kind=kind, target=target[:320], payload=payload, event_id=event_id,
+                registration_id=registration_id, dedupe_key=dedupe_key, state="queued", attempts=0,
+                next_attempt_at=not_before or now, created_at=now, last_error="", external_id="",
+                claimed_by="")
 
 
 def list_for_event(event_id: int, *, state: str | None = None, kind_prefix: str | None = None,

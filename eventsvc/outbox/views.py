@@ -12,7 +12,7 @@ from ..errors import DomainError
 from ..events import service as events_service
 from ..events.forms import ActionForm
 from ..extensions import db
-from . import service
+from . import renderers, service
 from .models import STATES
 from .senders import sender_for
 
@@ -20,7 +20,7 @@ bp = Blueprint("outbox", __name__)
 
 # ------------------------------------------------------------------ manage
 # GET  /manage/events/<slug>/deliveries             manage_list   states, filters, "未送信: SMTP未設定"
-# GET  /manage/events/<slug>/deliveries/<id>        manage_show   the message as it will be (was) sent
+# GET  /manage/events/<slug>/deliveries/<id>        manage_show   the message as sent, or as it would be sent now
 # POST /manage/events/<slug>/deliveries/<id>/retry  manage_retry  a person decides to send again
 
 STATE_LABELS = {"queued": N_("送信待ち"), "sending": N_("送信中"), "sent": N_("送信済み"), "failed": N_("失敗"),
@@ -53,7 +53,13 @@ def manage_list(slug: str):
 def manage_show(slug: str, delivery_id: int):
     event = events_service.get_event_for(slug, current_user)
     row = service.get_for_event(event.id, delivery_id)
-    return render_template("outbox/manage_show.html", event=event, d=row, action=ActionForm())
+    deferred, render_error = renderers.is_deferred(row.payload), None
+    try:
+        payload = renderers.resolve(row)
+    except renderers.RenderError as err:
+        payload, render_error = row.payload, str(err)
+    return render_template("outbox/manage_show.html", event=event, d=row, payload=payload, deferred=deferred,
+                           render_error=render_error, action=ActionForm())
 
 
 @bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>/retry", methods=["POST"])

@@ -8,6 +8,8 @@ One pass (:func:`run_once`)::
     claim     due 'queued' rows → 'sending' with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED,
               so several workers never claim the same row; SQLite: the write lock serialises)
               rows without a usable sender → 'held' with the reason
+    render    per row carrying a recipe instead of its text (``renderers.py``): make the message
+              and store it in the row, so the row holds what is sent
     send      per row: mark send_started_at (only if the claim is still ours) — for mail only
               right before DATA, the point after which the message may have gone out — call
               the sender, then sent | queued again with exponential backoff and jitter | failed
@@ -36,6 +38,7 @@ from .. import database
 from ..core.clock import now_utc
 from ..extensions import db
 from . import mail as _mail  # noqa: F401  (registers the mail.* sender)
+from . import renderers
 from .models import Delivery
 from .senders import ClaimLost, PermanentError, TemporaryError, UncertainError, sender_for
 
@@ -148,16 +151,31 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     so registrations and check-ins go on meanwhile. Every write here is a short transaction.
     """
     config = current_app.config
+    rendered = None
     with database.read_only():
         row = db.session.get(Delivery, row_id)
         sender = sender_for(row.kind) if row is not None else None
+        if sender is not None and renderers.is_deferred(row.payload):
+            try:
+                rendered = renderers.resolve(row)
+            except renderers.RenderError as err:
+                rendered = err
+            except Exception as err:  # noqa: BLE001 - a broken template must not stop the worker
+                log.exception("rendering a %s delivery failed", row.kind)
+                rendered = TemporaryError(f"rendering: {type(err).__name__}: {err}")
     if sender is None:
         db.session.rollback()
         return "lost"
+    if isinstance(rendered, renderers.RenderError):
+        _finish(row_id, who, state="failed", last_error=str(rendered)[:2000])
+        return "failed"
     late_start = bool(getattr(sender, "marks_start", False))
     # Count the attempt, and mark the start unless the sender marks it itself (only if the
-    # claim is still ours).
+    # claim is still ours). A message made from a recipe is stored as made, before it is sent:
+    # the row then shows exactly what left, and a manual retry sends the same message.
     values = {"attempts": Delivery.attempts + 1}
+    if isinstance(rendered, dict):
+        values["payload"] = rendered
     if not late_start:
         values["send_started_at"] = now_utc()
     if not _mark(row_id, who, **values):
@@ -172,6 +190,8 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
         with database.read_only():
             row = db.session.get(Delivery, row_id)
             attempts, kind = row.attempts, row.kind
+            if isinstance(rendered, TemporaryError):
+                raise rendered  # nothing was sent: tried again later like a failed connection
             if late_start:
                 external_id = sender.send(row, config, point_of_no_return=point_of_no_return)
             else:

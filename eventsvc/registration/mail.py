@@ -1,7 +1,11 @@
-"""The registration e-mails, rendered into outbox payloads when their cause happens.
+"""The registration e-mails: enqueued as recipes when their cause happens, rendered when sent.
 
-Rendering at enqueue time keeps the outbox channel-agnostic and lets organizers read a
-held message exactly as it will be sent. Templates live in ``templates/emails/``. A message is
+A registration must answer fast, and rendering its mail (a template, a dozen translations, the
+signed attendee link, the .ics file) cost a third of it. So the cause writes only a recipe into
+the outbox row (subject, template, reason, note, position: see :func:`recipe`), and
+:func:`render` makes the message from the registration as it is at send time; the outbox stores
+the result in the row before sending it (``outbox/renderers.py``), and shows organizers a
+not-yet-sent message rendered on the spot. Templates live in ``templates/emails/``. A message is
 written in the language the person registered in (``reg.locale``: Japanese unless English).
 """
 
@@ -51,7 +55,7 @@ def _attachment(filename: str, content_type: str, data: bytes) -> dict:
     return {"filename": filename, "content_type": content_type, "data": base64.b64encode(data).decode()}
 
 
-def event_ics(event: Event, now: datetime) -> bytes:
+def event_ics(event: Event) -> bytes:
     url = absolute_url("events.show", slug=event.slug)
     location = "、".join(x for x in (event.venue_name, event.venue_address) if x) or "オンライン"
     return _ics(IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at,
@@ -79,37 +83,52 @@ def _subject(key: str, reg) -> str:
         return gettext(SUBJECTS[key], title=reg.event.title)[:200]
 
 
-def enqueue_confirmed(reg, manage_url: str, now: datetime, *, reason: str, note: str = "", fresh: bool = False):
+def recipe(template: str, **params) -> dict:
+    """What :func:`render` needs besides the registration (JSON: stored in the outbox row)."""
+    return {"with": "registration", "template": template, **{k: v for k, v in params.items() if v}}
+
+
+def render(reg, spec: dict, manage_url: str) -> dict:
+    """The finished message for ``reg`` from a :func:`recipe`: ``text`` and, for the ticket mail,
+    ``attachments`` (the QR image is drawn by the mail sender; the .ics file is made here)."""
+    template = spec.get("template", "")
+    if template == "message":
+        return {"text": _render("message", reg, manage_url=manage_url, body=spec.get("body", ""))}
+    context = {"manage_url": manage_url, "reason": spec.get("reason", ""), "note": spec.get("note", "")}
+    if template == "confirmed":
+        return {"text": _render("confirmed", reg, **context), "attachments": [
+            {"filename": f"ticket-{reg.ticket_code}.png", "content_type": "image/png", "qr": reg.ticket_code},
+            _attachment(f"{reg.event.slug}.ics", "text/calendar", event_ics(reg.event)),
+        ]}
+    return {"text": _render(template, reg, position=spec.get("position"), **context)}
+
+
+def enqueue_confirmed(reg, now: datetime, *, reason: str, note: str = "", fresh: bool = False) -> None:
     """The "you are in" mail with the ticket: QR image and .ics attached. Once per registration.
 
-    ``fresh``: the registration was inserted in this transaction (see :func:`outbox.enqueue`)."""
+    ``fresh``: the registration was inserted in this transaction, so no mail keyed by its id can
+    exist yet (see :func:`outbox.enqueue_new`)."""
     key = reason if reason in SUBJECTS else "registered"
-    text = _render("confirmed", reg, manage_url=manage_url, reason=reason, note=note)
-    attachments = [
-        # the QR image is drawn by the mail sender at send time (keeps the request fast)
-        {"filename": f"ticket-{reg.ticket_code}.png", "content_type": "image/png", "qr": reg.ticket_code},
-        _attachment(f"{reg.event.slug}.ics", "text/calendar", event_ics(reg.event, now)),
-    ]
-    return outbox.enqueue(f"mail.{'confirmation' if reason == 'registered' else reason}", reg.email,
-                          {"subject": _subject(key, reg), "text": text, "attachments": attachments},
-                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.confirmed:{reg.id}",
-                          now=now, fresh=fresh)
+    _enqueue(reg, f"mail.{'confirmation' if reason == 'registered' else reason}",
+             {"subject": _subject(key, reg), "render": recipe("confirmed", reason=reason, note=note)},
+             f"mail.confirmed:{reg.id}", now, fresh)
 
 
-def enqueue_simple(reg, template: str, manage_url: str, now: datetime, *, key: str, position: int | None = None,
-                   reason: str = "", note: str = "", fresh: bool = False):
-    """A mail rendered from ``template``; ``key`` dedupes it (``fresh``: see :func:`enqueue_confirmed`)."""
-    text = _render(template, reg, manage_url=manage_url, position=position, reason=reason, note=note)
-    return outbox.enqueue(f"mail.{template}", reg.email, {"subject": _subject(template, reg), "text": text},
-                          event_id=reg.event_id, registration_id=reg.id, dedupe_key=f"mail.{key}", now=now,
-                          fresh=fresh)
+def enqueue_simple(reg, template: str, now: datetime, *, key: str, position: int | None = None,
+                   reason: str = "", note: str = "", fresh: bool = False) -> None:
+    """A mail made from ``template``; ``key`` dedupes it (``fresh``: see :func:`enqueue_confirmed`)."""
+    spec = recipe(template, position=position, reason=reason, note=note)
+    _enqueue(reg, f"mail.{template}", {"subject": _subject(template, reg), "render": spec}, f"mail.{key}", now,
+             fresh)
 
 
-def enqueue_message(reg, subject: str, body: str, manage_url: str, now: datetime, *, key: str,
-                    reply_to: str | None = None):
-    text = _render("message", reg, manage_url=manage_url, body=body)
-    payload = {"subject": f"【{reg.event.title[:60]}】{subject}", "text": text}
+def enqueue_message(reg, subject: str, body: str, now: datetime, *, key: str, reply_to: str | None = None) -> None:
+    payload = {"subject": f"【{reg.event.title[:60]}】{subject}", "render": recipe("message", body=body)}
     if reply_to:
         payload["reply_to"] = reply_to
-    return outbox.enqueue("mail.message", reg.email, payload, event_id=reg.event_id, registration_id=reg.id,
-                          dedupe_key=f"mail.{key}", now=now)
+    _enqueue(reg, "mail.message", payload, f"mail.{key}", now, False)
+
+
+def _enqueue(reg, kind: str, payload: dict, dedupe_key: str, now: datetime, fresh: bool) -> None:
+    enqueue = outbox.enqueue_new if fresh else outbox.enqueue
+    enqueue(kind, reg.email, payload, event_id=reg.event_id, registration_id=reg.id, dedupe_key=dedupe_key, now=now)

@@ -264,11 +264,7 @@ def purge_event(event: Event, now: datetime) -> dict[str, int]:
     _lock_event(event)
     ids = list(db.session.scalars(select(Registration.id).where(Registration.event_id == event.id)))
     counts = _run(Erasure(event=event, registration_ids=ids, now=now, whole_event=True))
-    settings = db.session.get(RegistrationSettings, event.id)
-    if settings is None:
-        settings = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
-                                        lottery_at=None, privacy_purpose="", updated_at=now)
-        db.session.add(settings)
+    settings = db.session.get(RegistrationSettings, event.id) or service.new_settings_row(event, now)
     if settings.purged_at is None:
         settings.purged_at = now
     db.session.flush()
@@ -303,11 +299,7 @@ def set_retention_days(event: Event, days: int | None, now: datetime) -> Registr
         from ..errors import ValidationFailed
 
         raise ValidationFailed({"retention_days": f"{MIN_RETENTION_DAYS}〜{MAX_RETENTION_DAYS}日で指定してください。"})
-    settings = db.session.get(RegistrationSettings, event.id)
-    if settings is None:
-        settings = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
-                                        lottery_at=None, privacy_purpose="", updated_at=now)
-        db.session.add(settings)
+    settings = db.session.get(RegistrationSettings, event.id) or service.new_settings_row(event, now)
     settings.retention_days = int(days) if days is not None else None
     db.session.flush()
     return settings

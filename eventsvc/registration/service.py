@@ -31,8 +31,10 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import orgs
+from ..core.clock import now_utc
 from ..core.text import (
     TextError,
     check_text,
@@ -46,6 +48,7 @@ from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events import service as events_service
 from ..events.models import Event, TicketType
 from ..extensions import db
+from ..outbox.renderers import RenderError, register_renderer
 from . import lottery, mail, rules, tickets
 from .models import (
     ACTIVE,
@@ -98,11 +101,28 @@ class Question:
 
 # ------------------------------------------------------------------ settings
 def settings_for(event: Event) -> RegistrationSettings:
-    """The event's settings row, or unsaved defaults."""
-    row = db.session.get(RegistrationSettings, event.id)
+    """The event's settings row, or unsaved defaults.
+
+    An event read by :func:`event_for_registration` came with its row, or with the news that it
+    has none (a row made since, by :func:`new_settings_row`, replaces that news): the database
+    is not asked again."""
+    known = getattr(event, "_registration_settings_ref", _UNREAD)
+    row = known if known is not _UNREAD else db.session.get(RegistrationSettings, event.id)
     if row is None:
         row = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
                                    lottery_at=None, privacy_purpose="")
+    return row
+
+
+_UNREAD = object()
+
+
+def new_settings_row(event: Event, now: datetime | None = None) -> RegistrationSettings:
+    """Add the event's settings row (defaults) to the session: the only way one is made."""
+    row = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
+                               lottery_at=None, privacy_purpose="", updated_at=now or now_utc())
+    db.session.add(row)
+    event._registration_settings_ref = row
     return row
 
 
@@ -126,10 +146,7 @@ def update_settings(event: Event, actor, now: datetime, *, promotion_mode: str, 
         errors["lottery_at"] = "日時にタイムゾーンがありません。"
     if errors:
         raise ValidationFailed(errors)
-    row = db.session.get(RegistrationSettings, event.id)
-    if row is None:
-        row = RegistrationSettings(event_id=event.id)
-        db.session.add(row)
+    row = db.session.get(RegistrationSettings, event.id) or new_settings_row(event, now)
     row.promotion_mode, row.offer_hours = promotion_mode, offer_hours
     row.questions = [q.as_dict() for q in cleaned]
     row.lottery_at, row.privacy_purpose, row.updated_at = lottery_at, privacy_purpose, now
@@ -454,7 +471,7 @@ def event_for_registration(slug: str) -> Event:
         raise NotFound("event_not_found", "イベントが見つかりません。")
     # the session holds its rows weakly: without a reference the settings row would be gone
     # (and asked for again) by the time settings_for looks for it. Only a reference, no cache:
-    # settings_for still goes through the session.
+    # settings_for still goes through the session. None says "there is no row" (see settings_for).
     event._registration_settings_ref = row[1]
     return event
 
@@ -503,7 +520,9 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
     if reg is None:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
-    reg.event, reg.ticket_type = event, tt
+    # known, not changed: set as loaded, so the next statement has nothing to flush
+    set_committed_value(reg, "event", event)
+    set_committed_value(reg, "ticket_type", tt)
     #: known without another query: the new rank is behind everyone waiting (not stored)
     reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
     _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=True)
@@ -518,25 +537,24 @@ def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str =
     ``fresh``: ``reg`` was inserted in this transaction, so no mail keyed by its id can exist
     yet (the outbox then skips its look-up and savepoint; see :func:`outbox.enqueue`).
     """
-    url = manage_url(reg)
     if reg.status == "confirmed":
-        mail.enqueue_confirmed(reg, url, now, reason=reason, note=note, fresh=fresh)
+        mail.enqueue_confirmed(reg, now, reason=reason, note=note, fresh=fresh)
     elif reg.status == "waitlisted":
-        mail.enqueue_simple(reg, "waitlisted", url, now, position=position or waitlist_position(reg),
+        mail.enqueue_simple(reg, "waitlisted", now, position=position or waitlist_position(reg),
                             reason=reason, note=note,
                             key=f"waitlisted:{reg.id}:{reg.queue_rank}", fresh=fresh)
     elif reg.status == "pending_review":
-        mail.enqueue_simple(reg, "pending_review", url, now, key=f"pending_review:{reg.id}", fresh=fresh)
+        mail.enqueue_simple(reg, "pending_review", now, key=f"pending_review:{reg.id}", fresh=fresh)
     elif reg.status == "applied":
-        mail.enqueue_simple(reg, "applied", url, now, reason=reason, note=note, key=f"applied:{reg.id}",
+        mail.enqueue_simple(reg, "applied", now, reason=reason, note=note, key=f"applied:{reg.id}",
                             fresh=fresh)
     elif reg.status == "offered":
-        mail.enqueue_simple(reg, "offer", url, now, key=f"offer:{reg.id}:{reg.offer_expires_at.isoformat()}",
+        mail.enqueue_simple(reg, "offer", now, key=f"offer:{reg.id}:{reg.offer_expires_at.isoformat()}",
                             fresh=fresh)
     elif reg.status == "rejected":
-        mail.enqueue_simple(reg, "rejected", url, now, note=note, key=f"rejected:{reg.id}", fresh=fresh)
+        mail.enqueue_simple(reg, "rejected", now, note=note, key=f"rejected:{reg.id}", fresh=fresh)
     elif reg.status == "cancelled":
-        mail.enqueue_simple(reg, "cancelled", url, now, reason=reason, note=note, key=f"cancelled:{reg.id}",
+        mail.enqueue_simple(reg, "cancelled", now, reason=reason, note=note, key=f"cancelled:{reg.id}",
                             fresh=fresh)
 
 
@@ -628,7 +646,7 @@ def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
             reg.status, reg.queue_rank, reg.updated_at = "waitlisted", _next_rank(tt_id), now
             reg.offer_expires_at = None
             db.session.flush()
-            mail.enqueue_simple(reg, "offer_expired", manage_url(reg), now, position=waitlist_position(reg),
+            mail.enqueue_simple(reg, "offer_expired", now, position=waitlist_position(reg),
                                 key=f"offer_expired:{reg.id}:{reg.queue_rank}")
             n += 1
         fill_seats(tt, now, capacity=capacity)
@@ -837,7 +855,7 @@ def resend_link(event: Event, email: str, now: datetime) -> bool:
     if reg is None:
         return False
     bucket = now.strftime("%Y%m%d%H")  # at most one link mail per hour per registration
-    mail.enqueue_simple(reg, "link", manage_url(reg), now, key=f"link:{reg.id}:{bucket}")
+    mail.enqueue_simple(reg, "link", now, key=f"link:{reg.id}:{bucket}")
     return True
 
 
@@ -933,7 +951,7 @@ def message_confirmed(event: Event, actor, subject: str, body: str, now: datetim
     batch = uuid.uuid4().hex[:12]
     regs = list_registrations(event, status="confirmed")
     for reg in regs:
-        mail.enqueue_message(reg, subject, body, manage_url(reg), now, key=f"message:{batch}:{reg.id}",
+        mail.enqueue_message(reg, subject, body, now, key=f"message:{batch}:{reg.id}",
                              reply_to=getattr(actor, "email", None))
     return len(regs)
 
@@ -944,10 +962,20 @@ def _periodic(now: datetime) -> None:
     run_due_lotteries(now)
 
 
-def _register_periodic() -> None:
+def render_mail(delivery) -> dict:
+    """The outbox's renderer for registration mails (see ``outbox/renderers.py``): the message
+    made from the registration as it is now, with a freshly signed link to its page."""
+    reg = db.session.get(Registration, delivery.registration_id) if delivery.registration_id else None
+    if reg is None or reg.erased_at is not None:
+        raise RenderError("申込みが削除されたため、このメールは作成できません")
+    return mail.render(reg, delivery.payload["render"], manage_url(reg))
+
+
+def _register_worker_hooks() -> None:
     from ..outbox.worker import register_periodic
 
     register_periodic("registration", _periodic)
+    register_renderer("registration", render_mail)
 
 
-_register_periodic()
+_register_worker_hooks()

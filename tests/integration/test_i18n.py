@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from eventsvc.core import orgs
 from eventsvc.extensions import db
+from eventsvc.outbox import renderers
 from eventsvc.outbox.models import Delivery
 from eventsvc.registration.models import Registration
 from eventsvc.registration.service import link_token
@@ -167,9 +168,9 @@ def test_a_person_who_registers_in_english_gets_english_mail(english, event):
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     reg = db.session.scalar(select(Registration).where(Registration.email == FORM["email"]))
     assert reg.locale == "en"
-    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
-    assert mail.payload["subject"] == f"[Confirmed] {event.title}"
-    text = mail.payload["text"]
+    mail = renderers.resolve(db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id)))
+    assert mail["subject"] == f"[Confirmed] {event.title}"
+    text = mail["text"]
     assert text.startswith(f"Dear {reg.name},")
     for line in ("Thank you for registering. Your place is confirmed.", "Participation type: ",
                  f"Check-in code: {reg.ticket_code}", "View, change or cancel your registration:"):
@@ -183,6 +184,6 @@ def test_a_person_who_registers_in_english_gets_english_mail(english, event):
 def test_japanese_mail_stays_japanese(client, event):
     assert client.post(f"/events/{event.slug}/register", data=FORM).status_code == 302
     reg = db.session.scalar(select(Registration).where(Registration.email == FORM["email"]))
-    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
-    assert mail.payload["subject"] == f"【参加確定】{event.title}"
-    assert mail.payload["text"].startswith(f"{reg.name} 様\n\nお申込みありがとうございます。参加が確定しました。")
+    mail = renderers.resolve(db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id)))
+    assert mail["subject"] == f"【参加確定】{event.title}"
+    assert mail["text"].startswith(f"{reg.name} 様\n\nお申込みありがとうございます。参加が確定しました。")

@@ -7,6 +7,7 @@ import asyncio
 import email
 import io
 import random
+import re
 import socket
 import threading
 import time
@@ -19,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
+from eventsvc.outbox import renderers, worker
 from eventsvc.outbox import service as outbox
-from eventsvc.outbox import worker
 from eventsvc.outbox.mail import parse_smtp_url
 from eventsvc.outbox.models import Delivery
 from eventsvc.outbox.senders import (
@@ -78,18 +79,20 @@ def test_dedupe_key_makes_enqueue_idempotent(app):
     assert len(db.session.scalars(select(Delivery)).all()) == 1
 
 
-def test_a_fresh_key_skips_the_lookup_but_the_unique_index_still_refuses_a_duplicate(app):
-    """``fresh=True`` (the key names a row just inserted) inserts without looking first; if the
+def test_a_new_key_is_inserted_without_a_lookup_but_the_unique_index_still_refuses_a_duplicate(app):
+    """``enqueue_new`` (the key names a row just inserted) inserts without looking first; if the
     promise is broken, the unique index refuses the second row rather than storing it."""
-    a = outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1", fresh=True)
+    new_id = outbox.enqueue_new("test.x", "a@lg.jp", {"text": "本文"}, dedupe_key="fresh:1")
     db.session.commit()
-    assert a.id is not None
+    row = db.session.get(Delivery, new_id)
+    assert (row.state, row.attempts, row.payload, row.target) == ("queued", 0, {"text": "本文"}, "a@lg.jp")
+    assert row.next_attempt_at == row.created_at
     with pytest.raises(IntegrityError):
-        outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1", fresh=True)
+        outbox.enqueue_new("test.x", "a@lg.jp", {}, dedupe_key="fresh:1")
     db.session.rollback()
     assert db.session.scalars(select(Delivery.dedupe_key)).all() == ["fresh:1"]
-    # without ``fresh`` the same key still answers with the existing row
-    assert outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1").id == a.id
+    # ``enqueue`` with the same key still answers with the existing row
+    assert outbox.enqueue("test.x", "a@lg.jp", {}, dedupe_key="fresh:1").id == new_id
 
 
 def test_sends_each_row_once_and_records_it(app, sender):
@@ -354,6 +357,53 @@ def test_confirmation_arrives_over_real_smtp_with_ics_and_qr(app, make, smtp_ser
     assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))[0].text == reg.ticket_code
     d = db.session.scalar(select(Delivery))
     assert d.state == "sent" and d.external_id == str(msg["Message-ID"])
+
+
+def test_a_mail_is_made_when_it_leaves_and_the_row_keeps_what_left(app, make, smtp_server, client):
+    reg = make.registration(make.event(), name="那覇 太郎")
+    d = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    assert renderers.is_deferred(d.payload) and "text" not in d.payload  # the request wrote a recipe
+    reg.name = "那覇 次郎"  # corrected before the worker ran: the mail says what is true when it leaves
+    db.session.commit()
+    assert worker.run_once() == {"sent": 1}
+    (msg,) = smtp_server.messages
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert body.startswith("那覇 次郎 様")
+    d = state(d)
+    assert not renderers.is_deferred(d.payload) and d.payload["text"].strip() == body.strip()
+    assert [a["filename"] for a in d.payload["attachments"]] == [f"ticket-{reg.ticket_code}.png",
+                                                                  f"{reg.event.slug}.ics"]
+    link = re.search(r"https?://\S+(/my/\S+)", body).group(1)  # signed when sent, and it works
+    assert reg.name in client.get(link).get_data(as_text=True)
+
+
+def test_a_mail_whose_registration_was_erased_before_it_left_fails_and_is_not_sent(app, make, smtp_server):
+    reg = make.registration(make.event())
+    reg.erased_at = now_utc()
+    db.session.commit()
+    assert worker.run_once() == {"failed": 1}
+    assert smtp_server.messages == []
+    d = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    assert "削除" in d.last_error and d.attempts == 0
+
+
+def test_a_renderer_that_breaks_leaves_the_row_to_be_tried_again_not_lost(app, sender):
+    def broken(delivery):
+        raise ValueError("a template bug")
+
+    renderers.register_renderer("broken", broken)
+    try:
+        row = outbox.enqueue("test.x", "a@city.naha.lg.jp", {"subject": "件名", "render": {"with": "broken"}})
+        unknown = outbox.enqueue("test.y", "b@city.naha.lg.jp", {"render": {"with": "nobody"}})
+        db.session.commit()
+        assert worker.run_once() == {"queued": 1, "failed": 1}
+        row, unknown = state(row), state(unknown)
+        assert row.attempts == 1 and row.last_error == "rendering: ValueError: a template bug"
+        assert renderers.is_deferred(row.payload) and row.next_attempt_at > now_utc()
+        assert unknown.state == "failed" and "nobody" in unknown.last_error
+        assert sender.sent == []
+    finally:
+        renderers.unregister_renderer("broken")
 
 
 def test_smtp_refusals_and_drops(app, make, smtp_server):

@@ -336,8 +336,11 @@ def test_delivery_page_shows_the_held_message(manager, make, event, app):
     assert d.state == "held" and d.last_error == "未送信: SMTP未設定"
     html = manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
     assert 'id="delivery-count-held">1<' in html
+    assert f"【参加確定】{event.title}" in html
     page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
-    assert reg.ticket_code in page and re.search(r"ticket-T1-[A-Z0-9-]+\.png", page)
+    # not sent yet: made on the spot from the registration, as it would be sent now
+    assert "本文は送信する時に作成されます" in page
+    assert reg.ticket_code in page and re.search(r"ticket-T1-[A-Z0-9-]+\.png", page) and "/my/" in page
 
 
 def test_attendee_page_links_to_the_open_survey(client, make, organizer):
