@@ -139,9 +139,14 @@ def test_organizer_pages_in_english(english, login, organizer, event, make):
     assert "Kyushu" in html  # regions in English in the select
     assert japanese_left(html, *event_data(event)) == []
 
+    # a mail not sent yet is shown as it would be sent now (in the attendee's language), the
+    # page around it in the organizer's
+    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    html = english.get(f"/manage/events/{event.slug}/deliveries/{mail.id}").get_data(as_text=True)
+    assert "The text is made when the message is sent." in html and reg.ticket_code in html
+
     from eventsvc.checkin import service as checkin
     from eventsvc.core.clock import now_utc
-    from eventsvc.extensions import db
 
     desk = checkin.Actor.organizer(organizer)
     checkin.check_in(event, reg.ticket_code, device_id="tablet-1", nonce=None, scanned_at=None, method="camera",
