@@ -205,6 +205,33 @@ def reset_write_intent(token: contextvars.Token) -> None:
 
 
 @contextlib.contextmanager
+def write_after_read(session):
+    """Run the block as the write part of a request whose first part only read.
+
+    On SQLite the reading part ran as a plain read transaction (the request said so with
+    ``set_write_intent(False)`` before its first query); it is ended here, and the block's first
+    query begins ``BEGIN IMMEDIATE``: the write lock, which every writer waits for, is held only
+    for the block. What was read stays loaded (the commit does not expire it). Anything read
+    before can have changed by then: the block must re-read under its lock what it decides on.
+    Yields whether the request was split (False on PostgreSQL, where nothing changes: one
+    transaction throughout, locks taken row by row).
+    """
+    split = session.get_bind().dialect.name == "sqlite"
+    if split:
+        before = session.expire_on_commit
+        session.expire_on_commit = False
+        try:
+            session.commit()  # nothing written yet: this only ends the reading part
+        finally:
+            session.expire_on_commit = before
+    token = _immediate.set(True)
+    try:
+        yield split
+    finally:
+        _immediate.reset(token)
+
+
+@contextlib.contextmanager
 def read_only():
     """Transactions begun inside this block take no write lock on SQLite."""
     token = _immediate.set(False)

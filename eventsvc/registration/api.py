@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from .. import database
 from ..auth.models import Organizer
 from ..core.clock import now_utc
 from ..errors import NotFound
@@ -123,18 +124,22 @@ def create_registration(slug: str, body: RegistrationIn):
     """Anyone. Status: ``confirmed`` / ``waitlisted`` (first come), ``applied`` (lottery, before the draw),
     ``pending_review`` (an address outside the event's allowed domains). The ``attendee_token`` is shown
     once: it authorises the attendee's own calls (cancel). 409 ``already_registered`` / ``registration_closed``."""
+    now = now_utc()
+    database.set_write_intent(False)  # reading and checking need no write lock (the teardown resets this)
     event = service.event_for_registration(slug)
     data = service.RegistrationData(
         name=body.name, name_kana=body.name_kana, email=body.email, organization_code=body.organization_code,
         organization_name=body.organization_name or "", department=body.department or "",
         ticket_type=body.ticket_type, answers=body.answers, consent_privacy=body.consent_privacy,
         consent_slack_mention=body.consent_slack_mention, consent_listing=body.consent_listing, locale=body.locale)
-    reg, token = service.register(event, data, now_utc())
-    # read before the commit expires the row: afterwards each attribute would load it again (on
-    # SQLite in a new write transaction)
-    created = RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
-                                  manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)
-    db.session.commit()
+    application = service.prepare(event, data, now)
+    with database.write_after_read(db.session()):
+        reg, token = service.admit(application, now)
+        # read before the commit expires the row: afterwards each attribute would load it again
+        created = RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code,
+                                      attendee_token=token, manage_url=service.manage_url(reg),
+                                      waitlist_position=reg.position_at_registration)
+        db.session.commit()
     return created
 
 

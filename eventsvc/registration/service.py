@@ -489,34 +489,60 @@ def _facilitator_default(email: str, org_code: str | None) -> bool:
     return rules.is_national(email) or (org is not None and org.kind == "national")
 
 
-def register(event: Event, data: RegistrationData, now: datetime, *, require_consent: bool = False,
-             require_organization: bool = False) -> tuple[Registration, str]:
-    """Register one person; returns the registration and its attendee token (shown once).
+@dataclass
+class Application:
+    """A checked application, not yet admitted: everything about the new row that does not
+    depend on who else registered (see :func:`prepare` and :func:`admit`)."""
 
-    Raises ``registration_closed`` (409), ``already_registered`` (409) or ``validation_error`` (422).
-    """
+    event: Event
+    ticket_type: TicketType
+    email: str
+    #: the attendee token, shown once; only its hash is stored
+    token: str
+    #: the row's columns, except the ones the admission decides (status, rank, confirmed_at)
+    values: dict
+
+
+def prepare(event: Event, data: RegistrationData, now: datetime, *, require_consent: bool = False,
+            require_organization: bool = False) -> Application:
+    """Everything a registration needs before the capacity lock, without writing: the window,
+    the input, the ticket code and the attendee token. Raises ``registration_closed`` (409) or
+    ``validation_error`` (422)."""
     check_window(event, now)
     c = validate(event, data, require_consent=require_consent, require_organization=require_organization)
-    tt = c.ticket_type
+    token = new_attendee_token()
+    values = dict(
+        event_id=event.id, ticket_type_id=c.ticket_type.id, name=c.name, name_kana=c.name_kana, email=c.email,
+        organization_code=c.organization_code, organization_name=c.organization_name, department=c.department,
+        ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
+        facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=bool(data.consent_privacy),
+        consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
+        answers=c.answers, review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja",
+        created_at=now, updated_at=now)
+    return Application(event, c.ticket_type, c.email, token, values)
+
+
+def admit(application: Application, now: datetime) -> tuple[Registration, str]:
+    """Under the participation type's lock: count, decide (first come, waitlist, review,
+    lottery), insert the row and its mail. Returns the registration and its attendee token.
+
+    Raises ``already_registered`` (409). The capacity is read again under the lock, so an
+    application prepared in an earlier (read) transaction is admitted on current numbers.
+    """
+    event, tt, email = application.event, application.ticket_type, application.email
     capacity = _lock(tt)
-    taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, c.email)
+    taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, email)
     if already:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
-    decision = rules.admission(capacity=capacity, taken=taken, email=c.email,
+    decision = rules.admission(capacity=capacity, taken=taken, email=email,
                                allow_list=list(event.allowed_email_domains or []), selection=event.selection,
                                drawn=drawn)
     _unsafe_pause()
-    token = new_attendee_token()
-    reg = _insert_registration(dict(
-        event_id=event.id, ticket_type_id=tt.id, status=decision.status, name=c.name, name_kana=c.name_kana,
-        email=c.email, organization_code=c.organization_code, organization_name=c.organization_name,
-        department=c.department, ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
-        facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=bool(data.consent_privacy),
-        consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
-        answers=c.answers, queue_rank=top_rank + 1 if decision.status == "waitlisted" else None,
-        review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja", created_at=now,
-        updated_at=now, confirmed_at=now if decision.status == "confirmed" else None))
+    reg = _insert_registration({
+        **application.values, "status": decision.status,
+        "queue_rank": top_rank + 1 if decision.status == "waitlisted" else None,
+        "confirmed_at": now if decision.status == "confirmed" else None})
     if reg is None:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
@@ -526,7 +552,19 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
     #: known without another query: the new rank is behind everyone waiting (not stored)
     reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
     _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=True)
-    return reg, token
+    return reg, application.token
+
+
+def register(event: Event, data: RegistrationData, now: datetime, *, require_consent: bool = False,
+             require_organization: bool = False) -> tuple[Registration, str]:
+    """Register one person in one transaction: :func:`prepare`, then :func:`admit`. Returns the
+    registration and its attendee token (shown once).
+
+    Raises ``registration_closed`` (409), ``already_registered`` (409) or ``validation_error`` (422).
+    """
+    application = prepare(event, data, now, require_consent=require_consent,
+                          require_organization=require_organization)
+    return admit(application, now)
 
 
 # ------------------------------------------------------------------ notifications

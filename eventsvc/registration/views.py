@@ -24,6 +24,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from .. import database
 from ..core import orgs
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
@@ -168,6 +169,8 @@ def _closed_message(reason: str | None) -> str:
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 @rate_limited
 def register(slug: str):
+    # reading and checking take no write lock; the admission below does (the teardown resets this)
+    database.set_write_intent(False)
     event = events_service.get_public_event(slug)
     now = now_utc()
     questions = service.questions_of(event)
@@ -196,9 +199,11 @@ def register(slug: str):
         if not form_ok:
             service.validate(event, data, require_consent=True, require_organization=True)
             raise ValidationFailed({})
-        reg, _token = service.register(event, data, now, require_consent=True, require_organization=True)
-        link = service.link_token(reg)  # before the commit expires the row (no reload afterwards)
-        db.session.commit()
+        application = service.prepare(event, data, now, require_consent=True, require_organization=True)
+        with database.write_after_read(db.session()):
+            reg, _token = service.admit(application, now)
+            link = service.link_token(reg)  # before the commit expires the row (no reload afterwards)
+            db.session.commit()
     except DomainError as err:
         db.session.rollback()
         event = events_service.get_public_event(slug)

@@ -90,6 +90,34 @@ def test_a_question_added_after_registrations_began_is_asked_at_the_next_one(api
     assert r.status_code == 201, r.json
 
 
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+def test_on_sqlite_checking_a_registration_waits_for_no_other_writer(api, event):
+    """Reading the event and checking the input take no write lock: while another writer holds
+    SQLite's one write lock, bad input is refused at once, and a good registration waits only
+    for the part that counts and writes — then goes through."""
+    import sqlite3
+    import threading
+    import time
+
+    path = f"/events/{event.slug}/registrations"
+    other = sqlite3.connect(db.engine.url.database, timeout=30, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    waiting = threading.Thread(target=lambda: answers.append(api("post", path, json=BODY)))
+    answers: list = []
+    try:
+        started = time.monotonic()
+        bad = api("post", path, json={**BODY, "email": "not-an-address"})
+        assert bad.status_code == 422 and time.monotonic() - started < 5
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive() and answers == []  # its admission waits for the lock
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    waiting.join(30)
+    assert answers[0].status_code == 201 and answers[0].json["status"] == "confirmed"
+
+
 def test_minimal_body_is_enough(api, event):
     r = api("post", f"/events/{event.slug}/registrations",
             json={"name": "知念 花子", "name_kana": "チネン ハナコ", "email": "hanako@pref.okinawa.lg.jp"})
