@@ -205,6 +205,18 @@ def reset_write_intent(token: contextvars.Token) -> None:
 
 
 @contextlib.contextmanager
+def keep_loaded(session):
+    """Commits inside the block do not expire what was loaded: an answer can be built from it
+    after the commit (no reload, and no lock held while building it)."""
+    before = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = before
+
+
+@contextlib.contextmanager
 def write_after_read(session):
     """Run the block as the write part of a request whose first part only read.
 
@@ -218,12 +230,8 @@ def write_after_read(session):
     """
     split = session.get_bind().dialect.name == "sqlite"
     if split:
-        before = session.expire_on_commit
-        session.expire_on_commit = False
-        try:
+        with keep_loaded(session):
             session.commit()  # nothing written yet: this only ends the reading part
-        finally:
-            session.expire_on_commit = before
     token = _immediate.set(True)
     try:
         yield split

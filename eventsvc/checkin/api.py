@@ -7,7 +7,6 @@ event's slug answers 404, whoever asks.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -57,18 +56,6 @@ def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
     return event, service.Actor.organizer(who)
 
 
-@contextlib.contextmanager
-def _keep_loaded():
-    """Commit without expiring what was loaded (the answer is built from it afterwards)."""
-    session = db.session()
-    before = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        yield
-    finally:
-        session.expire_on_commit = before
-
-
 def read_first() -> None:
     """Before a check-in call: its first transaction only reads (token, event), so on SQLite it
     begins as a plain read, not ``BEGIN IMMEDIATE``; :func:`decide` takes the write lock itself."""
@@ -96,7 +83,7 @@ def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
     runs ``work`` again: the second run finds the winner's row and answers from it.
     """
     split = db.session.get_bind().dialect.name == "sqlite"
-    with _keep_loaded():
+    with database.keep_loaded(db.session()):
         if split:
             db.session.commit()  # nothing written yet: this only ends the reading part
         write = database.set_write_intent(True)  # from here: BEGIN IMMEDIATE (see read_first)

@@ -133,14 +133,13 @@ def create_registration(slug: str, body: RegistrationIn):
         ticket_type=body.ticket_type, answers=body.answers, consent_privacy=body.consent_privacy,
         consent_slack_mention=body.consent_slack_mention, consent_listing=body.consent_listing, locale=body.locale)
     application = service.prepare(event, data, now)
-    with database.write_after_read(db.session()):
+    session = db.session()
+    with database.write_after_read(session), database.keep_loaded(session):
         reg, token = service.admit(application, now)
-        # read before the commit expires the row: afterwards each attribute would load it again
-        created = RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code,
-                                      attendee_token=token, manage_url=service.manage_url(reg),
-                                      waitlist_position=reg.position_at_registration)
-        db.session.commit()
-    return created
+        session.commit()
+    # built after the commit, from the row as written (kept loaded): no lock is held meanwhile
+    return RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
+                               manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)
 
 
 @operation("/events/<slug>/registrations", "GET", summary="List an event's registrations", tags=["registration"],

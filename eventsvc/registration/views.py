@@ -200,10 +200,11 @@ def register(slug: str):
             service.validate(event, data, require_consent=True, require_organization=True)
             raise ValidationFailed({})
         application = service.prepare(event, data, now, require_consent=True, require_organization=True)
-        with database.write_after_read(db.session()):
+        session = db.session()
+        with database.write_after_read(session), database.keep_loaded(session):
             reg, _token = service.admit(application, now)
-            link = service.link_token(reg)  # before the commit expires the row (no reload afterwards)
-            db.session.commit()
+            session.commit()
+        link = service.link_token(reg)  # signed after the commit, from the row kept loaded
     except DomainError as err:
         db.session.rollback()
         event = events_service.get_public_event(slug)
