@@ -82,24 +82,19 @@ def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
     one transaction (fewer round trips). A unique-key race (the same nonce twice at once)
     runs ``work`` again: the second run finds the winner's row and answers from it.
     """
-    split = db.session.get_bind().dialect.name == "sqlite"
-    with database.keep_loaded(db.session()):
-        if split:
-            db.session.commit()  # nothing written yet: this only ends the reading part
-        write = database.set_write_intent(True)  # from here: BEGIN IMMEDIATE (see read_first)
-        try:
-            for attempt in (1, 2):
-                try:
-                    result = work()
-                    told = None if split else tell(result)
-                    db.session.commit()
-                    break
-                except IntegrityError:
-                    db.session.rollback()
-                    if attempt == 2:
-                        raise
-        finally:
-            database.reset_write_intent(write)
+    session = db.session()
+    # from here on SQLite: BEGIN IMMEDIATE (see read_first)
+    with database.write_after_read(session) as split, database.keep_loaded(session):
+        for attempt in (1, 2):
+            try:
+                result = work()
+                told = None if split else tell(result)
+                session.commit()
+                break
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise
     if split:
         with database.read_only():  # telling the answer needs no write lock
             told = tell(result)

@@ -108,19 +108,20 @@ def settings_for(event: Event) -> RegistrationSettings:
     is not asked again."""
     known = getattr(event, "_registration_settings_ref", _UNREAD)
     row = known if known is not _UNREAD else db.session.get(RegistrationSettings, event.id)
-    if row is None:
-        row = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
-                                   lottery_at=None, privacy_purpose="")
-    return row
+    return row if row is not None else _default_settings(event)
 
 
 _UNREAD = object()
 
 
+def _default_settings(event: Event, **extra) -> RegistrationSettings:
+    return RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
+                                lottery_at=None, privacy_purpose="", **extra)
+
+
 def new_settings_row(event: Event, now: datetime | None = None) -> RegistrationSettings:
     """Add the event's settings row (defaults) to the session: the only way one is made."""
-    row = RegistrationSettings(event_id=event.id, promotion_mode="auto", offer_hours=48, questions=[],
-                               lottery_at=None, privacy_purpose="", updated_at=now or now_utc())
+    row = _default_settings(event, updated_at=now or now_utc())
     db.session.add(row)
     event._registration_settings_ref = row
     return row
@@ -469,9 +470,8 @@ def event_for_registration(slug: str) -> Event:
     event = row[0] if row is not None else None
     if event is None or not event.is_public:
         raise NotFound("event_not_found", "イベントが見つかりません。")
-    # the session holds its rows weakly: without a reference the settings row would be gone
-    # (and asked for again) by the time settings_for looks for it. Only a reference, no cache:
-    # settings_for still goes through the session. None says "there is no row" (see settings_for).
+    # settings_for uses what this query found (the row, or None: "there is none") instead of
+    # asking again; the reference also keeps the row alive, as the session holds rows weakly.
     event._registration_settings_ref = row[1]
     return event
 
