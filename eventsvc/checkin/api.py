@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from flask import request
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, model_validator
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -112,7 +112,7 @@ class CheckinIn(Input):
     #: whatever was scanned or typed; anything that is not a ticket code answers unknown_code
     code: str | None = None
     #: instead of a code: a registration of this event picked by name search
-    registration_id: int | None = None
+    registration_id: StrictInt | None = None
     device_id: Text(64) = ""
     nonce: Text(64) | None = None
     scanned_at: datetime | None = None
@@ -125,7 +125,7 @@ class CheckinIn(Input):
 
 class ScanIn(Input):
     code: str | None = None
-    registration_id: int | None = None
+    registration_id: StrictInt | None = None
     nonce: Text(64) = Field(min_length=1)
     scanned_at: datetime
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "offline"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ..auth.models import Organizer
 from ..core.clock import now_utc
@@ -24,7 +24,7 @@ class Venue(Input):
 class TicketTypeIn(Input):
     code: Text(32)
     name: Text(100)
-    capacity: int = Field(ge=0, le=service.MAX_CAPACITY)
+    capacity: StrictInt = Field(ge=0, le=service.MAX_CAPACITY)
 
 
 class EventIn(Input):

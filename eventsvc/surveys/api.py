@@ -28,13 +28,13 @@ Kind = Literal["rating", "single", "multiple", "text", "long_text"]
 
 
 class QuestionIn(Input):
-    id: int | None = Field(default=None, description="an existing question to keep (left out: removed)")
+    id: StrictInt | None = Field(default=None, description="an existing question to keep (left out: removed)")
     kind: Kind
     text: Text(500)
     options: list[Text(200)] | None = Field(default=None, max_length=service.MAX_OPTIONS)
     allow_other: bool = Field(default=False, description="choice questions: an 'other' choice with free text")
-    min: int | None = Field(default=None, description="rating: lowest point (default 1)")
-    max: int | None = Field(default=None, description="rating: highest point (default 5; 0–10 gives an NPS)")
+    min: StrictInt | None = Field(default=None, description="rating: lowest point (default 1)")
+    max: StrictInt | None = Field(default=None, description="rating: highest point (default 5; 0–10 gives an NPS)")
     min_label: Text(50) = ""
     max_label: Text(50) = ""
     required: bool = False

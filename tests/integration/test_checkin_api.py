@@ -265,6 +265,7 @@ def test_binary_and_broken_bodies_never_500(client, make, event, token):
         (b'{"code": "x", "scanned_at": "yesterday"}', "application/json", 422),
         (b'{"code": "x", "method": "teleport"}', "application/json", 422),
         (b'{"registration_id": "1; DROP"}', "application/json", 422),
+        (b'{"registration_id": false}', "application/json", 422),  # a JSON boolean is not an id
         (b'{"registration_id": 99999999999999999999999}', "application/json", 200),
         (b"[" * 5000 + b"]" * 5000, "application/json", 400),
         (b'{"code": "' + b"A" * (3 * 1024 * 1024) + b'"}', "application/json", 413),

@@ -118,6 +118,7 @@ def test_calls_without_a_token_are_refused(api):
         ({"ends_at": "2030-02-15T12:00:00"}, "ends_at"),
         ({"starts_at": "2030-02-30T13:00:00"}, "starts_at"),
         ({"ticket_types": [{"code": "venue", "name": "会場", "capacity": -1}]}, "ticket_types.0.capacity"),
+        ({"ticket_types": [{"code": "venue", "name": "会場", "capacity": True}]}, "ticket_types.0.capacity"),
         ({"ticket_types": [{"code": "venue", "name": "会場", "capacity": 10**9}]}, "ticket_types.0.capacity"),
         ({"ticket_types": []}, "ticket_types"),
         ({"prefecture_code": "99"}, "prefecture_code"),
