@@ -303,12 +303,17 @@ def _lock_statement(for_update: bool):
     return q.with_for_update() if for_update else q
 
 
-def _lock(tt: TicketType) -> int:
-    """Lock the participation type (PostgreSQL) and return its current capacity."""
+def _locks_rows() -> bool:
+    """PostgreSQL locks the participation type's row; SQLite's write transaction
+    (``BEGIN IMMEDIATE``) already holds the one write lock of the database."""
     config = current_app.config
     unsafe = config.get("REGISTRATION_UNSAFE_NO_LOCK") and config.get("TESTING")
-    for_update = db.session.get_bind().dialect.name == "postgresql" and not unsafe
-    capacity = db.session.scalar(_lock_statement(for_update), {"tt_id": tt.id})
+    return db.session.get_bind().dialect.name == "postgresql" and not unsafe
+
+
+def _lock(tt: TicketType) -> int:
+    """Lock the participation type (PostgreSQL) and return its current capacity."""
+    capacity = db.session.scalar(_lock_statement(_locks_rows()), {"tt_id": tt.id})
     if capacity is None:
         raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
     return capacity
@@ -330,6 +335,7 @@ def _admission_statement(lottery: bool):
     """Built once (the parameters are bound at each call): building it costs more than running it."""
     tt_id = bindparam("tt_id")
     columns = [
+        select(TicketType.capacity).where(TicketType.id == tt_id).scalar_subquery(),
         func.count().filter(Registration.status.in_(SEATED)),
         func.count().filter(Registration.status == "waitlisted"),
         func.max(Registration.queue_rank),
@@ -341,14 +347,20 @@ def _admission_statement(lottery: bool):
     return select(*columns).where(Registration.ticket_type_id == tt_id)
 
 
-def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, bool, bool]:
-    """What :func:`register` decides on, read under the lock in one statement: the type's
-    ``(seats held, people waiting, highest rank)``, whether ``email`` is already registered for
-    the event, and whether the type's lottery was drawn (asked only for a lottery event)."""
+def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, int, bool, bool]:
+    """What :func:`admit` decides on, read under the lock in one statement: the type's
+    ``(capacity, seats held, people waiting, highest rank)``, whether ``email`` is already
+    registered for the event, and whether the type's lottery was drawn (asked only for a lottery
+    event). Raises ``ticket_type_not_found`` (404) when the type is gone.
+
+    One statement, not two: every statement run under the lock is a moment the lock holder
+    may wait for the interpreter (other requests' threads) with the lock still held."""
     lottery = event.selection == "lottery"
     row = db.session.execute(_admission_statement(lottery),
                              {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
-    return row[0] or 0, row[1] or 0, row[2] or 0, bool(row[3]), bool(row[4]) if lottery else False
+    if row[0] is None:
+        raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
+    return row[0], row[1] or 0, row[2] or 0, row[3] or 0, bool(row[4]), bool(row[5]) if lottery else False
 
 
 @functools.cache
@@ -530,8 +542,9 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     application prepared in an earlier (read) transaction is admitted on current numbers.
     """
     event, tt, email = application.event, application.ticket_type, application.email
-    capacity = _lock(tt)
-    taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, email)
+    if _locks_rows():  # PostgreSQL: lock first, so that the count below sees every admission before ours
+        db.session.execute(_lock_statement(True), {"tt_id": tt.id})
+    capacity, taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, email)
     if already:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})

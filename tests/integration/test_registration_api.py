@@ -142,7 +142,7 @@ def test_a_duplicate_that_slips_past_the_check_is_409_not_500(api, event, monkey
     unique index decides, and the loser hears ``already_registered``."""
     assert api("post", f"/events/{event.slug}/registrations", json=BODY).status_code == 201
     real = service._admission_facts
-    monkeypatch.setattr(service, "_admission_facts", lambda e, tt, email: (*real(e, tt, email)[:3], False, False))
+    monkeypatch.setattr(service, "_admission_facts", lambda e, tt, email: (*real(e, tt, email)[:4], False, False))
     r = api("post", f"/events/{event.slug}/registrations", json={**BODY, "ticket_type": "online"})
     assert r.status_code == 409 and r.json["error"] == "already_registered" and r.json["fields"]["email"]
     assert count() == 1

@@ -215,8 +215,8 @@ def test_an_address_that_slips_past_the_check_is_still_one_registration(make, mo
     real = service._admission_facts
 
     def blind(event, tt, email):
-        taken, waiting, top, _already, drawn = real(event, tt, email)
-        return taken, waiting, top, False, drawn
+        capacity, taken, waiting, top, _already, drawn = real(event, tt, email)
+        return capacity, taken, waiting, top, False, drawn
 
     monkeypatch.setattr(service, "_admission_facts", blind)
     with pytest.raises(Conflict) as err:
