@@ -103,14 +103,3 @@ def seats_to_fill(capacity: int, taken: int) -> int:
 def waitlist_position(rank: int, ranks_ahead: list[int]) -> int:
     """1-based position of ``rank`` among the waitlist (``ranks_ahead`` are all waitlisted ranks)."""
     return 1 + sum(1 for r in ranks_ahead if r < rank)
-
-
-def neutralise_cell(value: object) -> object:
-    """A spreadsheet cell that cannot run as a formula (CSV/XLSX injection).
-
-    Text starting with ``= + - @`` (or a tab/CR that some programs skip) gets a leading
-    apostrophe; numbers and booleans pass unchanged.
-    """
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"):
-        return "'" + value
-    return value

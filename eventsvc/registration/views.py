@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import datetime
 
@@ -25,7 +23,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from .. import database
-from ..core import orgs
+from ..core import export, orgs
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
 from ..core.text import normalize_email
@@ -429,43 +427,29 @@ def _export_rows(event):
     return head, rows
 
 
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    """A spreadsheet of personal data: a download, never kept by a browser or proxy cache."""
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})
+
+
 @bp.route("/manage/events/<slug>/registrations.csv")
 @login_required
 def export_csv(slug: str):
     event = events_service.get_event_for(slug, current_user)
-    head, rows = _export_rows(event)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(head)
-    for row in rows:
-        writer.writerow([rules.neutralise_cell(v) for v in row])
-    body = "\ufeff" + buf.getvalue()
-    return Response(body.encode("utf-8"), mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f"attachment; filename={event.slug}-registrations.csv"})
+    response = _download(export.to_csv(*_export_rows(event)), "text/csv", f"{event.slug}-registrations.csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    return response
 
 
 @bp.route("/manage/events/<slug>/registrations.xlsx")
 @login_required
 def export_xlsx(slug: str):
-    from openpyxl import Workbook
-
     event = events_service.get_event_for(slug, current_user)
     head, rows = _export_rows(event)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "registrations"
-    ws.append(head)
-    for row in rows:
-        ws.append([rules.neutralise_cell(v) for v in row])
-    for row in ws.iter_rows(min_row=2):
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever it starts with
-    buf = io.BytesIO()
-    wb.save(buf)
-    return Response(buf.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename={event.slug}-registrations.xlsx"})
+    return _download(export.to_xlsx([export.Sheet("registrations", head, rows)]),
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     f"{event.slug}-registrations.xlsx")
 
 
 @bp.route("/manage/registrations/<int:reg_id>")

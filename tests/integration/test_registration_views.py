@@ -254,6 +254,7 @@ def test_csv_export_has_bom_and_neutralises_formulas(manager, make, event):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     raw = r.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")
+    assert r.headers["Cache-Control"] == "no-store"  # personal data: no copy in a browser or proxy cache
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][:4] == ["id", "状態", "参加区分", "氏名"]
     assert rows[1][3] == "'=HYPERLINK(\"http://evil\")"
@@ -268,8 +269,10 @@ def test_xlsx_export_never_contains_formulas(manager, make, event):
     assert r.status_code == 200
     ws = load_workbook(io.BytesIO(r.get_data())).active
     row = [c.value for c in ws[2]]
-    assert row[3] == "'=1+1" and row[7] == "'-cmd"
-    assert all(c.data_type != "f" for c in ws[2])
+    assert r.headers["Cache-Control"] == "no-store"
+    # text cells are typed as text: shown as typed, never run (no apostrophe needed, none added)
+    assert row[3] == "=1+1" and row[7] == "-cmd"
+    assert ws.cell(2, 4).data_type == "s" and all(c.data_type != "f" for c in ws[2])
 
 
 def test_exports_say_when_each_person_was_checked_in(manager, make, organizer, event):
