@@ -26,9 +26,7 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import serving  # noqa: E402 - bench/ beside this script
 
 
 # ---------------------------------------------------------------- servers (child processes)
@@ -81,9 +81,7 @@ def app_write_blueprint():
     return bp
 
 
-def serve(kind: str, port: int, url: str, threads: int) -> None:
-    import logging
-
+def serve(kind: str, fd: int, url: str, threads: int) -> None:
     if kind == "bare":
         app = bare_app(url)
     else:
@@ -95,19 +93,10 @@ def serve(kind: str, port: int, url: str, threads: int) -> None:
                           if url.startswith("postgresql") else {}})
         if kind == "appwrite":
             app.register_blueprint(app_write_blueprint())
-    from eventsvc.cli import serve_with_waitress
-
-    logging.getLogger("waitress").setLevel(logging.ERROR)
-    # served as ``eventsvc serve`` serves (its interpreter switch interval included), the ceiling too
-    serve_with_waitress(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
-                        _quiet=True)
+    serving.serve_socket(app, fd, threads)
 
 
 # ---------------------------------------------------------------- setup
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(backend: str, pg_server: str, tmp: str):
@@ -177,36 +166,6 @@ def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
             db.session.execute(insert(Registration), rows[i:i + 1000])
         db.session.commit()
         return event.slug, token, codes
-
-
-def start_servers(kind: str, url: str, processes: int, threads: int):
-    procs, ports = [], []
-    for _ in range(processes):
-        port = free_port()
-        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), url, str(threads)],
-                                      cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
-        ports.append(port)
-    for port in ports:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
-    return procs, ports
-
-
-def stop_servers(procs) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 # ---------------------------------------------------------------- CPU time (steadier than req/s on a shared machine)
@@ -331,7 +290,7 @@ def main() -> None:
                 auth = {"Authorization": f"Bearer {token}"}
                 results = {}
                 for kind in ("bare", "appwrite", "app"):
-                    procs, ports = start_servers(kind, url, args.processes, args.threads)
+                    procs, ports = serving.start_servers(__file__, kind, url, args.processes, args.threads)
                     try:
                         offset = 0
                         for c in levels:
@@ -353,7 +312,7 @@ def main() -> None:
                             n = results[(kind, c)]["n"]
                             results[(kind, c)].update(cpu=server_ms / n, db_cpu=db_ms / n)
                     finally:
-                        stop_servers(procs)
+                        serving.stop_servers(procs)
                 for c in levels:
                     a, b, w = results[("app", c)], results[("bare", c)], results[("appwrite", c)]
                     answers = ", ".join(f"{k}={v}" for k, v in sorted(a["answers"].items()))

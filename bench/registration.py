@@ -19,9 +19,7 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import serving  # noqa: E402 - bench/ beside this script
 
 
 # ---------------------------------------------------------------- servers (run in child processes)
@@ -56,9 +56,7 @@ def bare_app(url: str):
     return app
 
 
-def serve(kind: str, port: int, url: str, threads: int) -> None:
-    import logging
-
+def serve(kind: str, fd: int, url: str, threads: int) -> None:
     if kind == "bare":
         app = bare_app(url)
     else:
@@ -68,19 +66,10 @@ def serve(kind: str, port: int, url: str, threads: int) -> None:
                           "OUTBOX_WORKER": False, "LOG_LEVEL": "WARNING", "BASE_URL": "http://bench.example",
                           "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": threads, "max_overflow": 4}
                           if url.startswith("postgresql") else {}})
-    from eventsvc.cli import serve_with_waitress
-
-    logging.getLogger("waitress").setLevel(logging.ERROR)
-    # served as ``eventsvc serve`` serves (its interpreter switch interval included), the ceiling too
-    serve_with_waitress(app, host="127.0.0.1", port=port, threads=threads, connection_limit=1000, backlog=2048,
-                        _quiet=True)
+    serving.serve_socket(app, fd, threads)
 
 
 # ---------------------------------------------------------------- setup
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(backend: str, pg_server: str, tmp: str) -> tuple[str, callable]:
@@ -147,36 +136,6 @@ def count_statuses(url: str, slug: str) -> dict[str, int]:
                               "WHERE e.slug = :s GROUP BY r.status"), {"s": slug}).all()
     engine.dispose()
     return dict(rows)
-
-
-def start_servers(kind: str, url: str, processes: int, threads: int) -> tuple[list, list[int]]:
-    procs, ports = [], []
-    for _ in range(processes):
-        port = free_port()
-        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), url, str(threads)],
-                                      cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
-        ports.append(port)
-    for port in ports:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
-    return procs, ports
-
-
-def stop_servers(procs) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 # ---------------------------------------------------------------- load
@@ -255,7 +214,7 @@ def main() -> None:
                 slugs = migrate_and_make_events(url, levels, args.requests)
                 results = {}
                 for kind in ("bare", "app"):
-                    procs, ports = start_servers(kind, url, args.processes, args.threads)
+                    procs, ports = serving.start_servers(__file__, kind, url, args.processes, args.threads)
                     try:
                         for c in levels:
                             path = "/write" if kind == "bare" else f"/api/v1/events/{slugs[c]}/registrations"
@@ -263,7 +222,7 @@ def main() -> None:
                             drive(ports, warm, bodies_for(f"warm{kind}{c}x", 2 * c), c)  # connections, pools, imports
                             results[(kind, c)] = drive(ports, path, bodies_for(f"{kind}{c}x", args.requests), c)
                     finally:
-                        stop_servers(procs)
+                        serving.stop_servers(procs)
                 for c in levels:
                     bare, app = results[("bare", c)], results[("app", c)]
                     counts = count_statuses(url, slugs[c])
