@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import secrets
+import socket
+import subprocess
 import sys
+import time
 
 import click
 from flask import current_app
@@ -93,8 +97,10 @@ def upgrade_database() -> None:
 SWITCH_INTERVAL = 0.0005
 
 
-def serve_with_waitress(app, *, host: str, port: int, threads: int, **options) -> None:
+def serve_with_waitress(app, *, threads: int, **options) -> None:
     """Serve ``app`` with waitress, the way ``eventsvc serve`` does (the benchmarks call this too).
+
+    ``options`` go to waitress: ``host`` and ``port``, or ``sockets`` already listening.
 
     A request thread mostly waits: for its socket, for the database. When its wait ends it
     needs the interpreter back, and CPython lets it wait up to the switch interval while
@@ -106,7 +112,7 @@ def serve_with_waitress(app, *, host: str, port: int, threads: int, **options) -
     import waitress
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    waitress.serve(app, host=host, port=port, threads=threads, **options)
+    waitress.serve(app, threads=threads, **options)
 
 
 @command
@@ -115,11 +121,28 @@ def serve_with_waitress(app, *, host: str, port: int, threads: int, **options) -
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo data first.")
 @click.option("--no-worker", is_flag=True, help="Do not run the outbox worker in this process.")
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes sharing the port.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Request threads per process.")
+# a server process started by --processes: serve these listening sockets, nothing else
+@click.option("--listen-fd", "listen_fds", multiple=True, type=int, hidden=True)
+@click.option("--parent-pid", type=int, hidden=True)
 @with_appcontext
-def serve(host: str, port: int, demo: bool, no_worker: bool, threads: int):
-    """Migrate the database, then serve with waitress."""
+def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, threads: int,
+          listen_fds: tuple[int, ...], parent_pid: int | None):
+    """Migrate the database, then serve with waitress.
+
+    CPython runs one thread of a process at a time, so on more than one core more processes
+    with fewer threads answer faster: --processes 2 --threads 2 suits a 2-core machine. This
+    process then migrates, listens, runs the outbox worker and starts the server processes
+    (a new one when one dies); Ctrl+C or SIGTERM ends them all. Rate limits kept in memory
+    (the default) are counted by each process on its own.
+    """
     app = current_app._get_current_object()
+    if listen_fds:
+        _serve_listening(app, listen_fds, parent_pid, threads)
+        return
     upgrade_database()
     shown_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
     base = (app.config.get("BASE_URL") or f"http://{shown_host}:{port}").rstrip("/")
@@ -127,15 +150,156 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, threads: int):
         from .demo import seed_demo
 
         _print_demo(seed_demo(), base)
+    # bound before anything starts, so that a port in use is said at once
+    sockets = _listen(host, port) if processes > 1 else []
     stops = []
     if not no_worker and app.config.get("OUTBOX_WORKER", True):
         stops = [start(app) for start in BACKGROUND_STARTERS]
     click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
     try:
-        serve_with_waitress(app, host=host, port=port, threads=threads, ident="eventsvc")
+        if sockets:
+            _Supervisor(sockets, processes, threads).run()
+        else:
+            serve_with_waitress(app, host=host, port=port, threads=threads, ident="eventsvc")
     finally:
         for stop in stops:
             stop()
+        for sock in sockets:
+            sock.close()
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address ``host`` names (as waitress binds them itself)."""
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+                host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, socket.IPPROTO_TCP,
+                socket.AI_PASSIVE):
+            if (address[0].split("%", 1)[0], address[1]) in seen:
+                continue  # getaddrinfo may name an address twice
+            seen.add((address[0].split("%", 1)[0], address[1]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(1024)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+    return sockets
+
+
+def _serve_listening(app, fds: tuple[int, ...], parent_pid: int | None, threads: int) -> None:
+    """A server process of ``serve --processes``: its parent migrated, listens and runs the worker."""
+    import signal
+
+    # Ctrl+C reaches the whole process group; the parent ends its server processes itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent(parent_pid)
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    serve_with_waitress(app, sockets=sockets, threads=threads, ident="eventsvc")
+
+
+def _end_with_parent(parent_pid: int | None) -> None:
+    """Have this process end when ``parent_pid`` does, even by SIGKILL (no orphans on the port)."""
+    import signal
+    import threading
+
+    if parent_pid is None:
+        return
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    else:
+        def watch():
+            while os.getppid() == parent_pid:
+                time.sleep(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:  # it ended before it could be asked to tell us
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Supervisor:
+    """Runs ``processes`` server processes on ``sockets`` and starts a new one when one dies."""
+
+    #: seconds before a dead server process is replaced; doubled while they die young
+    BACKOFF = 0.5
+    BACKOFF_MAX = 10.0
+    #: a server process that ran this long was not dying young
+    HEALTHY_AFTER = 30.0
+    #: seconds the server processes get to end after SIGTERM before SIGKILL
+    STOP_TIMEOUT = 10.0
+
+    def __init__(self, sockets: list[socket.socket], processes: int, threads: int):
+        self.fds = [sock.fileno() for sock in sockets]
+        self.argv = [sys.executable, "-c", "from eventsvc.cli import main; main()", "serve",
+                     "--threads", str(threads), "--no-worker", "--parent-pid", str(os.getpid())]
+        for fd in self.fds:
+            self.argv += ["--listen-fd", str(fd)]
+        self.procs: list[subprocess.Popen | None] = [None] * processes
+        self.started = [0.0] * processes
+        self.due = [0.0] * processes
+        self.backoff = [self.BACKOFF] * processes
+        self.stopping = False
+
+    def run(self) -> None:
+        import signal
+
+        def stop(_signum, _frame):
+            self.stopping = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not self.stopping:
+                self._tend(time.monotonic())
+                time.sleep(0.2)
+        finally:
+            self._end_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _tend(self, now: float) -> None:
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is not None:
+                delay = self.backoff[i] if now - self.started[i] < self.HEALTHY_AFTER else self.BACKOFF
+                self.backoff[i] = min(delay * 2, self.BACKOFF_MAX)
+                log.warning("server process %d ended (%s); starting another in %.1f s", proc.pid,
+                            _exit_reason(proc.returncode), delay)
+                self.procs[i], self.due[i] = None, now + delay
+            if self.procs[i] is None and now >= self.due[i] and not self.stopping:
+                self.procs[i] = subprocess.Popen(self.argv, pass_fds=self.fds)
+                self.started[i] = now
+
+    def _end_all(self) -> None:
+        live = [p for p in self.procs if p is not None and p.poll() is None]
+        for proc in live:
+            proc.terminate()
+        deadline = time.monotonic() + self.STOP_TIMEOUT
+        for proc in live:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _exit_reason(code: int) -> str:
+    import signal
+
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def _print_demo(result: dict, base: str | None = None) -> None:

@@ -1,0 +1,263 @@
+"""``eventsvc serve --processes N`` with real processes: one listening socket, N server processes.
+
+The parent migrates, binds the port and runs the outbox worker; its server processes accept on
+the socket they inherited. Which process answered a request is read from ``/proc`` (the server
+end of the connection belongs to one of them), so the app exposes nothing for these tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from eventsvc import database
+from eventsvc.extensions import db
+from eventsvc.registration.models import Registration
+from tests.integration import test_robust_processes as robust
+from tests.integration.test_robust_processes import (
+    BIN,
+    Procs,
+    children,
+    free_port,
+    seats_event,
+    seeded_app,
+)
+
+fresh_pg = robust.fresh_pg  # a new PostgreSQL database (skipped, with the reason, without a server)
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc (Linux)")]
+
+
+# ------------------------------------------------------------------ the server and its processes
+class Server:
+    """``eventsvc serve --processes 2 --threads 1`` on a free port, and the app to look at its data."""
+
+    def __init__(self, tmp_path: Path, url: str):
+        self.port = free_port()
+        self.procs = Procs(tmp_path, {"EVENTSVC_DATABASE_URL": url, "EVENTSVC_SECRET_KEY": "processes-test",
+                                      "EVENTSVC_INSTANCE_PATH": str(tmp_path), "EVENTSVC_RATELIMIT": "off",
+                                      "EVENTSVC_LOG_LEVEL": "WARNING"})
+        self.parent = self.procs.spawn(BIN / "eventsvc", "serve", "--processes", "2", "--threads", "1",
+                                       "--port", str(self.port))
+        self.procs.wait_port(self.port, self.parent)
+        self.kids = self.wait_children(2)
+        self.app = seeded_app(url)
+
+    def wait_children(self, n: int, *, other_than: tuple[int, ...] = (), timeout: float = 10) -> list[int]:
+        """The parent's ``n`` server processes, none of ``other_than``, once each one answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            kids = children(self.parent.pid)
+            if len(kids) == n and not set(kids) & set(other_than) and self.answered_by(kids, timeout=3) == set(kids):
+                return kids
+            time.sleep(0.1)
+        raise AssertionError(f"no {n} server processes: {children(self.parent.pid)}\n{self.procs.tail()}")
+
+    def answered_by(self, kids: list[int], *, timeout: float = 5, tries: int = 200) -> set[int]:
+        """The server processes that answered ``GET /`` on new connections (stops once all did)."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        for _ in range(tries):
+            if seen == set(kids) or time.monotonic() > deadline:
+                break
+            with contextlib.closing(self.connection()) as conn:
+                assert get(conn, "/") == 200
+                seen.add(server_pid(conn, self.port, kids))
+        return seen
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+    def refused(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return True
+        return False
+
+    def processes_of(self) -> list[int]:
+        """Every live process started for this parent (whoever their parent is now)."""
+        mark = f"--parent-pid\0{self.parent.pid}\0".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if mark in (entry / "cmdline").read_bytes():
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        return found
+
+    def stop(self) -> None:
+        left = self.processes_of()  # ones that outlived their parent (a failed test) go too
+        self.procs.stop_all()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    server = Server(tmp_path, "sqlite:///" + str(tmp_path / "eventsvc.db"))
+    ctx = server.app.app_context()
+    ctx.push()
+    try:
+        yield server
+    finally:
+        server.stop()
+        db.session.remove()
+        ctx.pop()
+
+
+def server_pid(conn: http.client.HTTPConnection, port: int, kids: list[int]) -> int:
+    """Which of ``kids`` holds the server end of ``conn`` (an open keep-alive connection)."""
+    client_port = conn.sock.getsockname()[1]
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if int(local.rsplit(":", 1)[1], 16) == port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                inodes.add(f"socket:[{inode}]")
+    assert inodes, "the server end of the connection is not in /proc/net/tcp"
+    for pid in kids:
+        fds = Path(f"/proc/{pid}/fd")
+        for fd in fds.iterdir():
+            try:
+                if os.readlink(fd) in inodes:
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no server process {kids} holds the connection")
+
+
+def get(conn: http.client.HTTPConnection, path: str) -> int:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def register(conn: http.client.HTTPConnection, slug: str, email: str) -> tuple[int, dict]:
+    body = {"name": "参加 太郎", "name_kana": "サンカ タロウ", "email": email, "organization_code": "472018",
+            "ticket_type": "venue", "consent_privacy": True}
+    conn.request("POST", f"/api/v1/events/{slug}/registrations", json.dumps(body),
+                 {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.05)
+
+
+def registrations_through_each_process(server: Server) -> dict[int, str]:
+    """A registration sent through each server process (on a connection it accepted): pid → email."""
+    from tests import factories as make
+
+    slug = seats_event(make).slug
+    db.session.commit()
+    sent: dict[int, str] = {}
+    deadline = time.monotonic() + 10
+    while set(sent) != set(server.kids) and time.monotonic() < deadline:
+        with contextlib.closing(server.connection()) as conn:
+            assert get(conn, "/") == 200
+            pid = server_pid(conn, server.port, server.kids)
+            if pid in sent:
+                continue
+            email = f"p{len(sent)}@city.naha.lg.jp"
+            status, body = register(conn, slug, email)
+            assert status == 201 and body["status"] == "confirmed", (status, body)
+            sent[pid] = email
+    assert set(sent) == set(server.kids), "a server process never accepted a connection"
+    return sent
+
+
+def assert_saved(emails) -> None:
+    with database.read_only():
+        db.session.commit()
+        saved = db.session.scalars(select(Registration.email)).all()
+        db.session.commit()
+    assert sorted(saved) == sorted(emails)
+
+
+# ------------------------------------------------------------------ the tests
+def test_two_server_processes_answer_on_one_port_and_both_save(sqlite_server):
+    server = sqlite_server
+    assert len(server.kids) == 2 and all(alive(pid) for pid in server.kids)
+    assert server.parent.pid not in server.kids
+    assert sorted(server.processes_of()) == sorted(server.kids)
+    sent = registrations_through_each_process(server)
+    assert_saved(sent.values())
+    assert server.procs.tail().count(f"eventsvc: http://127.0.0.1:{server.port}/") == 1
+
+
+def test_a_killed_server_process_is_replaced_and_a_killed_parent_takes_them_along(sqlite_server):
+    server = sqlite_server
+    victim, survivor = server.kids
+    os.kill(victim, signal.SIGKILL)
+    # the other one answers meanwhile
+    assert server.answered_by([survivor], timeout=2) == {survivor}
+    kids = server.wait_children(2, other_than=(victim,))
+    assert survivor in kids and not alive(victim)
+    assert f"server process {victim} ended (signal SIGKILL)" in server.procs.tail()
+    server.kids = kids
+    assert_saved(registrations_through_each_process(server).values())
+    # the parent dies without a word: its server processes do not stay behind on the port
+    os.kill(server.parent.pid, signal.SIGKILL)
+    server.parent.wait(5)
+    wait_until(lambda: not server.processes_of(), 5, f"left behind: {server.processes_of()}")
+    wait_until(server.refused, 5, "something still listens on the port")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_the_parent_ends_its_server_processes_and_exits_0(sqlite_server, how):
+    server = sqlite_server
+    if how == "sigterm":
+        server.parent.send_signal(signal.SIGTERM)
+    else:  # a terminal's Ctrl+C: SIGINT to the whole process group (the server leads its own)
+        os.killpg(server.parent.pid, signal.SIGINT)
+    started = time.monotonic()
+    assert server.parent.wait(12) == 0, server.procs.tail()
+    assert time.monotonic() - started < 5
+    assert not server.processes_of() and not any(alive(pid) for pid in server.kids)
+    assert "Traceback" not in server.procs.tail()
+    assert server.refused()
+
+
+@pytest.mark.postgres
+def test_two_server_processes_on_postgresql(fresh_pg, tmp_path):
+    server = Server(tmp_path, fresh_pg)  # the parent migrates the new database
+    ctx = server.app.app_context()
+    ctx.push()
+    try:
+        sent = registrations_through_each_process(server)
+        assert_saved(sent.values())
+        server.parent.send_signal(signal.SIGTERM)
+        assert server.parent.wait(12) == 0
+        assert not server.processes_of()
+    finally:
+        server.stop()
+        db.session.remove()
+        ctx.pop()
