@@ -156,6 +156,10 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     if not no_worker and app.config.get("OUTBOX_WORKER", True):
         stops = [start(app) for start in BACKGROUND_STARTERS]
     click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
+    if sockets and app.config.get("RATELIMIT_ENABLED", True) and \
+            str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        click.echo(f"eventsvc: rate limits are counted by each of the {processes} processes on its own; "
+                   "set EVENTSVC_RATELIMIT_STORAGE_URL=redis://… to count them together", err=True)
     try:
         if sockets:
             _Supervisor(sockets, processes, threads).run()
