@@ -1,14 +1,14 @@
 """Check-in under load: real server processes, 5,000 tickets, concurrency 1/8/32.
 
-    .venv/bin/python bench/checkin.py [--backends sqlite,postgresql] [--processes 2] [--threads 8]
+    .venv/bin/python bench/checkin.py [--backends sqlite,postgresql] [--processes 2] [--threads 1]
                                       [--levels 1,8,32] [--requests 1500] [--tickets 5000]
                                       [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 For each backend it creates a fresh database (SQLite file in a temp folder, or a new
 PostgreSQL database dropped afterwards), migrates it, and seeds one event with
 ``--tickets`` confirmed registrations and an organizer API token. It then starts N server
-processes (waitress, the production server of ``eventsvc serve``; the client spreads
-requests over their ports like a load balancer would) and, for each level ``c``, scans
+processes on one listening socket, as ``eventsvc serve --processes N --threads T`` does
+(``bench/serving.py``; the defaults are ``--processes 2 --threads 1``) and, for each level ``c``, scans
 ``--requests`` different tickets through ``POST /api/v1/events/{slug}/checkins`` from ``c``
 client threads with keep-alive connections, each scan as the desk page sends it (code, device,
 a nonce of its own, method). Every scan must answer ``checked_in`` (each
@@ -264,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--tickets", type=int, default=5000)

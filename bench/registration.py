@@ -1,12 +1,12 @@
 """Registration under load: real server processes, bursts at concurrency 1/8/32.
 
-    .venv/bin/python bench/registration.py [--backends sqlite,postgresql] [--processes 2] [--threads 8]
-                                           [--levels 1,8,32] [--requests 300] [--pg postgresql://postgres@127.0.0.1/postgres]
+    .venv/bin/python bench/registration.py [--backends sqlite,postgresql] [--processes 2] [--threads 1]
+                                           [--levels 1,8,32] [--requests 600] [--pg postgresql://postgres@127.0.0.1/postgres]
 
 For each backend it creates a fresh database (SQLite file in a temp folder, or a new PostgreSQL
-database that is dropped afterwards), migrates it, and starts N server processes (waitress, the
-production server of ``eventsvc serve``; the client spreads requests over their ports like a
-load balancer would). Each level registers ``--requests`` new people for an event with half as
+database that is dropped afterwards), migrates it, and starts N server processes on one listening
+socket, as ``eventsvc serve --processes N --threads T`` does (``bench/serving.py``; the defaults
+are that command's ``--processes 2 --threads 1``). Each level registers ``--requests`` new people for an event with half as
 many seats, from ``c`` client threads with keep-alive connections, and prints throughput,
 p50/p99 latency, the confirmed count (must equal the seats) and the ratio to a bare Flask
 endpoint that does one INSERT per request, served and driven the same way.
@@ -196,9 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", default="1,8,32")
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
