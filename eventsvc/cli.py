@@ -143,6 +143,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     if listen_fds:
         _serve_listening(app, listen_fds, parent_pid, threads)
         return
+    if processes > 1 and os.name != "posix":  # the socket is handed over with pass_fds
+        raise click.UsageError("--processes needs a POSIX system (Linux, macOS); "
+                               "on Windows serve with one process (and --threads).")
     upgrade_database()
     shown_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
     base = (app.config.get("BASE_URL") or f"http://{shown_host}:{port}").rstrip("/")
