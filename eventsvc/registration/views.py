@@ -428,9 +428,8 @@ def _export_rows(event):
 
 
 def _download(body: bytes, mimetype: str, filename: str) -> Response:
-    """A spreadsheet of personal data: a download, never kept by a browser or proxy cache."""
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})
+    # personal data: under /manage every response says Cache-Control: no-store (web.is_personal_response)
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
 @bp.route("/manage/events/<slug>/registrations.csv")
