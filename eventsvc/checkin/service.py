@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, select
 from sqlalchemy.orm import joinedload
 
+from .. import database
 from ..core.clock import to_jst, to_utc
 from ..core.text import TextError, check_text, search_key
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -264,8 +265,8 @@ class _Admission:
 def _admission(by: str, *, eid: int, nonce: str | None, **params) -> _Admission | None:
     """The registration, its row locked until commit, with its valid check-in and team (see above)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    row = db.session.execute(_admission_statement(postgres, by, nonce is not None),
-                             {**params, "eid": eid, "nonce": nonce}).first()
+    row = database.execute_now(db.session, _admission_statement(postgres, by, nonce is not None),
+                               {**params, "eid": eid, "nonce": nonce}).first()
     if row is None:
         return None
     rid, eid, status, name, kana, org, type_name, type_code, team, seen = row[:10]
@@ -397,13 +398,13 @@ def _write(checkin: dict | None, log: dict) -> int | None:
     """The scan's writes (no unit-of-work flush: this is the hot path): the log row, and before it
     the check-in row when there is one. Returns the new check-in's id."""
     if checkin is None:
-        db.session.execute(_INSERT_LOG, log)
+        database.execute_now(db.session, _INSERT_LOG, log)
         return None
     if db.session.get_bind().dialect.name == "postgresql":
         params = {f"c_{k}": checkin[k] for k in _CHECKIN_KEYS} | {f"l_{k}": log[k] for k in _LOG_KEYS}
-        return db.session.execute(_INSERT_BOTH, params).scalar_one()
-    checkin_id = db.session.execute(_INSERT_CHECKIN, checkin).scalar_one()
-    db.session.execute(_INSERT_LOG, {**log, "checkin_id": checkin_id})
+        return database.execute_now(db.session, _INSERT_BOTH, params).scalar_one()
+    checkin_id = database.execute_now(db.session, _INSERT_CHECKIN, checkin).scalar_one()
+    database.execute_now(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
     return checkin_id
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import database
 from ..core.clock import now_utc
 from ..errors import Conflict, NotFound
 from ..extensions import db
@@ -59,7 +60,7 @@ def enqueue_new(kind: str, target: str, payload: dict, *, event_id: int | None =
     is then lost) instead of answering with the other row, as :func:`enqueue` would.
     """
     values = _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now or now_utc(), None)
-    return db.session.execute(_insert_statement(), values).scalar_one()
+    return database.execute_now(db.session, _insert_statement(), values).scalar_one()
 
 
 @functools.cache

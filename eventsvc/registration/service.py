@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import database
 from ..core import orgs
 from ..core.clock import now_utc
 from ..core.text import (
@@ -356,8 +357,8 @@ def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int
     One statement, not two: every statement run under the lock is a moment the lock holder
     may wait for the interpreter (other requests' threads) with the lock still held."""
     lottery = event.selection == "lottery"
-    row = db.session.execute(_admission_statement(lottery),
-                             {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
+    row = database.execute_now(db.session, _admission_statement(lottery),
+                               {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
     if row[0] is None:
         raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
     return row[0], row[1] or 0, row[2] or 0, row[3] or 0, bool(row[4]), bool(row[5]) if lottery else False
@@ -389,7 +390,7 @@ def _insert_registration(values: dict) -> Registration | None:
     only the id coming back. The ORM object is then made from what was written and joins the
     session as a loaded row (``make_transient_to_detached``): no unit of work, no read-back."""
     row = {key: values[key] if key not in _EMPTY_AT_FIRST else values.get(key) for key in _COLUMN_KEYS}
-    new_id = db.session.execute(_insert_statement(db.session.get_bind().dialect.name), row).scalar()
+    new_id = database.execute_now(db.session, _insert_statement(db.session.get_bind().dialect.name), row).scalar()
     if new_id is None:
         return None
     reg = Registration(id=new_id, **row)
@@ -559,7 +560,7 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     """
     event, tt, email = application.event, application.ticket_type, application.email
     if _locks_rows():  # PostgreSQL: lock first, so that the count below sees every admission before ours
-        db.session.execute(_lock_statement(True), {"tt_id": tt.id})
+        database.execute_now(db.session, _lock_statement(True), {"tt_id": tt.id})
     capacity, taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, email)
     if already:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
