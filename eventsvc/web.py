@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, redirect, request, session, url_for
+from flask import Flask, Response, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
 
@@ -90,6 +90,18 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Permissions-Policy", CAMERA_OFF),
 )
+
+
+#: the media types of the spreadsheet exports, by file extension
+SPREADSHEET_TYPES = {"csv": "text/csv; charset=utf-8",
+                     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def spreadsheet_download(body: bytes, filename: str) -> Response:
+    """A CSV or XLSX export as a download. It holds personal data: no cache may keep it."""
+    kind = filename.rsplit(".", 1)[-1]
+    return Response(body, headers={"Content-Type": SPREADSHEET_TYPES[kind], "Cache-Control": "no-store",
+                                   "Content-Disposition": f"attachment; filename={filename}"})
 
 
 def page_number() -> int:

@@ -42,7 +42,7 @@ from ..events.models import Event
 from ..events.poster import qr_svg
 from ..extensions import db, limiter
 from ..jsonapi import adapter, validation_fields
-from ..web import apply_errors, external_url, page_number
+from ..web import apply_errors, external_url, page_number, spreadsheet_download
 from . import api as desk_api
 from . import present, service
 from .forms import ScanForm, SelfCheckinForm, StaffLinkForm, WalkInForm
@@ -503,9 +503,7 @@ def manage_scan_log_csv(slug: str):
              present.log_result_text(e.log.result, e.log.reason, e.log.duplicate), e.name, e.organization,
              present.method_text(e.log.method), e.log.device_id, e.log.actor_label, e.log.input_hash]
             for e in entries]
-    return Response(export.to_csv(header, rows), mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f"attachment; filename={event.slug}-checkin-log.csv"})
+    return spreadsheet_download(export.to_csv(header, rows), f"{event.slug}-checkin-log.csv")
 
 
 # ------------------------------------------------------------------ self check-in (attendee)

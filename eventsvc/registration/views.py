@@ -32,7 +32,7 @@ from ..events import service as events_service
 from ..events.forms import ActionForm, choices
 from ..events.poster import qr_png, qr_svg
 from ..extensions import db, limiter
-from ..web import apply_errors, locale
+from ..web import apply_errors, locale, spreadsheet_download
 from . import rules, service
 from .forms import (
     NATIONAL,
@@ -427,18 +427,11 @@ def _export_rows(event):
     return head, rows
 
 
-def _download(body: bytes, mimetype: str, filename: str) -> Response:
-    # personal data: under /manage every response says Cache-Control: no-store (web.is_personal_response)
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={filename}"})
-
-
 @bp.route("/manage/events/<slug>/registrations.csv")
 @login_required
 def export_csv(slug: str):
     event = events_service.get_event_for(slug, current_user)
-    response = _download(export.to_csv(*_export_rows(event)), "text/csv", f"{event.slug}-registrations.csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    return response
+    return spreadsheet_download(export.to_csv(*_export_rows(event)), f"{event.slug}-registrations.csv")
 
 
 @bp.route("/manage/events/<slug>/registrations.xlsx")
@@ -446,9 +439,8 @@ def export_csv(slug: str):
 def export_xlsx(slug: str):
     event = events_service.get_event_for(slug, current_user)
     head, rows = _export_rows(event)
-    return _download(export.to_xlsx([export.Sheet("registrations", head, rows)]),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"{event.slug}-registrations.xlsx")
+    return spreadsheet_download(export.to_xlsx([export.Sheet("registrations", head, rows)]),
+                                f"{event.slug}-registrations.xlsx")
 
 
 @bp.route("/manage/registrations/<int:reg_id>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from flask import Response, current_app
+from flask import current_app
 from pydantic import Field, StrictInt, StrictStr
 
 from ..core.clock import now_utc
@@ -18,7 +18,7 @@ from ..events import service as events
 from ..extensions import db
 from ..jsonapi import Input, Output, Text, operation, principal
 from ..registration.models import Registration
-from ..web import external_url
+from ..web import external_url, spreadsheet_download
 from . import service
 from .aggregate import QuestionResult
 from .models import Survey
@@ -275,12 +275,8 @@ def get_results(slug: str):
 def export(slug: str, query: ExportQuery):
     event = events.get_event_for(slug, principal())
     survey = service.require_survey(event)
-    if query.format == "xlsx":
-        body, mimetype = service.export_xlsx(survey), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    else:
-        body, mimetype = service.export_csv(survey), "text/csv; charset=utf-8"
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename={event.slug}-survey.{query.format}"})
+    body = service.export_xlsx(survey) if query.format == "xlsx" else service.export_csv(survey)
+    return spreadsheet_download(body, f"{event.slug}-survey.{query.format}")
 
 
 def _send_out(result: service.SendResult) -> SendOut:

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -27,7 +26,7 @@ from ..events import service as events
 from ..events.forms import ActionForm
 from ..events.poster import qr_svg
 from ..extensions import csrf, db, limiter
-from ..web import apply_errors, external_url
+from ..web import apply_errors, external_url, spreadsheet_download
 from . import charts, service
 from .aggregate import QuestionResult
 from .forms import (
@@ -453,20 +452,13 @@ def summary(slug: str):
     return render_template("surveys/summary.html", **_results_context(event, survey))
 
 
-def _download(body: bytes, mimetype: str, filename: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})
-
-
 @bp.route("/manage/events/<slug>/survey/results.csv")
 @login_required
 def export_csv(slug: str):
     event, survey = _managed_survey(slug)
     if survey is None:
         return redirect(url_for("surveys.manage", slug=slug))
-    response = _download(service.export_csv(survey), "text/csv", f"{event.slug}-survey.csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    return response
+    return spreadsheet_download(service.export_csv(survey), f"{event.slug}-survey.csv")
 
 
 @bp.route("/manage/events/<slug>/survey/results.xlsx")
@@ -475,9 +467,7 @@ def export_xlsx(slug: str):
     event, survey = _managed_survey(slug)
     if survey is None:
         return redirect(url_for("surveys.manage", slug=slug))
-    return _download(service.export_xlsx(survey),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"{event.slug}-survey.xlsx")
+    return spreadsheet_download(service.export_xlsx(survey), f"{event.slug}-survey.xlsx")
 
 
 @bp.route("/manage/surveys/compare")
