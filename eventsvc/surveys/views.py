@@ -3,6 +3,7 @@ organizer's builder, projector page, results with charts, exports and comparison
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from flask import (
@@ -214,12 +215,17 @@ def _managed(slug: str):
     return event, service.get_survey(event)
 
 
-def _managed_survey(slug: str):
-    event, survey = _managed(slug)
-    if survey is None:
-        flash(_("まだアンケートがありません。テンプレートから作成してください。"), "info")
-        return event, None
-    return event, survey
+def survey_page(view):
+    """An organizer's page about the event's survey: ``view(event, survey, **rest)``. Without a
+    survey yet, back to the survey page with a hint to create one from a template."""
+    @functools.wraps(view)
+    def wrapper(slug: str, **rest):
+        event, survey = _managed(slug)
+        if survey is None:
+            flash(_("まだアンケートがありません。テンプレートから作成してください。"), "info")
+            return redirect(url_for("surveys.manage", slug=slug))
+        return view(event, survey, **rest)
+    return wrapper
 
 
 @bp.route("/manage/events/<slug>/survey")
@@ -292,10 +298,8 @@ def _problems(form: SurveyForm) -> list[tuple[str | None, str, str]]:
 
 @bp.route("/manage/events/<slug>/survey/edit", methods=["GET", "POST"])
 @login_required
-def manage_edit(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def manage_edit(event, survey):
     form = SurveyForm()
     answered = service.response_count(survey)
     if request.method == "GET":
@@ -322,7 +326,7 @@ def manage_edit(slug: str):
             for q in result.retired:
                 flash(_("削除した質問「%(text)s」の回答は、結果の「変更前・削除した質問」に残しています。",
                         text=q.current.text[:40]), "info")
-            return redirect(url_for("surveys.manage", slug=slug))
+            return redirect(url_for("surveys.manage", slug=event.slug))
         except DomainError as err:
             db.session.rollback()
             survey = service.require_survey(event)
@@ -339,10 +343,8 @@ def manage_edit(slug: str):
 
 @bp.route("/manage/events/<slug>/survey/<any(close, reopen):action>", methods=["POST"])
 @login_required
-def manage_close(slug: str, action: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def manage_close(event, survey, action: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     now = now_utc()
@@ -353,15 +355,13 @@ def manage_close(slug: str, action: str):
     except DomainError as err:
         db.session.rollback()
         flash(err.message, "error")
-    return redirect(url_for("surveys.manage", slug=slug))
+    return redirect(url_for("surveys.manage", slug=event.slug))
 
 
 @bp.route("/manage/events/<slug>/survey/<any(invitations, reminders):what>", methods=["POST"])
 @login_required
-def manage_send(slug: str, what: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def manage_send(event, survey, what: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     send = service.send_invitations if what == "invitations" else service.send_reminders
@@ -373,15 +373,13 @@ def manage_send(slug: str, what: str):
     except DomainError as err:
         db.session.rollback()
         flash(err.message, "error")
-    return redirect(url_for("surveys.manage", slug=slug))
+    return redirect(url_for("surveys.manage", slug=event.slug))
 
 
 @bp.route("/manage/events/<slug>/survey/projector")
 @login_required
-def projector(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def projector(event, survey):
     short_url = external_url("surveys.short", code=survey.short_code)
     return render_template("surveys/projector.html", event=event, survey=survey, short_url=short_url,
                            short_text=short_url.split("://", 1)[-1],
@@ -436,37 +434,29 @@ def _results_context(event, survey):
 
 @bp.route("/manage/events/<slug>/survey/results")
 @login_required
-def results(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def results(event, survey):
     return render_template("surveys/results.html", **_results_context(event, survey))
 
 
 @bp.route("/manage/events/<slug>/survey/summary")
 @login_required
-def summary(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def summary(event, survey):
     return render_template("surveys/summary.html", **_results_context(event, survey))
 
 
 @bp.route("/manage/events/<slug>/survey/results.csv")
 @login_required
-def export_csv(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def export_csv(event, survey):
     return spreadsheet_download(service.export_csv(survey), f"{event.slug}-survey.csv")
 
 
 @bp.route("/manage/events/<slug>/survey/results.xlsx")
 @login_required
-def export_xlsx(slug: str):
-    event, survey = _managed_survey(slug)
-    if survey is None:
-        return redirect(url_for("surveys.manage", slug=slug))
+@survey_page
+def export_xlsx(event, survey):
     return spreadsheet_download(service.export_xlsx(survey), f"{event.slug}-survey.xlsx")
 
 

@@ -254,6 +254,17 @@ def test_manage_pages_need_the_events_organizer(client, setup, login, make, suff
     assert client.get(url).status_code == 404
 
 
+@pytest.mark.parametrize("method, suffix", [("get", s) for s in MANAGE[1:]] + [
+    ("post", "/close"), ("post", "/reopen"), ("post", "/invitations"), ("post", "/reminders")])
+def test_survey_pages_before_a_survey_exists_lead_to_creating_one(client, login, make, organizer, method, suffix):
+    event = make.event(organizer)
+    login(organizer)
+    r = getattr(client, method)(f"/manage/events/{event.slug}/survey{suffix}")
+    assert r.status_code == 302 and r.location == f"/manage/events/{event.slug}/survey"
+    assert "まだアンケートがありません。テンプレートから作成してください。" in html(client.get(r.location))
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
 def test_organizer_creates_from_the_template_and_edits_without_js(client, login, make, organizer):
     event = make.event(organizer)
     login(organizer)
