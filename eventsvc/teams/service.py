@@ -13,6 +13,7 @@ confirmed registration. Functions take the actor and ``now``, flush and never co
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
@@ -665,21 +666,37 @@ def unpublish(run: TeamAssignment, now: datetime) -> TeamAssignment:
 
 
 # ------------------------------------------------------------------ what others see
-#: built once: check-in asks it for every scan
-_TEAM_NAMES = (
-    select(TeamMember.registration_id, Team.name)
-    .join(Team, Team.id == TeamMember.team_id)
-    .join(TeamAssignment, TeamAssignment.id == TeamMember.assignment_id)
-    .where(TeamAssignment.event_id == bindparam("eid"), TeamAssignment.published.is_(True),
-           TeamMember.registration_id.in_(bindparam("rids", expanding=True))))
+def team_name_column():
+    """The team of a registration in its event's published run, as a scalar subquery correlated
+    to the ``registrations`` table (check-in reads it in the same query as the scanned person).
+    Plain tables: ORM entities here would make check-in's Core query an ORM one."""
+    team, member, run, reg = (Team.__table__, TeamMember.__table__, TeamAssignment.__table__,
+                              Registration.__table__)
+    return (select(team.c.name)
+            .join(member, member.c.team_id == team.c.id)
+            .join(run, run.c.id == member.c.assignment_id)
+            .where(run.c.event_id == reg.c.event_id, run.c.published.is_(True),
+                   member.c.registration_id == reg.c.id)
+            .limit(1)
+            .scalar_subquery())
+
+
+@functools.cache
+def _team_names_statement():
+    """Built once (check-in asks it for every scan): the same lookup as :func:`team_name_column`,
+    for a list of registrations."""
+    reg = Registration.__table__
+    return select(reg.c.id, team_name_column()).where(
+        reg.c.event_id == bindparam("eid"), reg.c.id.in_(bindparam("rids", expanding=True)))
 
 
 def team_names(event: Event, registration_ids: list[int]) -> dict[int, str]:
-    """``{registration id: team name}`` in the published run (check-in's team lookup)."""
+    """``{registration id: team name}`` in the published run (check-in's team lookup); people
+    in no team are left out."""
     if not registration_ids:
         return {}
-    rows = db.session.execute(_TEAM_NAMES, {"eid": event.id, "rids": list(registration_ids)})
-    return {rid: name for rid, name in rows}
+    rows = db.session.execute(_team_names_statement(), {"eid": event.id, "rids": list(registration_ids)})
+    return {rid: name for rid, name in rows if name is not None}
 
 
 @dataclass
@@ -704,21 +721,6 @@ def my_team(registration: Registration) -> MyTeam | None:
     others.sort(key=lambda r: (r.name_kana, r.id))
     listed = [r for r in others if r.consent_listing]
     return MyTeam(team, listed, len(others) - len(listed), [r for r in listed if r.facilitator])
-
-
-def team_name_column():
-    """The team of a registration in its event's published run, as a scalar subquery correlated
-    to the ``registrations`` table (check-in reads it in the same query as the scanned person).
-    Plain tables: ORM entities here would make check-in's Core query an ORM one."""
-    team, member, run, reg = (Team.__table__, TeamMember.__table__, TeamAssignment.__table__,
-                              Registration.__table__)
-    return (select(team.c.name)
-            .join(member, member.c.team_id == team.c.id)
-            .join(run, run.c.id == member.c.assignment_id)
-            .where(run.c.event_id == reg.c.event_id, run.c.published.is_(True),
-                   member.c.registration_id == reg.c.id)
-            .limit(1)
-            .scalar_subquery())
 
 
 checkin.register_team_lookup(team_names)
