@@ -8,6 +8,8 @@ from __future__ import annotations
 import wtforms
 from flask_babel import lazy_gettext as _l
 
+from .core.clock import INSTANT_YEARS
+
 
 class _Friendly:
     message = ""
@@ -25,7 +27,16 @@ class IntegerField(_Friendly, wtforms.IntegerField):
 
 
 class DateTimeLocalField(_Friendly, wtforms.DateTimeLocalField):
+    """Japan time, years 2000–2100 (the API's rule): near year 1 or 9999 converting it overflows."""
+
     message = _l("日時を正しく入力してください（例: 2024-02-15 13:00）。")
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        first, last = INSTANT_YEARS
+        if self.data is not None and not first <= self.data.year <= last:
+            self.data = None
+            raise ValueError(str(_l("%(first)s年から%(last)s年までの日時を入力してください。", first=first, last=last)))
 
 
 class DateField(_Friendly, wtforms.DateField):

@@ -12,14 +12,24 @@ packages that own them with :func:`register_auth`, so this module knows none of 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
+from .core.clock import INSTANT_YEARS, to_utc
 from .core.text import TextError, check_text
 from .errors import DomainError, ValidationFailed
 
@@ -37,6 +47,26 @@ def _text(max_length: int, multiline: bool = False):
     return AfterValidator(check)
 
 
+_NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+
+
+def _not_a_number(value):
+    """An ISO 8601 text or nothing: pydantic would read a number as Unix seconds."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("datetime_type", "日時（ISO 8601）で指定してください。")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    """Checked before anything converts it: near year 1 or 9999 the conversion itself overflows."""
+    first, last = INSTANT_YEARS
+    if not first <= value.year <= last or not first <= to_utc(value).year <= last:
+        raise PydanticCustomError("datetime_range", f"{first}年から{last}年までの日時で指定してください。")
+    return value
+
+
+#: a date-time in a request body: ISO 8601 (without an offset: Japan time), years 2000–2100
+Instant = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
 ShortText = Annotated[str, _text(200)]
 LongText = Annotated[str, _text(20000, multiline=True)]
 Url = Annotated[str, _text(2000)]

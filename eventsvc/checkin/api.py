@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from flask import request
-from pydantic import Field, StrictInt, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +22,7 @@ from ..core.clock import now_utc
 from ..errors import NotFound
 from ..events.models import Event, event_organizers
 from ..extensions import db
-from ..jsonapi import Input, Output, Text, api, operation, principal, register_auth
+from ..jsonapi import Input, Instant, Output, Text, api, operation, principal, register_auth
 from ..web import external_url
 from . import present, service
 from .models import REFUSALS, StaffLink
@@ -115,7 +115,7 @@ class CheckinIn(Input):
     registration_id: StrictInt | None = None
     device_id: Text(64) = ""
     nonce: Text(64) | None = None
-    scanned_at: datetime | None = None
+    scanned_at: Instant | None = None
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "scanner"
 
     @model_validator(mode="after")
@@ -127,10 +127,10 @@ class ScanIn(Input):
     code: str | None = None
     registration_id: StrictInt | None = None
     nonce: Text(64) = Field(min_length=1)
-    scanned_at: datetime
+    scanned_at: Instant
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "offline"
     #: the device let the person in on its own judgement (kept as a duplicate if someone else was first)
-    admitted_locally: bool = True
+    admitted_locally: StrictBool = True
     #: the device turned the person away on its own, with this answer: the scan is only logged
     #: (``refused_offline``), never admitted afterwards
     refused_locally: Literal[REFUSALS] | None = None
@@ -156,7 +156,7 @@ class SearchQuery(Input):
 
 class StaffLinkIn(Input):
     label: Text(50)
-    expires_at: datetime
+    expires_at: Instant
 
 
 class StaffLinkOut(Output):

@@ -6,13 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     EmailField,
     HiddenField,
     SelectField,
     StringField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from ..formfields import DateTimeLocalField
 
 DT = "%Y-%m-%dT%H:%M"
 

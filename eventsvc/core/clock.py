@@ -22,6 +22,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+#: the years a date-time typed into a form or sent to the API may name (an event, a scan, a
+#: deadline): anything else is a typo, and near year 1 or 9999 converting it overflows
+INSTANT_YEARS = (2000, 2100)
+
+
 def to_utc(value: datetime) -> datetime:
     """An aware UTC datetime; a naive one is read as Japan time (the API's rule)."""
     if value.tzinfo is None:

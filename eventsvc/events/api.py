@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt
 from ..auth.models import Organizer
 from ..core.clock import now_utc
 from ..extensions import db
-from ..jsonapi import Input, LongText, Output, ShortText, Text, Url, operation, principal
+from ..jsonapi import Input, Instant, LongText, Output, ShortText, Text, Url, operation, principal
 from ..web import external_url
 from . import service
 from .models import Event
@@ -29,8 +29,8 @@ class TicketTypeIn(Input):
 
 class EventIn(Input):
     title: ShortText
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Instant
+    ends_at: Instant
     slug: Text(64) | None = None
     summary: Text(500, multiline=True) = ""
     description: LongText = ""
@@ -38,8 +38,8 @@ class EventIn(Input):
     online_url: Url = ""
     region: Text(20) | None = None
     prefecture_code: Text(2) | None = None
-    registration_opens_at: datetime | None = None
-    registration_closes_at: datetime | None = None
+    registration_opens_at: Instant | None = None
+    registration_closes_at: Instant | None = None
     selection: Literal["first_come", "lottery"] = "first_come"
     allowed_email_domains: list[Text(253)] = Field(default_factory=lambda: ["lg.jp", "go.jp"], max_length=50)
     ticket_types: list[TicketTypeIn] = Field(min_length=1, max_length=service.MAX_TICKET_TYPES)
@@ -49,8 +49,8 @@ class EventPatch(Input):
     """Any subset of the event's fields; ``ticket_types`` replaces the set (matched by code)."""
 
     title: ShortText | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     slug: Text(64) | None = None
     summary: Text(500, multiline=True) | None = None
     description: LongText | None = None
@@ -58,16 +58,16 @@ class EventPatch(Input):
     online_url: Url | None = None
     region: Text(20) | None = None
     prefecture_code: Text(2) | None = None
-    registration_opens_at: datetime | None = None
-    registration_closes_at: datetime | None = None
+    registration_opens_at: Instant | None = None
+    registration_closes_at: Instant | None = None
     selection: Literal["first_come", "lottery"] | None = None
     allowed_email_domains: list[Text(253)] | None = Field(default=None, max_length=50)
     ticket_types: list[TicketTypeIn] | None = Field(default=None, min_length=1, max_length=service.MAX_TICKET_TYPES)
 
 
 class AgendaItemIn(Input):
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Instant
+    ends_at: Instant
     title: ShortText
     speaker: Text(100) = ""
     affiliation: Text(200) = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from .. import database
 from ..auth.models import Organizer
@@ -30,9 +30,9 @@ class RegistrationIn(Input):
     department: Text(200) | None = None
     ticket_type: Text(32) | None = None
     answers: dict[str, str | list[str]] = Field(default_factory=dict, max_length=50)
-    consent_privacy: bool = False
-    consent_slack_mention: bool = False
-    consent_listing: bool = False
+    consent_privacy: StrictBool = False
+    consent_slack_mention: StrictBool = False
+    consent_listing: StrictBool = False
     locale: Literal["ja", "en"] = "ja"
 
 
@@ -81,7 +81,7 @@ class ReviewIn(Input):
 
 
 class RegistrationPatch(Input):
-    facilitator: bool | None = None
+    facilitator: StrictBool | None = None
     ticket_type: Text(32) | None = None
 
 

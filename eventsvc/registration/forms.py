@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     EmailField,
     FieldList,
     Form,
@@ -30,6 +29,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core import orgs
 from ..events.forms import choices
+from ..formfields import DateTimeLocalField
 from ..formfields import IntegerField as NumberField
 
 NATIONAL = "gov"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app
+from pydantic import StrictBool
 
 from ..core.clock import now_utc
 from ..errors import Conflict, DomainError
@@ -44,7 +45,7 @@ class FollowupIn(Input):
     #: a channel id instead of the event's / region's channel
     channel: Text(32) | None = None
     #: only show what would be queued (nothing is written)
-    preview: bool = False
+    preview: StrictBool = False
 
 
 class PlannedOut(Output):

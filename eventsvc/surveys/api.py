@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Literal
 
 from flask import current_app
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from ..core.clock import now_utc
 from ..errors import Forbidden
 from ..events import service as events
 from ..extensions import db
-from ..jsonapi import Input, Output, Text, operation, principal
+from ..jsonapi import Input, Instant, Output, Text, operation, principal
 from ..registration.models import Registration
 from ..web import external_url, spreadsheet_download
 from . import service
@@ -32,20 +32,20 @@ class QuestionIn(Input):
     kind: Kind
     text: Text(500)
     options: list[Text(200)] | None = Field(default=None, max_length=service.MAX_OPTIONS)
-    allow_other: bool = Field(default=False, description="choice questions: an 'other' choice with free text")
+    allow_other: StrictBool = Field(default=False, description="choice questions: an 'other' choice with free text")
     min: StrictInt | None = Field(default=None, description="rating: lowest point (default 1)")
     max: StrictInt | None = Field(default=None, description="rating: highest point (default 5; 0–10 gives an NPS)")
     min_label: Text(50) = ""
     max_label: Text(50) = ""
-    required: bool = False
+    required: StrictBool = False
 
 
 class SurveyIn(Input):
     title: Text(200)
     description: Text(2000, multiline=True) = ""
-    anonymous: bool = True
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
+    anonymous: StrictBool = True
+    opens_at: Instant | None = None
+    closes_at: Instant | None = None
     questions: list[QuestionIn] = Field(min_length=1, max_length=service.MAX_QUESTIONS)
 
 

@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     FieldList,
     Form,
     FormField,
@@ -25,6 +24,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..events.forms import choices
+from ..formfields import DateTimeLocalField
 from .service import AnswerData, QuestionData
 
 DT = "%Y-%m-%dT%H:%M"

@@ -164,6 +164,9 @@ def test_a_duplicate_that_slips_past_the_check_is_409_not_500(api, event, monkey
     ({"name": 42}, "name"),
     ({"unknown_field": 1}, "unknown_field"),
     ({"answers": {"nope": "x"}}, "answers.nope"),
+    ({"consent_privacy": "yes"}, "consent_privacy"),  # a consent is true or false, nothing read into it
+    ({"consent_slack_mention": 1}, "consent_slack_mention"),
+    ({"consent_listing": "true"}, "consent_listing"),
 ])
 def test_bad_input_is_a_clear_422_and_nothing_is_saved(api, event, change, field):
     r = api("post", f"/events/{event.slug}/registrations", json={**BODY, **change})
