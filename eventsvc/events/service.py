@@ -104,6 +104,17 @@ def register_seat_counter(counter: SeatCounter) -> None:
         _seat_counters.append(counter)
 
 
+#: ``listener(ticket_type, now)``, called when an organizer raises a participation type's capacity
+#: (in the same transaction, after the change is flushed): registration moves its waitlist up
+CapacityListener = Callable[[TicketType, datetime], object]
+_capacity_listeners: list[CapacityListener] = []
+
+
+def register_capacity_listener(listener: CapacityListener) -> None:
+    if listener not in _capacity_listeners:
+        _capacity_listeners.append(listener)
+
+
 def seats_taken(event: Event) -> dict[int, int]:
     taken: dict[int, int] = {}
     for counter in _seat_counters:
@@ -333,7 +344,8 @@ def _slug_free(slug: str, exclude_id: int | None = None) -> None:
         raise Conflict("slug_taken", "このスラッグは既に使われています。", {"slug": "既に使われています。"})
 
 
-def _apply(event: Event, d: EventData) -> None:
+def _apply(event: Event, d: EventData) -> list[TicketType]:
+    """Copy the cleaned data onto the event; returns the participation types whose capacity grew."""
     for name in ("title", "summary", "description", "venue_name", "venue_address", "online_url", "region",
                  "prefecture_code", "starts_at", "ends_at", "registration_opens_at", "registration_closes_at",
                  "selection"):
@@ -347,12 +359,16 @@ def _apply(event: Event, d: EventData) -> None:
             if taken.get(t.id):
                 raise ValidationFailed({"ticket_types": f"申込みのある参加区分「{t.name}」は削除できません。"})
             event.ticket_types.remove(t)
+    raised = []
     for position, t in enumerate(d.ticket_types):
         row = existing.get(t.code)
         if row is None:
             event.ticket_types.append(TicketType(code=t.code, name=t.name, capacity=t.capacity, position=position))
         else:
+            if row.id is not None and t.capacity > row.capacity:
+                raised.append(row)
             row.name, row.capacity, row.position = t.name, t.capacity, position
+    return raised
 
 
 def create_event(data: EventData, actor, now: datetime) -> Event:
@@ -376,13 +392,16 @@ def update_event(event: Event, data: EventData, actor, now: datetime) -> Event:
             raise ValidationFailed({"slug": "公開後はスラッグ（URL）を変更できません。"})
         _slug_free(d.slug, event.id)
         event.slug = d.slug
-    _apply(event, d)
+    raised = _apply(event, d)
     if event.agenda_items:
         outside = [a for a in event.agenda_items if a.starts_at < event.starts_at or a.ends_at > event.ends_at]
         if outside:
             raise ValidationFailed({"ends_at": "プログラムが開催時間の外になります。先にプログラムを修正してください。"})
     event.updated_at = now
     db.session.flush()
+    for tt in raised:  # the new seats go to the people waiting first, not to the next newcomer
+        for listener in _capacity_listeners:
+            listener(tt, now)
     return event
 
 
@@ -446,6 +465,6 @@ def copy_event(event: Event, actor, now: datetime, *, starts_at: datetime | None
 __all__ = [
     "AgendaItemData", "DomainError", "EventData", "TicketTypeData", "capacity_left", "copy_event",
     "create_event", "get_event_for", "get_public_event", "get_visible_event", "list_managed",
-    "list_public", "publish", "register_seat_counter", "replace_agenda", "seats_taken", "set_status",
+    "list_public", "publish", "register_capacity_listener", "register_seat_counter", "replace_agenda", "seats_taken", "set_status",
     "update_event", "validate_agenda", "validate_event",
 ]

@@ -654,6 +654,9 @@ def fill_seats(tt: TicketType, now: datetime, *, capacity: int | None = None) ->
     return list(heads)
 
 
+events_service.register_capacity_listener(fill_seats)
+
+
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
 

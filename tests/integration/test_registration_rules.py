@@ -97,6 +97,46 @@ def test_cancelling_a_waitlisted_person_promotes_nobody(make):
     assert c.status == "waitlisted" and service.waitlist_position(c) == 1
 
 
+def _with_capacity(e, venue: int) -> events.EventData:
+    d = events.EventData(**{f: getattr(e, f) for f in (
+        "title", "starts_at", "ends_at", "summary", "description", "venue_name", "venue_address", "online_url",
+        "region", "prefecture_code", "registration_opens_at", "registration_closes_at", "selection",
+        "allowed_email_domains")})
+    d.ticket_types = [events.TicketTypeData(t.code, t.name, venue if t.code == "venue" else t.capacity)
+                      for t in e.ticket_types]
+    return d
+
+
+def test_raising_the_capacity_moves_the_waitlist_up_before_any_newcomer(make, organizer):
+    e = small_event(make, capacity=1, org=organizer)
+    regs = [make.registration(e, ticket_type="venue") for _ in range(5)]
+    events.update_event(e, _with_capacity(e, 3), organizer, now_utc())
+    db.session.commit()
+    for r in regs:
+        db.session.refresh(r)
+    assert [r.status for r in regs] == ["confirmed"] * 3 + ["waitlisted"] * 2
+    assert [service.waitlist_position(r) for r in regs[3:]] == [1, 2]
+    assert [len(mails(r.id, "mail.promoted")) for r in regs] == [0, 1, 1, 0, 0]
+    newcomer = make.registration(e, ticket_type="venue")
+    assert newcomer.status == "waitlisted" and service.waitlist_position(newcomer) == 3
+    # lowering it again takes no seat away; raising the other type moves nobody here
+    events.update_event(e, _with_capacity(e, 1), organizer, now_utc())
+    db.session.commit()
+    assert [r.status for r in regs] == ["confirmed"] * 3 + ["waitlisted"] * 2
+    assert len(mails(kind="mail.promoted")) == 2
+
+
+def test_raising_the_capacity_in_offer_mode_offers_the_new_seats(make, organizer):
+    e = small_event(make, capacity=1, org=organizer)
+    service.update_settings(e, organizer, now_utc(), promotion_mode="offer", offer_hours=24, questions=[],
+                            lottery_at=None, privacy_purpose="")
+    a, b = make.registration(e, ticket_type="venue"), make.registration(e, ticket_type="venue")
+    events.update_event(e, _with_capacity(e, 2), organizer, now_utc())
+    db.session.commit()
+    db.session.refresh(b)
+    assert a.status == "confirmed" and b.status == "offered" and b.offer_expires_at is not None
+
+
 def test_offer_mode_offers_then_expires_and_moves_on(make, organizer):
     e = small_event(make, capacity=1, org=organizer)
     now = now_utc()
