@@ -12,6 +12,8 @@ Two places where they slip in without anyone writing them:
 - Access logs of the development server (``flask run``, the browser tests): werkzeug logs
   each request line, and paths carry attendee links (``/my/<token>``), staff links, survey
   links; query strings carry name searches. :class:`AccessLogMask` masks those.
+- Flask-Limiter's "ratelimit … (key) exceeded" line: the key is the client's IP address and,
+  on the registration form and API, the e-mail address. :class:`RateLimitKeyMask` drops it.
 
 (waitress, which ``eventsvc serve`` runs, writes no access log. A reverse proxy's or
 gunicorn's access log is configured outside the app: leave out query strings and mask the
@@ -92,10 +94,30 @@ class AccessLogMask(logging.Filter):
         return True
 
 
+class RateLimitKeyMask(logging.Filter):
+    """Flask-Limiter logs ``ratelimit %s (%s) exceeded at endpoint: %s`` with the key (IP address,
+    e-mail address) as the second argument: the limit and the endpoint stay, the key goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 2 and "exceeded" in str(record.msg):
+            record.args = (record.args[0], "…", *record.args[2:])
+        elif isinstance(record.args, tuple) and record.args:  # any other line: no address of any kind
+            record.args = tuple(_ADDRESS.sub("…", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+#: an e-mail address or an IPv4/IPv6 address
+_ADDRESS = re.compile(r"[^\s|()]+@[^\s|()]+|\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
+
+
 def install() -> None:
-    """Once per process: scrub database errors in every record, mask werkzeug's access log."""
+    """Once per process: scrub database errors in every record, mask werkzeug's access log and
+    Flask-Limiter's rate-limit keys."""
     if logging.getLogRecordFactory() is not _record_factory:
         logging.setLogRecordFactory(_record_factory)
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, AccessLogMask) for f in werkzeug.filters):
         werkzeug.addFilter(AccessLogMask())
+    limits = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, RateLimitKeyMask) for f in limits.filters):
+        limits.addFilter(RateLimitKeyMask())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from eventsvc import create_app
@@ -30,9 +32,10 @@ def body(email):
     return {"name": "比嘉 太郎", "name_kana": "ヒガ タロウ", "email": email, "organization_code": "472018"}
 
 
-def test_thirty_people_from_one_ip_get_through_but_one_address_is_limited(limited):
+def test_thirty_people_from_one_ip_get_through_but_one_address_is_limited(limited, caplog):
     from tests import factories
 
+    caplog.set_level(logging.DEBUG)
     event = factories.event(ticket_types=[events.TicketTypeData("venue", "会場", 100)])
     client = limited.test_client()
     url = f"/api/v1/events/{event.slug}/registrations"
@@ -53,6 +56,10 @@ def test_thirty_people_from_one_ip_get_through_but_one_address_is_limited(limite
                          environ_base={"REMOTE_ADDR": "10.20.30.40"}) for _ in range(6)]
     assert [p.status_code for p in pages] == [422] * 5 + [429]
     assert "しばらくしてから" in pages[-1].get_data(as_text=True)
+    # the log says a limit was hit, where, and nothing of who hit it (IP address, e-mail address)
+    limited_lines = [r.getMessage() for r in caplog.records if "exceeded" in r.getMessage()]
+    assert limited_lines and all("registration" in line for line in limited_lines)
+    assert not [m for m in caplog.messages if "10.20.30.40" in m or "@city.naha.lg.jp" in m]
 
 
 def test_limits_can_be_switched_off(sqlite_app):
