@@ -19,7 +19,7 @@ from .. import MAX_URL_ID
 from ..auth import api as _auth_api  # noqa: F401  (registers the organizer bearer scheme)
 from ..checkin import api as _checkin_api  # noqa: F401  (also the staff bearer scheme)
 from ..events import api as _events_api  # noqa: F401
-from ..jsonapi import OPERATIONS, ErrorBody, adapter, api
+from ..jsonapi import OPERATIONS, ErrorBody, adapter, api, body_optional
 from ..outbox import api as _outbox_api  # noqa: F401
 from ..registration import api as _registration_api  # noqa: F401  (also the attendee bearer scheme)
 from ..registration import privacy_api as _privacy_api  # noqa: F401  (DELETE /registrations/{id})
@@ -118,7 +118,7 @@ def openapi_document() -> dict:
         if params:
             operation["parameters"] = params
         if op.body is not None:
-            operation["requestBody"] = {"required": True, "content": {
+            operation["requestBody"] = {"required": not body_optional(op.body), "content": {
                 "application/json": {"schema": schemas.ref(op.body, "validation")}}}
         if op.auth:
             operation["security"] = ([{}] if op.auth_optional else []) + [{"bearer": []}]

@@ -215,7 +215,14 @@ def test_organizer_lists_filters_and_reviews(api, event, token, make):
     assert api("post", f"/registrations/{pending['id']}/approve", other, json={}).status_code == 404
     r = api("post", f"/registrations/{pending['id']}/reject", token, json={"message": "対象外のため"})
     assert r.status_code == 200 and r.json["status"] == "rejected" and r.json["review_note"] == "対象外のため"
-    assert api("post", f"/registrations/{pending['id']}/approve", token, json={}).status_code == 409
+    # a call whose body has only optional fields may leave it out (``curl -X POST …/approve``)
+    assert api("post", f"/registrations/{pending['id']}/approve", token).status_code == 409
+    other_pending = api("post", f"/events/{event.slug}/registrations", json={**BODY, "email": "r@example.com"}).json
+    r = api("post", f"/registrations/{other_pending['id']}/approve", token)
+    assert r.status_code == 200 and r.json["status"] in ("confirmed", "waitlisted")
+    # a body with required fields must be sent
+    r = api("post", f"/events/{event.slug}/registrations")
+    assert r.status_code == 415 and r.json["error"] == "unsupported_media_type"
 
 
 def test_cancel_by_attendee_token_and_by_organizer(api, event, token):
@@ -254,7 +261,7 @@ def test_lottery_through_the_api(api, token, make, organizer):
     r = api("post", f"/events/{e.slug}/lottery", token, json={"seed": "abc"})
     assert r.status_code == 200, r.json
     assert len(r.json[0]["won"]) == 2 and len(r.json[0]["waitlist"]) == 3 and r.json[0]["seed"] == "abc"
-    assert api("post", f"/events/{e.slug}/lottery", token, json={}).json["error"] == "lottery_already_drawn"
+    assert api("post", f"/events/{e.slug}/lottery", token).json["error"] == "lottery_already_drawn"
     assert api("get", f"/events/{e.slug}/lottery", token).json[0]["record"]["algorithm"] == "org-fair-sha256-v1"
 
 
