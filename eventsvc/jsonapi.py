@@ -117,10 +117,11 @@ _MESSAGES = {
 }
 
 
-def validation_fields(err: ValidationError) -> dict[str, str]:
+def validation_fields(err: ValidationError, root: str = "") -> dict[str, str]:
+    """``{field key: message}``; ``root`` names a body that is a list (``agenda`` → ``agenda.0.title``)."""
     fields: dict[str, str] = {}
     for e in err.errors(include_url=False):
-        key = ".".join(str(p) for p in e["loc"]) or "body"
+        key = ".".join(str(p) for p in ([root] if root else []) + list(e["loc"])) or "body"
         fields.setdefault(key, _MESSAGES.get(e["type"], e["msg"]))
     return fields
 
@@ -210,7 +211,7 @@ def _no_body() -> bool:
     return not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower()
 
 
-def _parse_body(model: Any) -> Any:
+def _parse_body(model: Any, root: str = "") -> Any:
     if _no_body() and body_optional(model):  # ``curl -X POST …/approve``: the defaults
         return adapter(model).validate_python({})
     if not request.is_json:
@@ -224,7 +225,7 @@ def _parse_body(model: Any) -> Any:
     try:
         return adapter(model).validate_python(data)
     except ValidationError as err:
-        raise ValidationFailed(validation_fields(err)) from None
+        raise ValidationFailed(validation_fields(err, root)) from None
     except RecursionError:
         raise DomainError("malformed_json", "JSON が深すぎます。", status=400) from None
 
@@ -266,8 +267,10 @@ def operation(
     auth: Iterable[str] = (),
     auth_optional: bool = False,
     errors: Iterable[int] = (),
+    body_root: str = "",
 ):
-    """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models."""
+    """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models. ``body_root`` names
+    a body that is a list in its error keys, as the service names it (``agenda.0.title``)."""
 
     def decorate(fn):
         endpoint = f"{fn.__module__.rsplit('.', 2)[-2]}_{fn.__name__}"
@@ -276,7 +279,7 @@ def operation(
         def view(**kwargs):
             g.api_principal = authenticate(auth_tuple, auth_optional) if auth_tuple else None
             if body is not None:
-                kwargs["body"] = _parse_body(body)
+                kwargs["body"] = _parse_body(body, body_root)
             if query is not None:
                 kwargs["query"] = _parse_query(query)
             return _serialise(fn(**kwargs), status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
@@ -233,9 +233,13 @@ def publish_event(slug: str):
     return event_out(event)
 
 
+#: the agenda's items; the count is checked before any item (a huge list answers at once, in a few bytes)
+AgendaIn = Annotated[list[AgendaItemIn], Field(max_length=service.MAX_AGENDA_ITEMS)]
+
+
 @operation("/events/<slug>/agenda", "PUT", summary="Replace the agenda", tags=["events"],
-           body=list[AgendaItemIn], response=EventOut, auth=["organizer"], errors=[401, 404, 415, 422])
-def put_agenda(slug: str, body: list[AgendaItemIn]):
+           body=AgendaIn, body_root="agenda", response=EventOut, auth=["organizer"], errors=[401, 404, 415, 422])
+def put_agenda(slug: str, body: AgendaIn):
     event = service.get_event_for(slug, principal())
     items = [service.AgendaItemData(**item.model_dump()) for item in body]
     service.replace_agenda(event, items, principal(), now_utc())

@@ -47,7 +47,7 @@ def _requests(event, reg):
         ("post", "/events", lambda v: {**EVENT, "registration_opens_at": v}, "registration_opens_at"),
         ("patch", f"/events/{event.slug}", lambda v: {"registration_closes_at": v}, "registration_closes_at"),
         ("patch", f"/events/{event.slug}", lambda v: {"starts_at": v}, "starts_at"),
-        ("put", f"/events/{event.slug}/agenda", lambda v: [{**agenda, "starts_at": v}], "0.starts_at"),
+        ("put", f"/events/{event.slug}/agenda", lambda v: [{**agenda, "starts_at": v}], "agenda.0.starts_at"),
         ("post", f"/events/{event.slug}/checkins", lambda v: {**ticket, "scanned_at": v}, "scanned_at"),
         ("post", f"/events/{event.slug}/checkins/sync",
          lambda v: {"device_id": "phone", "scans": [{**ticket, "scanned_at": v}]}, "scans.0.scanned_at"),

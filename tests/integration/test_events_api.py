@@ -92,6 +92,19 @@ def test_agenda_is_replaced_validated_and_sorted(api, token):
         "agenda.0.ends_at": "終了時刻は開始時刻より後にしてください。"}
     # what was saved stays saved
     assert len(api("get", f"/events/{slug}", token).json["agenda"]) == 2
+    # the item's own checks and the service's name the field the same way
+    r = api("put", f"/events/{slug}/agenda", token, json=[{**items[1], "kind": "party"}])
+    assert r.status_code == 422 and list(r.json["fields"]) == ["agenda.0.kind"]
+
+
+def test_a_huge_agenda_is_refused_at_once_in_a_few_words(api, token):
+    slug = create(api, token, slug="huge").json["slug"]
+    r = api("put", f"/events/{slug}/agenda", token, json=[{}] * 200_000)
+    assert r.status_code == 422 and r.json["fields"] == {"agenda": "多すぎます。"}
+    assert len(r.get_data()) < 1000
+    one = {"starts_at": "2030-02-15T13:00:00", "ends_at": "2030-02-15T13:05:00", "title": "LT"}
+    assert api("put", f"/events/{slug}/agenda", token, json=[one] * 51).status_code == 422
+    assert api("put", f"/events/{slug}/agenda", token, json=[one] * 50).status_code == 200
 
 
 def test_copy_resets_dates_and_status(api, token):
