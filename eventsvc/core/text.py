@@ -15,6 +15,15 @@ _FORBIDDEN = re.compile(
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _HIRAGANA = re.compile("[\u3041-\u3096]")
+#: characters that show nothing on their own: format characters (zero-width space, word joiner…),
+#: separators, combining marks, and the letters and symbols drawn blank (Hangul fillers, blank braille)
+_BLANK_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc", "Mn", "Me"})
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def has_visible_character(value: str) -> bool:
+    """Whether ``value`` shows anything: a name of zero-width characters is no name."""
+    return any(ch not in _BLANK_CHARACTERS and unicodedata.category(ch) not in _BLANK_CATEGORIES for ch in value)
 
 
 class TextError(ValueError):
@@ -31,13 +40,16 @@ def check_text(value: str, *, max_length: int | None = None, multiline: bool = F
 
     Tabs and newlines are allowed only when ``multiline``; every other control
     character, NUL, lone surrogates and bidi overrides are refused rather than
-    silently dropped, so the user sees what was wrong.
+    silently dropped, so the user sees what was wrong. Text that shows nothing (only
+    zero-width or other blank characters) counts as empty: ``""``.
     """
     if _SURROGATE.search(value):
         raise TextError("invalid_characters", "使用できない文字が含まれています。")
     if _FORBIDDEN.search(value) or (not multiline and re.search("[\t\r\n]", value)):
         raise TextError("control_characters", "制御文字は使用できません。")
     value = value.replace("\r\n", "\n").strip()
+    if value and not has_visible_character(value):
+        return ""
     if max_length is not None and len(value) > max_length:
         raise TextError("too_long", f"{max_length}文字以内で入力してください。")
     return value

@@ -26,6 +26,8 @@ from .models import AGENDA_KINDS, DEFAULT_ALLOWED_DOMAINS, SELECTIONS, AgendaIte
 MAX_CAPACITY = 100_000
 MAX_TICKET_TYPES = 10
 MAX_AGENDA_ITEMS = 50
+#: words the pages' own URLs use where a slug stands (``/manage/events/new`` is the new-event form)
+RESERVED_SLUGS = frozenset({"new"})
 MAX_DURATION = timedelta(days=14)
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -204,6 +206,8 @@ def validate_event(data: EventData) -> EventData:
     if d.slug is not None and d.slug != "":
         if not is_slug(d.slug):
             errors["slug"] = "スラッグは半角英小文字・数字・ハイフン（64文字以内）です。"
+        elif d.slug in RESERVED_SLUGS:
+            errors["slug"] = f"「{d.slug}」は画面のURLに使われているため、スラッグにできません。"
     else:
         d.slug = None
 

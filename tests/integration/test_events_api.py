@@ -36,6 +36,11 @@ def test_organizer_creates_a_draft_with_defaults(api, token):
     assert [t["capacity_left"] for t in e["ticket_types"]] == [30, 100]
 
 
+def test_a_slug_the_pages_use_themselves_is_refused(api, token):
+    r = create(api, token, slug="new")  # /manage/events/new is the new-event form
+    assert r.status_code == 422 and "slug" in r.json["fields"]
+
+
 def test_server_makes_a_slug_when_none_is_given(api, token):
     r = create(api, token)
     assert r.status_code == 201

@@ -154,6 +154,8 @@ def test_a_duplicate_that_slips_past_the_check_is_409_not_500(api, event, monkey
     ({"name": "比嘉\x00太郎"}, "name"),
     ({"name": "比嘉\u202e太郎"}, "name"),
     ({"name": "比嘉\n太郎"}, "name"),
+    ({"name": "\u200b"}, "name"),  # shows nothing: no name
+    ({"name": "\u2060\u3164"}, "name"),
     ({"name_kana": "Higa"}, "name_kana"),
     ({"email": "not-an-address"}, "email"),
     ({"email": "a@b"}, "email"),

@@ -24,6 +24,17 @@ def test_newlines_only_in_multiline_text():
     assert check_text(" a\r\nb ", max_length=10, multiline=True) == "a\nb"
 
 
+@pytest.mark.parametrize("blank", ["\u200b", "\u2060", "\u200b\u200c\u200d", "\u3164", "\u2800", "\u0301",
+                                   " \u200b\u3000", "\u00ad"])
+def test_text_that_shows_nothing_counts_as_empty(blank):
+    assert check_text(blank, max_length=100) == ""
+
+
+@pytest.mark.parametrize("shown", ["山田", "👨\u200d👩\u200d👧", "e\u0301", "a\u200bb", "𠮷"])
+def test_joiners_and_marks_inside_visible_text_stay(shown):
+    assert check_text(shown, max_length=100) == shown
+
+
 def test_length_is_counted_in_characters_and_rare_kanji_survive():
     assert check_text("𠮷野家🍣", max_length=4) == "𠮷野家🍣"
     with pytest.raises(TextError) as err:
