@@ -248,7 +248,9 @@ def _serialise(result: Any, status: int):
         body = "[" + ",".join(r.model_dump_json() for r in result) + "]"
         return Response(body, status=status, mimetype="application/json")
     if result is None:
-        return Response(status=204)
+        response = Response(status=204)
+        del response.headers["Content-Type"]  # no body: nothing to type
+        return response
     response = jsonify(result)
     response.status_code = status
     return response

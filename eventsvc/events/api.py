@@ -202,6 +202,8 @@ def patch_event(slug: str, body: EventPatch):
     event = service.get_event_for(slug, principal())
     data = service.EventData.from_event(event)
     given = body.model_dump(exclude_unset=True)
+    if "prefecture_code" in given and "region" not in given:
+        data.region = None  # follows the new prefecture, as when the event was created
     for key, value in given.items():
         if key == "venue":
             data.venue_name = body.venue.name if body.venue else ""

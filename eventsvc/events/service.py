@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -142,7 +143,9 @@ def _url(errors: dict, key: str, value: str | None) -> str:
 def _domains(errors: dict, values: list[str]) -> list[str]:
     out: list[str] = []
     for raw in values:
-        d = (raw or "").strip().lower().lstrip("@").lstrip(".")
+        # typed as an address's part: full-width folds (ｌｇ．ｊｐ), one leading @ or dot goes
+        d = unicodedata.normalize("NFKC", raw or "").strip().lower()
+        d = d[1:] if d[:1] in ("@", ".") else d
         if not d:
             continue
         if not _DOMAIN.match(d) or "." not in d and len(d) < 2:

@@ -112,6 +112,22 @@ def test_a_huge_agenda_is_refused_at_once_in_a_few_words(api, token):
     assert api("put", f"/events/{slug}/agenda", token, json=[one] * 50).status_code == 200
 
 
+def test_patching_the_prefecture_moves_the_region_with_it(api, token):
+    slug = create(api, token, slug="moves").json["slug"]  # 沖縄県: kyushu_okinawa
+    r = api("patch", f"/events/{slug}", token, json={"prefecture_code": "01"})
+    assert r.status_code == 200, r.json
+    assert r.json["region"] == "hokkaido"
+    r = api("patch", f"/events/{slug}", token, json={"prefecture_code": "13", "region": "kyushu_okinawa"})
+    assert r.status_code == 422 and "region" in r.json["fields"]  # said both, and they disagree
+
+
+def test_allowed_domains_are_read_as_typed_in_an_address(api, token):
+    r = create(api, token, allowed_email_domains=["ｌｇ．ｊｐ", "@go.jp", ".city.example.jp"])
+    assert r.status_code == 201 and r.json["allowed_email_domains"] == ["lg.jp", "go.jp", "city.example.jp"]
+    r = create(api, token, allowed_email_domains=["@@bad"])
+    assert r.status_code == 422 and "allowed_email_domains" in r.json["fields"]
+
+
 def test_copy_resets_dates_and_status(api, token):
     slug = create(api, token, slug="orig").json["slug"]
     api("post", f"/events/{slug}/publish", token)
