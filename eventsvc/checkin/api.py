@@ -28,7 +28,39 @@ from . import present, service
 from .models import REFUSALS, StaffLink
 from .present import AttendeeOut, CheckinOut, CountersOut, SnapshotOut
 
-register_auth("staff", lambda token: service.resolve_staff_token(token, now_utc()))
+
+def note_staff_use(link: StaffLink, now: datetime) -> None:
+    """Note that a staff link was used (its token, or a desk session opened with it), at most once a
+    minute: most calls only compare a time they already loaded.
+
+    The note is its own short write transaction, as for organizer tokens (``auth.api``): the
+    read that found the link ends first (what it loaded stays loaded), so a request that
+    otherwise only reads, or takes its write lock later like a scan, never upgrades a read
+    transaction on SQLite; and the note stays even if the request then fails.
+    """
+    if not service.staff_link_use_due(link, now):
+        return
+    session = db.session()
+    with database.keep_loaded(session):
+        session.commit()
+        intent = database.set_write_intent(True)
+        try:
+            service.touch_staff_link(link.id, now)
+            session.commit()
+        finally:
+            database.reset_write_intent(intent)
+
+
+def resolve_staff(token: str) -> StaffLink | None:
+    """The active staff link behind a bearer token (``stf_…``); its use is noted (:func:`note_staff_use`)."""
+    now = now_utc()
+    link = service.resolve_staff_token(token, now)
+    if link is not None:
+        note_staff_use(link, now)
+    return link
+
+
+register_auth("staff", resolve_staff)
 
 DESK = ["organizer", "staff"]
 T = TypeVar("T")
@@ -102,6 +134,14 @@ def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
 
 
 # ------------------------------------------------------------------ bodies
+#: the nonce rule (``service.check_in``), in the OpenAPI document
+NONCE = ("Names this scan, so that a retried upload counts once: the same nonce again with the same ticket of "
+         "this event (its code however typed, or the same registration_id), from any device, repeats the first "
+         "answer as it was (replayed: true, with that answer's checked_in_at even if the check-in was undone "
+         "since) and changes nothing. The same nonce with another ticket is another scan, checked in and "
+         "logged on its own. Draw a new random value for every scan (the desk uses 128 random bits).")
+
+
 def _one_target(model):
     if (model.code is None) == (model.registration_id is None):
         raise ValueError("code か registration_id のどちらか一方を指定してください。")
@@ -114,7 +154,7 @@ class CheckinIn(Input):
     #: instead of a code: a registration of this event picked by name search
     registration_id: StrictInt | None = None
     device_id: Text(64) = ""
-    nonce: Text(64) | None = None
+    nonce: Text(64) | None = Field(default=None, description=NONCE)
     scanned_at: Instant | None = None
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "scanner"
 
@@ -126,7 +166,7 @@ class CheckinIn(Input):
 class ScanIn(Input):
     code: str | None = None
     registration_id: StrictInt | None = None
-    nonce: Text(64) = Field(min_length=1)
+    nonce: Text(64) = Field(min_length=1, description=NONCE)
     scanned_at: Instant
     method: Literal["camera", "scanner", "search", "offline", "self", "walkin"] = "offline"
     #: the device let the person in on its own judgement (kept as a duplicate if someone else was first)
@@ -212,8 +252,9 @@ def undo(event: Event, actor: service.Actor, registration_id: int, now: datetime
            response=CheckinOut, auth=DESK, errors=[401, 404, 415, 422])
 def post_checkin(slug: str, body: CheckinIn):
     """Answers 200 with a stable ``result`` whatever was scanned: ``checked_in``, ``already_checked_in``,
-    ``unknown_code``, ``not_admitted`` (with ``reason``) or ``wrong_event``. A repeated ``nonce`` repeats the
-    first answer (``replayed: true``) and changes nothing."""
+    ``unknown_code``, ``not_admitted`` (with ``reason``) or ``wrong_event``. The same ``nonce`` sent again for
+    the same ticket repeats the first answer (``replayed: true``) and changes nothing; sent with another ticket,
+    it is another scan of that ticket."""
     event, actor = desk_event(slug, principal())
     return scan(event, actor, body, now_utc())
 
@@ -229,7 +270,8 @@ def delete_checkin(slug: str, registration_id: int):
 @operation("/events/<slug>/checkins/sync", "POST", summary="Upload scans queued offline", tags=["checkin"],
            body=SyncIn, response=SyncOut, auth=DESK, errors=[401, 404, 415, 422])
 def post_sync(slug: str, body: SyncIn):
-    """Each scan keeps its own ``scanned_at`` and ``nonce``: a batch sent twice counts once, and a ticket
+    """Each scan keeps its own ``scanned_at`` and ``nonce`` (the same rule as a single check-in: the same nonce
+    for the same ticket is the same scan): a batch sent twice counts once, and a ticket
     admitted on two devices is stored as a duplicate (``duplicate: true``), never dropped. A scan the device
     turned away (``refused_locally``: what it answered) is only logged, as ``refused_offline``; its answer says
     ``admissible_now: true`` when the ticket admits by now. Results come back in the order of ``scans``."""

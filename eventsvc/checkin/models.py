@@ -4,13 +4,18 @@ A registration has at most one *valid* check-in (``result = 'checked_in'`` and n
 undone) — a partial unique index holds this on every database, below the row lock the
 service takes. Offline scans that arrive after someone else already admitted the same
 ticket are kept as ``result = 'duplicate'`` rows, never dropped.
+
+A scan's nonce names one scan of one ticket (see :func:`eventsvc.checkin.service.check_in`): the
+unique keys are (registration, nonce) — and (event, nonce, input hash) for scans that named no
+ticket of the event — so a retried upload is stored once, while the same nonce sent again for
+another ticket is another scan, stored on its own.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import now_utc
@@ -29,6 +34,8 @@ REFUSALS = ("unknown_code", "not_admitted", "already_checked_in")
 CHECKIN_RESULTS = ("checked_in", "duplicate")
 
 _VALID = "result = 'checked_in' AND undone_at IS NULL"
+#: a log row of a scan that named no ticket of this event (its ``input_hash`` stands for what was read)
+UNMATCHED = "registration_id IS NULL AND input_hash <> ''"
 
 
 class Checkin(db.Model):
@@ -36,7 +43,8 @@ class Checkin(db.Model):
 
     __tablename__ = "checkins"
     __table_args__ = (
-        UniqueConstraint("event_id", "nonce"),
+        #: one row per scan of a ticket (a retried upload adds none); the nonce may come again for another ticket
+        Index("uq_checkins_scan", "registration_id", "nonce", unique=True),
         Index("uq_checkins_one_valid", "registration_id", unique=True,
               sqlite_where=text(_VALID), postgresql_where=text(_VALID)),
         Index("ix_checkins_event_result", "event_id", "result"),
@@ -73,17 +81,27 @@ class CheckinLog(db.Model):
     """Every scan attempt, whatever it answered — including codes nobody issued.
 
     What was scanned is kept only as ``input_hash`` (the first 16 hex digits of its
-    SHA-256) when it matched no ticket of this event: garbage is never stored verbatim.
+    SHA-256 of the canonical code when the input held one, however it was typed, else of the raw
+    input) when it matched no ticket of this event: garbage is never stored verbatim.
+
+    A nonce is stored once per scan: once per (registration, nonce), and for scans that matched no
+    ticket of the event once per (event, nonce, input hash).
     """
 
     __tablename__ = "checkin_log"
-    __table_args__ = (UniqueConstraint("event_id", "nonce"),)
+    __table_args__ = (
+        Index("uq_checkin_log_scan", "registration_id", "nonce", unique=True),
+        Index("uq_checkin_log_unmatched_scan", "event_id", "nonce", "input_hash", unique=True,
+              sqlite_where=text(UNMATCHED), postgresql_where=text(UNMATCHED)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     #: set only for this event's registrations (never another event's)
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"),
                                                         index=True)
+    #: the check-in the line is about: the row the scan wrote (an admission, or a duplicate kept for
+    #: review), the earlier admission an online rescan found (``already_checked_in``), the one taken back (``undone``)
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="SET NULL"))
     #: a scan result (``RESULTS``), ``undone``, or ``refused_offline`` (a device turned the person away
     #: while offline; ``reason`` holds what it answered)

@@ -40,7 +40,7 @@ class CheckinOut(Output):
     checked_in_by: str | None = None
     #: an offline admission stored as a duplicate of an earlier one
     duplicate: bool = False
-    #: this nonce was seen before; the first answer is repeated and nothing changed
+    #: this scan (nonce and ticket) was seen before; the first answer is repeated as it was and nothing changed
     replayed: bool = False
     nonce: str | None = None
     #: for ``refused_offline`` (an uploaded scan the device refused; ``reason`` is what it answered):

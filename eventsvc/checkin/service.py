@@ -6,7 +6,8 @@ where there is one), flushes, and leaves the commit to the caller. The row that 
 PostgreSQL; on SQLite every write request already holds the write lock from
 ``BEGIN IMMEDIATE``, see :mod:`eventsvc.database`), so ten devices scanning one ticket
 at once admit it once. A scan that carries a nonce is answered from the log when the
-nonce comes again, so a retried upload counts once. Answers are stable codes:
+same scan comes again — the same nonce for the same ticket — so a retried upload counts
+once (see :func:`check_in` for the rule). Answers are stable codes:
 
 - ``checked_in`` — admitted now;
 - ``already_checked_in`` — admitted before (when, by whom);
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, null, or_, select, text, update
 from sqlalchemy.orm import joinedload
 
 from .. import database
@@ -42,7 +43,16 @@ from ..registration import service as registrations
 from ..registration import tickets
 from ..registration.models import Registration
 from .codes import code_hash, extract_code, input_hash, kana_key
-from .models import METHODS, REFUSALS, RESULTS, AttendanceCode, Checkin, CheckinLog, StaffLink
+from .models import (
+    METHODS,
+    REFUSALS,
+    RESULTS,
+    UNMATCHED,
+    AttendanceCode,
+    Checkin,
+    CheckinLog,
+    StaffLink,
+)
 
 STAFF_TOKEN_PREFIX = "stf_"
 #: an offline device may be this far ahead of the server before its clock is distrusted
@@ -50,6 +60,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: most scans one sync call may carry
 MAX_SYNC = 500
 MAX_STAFF_LINK_DAYS = 30
+#: a staff link's ``last_used_at`` moves at most this often (one write a minute, not one per scan)
+STAFF_LINK_TOUCH_INTERVAL = timedelta(minutes=1)
 MAX_LABEL = 50
 ATTENDANCE_CODE_LENGTH = 6
 
@@ -137,7 +149,7 @@ class CheckinResult:
     checkin: Checkin | None = None
     #: an offline admission stored as a duplicate of an earlier one
     duplicate: bool = False
-    #: the nonce was seen before; this repeats the first answer
+    #: the same scan (nonce and ticket) was seen before; this repeats the first answer
     replayed: bool = False
     nonce: str | None = None
     #: the person's team, when the scan already read it (else the presenter asks the teams hook)
@@ -189,7 +201,16 @@ _VALID = select(Checkin).where(Checkin.registration_id == bindparam("rid"), Chec
                                Checkin.undone_at.is_(None))
 _INSERT_CHECKIN = Checkin.__table__.insert().returning(Checkin.__table__.c.id)
 _INSERT_LOG = CheckinLog.__table__.insert()
-_BY_NONCE = select(CheckinLog).where(CheckinLog.event_id == bindparam("eid"), CheckinLog.nonce == bindparam("nonce"))
+#: the log row of a scan of this event's registration ``rid`` with this nonce (see ``uq_checkin_log_scan``)
+_SCAN_LOGGED = select(CheckinLog).where(CheckinLog.registration_id == bindparam("rid"),
+                                        CheckinLog.nonce == bindparam("nonce"))
+#: the log row of a scan with this nonce that named no ticket of the event, by the hash of what it read
+_UNMATCHED_LOGGED = select(CheckinLog).where(
+    CheckinLog.event_id == bindparam("eid"), CheckinLog.nonce == bindparam("nonce"),
+    CheckinLog.input_hash == bindparam("h"), text(UNMATCHED))  # the partial index's own condition: it is used
+#: the admission a duplicate came second to: the registration's last one before it
+_ADMITTED_BEFORE = select(Checkin).where(Checkin.registration_id == bindparam("rid"), Checkin.result == "checked_in",
+                                         Checkin.id < bindparam("before")).order_by(Checkin.id.desc()).limit(1)
 _CHECKIN_COLUMNS = tuple(c.key for c in Checkin.__table__.c)
 #: the scan's one read, built on first use (after the team hook is in): ``{(postgres, by, nonce): statement}``
 _ADMISSION: dict[tuple[bool, str, bool], Select] = {}
@@ -229,18 +250,18 @@ def _admission_statement(postgres: bool, by: str, nonce: bool) -> Select:
     then reads the other scan's check-in (the rare race costs a retry, every scan a round
     trip less).
 
-    With ``nonce``, the statement also says whether the event's log already holds that nonce
-    (a retried upload): only then is the first answer read back (:func:`_replay`). A retry that
-    committed while this scan waited for the lock is not seen by PostgreSQL's snapshot here,
-    but its log row is: the log's unique (event, nonce) key refuses this scan's insert and the
-    retry in :func:`eventsvc.checkin.api.decide` then replays it.
+    With ``nonce``, the statement also says whether the log already holds that nonce for this
+    registration (a retried upload of the same scan): only then is the first answer read back
+    (:func:`_replay`). A retry that committed while this scan waited for the lock is not seen by
+    PostgreSQL's snapshot here, but its log row is: the log's unique (registration, nonce) key
+    refuses this scan's insert and the retry in :func:`eventsvc.checkin.api.decide` then replays it.
     """
     key = (postgres, by, nonce)
     if key not in _ADMISSION:
         r, t, v = Registration.__table__, TicketType.__table__, Checkin.__table__.alias("valid_checkin")
         team = _team_columns[0]() if _team_columns else null()
         logs = CheckinLog.__table__
-        seen = select(logs.c.id).where(logs.c.event_id == bindparam("eid"), logs.c.nonce == bindparam("nonce")
+        seen = select(logs.c.id).where(logs.c.registration_id == r.c.id, logs.c.nonce == bindparam("nonce")
                                        ).exists() if nonce else null()
         stmt = (select(r.c.id, r.c.event_id, r.c.status, r.c.name, r.c.name_kana, r.c.organization_name,
                        t.c.name, t.c.code, team, seen, *v.c)
@@ -258,7 +279,7 @@ class _Admission:
     registration: Scanned
     checkin: Checkin | None
     team: str | None
-    #: the scan's nonce is already in the event's log (a retried upload)
+    #: the scan's nonce is already in the log for this registration (a retried upload of the same scan)
     nonce_seen: bool
 
 
@@ -285,16 +306,52 @@ def _valid_checkin(registration_id: int) -> Checkin | None:
     return db.session.scalars(_VALID, {"rid": registration_id}).first()
 
 
-def _replay(event: Event, nonce: str) -> CheckinResult | None:
-    log = db.session.scalars(_BY_NONCE, {"eid": event.id, "nonce": nonce}).first()
-    if log is None:
+def _unmatched_hash(code: str | None, raw_code: object) -> str:
+    """What stands for a scan that named no ticket of the event, in the log and in its nonce's key:
+    the hash of the canonical code when the input held one (however it was typed), else of the input."""
+    return input_hash(code or raw_code)
+
+
+def _earlier_answer(event: Event, nonce: str | None, found: _Admission | None, ours: bool,
+                    unmatched: str) -> CheckinResult | None:
+    """The first answer to this same scan — the same nonce for the same ticket — if it came before.
+
+    Read under the registration's lock, so a concurrent retry has committed by now (or never
+    will). For this event's tickets the scan's own read said whether the log holds the nonce for
+    that registration; a scan that named no ticket of the event asks the log by the hash of what it read.
+    """
+    if nonce is None:
         return None
+    if ours:
+        log = db.session.scalars(_SCAN_LOGGED, {"rid": found.registration.id, "nonce": nonce}).first() \
+            if found.nonce_seen else None
+    else:
+        log = db.session.scalars(_UNMATCHED_LOGGED, {"eid": event.id, "nonce": nonce, "h": unmatched}).first()
+    return _replay(log, nonce) if log is not None else None
+
+
+def _replay(log: CheckinLog, nonce: str) -> CheckinResult:
+    """The first answer to a scan, told again (``replayed``) from its log row, as it was then.
+
+    A replay answers the request that was sent again: the result, the reason and the check-in
+    that answer named (its time and who admitted), even if that check-in was taken back or
+    another was made since — it is the answer the device missed, not the state now, and it
+    never admits again (an undo stays undone). Told as of now: the registration's brief (name,
+    status), and ``admissible_now`` of an offline refusal, which says by its name whether the
+    ticket admits *now*. (Rescans logged before revision 0bcbcc4b62ea name no check-in: theirs
+    replay ``already_checked_in`` without a time.)
+    """
     registration = db.session.get(Registration, log.registration_id) if log.registration_id else None
-    checkin = _valid_checkin(registration.id) if registration is not None else None
-    return CheckinResult(log.result, log.reason or None, registration, checkin, duplicate=log.duplicate,
-                         replayed=True, nonce=nonce,
-                         admissible_now=log.result == "refused_offline" and registration is not None
-                         and registration.status == "confirmed" and checkin is None)
+    named = None
+    if log.result in ("checked_in", "already_checked_in") and log.checkin_id is not None:
+        if log.duplicate:  # the log names the duplicate it kept; the answer named the admission before it
+            named = db.session.scalars(_ADMITTED_BEFORE, {"rid": log.registration_id, "before": log.checkin_id}).first()
+        else:
+            named = db.session.get(Checkin, log.checkin_id)
+    admissible = (log.result == "refused_offline" and registration is not None and registration.status == "confirmed"
+                  and _valid_checkin(registration.id) is None)
+    return CheckinResult(log.result, log.reason or None, registration, named, duplicate=log.duplicate,
+                         replayed=True, nonce=nonce, admissible_now=admissible)
 
 
 def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: str | None
@@ -315,11 +372,23 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     ``raw_code`` is whatever was scanned or typed (any string — garbage answers
     ``unknown_code``). ``scanned_at`` is the device's time of the scan (default ``now``).
-    ``nonce`` names this scan: the same nonce again returns the first answer and
-    changes nothing. ``offline`` marks a scan the device already admitted on its own
+    ``offline`` marks a scan the device already admitted on its own
     (from the snapshot): if the ticket was admitted elsewhere meanwhile, it is stored
     as a duplicate check-in rather than dropped. ``registration_id`` (of this event)
     replaces the code when the desk picked the person from a name search.
+
+    ``nonce`` names this scan, so that a retried upload counts once. The same scan is the
+    same nonce for the same ticket of the same event: the same registration (by code, however
+    it was typed, or picked by name), or for input that names no ticket of the event, the same
+    canonical code (else the same input). The same scan again repeats the first answer
+    (``replayed``, see :func:`_replay`) and changes nothing. The nonce is scoped to the ticket as
+    pretix scopes it to the position: the same nonce with another ticket is another scan,
+    admitted and logged on its own, and never answered with someone else's result. Neither
+    the device nor the actor is part of the key: a retry may come by another path (an
+    online scan whose answer was lost is queued and uploaded by sync; an API client may
+    leave ``device_id`` out), and counting it again would add a rescan or a duplicate
+    admission; devices draw a random 128-bit nonce per scan, so two devices never share one
+    by chance, and a shared one with the same ticket can only repeat that ticket's own answer.
     """
     if method not in METHODS:
         raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
@@ -329,9 +398,9 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
 
     found, code, raw_code = _lookup(event, raw_code, registration_id, nonce)
     registration = found.registration if found is not None else None
-    # read with the lock: a concurrent retry of this nonce has committed by now (or never will);
-    # a scan that found no ticket asks the log itself
-    if nonce is not None and (found is None or found.nonce_seen) and (previous := _replay(event, nonce)) is not None:
+    ours = registration is not None and registration.event_id == event.id
+    unmatched = "" if ours else _unmatched_hash(code, raw_code)
+    if (previous := _earlier_answer(event, nonce, found, ours, unmatched)) is not None:
         return previous
 
     log = dict(event_id=event.id, registration_id=None, checkin_id=None, input_hash="", method=method,
@@ -339,10 +408,10 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     result: CheckinResult
     new_row: dict | None = None  # the check-in row to write, if any
     if registration is None:
-        log["input_hash"] = input_hash(raw_code)
+        log["input_hash"] = unmatched
         result = CheckinResult("unknown_code")
-    elif registration.event_id != event.id:
-        log["input_hash"] = input_hash(code or raw_code)
+    elif not ours:
+        log["input_hash"] = unmatched
         result = CheckinResult("wrong_event")
     elif not registration.admits:
         result = CheckinResult("not_admitted", registration.status, registration)
@@ -355,6 +424,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
             new_row = _checkin_row(event, registration, "duplicate", when, now, device, method, nonce, actor)
             result = CheckinResult("already_checked_in", None, registration, existing, duplicate=True)
         else:
+            log["checkin_id"] = existing.id  # the admission the answer names (a replay names it again)
             result = CheckinResult("already_checked_in", None, registration, existing)
     if result.registration is not None:
         log["registration_id"] = result.registration.id
@@ -449,7 +519,8 @@ def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor:
     """Store a device's queued scans in the order they were made; one answer per scan.
 
     Each scan keeps its own time and nonce, so a batch sent twice (the answer was lost)
-    counts once. A ticket another device admitted first is stored as a duplicate
+    counts once; the nonce rule is :func:`check_in`'s (a nonce sent again with another ticket
+    is another scan). A ticket another device admitted first is stored as a duplicate
     check-in, never dropped. A scan the device refused is recorded in the log as
     ``refused_offline`` (see :func:`record_refusal`). Answers come back in the order the
     scans were given.
@@ -483,19 +554,21 @@ def record_refusal(event: Event, raw_code: object, answer: str, *, device_id: st
     the ticket is this event's, else keeps just the hash of what was read. The answer
     tells whether the server would admit the ticket now (``admissible_now``: the device's
     snapshot was older than a change such as a promotion from the waitlist), so the desk
-    can call the person back. The same nonce again repeats the first answer.
+    can call the person back. The same scan again (the same nonce for the same ticket, as for
+    :func:`check_in`) repeats the first answer.
     """
     if answer not in REFUSALS:
         raise ValidationFailed({"refused_locally": "refused_locally は " + " / ".join(REFUSALS) + " のいずれかです。"})
     if method not in METHODS:
         raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
     nonce = _clean_nonce(nonce)
-    if nonce is not None and (previous := _replay(event, nonce)) is not None:
-        return previous
-    found, code, raw_code = _lookup(event, raw_code, registration_id, None)
+    found, code, raw_code = _lookup(event, raw_code, registration_id, nonce)
     ours = found is not None and found.registration.event_id == event.id
+    unmatched = "" if ours else _unmatched_hash(code, raw_code)
+    if (previous := _earlier_answer(event, nonce, found, ours, unmatched)) is not None:
+        return previous
     log = dict(event_id=event.id, registration_id=found.registration.id if ours else None, checkin_id=None,
-               input_hash="" if ours else input_hash(code or raw_code), method=method, device_id=_clean_device(device_id),
+               input_hash=unmatched, method=method, device_id=_clean_device(device_id),
                nonce=nonce, actor_label=actor.label, scanned_at=_scan_time(scanned_at, now), received_at=now,
                result="refused_offline", reason=answer, duplicate=False)
     _write(None, log)
@@ -822,6 +895,22 @@ def resolve_staff_token(token: str, now: datetime) -> StaffLink | None:
     if link is None or not hmac.compare_digest(link.token_hash, digest) or not link.is_active(now):
         return None
     return link
+
+
+def staff_link_use_due(link: StaffLink, now: datetime) -> bool:
+    """Whether this use of the link should be noted (:func:`touch_staff_link`): not in the last minute."""
+    return link.last_used_at is None or now - link.last_used_at >= STAFF_LINK_TOUCH_INTERVAL
+
+
+def touch_staff_link(link_id: int, now: datetime) -> None:
+    """Note the link's use (``last_used_at``, which tells the organizer a lost device is still in
+    use), unless another request did within the last minute."""
+    db.session.execute(
+        update(StaffLink)
+        .where(StaffLink.id == link_id, or_(StaffLink.last_used_at.is_(None),
+                                            StaffLink.last_used_at <= now - STAFF_LINK_TOUCH_INTERVAL))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False))
 
 
 def active_staff_link(link_id: int, event_id: int, now: datetime) -> StaffLink | None:

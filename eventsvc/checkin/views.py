@@ -133,8 +133,10 @@ def _desk(slug: str) -> tuple[Event, service.Actor]:
         return event, service.Actor.organizer(current_user)
     staff = session.get(STAFF_KEY)
     if event is not None and isinstance(staff, dict) and staff.get("event") == event.id:
-        link = service.active_staff_link(int(staff.get("link", 0)), event.id, now_utc())
+        now = now_utc()
+        link = service.active_staff_link(int(staff.get("link", 0)), event.id, now)
         if link is not None:
+            desk_api.note_staff_use(link, now)  # the organizer's list shows when each link was last used
             return event, service.Actor.staff(link)
         session.pop(STAFF_KEY, None)
         raise DeskDenied("staff_link_inactive", _("このスタッフ用リンクは期限切れか、取り消されました。主催者に新しいリンクを依頼してください。"),

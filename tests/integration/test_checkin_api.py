@@ -94,6 +94,52 @@ def test_nonce_and_device_time_through_the_api(api, make, event, token):
     assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
 
 
+def test_a_nonce_reused_for_another_ticket_checks_that_ticket_in(api, make, event, token, staff_token):
+    """The outside tester's report: ticket B sent with ticket A's nonce was answered "checked_in,
+    replayed" with A's name, and B was never checked in. The nonce names one scan of one ticket."""
+    a = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    b = make.registration(event, name="知念 花子", name_kana="チネン ハナコ")
+    first = checkin(api, event, token, code=a.ticket_code, nonce="n1", device_id="dev1")
+    assert (first.json["result"], first.json["replayed"]) == ("checked_in", False)
+    r = checkin(api, event, staff_token, code=b.ticket_code, nonce="n1", device_id="dev2")
+    assert (r.json["result"], r.json["replayed"]) == ("checked_in", False)
+    assert r.json["registration"]["id"] == b.id and "比嘉" not in r.text
+    assert r.json["checked_in_by"] == "受付2"
+    assert api("get", f"/events/{event.slug}/checkins/counters", token).json["checked_in"] == 2
+    log = api("get", f"/events/{event.slug}/checkins/log", token).json
+    assert sorted((e["registration"]["id"], e["result"], e["device_id"]) for e in log["entries"]) == [
+        (a.id, "checked_in", "dev1"), (b.id, "checked_in", "dev2")]
+    # each retry is told its own first answer
+    again = checkin(api, event, staff_token, code=b.ticket_code, nonce="n1", device_id="dev2").json
+    assert (again["result"], again["replayed"], again["registration"]["id"]) == ("checked_in", True, b.id)
+    assert again["checked_in_at"] == r.json["checked_in_at"]
+    # and so through the offline upload: a third ticket with that nonce is its own scan
+    c = make.registration(event)
+    now = now_utc()
+    body = {"device_id": "dev3", "scans": [
+        {"code": c.ticket_code, "nonce": "n1", "scanned_at": (now - timedelta(minutes=3)).isoformat()},
+        {"code": a.ticket_code.lower(), "nonce": "n1", "scanned_at": (now - timedelta(minutes=2)).isoformat()}]}
+    results = api("post", f"/events/{event.slug}/checkins/sync", staff_token, json=body).json["results"]
+    assert [(x["result"], x["replayed"], x["registration"]["id"]) for x in results] == [
+        ("checked_in", False, c.id), ("checked_in", True, a.id)]
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 3
+    assert db.session.scalar(select(func.count()).select_from(Checkin).where(Checkin.nonce == "n1")) == 3
+
+
+def test_a_retry_after_undo_repeats_the_first_answer_with_its_time(api, make, event, token):
+    reg = make.registration(event)
+    first = checkin(api, event, token, code=reg.ticket_code, nonce="n1").json
+    rescan = checkin(api, event, token, code=reg.ticket_code, nonce="n2").json
+    assert rescan["result"] == "already_checked_in" and rescan["checked_in_at"] == first["checked_in_at"]
+    assert api("delete", f"/events/{event.slug}/checkins/{reg.id}", token).json["result"] == "undone"
+    for body, answer in (({"nonce": "n1"}, first), ({"nonce": "n2"}, rescan)):
+        again = checkin(api, event, token, code=reg.ticket_code, **body).json
+        assert again["replayed"] is True and again["checked_in_at"] is not None
+        assert {k: again[k] for k in ("result", "checked_in_at", "checked_in_by", "message")} == {
+            k: answer[k] for k in ("result", "checked_in_at", "checked_in_by", "message")}
+    assert api("get", f"/events/{event.slug}/checkins/counters", token).json["checked_in"] == 0  # the undo stands
+
+
 def test_check_in_by_registration_id_from_a_name_search(api, make, event, token):
     reg = make.registration(event)
     r = checkin(api, event, token, registration_id=reg.id, method="search")
@@ -218,6 +264,37 @@ def test_other_organizers_and_anonymous_callers_get_nothing(api, make, event):
     assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 0
 
 
+def test_staff_link_last_used_is_noted_when_its_token_is_used(api, make, event, token, staff_token):
+    """The organizer spots a lost device by when its link was last used: every use through the
+    token counts (scans, search, counters…), written at most once a minute per link."""
+    def last_used():
+        [listed] = api("get", f"/events/{event.slug}/staff-links", token).json
+        return listed["last_used_at"]
+
+    assert last_used() is None
+    reg = make.registration(event)
+    assert checkin(api, event, staff_token, code=reg.ticket_code).json["result"] == "checked_in"
+    first = last_used()
+    assert first is not None
+    for path in ("/checkins/search?q=x", "/checkins/counters", "/checkins/snapshot"):
+        db.session.execute(update(StaffLink).values(last_used_at=None))
+        db.session.commit()
+        assert api("get", f"/events/{event.slug}{path}", staff_token).status_code == 200
+        assert last_used() is not None, path
+    # at most once a minute: more calls within the minute write nothing
+    noted = db.session.scalar(select(StaffLink.last_used_at))
+    for _ in range(3):
+        checkin(api, event, staff_token, code=reg.ticket_code)
+        api("get", f"/events/{event.slug}/checkins/counters", staff_token)
+    assert db.session.scalar(select(StaffLink.last_used_at)) == noted
+    # a minute later it moves again, even on a call that fails after the token was accepted
+    db.session.execute(update(StaffLink).values(last_used_at=now_utc() - timedelta(seconds=61)))
+    db.session.commit()
+    older = db.session.scalar(select(StaffLink.last_used_at))
+    assert api("delete", f"/events/{event.slug}/checkins/{make.registration(event).id}", staff_token).status_code == 409
+    assert db.session.scalar(select(StaffLink.last_used_at)) > older
+
+
 def test_staff_links_api(api, event, token):
     r = api("post", f"/events/{event.slug}/staff-links", token,
             json={"label": "受付3", "expires_at": (event.ends_at + timedelta(hours=2)).isoformat()})
@@ -225,7 +302,7 @@ def test_staff_links_api(api, event, token):
     assert r.json["token"].startswith("stf_") and r.json["url"].endswith("/staff/" + r.json["token"])
     listed = api("get", f"/events/{event.slug}/staff-links", token).json
     assert [x["label"] for x in listed] == ["受付3"] and "token" not in listed[0] and listed[0]["active"]
-    bad = api("post", f"/events/{event.slug}/staff-links", token, json={"label": "", "expires_at": "2000-01-01T00:00"})
+    bad = api("post", f"/events/{event.slug}/staff-links", token, json={"label": "", "expires_at": "2020-01-01T00:00"})
     assert bad.status_code == 422 and {"label", "expires_at"} <= set(bad.json["fields"])
 
 
@@ -377,6 +454,22 @@ def test_two_devices_syncing_the_same_ticket_keep_one_admission_and_one_duplicat
     db.session.rollback()  # end this test session's own (older) read snapshot
     rows = db.session.scalars(select(Checkin.result).where(Checkin.registration_id == reg.id)).all()
     assert sorted(rows) == ["checked_in", "duplicate"]
+
+
+def test_parallel_scans_of_different_tickets_with_one_nonce_each_check_in(served, make, event, token, backend):
+    regs = [make.registration(event) for _ in range(6)]
+    answers = post_all(f"{served}/events/{event.slug}/checkins", token,
+                       [{"code": r.ticket_code, "nonce": "same-nonce", "device_id": f"dev-{i}"}
+                        for i, r in enumerate(regs)] * 2)
+    assert [s for s, _ in answers] == [200] * 12, answers
+    by_reg: dict[int, list] = {}
+    for _, a in answers:
+        by_reg.setdefault(a["registration"]["id"], []).append((a["result"], a["replayed"]))
+    assert {rid: sorted(v) for rid, v in by_reg.items()} == {
+        r.id: [("checked_in", False), ("checked_in", True)] for r in regs}, backend
+    db.session.rollback()  # end this test session's own (older) read snapshot
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 6
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 6
 
 
 @pytest.mark.parametrize("rid", ["0", "99999999999999999999999", "2147483648"])

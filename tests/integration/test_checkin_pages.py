@@ -70,6 +70,40 @@ def test_revoked_or_expired_link_ends_the_session_on_the_next_request(client, or
     assert client.get(desk_url(event)).status_code == 302  # the session was dropped
 
 
+def test_a_staff_session_keeps_the_links_last_use_current_for_the_organizer(app, client, login, make, organizer,
+                                                                           event):
+    """Staff open the link once and then work for hours: every use of the desk counts as a use of
+    the link (at most one write a minute), and the organizer's list of links shows when."""
+    from eventsvc.core.clock import format_datetime
+
+    link, token = staff_link(event, organizer)
+    staff_link(event, organizer, label="予備")  # never opened
+    reg = make.registration(event)
+    desk = app.test_client()
+    desk.get(f"/staff/{token}")
+    hours_ago = now_utc() - timedelta(hours=3)
+    for request in (lambda: desk.get(desk_url(event)),
+                    lambda: desk.get(f"/events/{event.slug}/checkin/search.json?q=x"),
+                    lambda: desk.post(f"/events/{event.slug}/checkin/scan.json",
+                                      json={"code": reg.ticket_code, "nonce": "s1"}),
+                    lambda: desk.post(desk_url(event), data={"code": "junk", "nonce": "s2"})):
+        db.session.execute(update(StaffLink).where(StaffLink.id == link.id).values(last_used_at=hours_ago))
+        db.session.commit()
+        assert request().status_code == 200
+        db.session.refresh(link)
+        assert link.last_used_at > now_utc() - timedelta(minutes=1)
+    noted = link.last_used_at
+    desk.get(desk_url(event))
+    db.session.refresh(link)
+    assert link.last_used_at == noted  # within the minute: not written again
+    login(organizer)
+    html = client.get(f"/manage/events/{event.slug}/staff-links").get_data(as_text=True)
+    rows = {label: unescape(re.sub(r"<[^>]+>", " ", tr)) for tr in html.split("<tr>")[2:]
+            for label in ("受付2", "予備") if label in tr}
+    assert format_datetime(noted) in rows["受付2"] and "未使用" not in rows["受付2"]
+    assert "未使用" in rows["予備"]
+
+
 def test_unknown_staff_link_is_refused(client, event):
     r = client.get("/staff/stf_" + "x" * 43)
     assert r.status_code == 403 and "主催者に新しいリンクを依頼" in text_of(r)

@@ -72,7 +72,8 @@ def test_the_log_names_each_check_in_row_it_wrote(make, event, actor):
     log = {entry.nonce: entry for entry in db.session.scalars(select(CheckinLog))}
     assert (log["door-1"].checkin_id, log["door-1"].result, log["door-1"].registration_id) == (
         rows[0].id, "checked_in", reg.id)
-    assert log["door-2"].checkin_id is None and log["door-2"].result == "already_checked_in"
+    # a rescan wrote no row: its line names the admission it found (a retry answers with that one again)
+    assert log["door-2"].checkin_id == rows[0].id and log["door-2"].result == "already_checked_in"
     assert (log["phone-1"].checkin_id, log["phone-1"].duplicate) == (rows[1].id, True)
     assert log["door-1"].scanned_at == rows[0].scanned_at and log["door-1"].actor_label == "主催 太郎"
 
@@ -162,6 +163,89 @@ def test_nonce_of_an_unknown_code_replays_too(event, actor):
     assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
 
 
+def test_a_nonce_reused_for_another_ticket_is_another_scan(make, event, actor):
+    """The nonce names one scan of one ticket (as pretix scopes it to the position): sent again with
+    another ticket it is a new scan, admitted and logged on its own — never that other person's answer."""
+    a = make.registration(event, name="比嘉 太郎")
+    b = make.registration(event, name="知念 花子")
+    first = scan(event, a.ticket_code, actor, nonce="n1", device_id="dev1")
+    other = scan(event, b.ticket_code, actor, nonce="n1", device_id="dev2")
+    assert (other.result, other.replayed, other.registration.id) == ("checked_in", False, b.id)
+    assert other.checkin.id != first.checkin.id
+    assert valid_checkins(a) == valid_checkins(b) == 1
+    logs = db.session.scalars(select(CheckinLog).order_by(CheckinLog.id)).all()
+    assert [(log.registration_id, log.result, log.nonce, log.device_id) for log in logs] == [
+        (a.id, "checked_in", "n1", "dev1"), (b.id, "checked_in", "n1", "dev2")]
+    # each retry is told its own ticket's first answer, and changes nothing
+    again_b = scan(event, b.ticket_code, actor, nonce="n1", device_id="dev2")
+    again_a = scan(event, a.ticket_code, actor, nonce="n1", device_id="dev1")
+    assert (again_b.result, again_b.replayed, again_b.registration.id, again_b.checkin.id) == (
+        "checked_in", True, b.id, other.checkin.id)
+    assert (again_a.result, again_a.replayed, again_a.registration.id, again_a.checkin.id) == (
+        "checked_in", True, a.id, first.checkin.id)
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 2
+    assert service.counters(event).checked_in == 2
+
+
+def test_the_same_scan_is_the_same_ticket_however_typed_from_any_device(make, event, actor):
+    """Same nonce, same ticket: a retry, even typed another way, picked by name, or sent by another
+    path or device (the device is not part of the key: retries may carry another device_id or none)."""
+    reg = make.registration(event)
+    first = scan(event, reg.ticket_code, actor, nonce="n1", device_id="tablet-1")
+    typed = "  " + reg.ticket_code.lower().replace("-", " ") + " "
+    for again in (scan(event, typed, actor, nonce="n1", device_id="tablet-1"),
+                  scan(event, reg.ticket_code, actor, nonce="n1", device_id=""),
+                  scan(event, reg.ticket_code, actor, nonce="n1", device_id="phone-9", offline=True, method="offline"),
+                  scan(event, None, actor, nonce="n1", registration_id=reg.id, method="search")):
+        assert (again.result, again.replayed, again.checkin.id) == ("checked_in", True, first.checkin.id)
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1  # no duplicate from the offline retry
+
+
+def test_a_nonce_reused_for_codes_that_match_nothing(make, event, actor):
+    """Input that names no ticket of the event is the same scan when it is the same canonical code
+    (else the same input); other input with that nonce is another scan — and so is a real ticket."""
+    other_events = make.registration(make.event(title="別の勉強会"))
+    nowhere = make_code()
+    assert scan(event, nowhere, actor, nonce="n-x").result == "unknown_code"
+    assert scan(event, nowhere.lower().replace("-", ""), actor, nonce="n-x").replayed  # the same code, typed
+    assert not scan(event, "nonsense", actor, nonce="n-x").replayed
+    assert scan(event, "nonsense", actor, nonce="n-x").replayed
+    wrong = scan(event, other_events.ticket_code, actor, nonce="n-x")
+    assert (wrong.result, wrong.replayed) == ("wrong_event", False)
+    assert scan(event, other_events.ticket_code, actor, nonce="n-x").replayed
+    reg = make.registration(event)
+    assert (scan(event, reg.ticket_code, actor, nonce="n-x").result, valid_checkins(reg)) == ("checked_in", 1)
+    logs = db.session.scalars(select(CheckinLog).order_by(CheckinLog.id)).all()
+    assert [log.result for log in logs] == ["unknown_code", "unknown_code", "wrong_event", "checked_in"]
+    assert logs[0].input_hash == hashlib.sha256(nowhere.encode()).hexdigest()[:16]  # the canonical code's hash
+
+
+def test_a_replay_after_undo_repeats_the_first_answer_with_its_time(make, event, actor, org):
+    """A retry is told the answer it missed — the check-in that answer named, with its time — even
+    after an undo; it never admits again (the undo stands) and never says "already" without a time."""
+    reg = make.registration(event)
+    now = now_utc()
+    admitted = scan(event, reg.ticket_code, actor, now=now - timedelta(minutes=30), nonce="n1")
+    rescan = scan(event, reg.ticket_code, actor, now=now - timedelta(minutes=20), nonce="n2")
+    assert rescan.result == "already_checked_in" and rescan.checkin.id == admitted.checkin.id
+    service.undo_checkin(event, reg.id, actor=actor, now=now - timedelta(minutes=10))
+    db.session.commit()
+    for nonce, result in (("n1", "checked_in"), ("n2", "already_checked_in")):
+        again = scan(event, reg.ticket_code, actor, now=now, nonce=nonce)
+        assert (again.result, again.replayed) == (result, True)
+        assert again.checkin.id == admitted.checkin.id
+        assert again.checkin.scanned_at == now - timedelta(minutes=30) and again.checkin.actor_label == "主催 太郎"
+    assert valid_checkins(reg) == 0  # the undo stands
+    # admitted again later by someone else: the old scans' retries still tell their own answer
+    link, _token = service.create_staff_link(event, "受付2", expires_at=now + timedelta(hours=1), created_by=org, now=now)
+    readmitted = scan(event, reg.ticket_code, service.Actor.staff(link), now=now, nonce="n3")
+    assert readmitted.result == "checked_in"
+    again = scan(event, reg.ticket_code, actor, now=now, nonce="n2")
+    assert again.checkin.id == admitted.checkin.id and again.checkin.actor_label == "主催 太郎"
+    assert valid_checkins(reg) == 1
+
+
 def test_overlong_nonce_is_refused(make, event, actor):
     with pytest.raises(ValidationFailed):
         scan(event, make.registration(event).ticket_code, actor, nonce="n" * 65)
@@ -242,6 +326,10 @@ def test_sync_keeps_scan_times_counts_a_resent_batch_once_and_keeps_duplicates(m
     db.session.commit()
     assert all(r.replayed for r in again)
     assert [r.result for r in again] == [r.result for r in results]
+    # the duplicate's replay names the admission it came second to, as the first answer did
+    assert again[1].duplicate and again[1].checkin.nonce == "online-b"
+    assert [r.checkin.id if r.checkin else None for r in again] == [
+        r.checkin.id if r.checkin else None for r in results]
     assert db.session.scalar(select(func.count()).select_from(Checkin)) == 4
     assert service.counters(event).duplicates == 1
     assert [d.registration_id for d in service.duplicates(event)] == [b.id]
@@ -290,6 +378,37 @@ def test_scans_a_device_refused_offline_are_logged_never_admitted(make, event, o
     assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 4
     # the one who may come in now is admitted by a fresh scan, as usual
     assert scan(event, promoted.ticket_code, desk).result == "checked_in"
+
+
+def test_sync_treats_a_nonce_reused_for_another_ticket_as_another_scan(make, event, org):
+    """Offline, as online: a nonce already used for one ticket, sent with another, is that other
+    ticket's own scan (admitted, refused or kept as a duplicate); a resent batch still counts once."""
+    a, b, c = make.registration(event), make.registration(event), make.registration(event, status="cancelled")
+    now = now_utc()
+    desk = service.Actor.organizer(org)
+    assert scan(event, a.ticket_code, desk, now=now - timedelta(minutes=20), nonce="dup").result == "checked_in"
+    batch = [
+        service.QueuedScan(b.ticket_code, "dup", now - timedelta(minutes=9)),
+        service.QueuedScan(a.ticket_code, "dup", now - timedelta(minutes=8)),  # the same scan as the online one
+        service.QueuedScan(c.ticket_code, "dup", now - timedelta(minutes=7), admitted_locally=False,
+                           refused_locally="not_admitted"),
+        service.QueuedScan(a.ticket_code, "a-2", now - timedelta(minutes=6)),  # a second device admitted a too
+    ]
+    results = service.sync(event, batch, device_id="phone-2", actor=desk, now=now)
+    db.session.commit()
+    assert [(r.result, r.replayed, r.registration.id) for r in results] == [
+        ("checked_in", False, b.id), ("checked_in", True, a.id), ("refused_offline", False, c.id),
+        ("already_checked_in", False, a.id)]
+    assert valid_checkins(b) == 1
+    logs = db.session.scalars(select(CheckinLog).where(CheckinLog.nonce == "dup").order_by(CheckinLog.id)).all()
+    assert [(log.registration_id, log.result) for log in logs] == [
+        (a.id, "checked_in"), (b.id, "checked_in"), (c.id, "refused_offline")]
+    again = service.sync(event, batch, device_id="phone-2", actor=desk, now=now + timedelta(minutes=1))
+    db.session.commit()
+    assert [(r.result, r.replayed, r.registration.id) for r in again] == [
+        (r.result, True, r.registration.id) for r in results]
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 4  # the three "dup" scans and a-2
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 3  # a, b, and a's duplicate
 
 
 def test_a_refusal_must_say_what_the_device_answered(event, actor):
