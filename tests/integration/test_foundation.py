@@ -44,6 +44,39 @@ def test_migrations_on_an_empty_sqlite_database(tmp_path):
     _upgrade_downgrade(f"sqlite:///{tmp_path / 'empty.db'}")
 
 
+def _fill(conn, table: str, **values) -> None:
+    """A row of ``table`` as an old schema has it: every NOT NULL column gets a plain value."""
+    row = {}
+    for _cid, name, kind, notnull, _default, pk in conn.execute(text(f"PRAGMA table_info({table})")):
+        if name in values:
+            row[name] = values[name]
+        elif notnull and not pk:
+            row[name] = ("2026-01-01 00:00:00.000000" if name.endswith("_at") else "[]" if kind == "JSON"
+                         else 0 if kind in ("INTEGER", "BOOLEAN") else "x")
+    conn.execute(text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+
+
+def test_upgrading_a_used_sqlite_database_keeps_the_rows_that_point_at_a_copied_table(tmp_path):
+    """SQLite changes a table by copying it; with foreign keys on, dropping the old copy would
+    delete (ON DELETE CASCADE) every row pointing at it — the auth migration that copies
+    ``organizers`` took every event's organizers with it. Foreign keys are off for the run."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'used.db'}", "SECRET_KEY": "x",
+                      "TESTING": True, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        upgrade(revision="09ba261e2c13")  # before the migration that copies organizers
+        with db.engine.begin() as conn:
+            _fill(conn, "organizers", id=1, email="a@city.example.lg.jp", is_active_account=1)
+            _fill(conn, "events", id=1, slug="kept", status="published")
+            conn.execute(text("INSERT INTO event_organizers (event_id, organizer_id) VALUES (1, 1)"))
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM event_organizers")).scalar() == 1
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on again for the app
+        db.engine.dispose()
+
+
 def test_migrations_on_an_empty_postgresql_database(request):
     import secrets
 
