@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from .core import orgs
@@ -52,6 +53,63 @@ def error_messages(errors) -> list[str]:
         else:
             out.append(str(e))
     return out
+
+
+#: how the summary names a field in a row of a list of sub-forms (a form may set ``row_labels``:
+#: {list name: format with %(n)s and %(label)s})
+ROW_LABEL = _l("%(n)s行目 %(label)s")
+
+
+def error_summary(form, extra=()) -> list[tuple[str | None, str, str]]:
+    """The error summary of a form: ``(field id or None, label, message)``, each problem once.
+
+    Every field error is linked to its field, rows of a ``FieldList`` included (labelled with the
+    row number). The form's own errors (``form.form_errors``) and ``extra`` messages come first,
+    without a label or link, and only when no field already says the same.
+    """
+    row_labels = getattr(form, "row_labels", None) or {}
+    linked: list[tuple[str | None, str, str]] = []
+    for name, f in form._fields.items():
+        _collect_errors(f, str(f.label.text), linked, row_labels.get(name))
+    own: list[tuple[str | None, str, str]] = []
+    for m in [*extra, *error_messages(form.form_errors)]:
+        m = str(m)
+        if not m or any(m == said for _id, _label, said in own + linked):
+            continue
+        # "X." on a field and "X. What to do." for the form: one entry, at the field, saying it all
+        longer = next((i for i, (_id, _label, said) in enumerate(linked) if said and m.startswith(said)), None)
+        if longer is not None:
+            linked[longer] = (*linked[longer][:2], m)
+        else:
+            own.append((None, "", m))
+    return own + linked
+
+
+def _collect_errors(f, label: str, out: list, row_label=None) -> None:
+    if f.type == "FieldList":
+        first = _first_input(f)
+        out.extend((first, label, m) for m in error_messages(f.errors))
+        for n, entry in enumerate(f.entries, 1):
+            fmt = str(row_label or ROW_LABEL)
+            if entry.type == "FormField":
+                for sub in entry:
+                    _collect_errors(sub, fmt % {"n": n, "label": sub.label.text}, out)
+            else:
+                _collect_errors(entry, fmt % {"n": n, "label": label}, out)
+    elif f.type == "FormField":
+        for sub in f:
+            _collect_errors(sub, f"{label} {sub.label.text}", out)
+    else:
+        out.extend((f.id, label, m) for m in error_messages(f.errors))
+
+
+def _first_input(f) -> str | None:
+    while f.type in ("FieldList", "FormField"):
+        subs = f.entries if f.type == "FieldList" else list(f)
+        if not subs:
+            return None
+        f = subs[0]
+    return f.id
 
 
 def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = None) -> list[str]:
@@ -151,7 +209,8 @@ def register_web(app: Flask) -> None:
         markdown=lambda text: Markup(render_markdown(text)),
         messages=error_messages,
     )
-    app.jinja_env.globals.update(locale=locale, regions=orgs.REGIONS, has_endpoint=lambda e: e in app.view_functions)
+    app.jinja_env.globals.update(error_summary=error_summary, locale=locale, regions=orgs.REGIONS,
+                                 has_endpoint=lambda e: e in app.view_functions)
 
     @app.route("/lang/<code>")
     def set_language(code: str):

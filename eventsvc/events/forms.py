@@ -77,6 +77,9 @@ class EventForm(FlaskForm):
     add_ticket_type = SubmitField(_l("参加区分の行を追加"))
     submit = SubmitField(_l("保存"))
 
+    #: how the error summary names a field of a row (as the row's own labels do)
+    row_labels = {"ticket_types": _l("参加区分%(n)sの%(label)s")}
+
 
 class AgendaItemForm(Form):
     day = SelectField(_l("日"), choices=[], validate_choice=False)

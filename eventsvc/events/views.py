@@ -207,7 +207,14 @@ def _save_event(form: EventForm, event: Event | None):
     except DomainError as err:
         db.session.rollback()
         fields = err.fields or {"": err.message}
-        form.form_errors.extend(apply_errors(form, fields, {"venue.name": "venue_name", "venue.address": "venue_address"}))
+        # the service counts the rows it was given: blank rows were left out
+        kept = [i for i, t in enumerate(form.ticket_types) if not t.form.is_blank()]
+        aliases = {"venue.name": "venue_name", "venue.address": "venue_address"}
+        for path in fields:
+            parts = path.split(".", 2)
+            if len(parts) == 3 and parts[0] == "ticket_types" and parts[1].isdigit() and int(parts[1]) < len(kept):
+                aliases[path] = f"ticket_types.{kept[int(parts[1])]}.{parts[2]}"
+        form.form_errors.extend(apply_errors(form, fields, aliases))
         return None
 
 
@@ -299,11 +306,15 @@ def manage_agenda(slug: str):
                     event = service.get_event_for(slug, current_user)
                     errors = err.fields
             kept = [i for i, e in enumerate(form.items) if not e.form.is_blank() and not e.form.remove.data]
-            remap = {f"agenda.{n}.{rest}": f"items.{kept[n]}.{rest}"
+            remap = {path: f"items.{kept[n]}.{AGENDA_FIELDS.get(rest, rest)}"
                      for path in errors for n, rest in [_split_agenda_key(path)] if n is not None and n < len(kept)}
             form.form_errors.extend(apply_errors(form, {remap.get(k, k): v for k, v in errors.items()}))
         return render_template("events/agenda.html", form=form, event=event, days=days), 422
     return render_template("events/agenda.html", form=form, event=event, days=days)
+
+
+#: the service's names of an agenda item's parts → the row's fields
+AGENDA_FIELDS = {"starts_at": "start", "ends_at": "end"}
 
 
 def _split_agenda_key(path: str):

@@ -32,6 +32,13 @@ def delivery_state_label(state: str) -> str:
     return _(STATE_LABELS.get(state, state))
 
 
+@bp.app_template_global()
+def delivery_error(d) -> str:
+    """The reason stored on a delivery, in the page's language when it is one of ours
+    (a channel's "not configured" reason is stored in Japanese and translated here)."""
+    return _(d.last_error) if d.last_error else ""
+
+
 def channel_notice(kind_prefix: str) -> str | None:
     sender = sender_for(kind_prefix)
     reason = sender.unavailable(current_app.config) if sender else None

@@ -130,5 +130,7 @@ def enqueue_message(reg, subject: str, body: str, now: datetime, *, key: str, re
 
 
 def _enqueue(reg, kind: str, payload: dict, dedupe_key: str, now: datetime, fresh: bool) -> None:
+    if reg.reapplications:  # an application after a cancellation has mails of its own
+        dedupe_key = f"{dedupe_key}#{reg.reapplications}"
     enqueue = outbox.enqueue_new if fresh else outbox.enqueue
     enqueue(kind, reg.email, payload, event_id=reg.event_id, registration_id=reg.id, dedupe_key=dedupe_key, now=now)

@@ -76,6 +76,9 @@ class Registration(db.Model):
     #: personal data erased (retention purge or the attendee's request; see ``privacy``):
     #: no link, token or code reaches this row any more; status and counts stay
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: how many times the person applied again after cancelling (the same row, a new ticket and
+    #: link each time); it keeps the mails of each application apart
+    reapplications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     event: Mapped[Event] = relationship()
     ticket_type: Mapped[TicketType] = relationship()

@@ -340,19 +340,20 @@ def _admission_statement(lottery: bool):
         func.count().filter(Registration.status.in_(SEATED)),
         func.count().filter(Registration.status == "waitlisted"),
         func.max(Registration.queue_rank),
-        select(Registration.id).where(Registration.event_id == bindparam("event_id"),
-                                      Registration.email == bindparam("email")).exists(),
+        select(Registration.status).where(Registration.event_id == bindparam("event_id"),
+                                          Registration.email == bindparam("email"),
+                                          Registration.erased_at.is_(None)).scalar_subquery(),
     ]
     if lottery:
         columns.append(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt_id).exists())
     return select(*columns).where(Registration.ticket_type_id == tt_id)
 
 
-def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, int, bool, bool]:
+def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, int, str | None, bool]:
     """What :func:`admit` decides on, read under the lock in one statement: the type's
-    ``(capacity, seats held, people waiting, highest rank)``, whether ``email`` is already
-    registered for the event, and whether the type's lottery was drawn (asked only for a lottery
-    event). Raises ``ticket_type_not_found`` (404) when the type is gone.
+    ``(capacity, seats held, people waiting, highest rank)``, the status of ``email``'s
+    registration for the event (None: there is none), and whether the type's lottery was drawn
+    (asked only for a lottery event). Raises ``ticket_type_not_found`` (404) when the type is gone.
 
     One statement, not two: every statement run under the lock is a moment the lock holder
     may wait for the interpreter (other requests' threads) with the lock still held."""
@@ -361,7 +362,7 @@ def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int
                                {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
     if row[0] is None:
         raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
-    return row[0], row[1] or 0, row[2] or 0, row[3] or 0, bool(row[4]), bool(row[5]) if lottery else False
+    return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False
 
 
 @functools.cache
@@ -513,6 +514,15 @@ def check_window(event: Event, now: datetime) -> None:
                        {"reason": reason})
 
 
+def accepting(event: Event, now: datetime) -> bool:
+    """Whether the event takes registrations now (its status and window)."""
+    try:
+        check_window(event, now)
+    except Conflict:
+        return False
+    return True
+
+
 def _facilitator_default(email: str, org_code: str | None) -> bool:
     org = orgs.get(org_code) if org_code else None
     return rules.is_national(email) or (org is not None and org.kind == "national")
@@ -547,7 +557,7 @@ def prepare(event: Event, data: RegistrationData, now: datetime, *, require_cons
         facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=bool(data.consent_privacy),
         consent_slack_mention=bool(data.consent_slack_mention), consent_listing=bool(data.consent_listing),
         answers=c.answers, review_note="", locale=data.locale if data.locale in ("ja", "en") else "ja",
-        created_at=now, updated_at=now)
+        created_at=now, updated_at=now, reapplications=0)
     return Application(event, c.ticket_type, c.email, token, values)
 
 
@@ -561,18 +571,18 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     event, tt, email = application.event, application.ticket_type, application.email
     if _locks_rows():  # PostgreSQL: lock first, so that the count below sees every admission before ours
         database.execute_now(db.session, _lock_statement(True), {"tt_id": tt.id})
-    capacity, taken, waiting, top_rank, already, drawn = _admission_facts(event, tt, email)
-    if already:
+    capacity, taken, waiting, top_rank, existing, drawn = _admission_facts(event, tt, email)
+    if existing is not None and existing != "cancelled":
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
     decision = rules.admission(capacity=capacity, taken=taken, email=email,
                                allow_list=list(event.allowed_email_domains or []), selection=event.selection,
                                drawn=drawn)
     _unsafe_pause()
-    reg = _insert_registration({
-        **application.values, "status": decision.status,
-        "queue_rank": top_rank + 1 if decision.status == "waitlisted" else None,
-        "confirmed_at": now if decision.status == "confirmed" else None})
+    values = {**application.values, "status": decision.status,
+              "queue_rank": top_rank + 1 if decision.status == "waitlisted" else None,
+              "confirmed_at": now if decision.status == "confirmed" else None}
+    reg = _insert_registration(values) if existing is None else _apply_again(event, email, values)
     if reg is None:
         raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
                        {"email": "このメールアドレスでは既に申し込まれています。"})
@@ -581,8 +591,27 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     set_committed_value(reg, "ticket_type", tt)
     #: known without another query: the new rank is behind everyone waiting (not stored)
     reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
-    _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=True)
+    _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=existing is None)
     return reg, application.token
+
+
+def _apply_again(event: Event, email: str, values: dict) -> Registration | None:
+    """The person cancelled and applies again: the same row becomes a new application (as typed
+    now, admitted now, with a new ticket code and link; the old ones stay dead). None when the
+    row is no longer cancelled (a concurrent application won)."""
+    stmt = select(Registration).where(Registration.event_id == event.id, Registration.email == email,
+                                      Registration.erased_at.is_(None))
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    reg = db.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    if reg is None or reg.status != "cancelled":
+        return None
+    again = (reg.reapplications or 0) + 1
+    for key, value in values.items():
+        setattr(reg, key, value)
+    reg.cancelled_at, reg.offer_expires_at, reg.review_note, reg.reapplications = None, None, "", again
+    db.session.flush()
+    return reg
 
 
 def register(event: Event, data: RegistrationData, now: datetime, *, require_consent: bool = False,
@@ -879,7 +908,9 @@ def change_ticket_type(reg: Registration, code: str, now: datetime) -> Registrat
     new = event.ticket_type(code) if isinstance(code, str) else None
     if new is None:
         raise ValidationFailed({"ticket_type": "参加区分を選んでください。"})
-    if new.id == reg.ticket_type_id or reg.status in ("cancelled", "rejected"):
+    if reg.status in ("cancelled", "rejected"):
+        raise Conflict("registration_inactive", "取り消された申込みは変更できません。")
+    if new.id == reg.ticket_type_id:
         return reg
     old = db.session.get(TicketType, reg.ticket_type_id)
     first, second = sorted([old, new], key=lambda t: t.id)

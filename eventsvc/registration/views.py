@@ -270,6 +270,7 @@ def attendee(token: str):
         "registration/attendee.html", reg=reg, event=event, token=token, position=position, qr=qr,
         action=ActionForm(), now=now_utc(), show_online=reg.status == "confirmed" and bool(event.online_url),
         can_list=reg.status == "confirmed" and reg.consent_listing,
+        can_apply_again=reg.status == "cancelled" and service.accepting(event, now_utc()),
         panels=[p for p in (fn(reg) for fn in _attendee_panels) if p]))
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -409,6 +410,8 @@ def manage_list(slug: str):
 
 
 def _export_rows(event):
+    """The list as shown: with the page's filters (status, participation type, search), if any."""
+    status, tt, q = _filters(event)
     questions = service.questions_of(event)
     positions = service.waitlist_positions(event)
     extra = service.export_columns(event)  # e.g. the check-in time
@@ -416,7 +419,7 @@ def _export_rows(event):
             "参加者一覧に表示", "Slackで言及", "キャンセル待ち順", "申込日時", "受付コード"] + [h for h, _v in extra] \
         + [q.text for q in questions]
     rows = []
-    for r in service.list_registrations(event):
+    for r in service.list_registrations(event, status=status, ticket_type=tt, q=q):
         answers = [r.answers.get(q.id, "") for q in questions]
         rows.append([r.id, registration_status_label(r.status), r.ticket_type.name, r.name, r.name_kana, r.email,
                      r.organization_code or "", r.organization_name, r.department, "○" if r.facilitator else "",

@@ -89,7 +89,7 @@ def violation_text(code: str, people: Sequence, *, name_of: Callable[[object], s
         "invalid_team_count": lambda: _("チーム数は1以上で指定してください。"),
         "invalid_team_size": lambda: _("1チームの人数は1以上で指定してください。"),
         "too_many_teams": lambda: _("%(k)sチームに分けるには%(k)s人以上が必要ですが、対象は%(n)s人です。", k=k, n=n),
-        "topics_mismatch": lambda: _("テーマが%(t)s個ありますが、チームは%(k)sつです。", t=shape.topics_given, k=k),
+        "topics_mismatch": lambda: _("テーマが%(t)s個ありますが、チーム数は%(k)sです。", t=shape.topics_given, k=k),
         "duplicate_person": lambda: _("同じ人が二重に入っています: %(who)s", who=who),
         "unknown_person": lambda: _("対象に含まれていない人が指定されています: %(who)s", who=who),
         "unassigned": lambda: _("どのチームにも入っていない人がいます: %(who)s", who=who),

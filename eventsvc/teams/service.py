@@ -363,7 +363,7 @@ def run(event: Event, req: RunRequest, actor, now: datetime, *,
     for key, values in (("names", names), ("topics", topics)):
         if values is not None and len(values) != k:
             raise TeamError("topics_mismatch" if key == "topics" else "names_mismatch",
-                            f"{len(values)}個の{'テーマ' if key == 'topics' else 'チーム名'}に対して、チームは{k}つです。",
+                            f"{len(values)}個の{'テーマ' if key == 'topics' else 'チーム名'}に対して、チーム数は{k}です。",
                             {key: f"チーム数（{k}）と同じ数だけ指定してください（いま{len(values)}個）。"})
     clean_topics = [t.strip() if t and t.strip() else None for t in topics] if topics else None
     if clean_topics is not None and not any(clean_topics):

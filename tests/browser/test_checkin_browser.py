@@ -371,6 +371,54 @@ def test_phone_without_javascript_types_and_searches(phone_nojs):
     assert [(c.registration_id, c.undone_at is None) for c in checkins()] == [(reg.id, True), (second.id, False)]
 
 
+def test_the_note_about_javascript_is_shown_only_without_it(browser, live_server, phone_nojs):
+    event = make.event()
+    token = staff_token(event)
+    phone_nojs.goto(f"{phone_nojs.base}/staff/{token}")
+    phone_nojs.wait_for_url("**/checkin/")
+    expect(phone_nojs.locator("#camera-help")).to_contain_text("JavaScriptが有効なときに使えます")
+    ctx = browser.new_context(locale="ja-JP")
+    page = ctx.new_page()
+    page.base = live_server
+    open_desk(page, event, staff_token(event, "受付3"))
+    expect(page.locator("#sound-box")).to_be_visible()
+    expect(page.locator("#camera-help")).to_be_hidden()
+    assert_accessible(page)
+    ctx.close()
+    # plain http on a LAN address: no offline copy, and the note says so instead
+    ctx = browser.new_context(locale="ja-JP")
+    ctx.add_init_script("Object.defineProperty(window, 'isSecureContext', {get: () => false});")
+    page = ctx.new_page()
+    page.base = live_server
+    open_desk(page, event, staff_token(event, "受付4"))
+    expect(page.locator("#camera-help")).to_be_visible()
+    expect(page.locator("#camera-help")).to_contain_text("オフライン用の保存ができません")
+    ctx.close()
+
+
+def test_staff_links_page_fits_a_375px_phone_with_a_long_label(browser, live_server):
+    organizer = make.organizer()
+    event = make.event(organizer)
+    label = "受付" + "A" * 48  # a name with no place to break
+    service.create_staff_link(event, label, expires_at=now_utc() + timedelta(hours=6), created_by=None,
+                              now=now_utc())
+    db.session.commit()
+    ctx = browser.new_context(locale="ja-JP", viewport={"width": 375, "height": 800})
+    page = ctx.new_page()
+    page.base = live_server
+    try:
+        login_in_browser(page, organizer)
+        page.goto(f"{page.base}/manage/events/{event.slug}/staff-links")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.get_by_label("名前").fill("受付" + "B" * 48)
+        page.get_by_role("button", name="リンクを作る").click()
+        page.locator("#new-link").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert_accessible(page)
+    finally:
+        ctx.close()
+
+
 def test_paper_and_management_pages_pass_axe(page):
     organizer = make.organizer()
     event = make.event(organizer)

@@ -93,3 +93,34 @@ def test_english_pages_and_the_error_page_are_accessible(page, make):
     page.goto(page.base + "/events/no-such-event")
     assert page.get_by_role("heading", name="ページが見つかりません").is_visible() or page.locator("h1").count() == 1
     assert_accessible(page)
+
+
+def test_row_errors_are_summarised_and_marked_accessibly(page, make):
+    from eventsvc.core.clock import to_jst
+    from eventsvc.extensions import db
+
+    organizer = make.organizer()
+    event = make.event(organizer, agenda=False)
+    slug, day = event.slug, to_jst(event.starts_at).date().isoformat()
+    db.session.rollback()
+    login_in_browser(page, organizer)
+
+    page.goto(f"{page.base}/manage/events/{slug}/agenda")
+    if page.locator("#items-0-day").count() and page.locator("#items-0-day").evaluate("e => e.tagName") == "SELECT":
+        page.locator("#items-0-day").select_option(day)
+    page.locator("#items-0-start").fill("15:00")
+    page.locator("#items-0-end").fill("14:00")
+    page.locator("#items-0-title").fill("逆")
+    page.get_by_role("button", name="プログラムを保存").click()
+    summary = page.locator("#error-summary")
+    link = summary.get_by_role("link", name="1行目 終了: 終了時刻は開始時刻より後にしてください。")
+    assert link.get_attribute("href") == "#items-0-end"
+    assert page.locator("#items-0-end").get_attribute("aria-invalid") == "true"
+    assert_accessible(page)
+
+    page.goto(f"{page.base}/manage/events/{slug}/edit")
+    page.get_by_label("参加区分1の定員").fill("")
+    page.get_by_role("button", name="保存").click()
+    link = page.locator("#error-summary").get_by_role("link", name="参加区分1の定員: 定員は0〜100,000の整数です。")
+    assert link.get_attribute("href") == "#ticket_types-0-capacity"
+    assert_accessible(page)

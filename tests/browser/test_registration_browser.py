@@ -144,3 +144,55 @@ def test_organizer_pages_are_accessible(page):
     page.get_by_role("button", name="承認する").click()
     assert "承認しました" in page.locator(".flashes").inner_text()
     assert [r.status for r in saved_registrations()] == ["confirmed", "confirmed"]
+
+
+def test_registrations_page_fits_a_375px_phone(browser, live_server):
+    """The counts table scrolls inside its own box (keyboard-reachable, named) instead of squeezing
+    its headers to a character per line or widening the page."""
+    organizer = make.organizer()
+    event = make.event(organizer)
+    make.registration(event)
+    slug = event.slug
+    settle()
+    ctx = browser.new_context(locale="ja-JP", viewport={"width": 375, "height": 800})
+    page = ctx.new_page()
+    page.base = live_server
+    try:
+        login_in_browser(page, organizer)
+        page.goto(f"{page.base}/manage/events/{slug}/registrations")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        # every header on one line, not a column of characters
+        lines = page.evaluate("""() => [...document.querySelectorAll('.counts-table thead th')].map(th => {
+            const r = document.createRange(); r.selectNodeContents(th);
+            return r.getBoundingClientRect().height / parseFloat(getComputedStyle(th).lineHeight); })""")
+        assert lines and max(lines) < 1.5, lines
+        region = page.get_by_role("region", name="参加区分・状態ごとの件数")
+        assert region.get_attribute("tabindex") == "0"
+        assert_accessible(page)
+    finally:
+        ctx.close()
+
+
+def test_held_delivery_and_waitlisted_attendee_pages_are_accessible(page):
+    from eventsvc.events import service as events
+    from eventsvc.outbox import worker
+    from eventsvc.outbox.models import Delivery
+    from eventsvc.registration import service
+
+    organizer = make.organizer()
+    event = make.event(organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(event)
+    waiting = make.registration(event)
+    worker.run_once()  # no SMTP: held
+    held = db.session.scalars(select(Delivery).where(Delivery.state == "held")).first()
+    slug, held_id, link = event.slug, held.id, service.link_token(waiting)
+    settle()
+    page.goto(f"{page.base}/my/{link}")
+    assert page.locator("#reg-status").inner_text() == "キャンセル待ち"
+    assert page.locator("#waitlist-position").inner_text() == "1番目"
+    assert_accessible(page)
+    login_in_browser(page, SimpleNamespace(email=organizer.email))
+    page.goto(f"{page.base}/manage/events/{slug}/deliveries/{held_id}")
+    assert "自動で送信" in page.locator("#state-help").inner_text()
+    assert page.get_by_role("button", name="再送する").count() == 0
+    assert_accessible(page)

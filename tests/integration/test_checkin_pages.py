@@ -458,3 +458,16 @@ def test_the_attendee_page_offers_self_check_in_and_slack_while_the_event_runs(c
     waiting = make.registration(running, status="cancelled")
     html = client.get(f"/my/{registrations.link_token(waiting)}").get_data(as_text=True)
     assert "self-checkin" not in html
+
+
+def test_a_walk_in_refusal_is_said_once_in_the_summary(client, login, make, organizer, event):
+    from tests.integration.page_support import error_summary
+
+    reg = make.registration(event)
+    login(organizer)
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data={
+        "name": "飛込 太郎", "name_kana": "とびこみ たろう", "email": reg.email, "ticket_type": "venue",
+        "consent_privacy": "y"})
+    assert r.status_code == 422
+    assert error_summary(r.get_data(as_text=True)) == [
+        ("#email", "メールアドレス: このメールアドレスは既に申し込まれています。名前で探して受付してください。")]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import icalendar
 import vobject
 
 from eventsvc.core.clock import now_utc
+from tests.integration.page_support import error_summary
 
 FORM = {
     "title": "自治体職員の勉強会 in 久留米",
@@ -229,3 +231,54 @@ def test_required_field_messages_are_shown(client, organizer, login):
     assert "タイトルを入力してください。" in html
     assert "開始日時を入力してください。" in html
     assert 'aria-describedby="title-error"' in html
+
+
+def test_agenda_row_errors_are_at_the_row_and_in_the_summary(client, organizer, login, make):
+    from eventsvc.core.clock import to_jst
+
+    e = make.event(organizer, agenda=False)
+    login(organizer)
+    day = to_jst(e.starts_at).date().isoformat()
+    row = {"day": day, "kind": "talk"}
+    data = {}
+    for i, fields in enumerate([{"start": "14:00", "end": "14:30", "title": "前"},
+                                {"start": "15:00", "end": "14:00", "title": "逆"},
+                                {"start": "14:30", "end": "15:00", "title": "", "materials_url": "ftp://x"},
+                                {"start": "08:00", "end": "09:00", "title": "早朝"}]):
+        data.update({f"items-{i}-{k}": v for k, v in {**row, **fields}.items()})
+    r = client.post(f"/manage/events/{e.slug}/agenda", data=data)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert error_summary(html) == [
+        ("#items-1-end", "2行目 終了: 終了時刻は開始時刻より後にしてください。"),
+        ("#items-2-title", "3行目 題目: 入力してください。"),
+        ("#items-2-materials_url", "3行目 資料のURL: http:// または https:// で始まるURLを入力してください。"),
+        ("#items-3-start", "4行目 開始: イベントの開催時間内にしてください。"),
+    ]
+    for field_id in ("items-1-end", "items-2-title", "items-2-materials_url", "items-3-start"):
+        tag = re.search(rf'<input[^>]*id="{field_id}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in tag and f'aria-describedby="{field_id}-error"' in tag
+        assert f'id="{field_id}-error"' in html
+
+
+def test_ticket_type_mistakes_are_in_the_summary_and_capacity_is_marked_required(client, organizer, login):
+    login(organizer)
+    page = client.get("/manage/events/new").get_data(as_text=True)
+    header = re.search(r"<thead>.*?</thead>", page, re.S).group(0)
+    assert re.search(r'定員 <span class="required">必須</span>', header)
+    for capacity, message in (("", "定員は0〜100,000の整数です。"), ("-5", "定員は0〜100,000の整数です。"),
+                              ("100001", "定員は0〜100,000の整数です。")):
+        r = client.post("/manage/events/new", data={**FORM, "ticket_types-1-capacity": capacity})
+        assert r.status_code == 422
+        assert error_summary(r.get_data(as_text=True)) == [
+            ("#ticket_types-1-capacity", f"参加区分2の定員: {message}")], capacity
+    r = client.post("/manage/events/new", data={**FORM, "ticket_types-1-code": "venue"})
+    assert error_summary(r.get_data(as_text=True)) == [("#ticket_types-1-code", "参加区分2のコード: コードが重複しています。")]
+    # a blank row above does not move the message to another row
+    moved = {**FORM, "ticket_types-0-code": "", "ticket_types-0-name": "", "ticket_types-0-capacity": "",
+             "ticket_types-2-code": "extra", "ticket_types-2-name": "追加", "ticket_types-2-capacity": "-1"}
+    r = client.post("/manage/events/new", data=moved)
+    html = r.get_data(as_text=True)
+    assert error_summary(html) == [("#ticket_types-2-capacity", "参加区分3の定員: 定員は0〜100,000の整数です。")]
+    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="ticket_types-2-capacity"', html) or \
+        re.search(r'<input[^>]*id="ticket_types-2-capacity"[^>]*aria-invalid="true"', html)

@@ -253,6 +253,10 @@ def test_patch_facilitator_and_ticket_type(api, event, token):
     assert r.json["ticket_type"] == "online" and r.json["status"] == "confirmed"
     assert api("patch", f"/registrations/{a['id']}", token, json={"ticket_type": "nope"}).status_code == 422
     assert api("patch", f"/registrations/{a['id']}", a["attendee_token"], json={"facilitator": False}).status_code == 401
+    # a cancelled registration keeps its participation type: said, not silently ignored
+    api("post", f"/registrations/{a['id']}/cancel", token)
+    r = api("patch", f"/registrations/{a['id']}", token, json={"ticket_type": "venue"})
+    assert r.status_code == 409 and r.json["error"] == "registration_inactive"
 
 
 def test_lottery_through_the_api(api, token, make, organizer):

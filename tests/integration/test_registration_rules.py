@@ -88,6 +88,49 @@ def test_cancel_promotes_the_head_exactly_once(make):
         Registration.event_id == e.id, Registration.status == "confirmed")) == 1
 
 
+def test_who_cancelled_may_apply_again_with_a_new_ticket_and_mails(make):
+    e = small_event(make, capacity=1)
+    first = service.register(e, data("Taro@City.Naha.lg.jp"), now_utc())[0]
+    db.session.commit()
+    old_code, old_token_hash, reg_id = first.ticket_code, first.attendee_token_hash, first.id
+    service.cancel(first, first, now_utc())
+    other = make.registration(e)  # takes the freed seat
+    assert other.status == "confirmed"
+    again, token = service.register(e, data("taro@city.naha.lg.jp", name="比嘉 太郎（再）"), now_utc())
+    db.session.commit()
+    # the same row, a new application: behind the one who took the seat, a new ticket and link
+    assert again.id == reg_id and again.status == "waitlisted" and service.waitlist_position(again) == 1
+    assert again.name == "比嘉 太郎（再）" and again.cancelled_at is None and again.reapplications == 1
+    assert again.ticket_code != old_code and again.attendee_token_hash != old_token_hash
+    assert service.resolve_attendee_token(token).id == reg_id
+    assert [m.kind for m in mails(reg_id)] == ["mail.confirmation", "mail.cancelled", "mail.waitlisted"]
+    # cancelled again, then the seat is free: each step has its own mail again
+    service.cancel(again, again, now_utc())
+    service.cancel(other, other, now_utc())
+    db.session.commit()
+    third = service.register(e, data("taro@city.naha.lg.jp"), now_utc())[0]
+    db.session.commit()
+    assert third.status == "confirmed" and third.reapplications == 2
+    assert [m.kind for m in mails(reg_id)] == ["mail.confirmation", "mail.cancelled", "mail.waitlisted",
+                                               "mail.cancelled", "mail.confirmation"]
+    # while the application stands, the address is taken
+    with pytest.raises(Conflict) as err:
+        service.register(e, data("taro@city.naha.lg.jp"), now_utc())
+    assert err.value.code == "already_registered"
+    db.session.rollback()
+
+
+def test_a_rejected_application_cannot_be_sent_again(make, organizer):
+    e = small_event(make, org=organizer)
+    reg = service.register(e, data("someone@example.com"), now_utc())[0]
+    assert reg.status == "pending_review"
+    service.reject(reg, organizer, now_utc())
+    db.session.commit()
+    with pytest.raises(Conflict) as err:
+        service.register(e, data("someone@example.com"), now_utc())
+    assert err.value.code == "already_registered"
+
+
 def test_cancelling_a_waitlisted_person_promotes_nobody(make):
     e = small_event(make, capacity=1)
     _a, b, c = (make.registration(e) for _ in range(3))
@@ -255,8 +298,8 @@ def test_an_address_that_slips_past_the_check_is_still_one_registration(make, mo
     real = service._admission_facts
 
     def blind(event, tt, email):
-        capacity, taken, waiting, top, _already, drawn = real(event, tt, email)
-        return capacity, taken, waiting, top, False, drawn
+        capacity, taken, waiting, top, _existing, drawn = real(event, tt, email)
+        return capacity, taken, waiting, top, None, drawn  # "no registration of this address yet"
 
     monkeypatch.setattr(service, "_admission_facts", blind)
     with pytest.raises(Conflict) as err:

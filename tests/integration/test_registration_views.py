@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from eventsvc.core.clock import now_utc
 from eventsvc.events import service as events
 from eventsvc.extensions import db
 from eventsvc.registration import service
 from eventsvc.registration.models import Registration
+from tests.integration.page_support import error_summary
 
 FORM = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "prefecture": "47",
         "organization_code": "472018", "organization_name": "", "department": "デジタル推進課", "ticket_type": "venue",
@@ -79,6 +82,7 @@ def test_all_problems_at_once_with_typed_values_kept(client, event):
 @pytest.mark.parametrize("change", [
     {"name": "比嘉\x00太郎"}, {"name": "比嘉\u202e太郎"}, {"name": "x" * 101}, {"department": "x" * 201},
     {"ticket_type": "vip"}, {"organization_code": "999999"}, {"email": "a@" + "b" * 300 + ".lg.jp"},
+    {"name": "\u200b"}, {"name": "\u2060"}, {"organization_code": "", "organization_name": "\u200b"},
 ])
 def test_bad_input_on_the_form_is_a_422_never_a_500(client, event, change):
     r = client.post(f"/events/{event.slug}/register", data={**FORM, **change})
@@ -142,6 +146,26 @@ def test_attendee_page_get_never_changes_state_and_cancel_is_a_post(client, make
     assert db.session.get(Registration, a.id).status == "cancelled"
     assert db.session.get(Registration, b.id).status == "confirmed"
     assert "取り消されています" in client.get(url).get_data(as_text=True)
+
+
+def test_who_cancelled_is_offered_to_apply_again_on_the_form(client, make, event):
+    reg = make.registration(event, email="taro@city.naha.lg.jp")
+    url = attendee_url(reg)
+    client.post(url + "/cancel")
+    page = client.get(url).get_data(as_text=True)
+    assert "取り消されています" in page and f'href="/events/{event.slug}/register"' in page
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "email": "Taro@City.Naha.lg.jp"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    db.session.expire_all()
+    again = db.session.get(Registration, reg.id)
+    assert again.status == "confirmed" and again.reapplications == 1
+    assert client.get(url).status_code == 404  # the old link died with the old application
+    # once the event stops taking registrations, the page no longer offers it
+    service.cancel(again, again, now_utc())
+    event.registration_closes_at = now_utc() - timedelta(minutes=1)
+    db.session.commit()
+    page = client.get(attendee_url(again)).get_data(as_text=True)
+    assert "取り消されています" in page and "/register" not in page
 
 
 def test_bad_and_expired_links(client, make, event, app):
@@ -261,6 +285,22 @@ def test_csv_export_has_bom_and_neutralises_formulas(manager, make, event):
     assert rows[1][7] == "'@SUM(A1)" and rows[1][8] == "'+81-98"
 
 
+def test_exports_follow_the_lists_filters(manager, make, event):
+    make.registration(event, name="比嘉 太郎", name_kana="ひが たろう")
+    make.registration(event, name="知念 花子", name_kana="ちねん はなこ")
+    page = manager.get(f"/manage/events/{event.slug}/registrations?q=ちねん").get_data(as_text=True)
+    link = f"/manage/events/{event.slug}/registrations.csv?q=%E3%81%A1%E3%81%AD%E3%82%93"
+    assert f'href="{link}"' in page and "絞り込んだ1件を書き出します。" in page
+    rows = list(csv.reader(io.StringIO(manager.get(link).get_data().decode("utf-8-sig"))))
+    assert [r[3] for r in rows[1:]] == ["知念 花子"]
+    # without a filter: everyone, and no note
+    page = manager.get(f"/manage/events/{event.slug}/registrations").get_data(as_text=True)
+    assert "絞り込んだ" not in page
+    rows = list(csv.reader(io.StringIO(manager.get(f"/manage/events/{event.slug}/registrations.csv")
+                                       .get_data().decode("utf-8-sig"))))
+    assert len(rows) == 3
+
+
 def test_xlsx_export_never_contains_formulas(manager, make, event):
     from openpyxl import load_workbook
 
@@ -355,3 +395,53 @@ def test_attendee_page_links_to_the_open_survey(client, make, organizer):
     make_survey(event, organizer)
     html = client.get(attendee_url(reg)).get_data(as_text=True)
     assert "アンケートに答える" in html and f"/events/{event.slug}/survey/r/" in html
+
+
+def test_an_already_registered_address_is_said_once_in_the_summary(client, event):
+    assert client.post(f"/events/{event.slug}/register", data=FORM).status_code == 302
+    r = client.post(f"/events/{event.slug}/register", data=FORM)
+    assert r.status_code == 409
+    entries = error_summary(r.get_data(as_text=True))
+    # one entry, linked to the e-mail field, with the whole message (what to do included)
+    assert entries == [("#email", "職場のメールアドレス: このメールアドレスでは既に申し込まれています。"
+                                  "申込み時のメールのリンクから確認・変更できます。")]
+
+
+def test_waitlisted_attendee_page_says_waitlisted_once_with_the_position(client, event, make):
+    make.registration(event)  # the only seat
+    reg = make.registration(event)
+    assert reg.status == "waitlisted"
+    html = client.get(attendee_url(reg)).get_data(as_text=True)
+    status = re.search(r"<dt>状態</dt><dd>(.*?)</dd>", html, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", status)).strip()
+    assert text == "キャンセル待ち 1番目"
+
+
+def test_a_held_delivery_is_explained_as_held_and_offers_no_resend(manager, make, event):
+    from eventsvc.outbox import worker
+    from eventsvc.outbox.models import Delivery
+
+    make.registration(event)
+    worker.run_once()  # no SMTP_URL: held until it is configured
+    d = db.session.scalar(select(Delivery))
+    assert d.state == "held"
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert "保留 — 未送信: SMTP未設定" in page
+    assert "「保留」は" in page and "自動で送信" in page
+    assert "送信不明" not in page and "再送する" not in page
+    manager.get("/lang/en")
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert "Held — Not sent: SMTP is not configured" in page and "未送信" not in page
+    listing = manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
+    assert "Not sent: SMTP is not configured" in listing and "SMTP未設定" not in listing
+    manager.get("/lang/ja")
+
+    # a delivery that may have gone out: the uncertain explanation and a resend button
+    d.state, d.last_error = "uncertain", "送信中に処理が止まりました"
+    db.session.commit()
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert "「送信不明」は" in page and "再送する" in page
+    d.state, d.last_error = "failed", "550 no such user"
+    db.session.commit()
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert "「失敗」は" in page and "送信不明" not in page and "再送する" in page

@@ -10,6 +10,7 @@ import pytest
 
 from eventsvc.extensions import db
 from eventsvc.teams import service
+from tests.integration.page_support import error_summary
 from tests.integration.test_teams_support import (  # noqa: F401 - teams_plugged_into_checkin is an autouse fixture
     big_event,
     check_in,
@@ -336,3 +337,17 @@ def test_name_tags_and_reception_list_show_the_published_team(client, login, eve
         assert f'<p class="nametag-team">チーム {names[w[p.id]]}</p>' in block
     listing = text(client.get(f"/events/{event.slug}/checkin/reception-list"))
     assert f"チーム: {names[w[people[0].id]]}" in listing
+
+
+def test_a_refused_run_says_each_problem_once_in_one_summary(client, login, event, people, organizer):
+    login(organizer)
+    r = run_form(client, event, team_count="100")
+    assert r.status_code == 422
+    entries = error_summary(r.get_data(as_text=True))
+    assert entries == [("#team_count", "チーム数: 100チームに分けるには100人以上が必要ですが、対象は12人です。")]
+
+    r = run_form(client, event, team_count="4", names="赤\n青")
+    entries = error_summary(r.get_data(as_text=True))
+    assert entries == [(None, "2個のチーム名に対して、チーム数は4です。"),
+                       ("#names", "チーム名: チーム数（4）と同じ数だけ指定してください（いま2個）。")]
+    assert "つです" not in text(r)

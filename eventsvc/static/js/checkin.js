@@ -665,7 +665,7 @@
   }
   function registerWorker() {
     if (!('serviceWorker' in navigator) || !window.isSecureContext) {
-      if (els.help) { els.help.textContent = cfg.msgOfflineNoSw; }
+      if (els.help) { els.help.textContent = cfg.msgOfflineNoSw; els.help.hidden = false; }
       return;
     }
     navigator.serviceWorker.register(cfg.sw, {scope: cfg.scope}).then(function () {
@@ -716,6 +716,8 @@
   function start() {
     els.camera.hidden = false;
     els.soundBox.hidden = false;
+    // the note says what needs JavaScript: it runs, so the note is wrong now
+    if (els.help) { els.help.hidden = true; }
     if (els.logoutBlocked) { els.logoutBlocked.setAttribute('tabindex', '-1'); }
     try { els.sound.checked = localStorage.getItem('eventsvc-checkin-sound') !== 'off'; } catch (e) { /* default on */ }
     els.sound.addEventListener('change', function () {
