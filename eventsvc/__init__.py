@@ -56,6 +56,10 @@ def create_app(config: dict | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") \
+            and not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+        with app.app_context():
+            database.ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Tokyo")
@@ -120,7 +124,8 @@ def _finish_config(app: Flask) -> None:
     url = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("postgresql"):
-        opts = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        # pool_pre_ping pings at every checkout; the app pings idle connections only (see below)
+        opts = {"pool_pre_ping": False, "pool_size": 10, "max_overflow": 20}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**opts, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     elif url.startswith("sqlite"):
         opts = {"connect_args": database.sqlite_connect_args()}

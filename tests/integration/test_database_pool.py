@@ -1,0 +1,91 @@
+"""PostgreSQL connections from the pool are checked before use when they have been idle
+(eventsvc.database.ping_idle_connections), not at every checkout.
+
+A connection returned less than ``PING_AFTER_IDLE`` ago goes back to work without a round
+trip; one idle for longer is pinged first, and a dead one (the server restarted, a backend
+was terminated) is replaced before the request uses it, so the request is answered.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from eventsvc import create_app, database
+from eventsvc.extensions import db
+from tests.conftest import test_config as config_for
+
+
+@pytest.fixture
+def pg_app(postgres_app, postgres_database):
+    """An app of its own on the (migrated) test database: a pool nobody else uses."""
+    app = create_app(config_for(postgres_database))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def pings(pg_app, monkeypatch):
+    """The pings the pool sends, counted (the dialect's own ping, wrapped)."""
+    with pg_app.app_context():
+        dialect = db.engine.dialect
+    sent = []
+    original = dialect.do_ping
+
+    def counted(dbapi_connection):
+        sent.append(time.monotonic())
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    return sent
+
+
+def _backends(url: str) -> list[int]:
+    admin = create_engine(url)
+    with admin.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid()")).scalars().all()
+    admin.dispose()
+    return pids
+
+
+def _terminate_others(url: str) -> int:
+    admin = create_engine(url)
+    with admin.connect() as conn:
+        n = len(conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+    admin.dispose()
+    return n
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(pg_app, pings):
+    client = pg_app.test_client()
+    for _ in range(5):
+        assert client.get("/api/v1/events").status_code == 200
+    assert pings == []
+
+
+def test_a_connection_idle_longer_than_the_window_is_pinged_once(pg_app, pings, monkeypatch):
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.05)
+    client = pg_app.test_client()
+    assert client.get("/api/v1/events").status_code == 200  # a new connection: not pinged
+    assert pings == []
+    time.sleep(0.1)
+    assert client.get("/api/v1/events").status_code == 200
+    assert client.get("/api/v1/events").status_code == 200  # used just now: not pinged again
+    assert len(pings) == 1
+
+
+def test_a_dead_idle_connection_is_replaced_and_the_request_answered(pg_app, postgres_database, monkeypatch):
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.05)
+    client = pg_app.test_client()
+    assert client.get("/api/v1/events").status_code == 200
+    before = set(_backends(postgres_database))
+    assert _terminate_others(postgres_database) >= 1  # the pooled connection's server process is gone
+    time.sleep(0.1)
+    response = client.get("/api/v1/events")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert not before & set(_backends(postgres_database))  # it answered on a new connection
