@@ -221,8 +221,9 @@ def groups_from_text(text: str, regs: Sequence[Registration], field_name: str) -
                 problems.append(f"「{token}」さんが複数います。番号（{numbers}）で指定してください。")
             else:
                 problems.append(f"「{token}」さんが対象の参加者に見つかりません。")
+        group = list(dict.fromkeys(group))  # one person named twice (by name and by number) counts once
         if len(group) == 1:
-            problems.append(f"1行に2人以上を書いてください（「{line.strip()}」）。")
+            problems.append(f"1行に別々の2人以上を書いてください（「{line.strip()}」）。")
         elif group:
             groups.append(group)
     if len(groups) > MAX_GROUPS:
@@ -255,8 +256,8 @@ def _check_request(req: RunRequest) -> None:
     for key, groups in (("keep_apart", req.keep_apart), ("keep_together", req.keep_together)):
         if len(groups) > MAX_GROUPS:
             errors[key] = f"グループは{MAX_GROUPS}個までです。"
-        elif any(len(g) < 2 for g in groups):
-            errors[key] = "各グループに2人以上を指定してください。"
+        elif any(len(set(g)) < 2 for g in groups):  # [[5, 5]] is one person, not a group
+            errors[key] = "各グループに別々の2人以上を指定してください。"
     if errors:
         raise ValidationFailed(errors)
 

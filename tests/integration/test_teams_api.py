@@ -116,6 +116,8 @@ def test_bad_input_is_refused_with_fields(api, make, event, token):
     assert r.status_code == 422
     r = form_teams(api, event, token, scope="confirmed", team_count=2, keep_apart=[[1]])
     assert r.status_code == 422 and "keep_apart" in r.json["fields"]
+    r = form_teams(api, event, token, scope="confirmed", team_count=2, keep_together=[[1, 1]])  # one person
+    assert r.status_code == 422 and "別々の2人以上" in r.json["fields"]["keep_together"]
 
 
 # ------------------------------------------------------------------ scope

@@ -174,7 +174,10 @@ def test_constraints_by_name_or_number(client, login, event, people, organizer):
     assert "No.12345 は対象の参加者にいません" in body
     assert "存在 しない人" in r.get_data(as_text=True)
     r = run_form(client, event, keep_apart=f"No.{people[0].id}")
-    assert r.status_code == 422 and "1行に2人以上を書いてください" in text(r)
+    assert r.status_code == 422 and "1行に別々の2人以上を書いてください" in text(r)
+    # one person named twice (by number and by name) is not a group of two
+    r = run_form(client, event, keep_apart=f"No.{people[0].id}、{people[0].name}")
+    assert r.status_code == 422 and "1行に別々の2人以上を書いてください" in text(r)
 
 
 def test_infeasible_input_is_explained_on_the_page(client, login, event, people, organizer):
