@@ -53,7 +53,7 @@ class Server:
         self.kids = self.wait_children(2)
         self.app = seeded_app(url)
 
-    def wait_children(self, n: int, *, other_than: tuple[int, ...] = (), timeout: float = 10) -> list[int]:
+    def wait_children(self, n: int, *, other_than: tuple[int, ...] = (), timeout: float = 30) -> list[int]:
         """The parent's ``n`` server processes, none of ``other_than``, once each one answers."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -76,7 +76,8 @@ class Server:
         return seen
 
     def connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        # a new server process's first answer (imports, templates) took over 10 s on a loaded machine
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def refused(self) -> bool:
         try:
