@@ -47,7 +47,7 @@ from .forms import (
     add_question_fields,
     organization_choices,
 )
-from .models import STATUSES, Registration
+from .models import ACTIVE, SEATED, STATUSES, Registration
 
 bp = Blueprint("registration", __name__)
 
@@ -56,7 +56,7 @@ bp = Blueprint("registration", __name__)
 # GET      /organizations/search?q=             org_search        type-ahead (JSON)
 # GET/POST /events/<slug>/my-link               resend_link       mail me my link again
 # GET      /my/<token>                          attendee          the attendee's page (signed link)
-# POST     /my/<token>/cancel                   attendee_cancel
+# GET/POST /my/<token>/cancel                   attendee_cancel   explain and ask; POST cancels
 # POST     /my/<token>/accept                   attendee_accept   take an offered seat
 # GET/POST /my/<token>/edit                     attendee_edit     details, participation type
 # GET      /my/<token>/ticket.png               attendee_qr_png
@@ -272,14 +272,31 @@ def attendee(token: str):
         can_list=reg.status == "confirmed" and reg.consent_listing,
         can_apply_again=reg.status == "cancelled" and service.accepting(event, now_utc()),
         panels=[p for p in (fn(reg) for fn in _attendee_panels) if p]))
+    return _private(response)
+
+
+def _private(response: Response) -> Response:
+    """A page whose URL is the attendee's secret: kept out of caches and of Referer headers."""
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
-@bp.route("/my/<token>/cancel", methods=["POST"])
+@bp.route("/my/<token>/cancel", methods=["GET", "POST"])
 def attendee_cancel(token: str):
+    """GET explains what cancelling does and asks; only the POST cancels.
+
+    A GET never changes anything: mail scanners and link previews open the links they see.
+    """
     reg = _attendee(token)
+    if request.method == "GET":
+        if reg.status not in ACTIVE:  # already cancelled or rejected: nothing to confirm
+            return redirect(url_for("registration.attendee", token=token))
+        event = reg.event
+        return _private(Response(render_template(
+            "registration/attendee_cancel.html", reg=reg, event=event, token=token, action=ActionForm(),
+            position=service.waitlist_position(reg), seated=reg.status in SEATED,
+            can_apply_again=service.accepting(event, now_utc()))))
     if not ActionForm().validate_on_submit():
         abort(400)
     service.cancel(reg, reg, now_utc())

@@ -118,9 +118,19 @@ def test_ticket_qr_decodes_to_the_code_and_cancel_from_the_page(page):
         assert_accessible(page)
     page.goto(f"{page.base}/events/{event_slug}/my-link")
     assert_accessible(page)
+    # the page's cancel button is a link to a page that asks first; going back changes nothing
     page.goto(url)
+    page.get_by_role("link", name="参加をキャンセルする").click()
+    page.wait_for_url("**/cancel")
+    assert page.get_by_role("heading", level=1).inner_text() == "参加のキャンセル"
+    assert_accessible(page)
+    page.get_by_role("link", name="キャンセルしない（戻る）").click()
+    page.wait_for_url(url)
+    assert page.locator("#reg-status").inner_text() == "参加確定"
+    assert [r.status for r in saved_registrations()] == ["confirmed"]
+    page.get_by_role("link", name="参加をキャンセルする").click()
     page.get_by_role("button", name="参加をキャンセルする").click()
-    page.wait_for_load_state()
+    page.wait_for_url(url)
     assert "キャンセルしました" in page.locator(".flashes").inner_text()
     assert page.locator("#reg-status").inner_text() == "キャンセル"
     assert [r.status for r in saved_registrations()] == ["cancelled"]

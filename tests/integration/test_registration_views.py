@@ -139,13 +139,83 @@ def test_attendee_page_get_never_changes_state_and_cancel_is_a_post(client, make
     url = attendee_url(a)
     for _ in range(3):
         assert client.get(url).status_code == 200
-    assert client.get(url + "/cancel").status_code == 405
+        assert client.get(url + "/cancel").status_code == 200  # the question, not the act
+    db.session.expire_all()
+    assert db.session.get(Registration, a.id).status == "confirmed"
     r = client.post(url + "/cancel")
     assert r.status_code == 302
     db.session.expire_all()
     assert db.session.get(Registration, a.id).status == "cancelled"
     assert db.session.get(Registration, b.id).status == "confirmed"
     assert "取り消されています" in client.get(url).get_data(as_text=True)
+
+
+def deliveries():
+    from eventsvc.outbox.models import Delivery
+    return db.session.scalar(select(func.count()).select_from(Delivery))
+
+
+def test_cancel_button_leads_to_a_page_that_asks_first_and_changes_nothing(client, make, event):
+    reg = make.registration(event)
+    url = attendee_url(reg)
+    page = client.get(url).get_data(as_text=True)
+    # the attendee page links to the question; it holds no form that cancels
+    assert f'href="{url}/cancel"' in page and f'action="{url}/cancel"' not in page
+    sent, updated = deliveries(), reg.updated_at
+    for _ in range(3):  # mail scanners and link previews open links too
+        r = client.get(url + "/cancel")
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "private, no-store"
+        html = r.get_data(as_text=True)
+        assert html.count("<h1") == 1 and "<title>参加のキャンセル - " in html
+        assert event.title in html and "会場参加" in html and "参加確定" in html
+        assert f'<form method="post" action="{url}/cancel">' in html
+        assert "参加をキャンセルする</button>" in html and f'<a href="{url}">キャンセルしない（戻る）</a>' in html
+        assert "キャンセル待ちの方に移ります" in html and "元に戻せません" in html
+        assert "もう一度申し込めます" in html
+    db.session.expire_all()
+    saved = db.session.get(Registration, reg.id)
+    assert (saved.status, saved.updated_at, deliveries()) == ("confirmed", updated, sent)
+    # the form's own button cancels
+    r = client.post(url + "/cancel")
+    assert r.status_code == 302 and r.headers["Location"] == url
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).status == "cancelled"
+    assert deliveries() == sent + 1  # the cancellation mail
+
+
+def test_cancel_page_of_a_registration_already_cancelled_or_rejected_has_no_form(client, make, event):
+    for reg in (make.registration(event, status="cancelled"), make.registration(event, status="rejected")):
+        url = attendee_url(reg)
+        r = client.get(url + "/cancel")
+        assert r.status_code == 302 and r.headers["Location"] == url
+        page = client.get(r.headers["Location"]).get_data(as_text=True)
+        assert "取り消されています" in page and "/cancel" not in page
+
+
+def test_cancel_page_says_what_is_lost_for_a_waitlisted_person_after_registration_closed(client, make, event):
+    make.registration(event)  # the only seat
+    reg = make.registration(event)
+    event.registration_closes_at = now_utc() - timedelta(minutes=1)
+    db.session.commit()
+    html = client.get(attendee_url(reg) + "/cancel").get_data(as_text=True)
+    assert "キャンセル待ち" in html and 'id="waitlist-position">1番目' in html
+    assert "キャンセル待ちの順番がなくなります" in html and "席は、キャンセル待ちの方に移ります" not in html
+    assert "もう一度申し込むことはできません" in html and "もう一度申し込めます" not in html
+
+
+def test_cancel_form_carries_its_csrf_token(app, client, make, event, monkeypatch):
+    reg = make.registration(event)
+    url = attendee_url(reg)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    assert client.post(url + "/cancel").status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).status == "confirmed"
+    html = client.get(url + "/cancel").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    assert client.post(url + "/cancel", data={"csrf_token": token}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).status == "cancelled"
 
 
 def test_who_cancelled_is_offered_to_apply_again_on_the_form(client, make, event):
@@ -168,17 +238,21 @@ def test_who_cancelled_is_offered_to_apply_again_on_the_form(client, make, event
     assert "取り消されています" in page and "/register" not in page
 
 
-def test_bad_and_expired_links(client, make, event, app):
+@pytest.mark.parametrize("sub", ["", "/cancel"])
+def test_bad_and_expired_links(client, make, event, app, sub):
     reg = make.registration(event)
-    assert client.get("/my/not-a-token").status_code == 404
+    assert client.get(f"/my/not-a-token{sub}").status_code == 404
     tampered = service.link_token(reg)[:-2] + "xx"
-    assert client.get(f"/my/{tampered}").status_code == 404
+    assert client.get(f"/my/{tampered}{sub}").status_code == 404
     app.config["REGISTRATION_LINK_MAX_AGE_DAYS"] = -1
     try:
-        r = client.get(attendee_url(reg))
+        r = client.get(attendee_url(reg) + sub)
         assert r.status_code == 410 and "my-link" in r.get_data(as_text=True)
+        assert client.post(attendee_url(reg) + sub).status_code == (410 if sub else 405)
     finally:
         app.config.pop("REGISTRATION_LINK_MAX_AGE_DAYS")
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).status == "confirmed"
 
 
 def test_resend_link_says_the_same_either_way(client, make, event):

@@ -181,6 +181,7 @@ POST   privacy.manage_event                    302   302   302   302   404   302
 GET    registration.attendee                   200   200   200   200   200   200   200
 POST   registration.attendee_accept            302   302   302   302   302   302   302
 POST   registration.attendee_cancel            302   302   302   302   302   302   302
+GET    registration.attendee_cancel            200   200   200   200   200   200   200
 GET    registration.attendee_edit              200   200   200   200   200   200   200
 POST   registration.attendee_edit              422   422   422   422   422   422   422
 GET    registration.attendee_qr_png            200   200   200   200   200   200   200
