@@ -156,6 +156,43 @@ def result_out(event: Event, result: CheckinResult) -> CheckinOut:
         admissible_now=result.admissible_now)
 
 
+class WalkInOut(CheckinOut):
+    """The answer to a walk-in (the desk page): the check-in, and what became of the registration."""
+
+    #: the status the address's registration had before (None: there was none; it was made at the door)
+    registration_was: str | None = None
+    #: the registration got a new ticket code (made now, or a cancelled one applied for again)
+    new_ticket: bool = False
+    #: admitted only because the organizer overrode the seats, the e-mail allow-list or a rejection
+    overridden: bool = False
+    #: one more sentence for the panel about the registration (None for a new one)
+    note: str | None = None
+
+
+def walk_in_note(was: str | None, overridden: bool) -> str | None:
+    """What the desk is told about the registration a walk-in found (nothing when it made one)."""
+    if was is None:
+        text = ""
+    elif was == "confirmed":
+        text = _("申込み済みの方です（新しい登録はしていません）。")
+    elif was == "cancelled":
+        text = _("キャンセルされていた申込みを、新しい申込みとして参加確定にしました（以前のチケットは使えません）。")
+    else:
+        text = _("申込み済みの方です。「%(status)s」から参加確定にしました。", status=reason_text(was))
+    if overridden:
+        text = (text + " " if text else "") + _("定員やドメインの確認を超えて受け付けました。")
+    return text or None
+
+
+def walk_in_out(event: Event, result: CheckinResult) -> WalkInOut:
+    door = result.walk_in
+    base = result_out(event, result)
+    if door is None:
+        return WalkInOut(**base.model_dump())
+    return WalkInOut(**base.model_dump(), registration_was=door.was, new_ticket=door.token is not None,
+                     overridden=door.overridden, note=walk_in_note(door.was, door.overridden))
+
+
 def counters_out(counters: Counters) -> CountersOut:
     return CountersOut(checked_in=counters.checked_in, expected=counters.expected, duplicates=counters.duplicates,
                        types=[TypeCountOut(code=t.code, name=t.name, checked_in=t.checked_in, expected=t.expected)

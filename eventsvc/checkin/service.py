@@ -157,6 +157,8 @@ class CheckinResult:
     team_known: bool = False
     #: for ``refused_offline``: the server would admit this ticket now (the device's snapshot was older)
     admissible_now: bool = False
+    #: for a walk-in: what became of the address's registration (made, found, applied for again, confirmed)
+    walk_in: registrations.AtDoor | None = None
 
     @property
     def ok(self) -> bool:
@@ -772,19 +774,27 @@ class WalkIn:
 
 def walk_in(event: Event, data: WalkIn, *, actor: Actor, now: datetime, override: bool = False,
             device_id: str | None = None) -> CheckinResult:
-    """Register someone at the door as confirmed and check them in.
+    """Check in the person at the door, registering or confirming them first if need be.
 
-    Admits while the participation type has a seat left; an organizer may ``override``
-    (capacity, and an e-mail domain outside the event's list, which would otherwise
-    need a review). Staff cannot override.
+    A new address is registered as confirmed while the participation type has a seat left.
+    An address with a registration for the event already: a confirmed one is checked in as
+    it is (``already_checked_in`` too, as a name search would answer); a cancelled one
+    applies again (a new ticket); a waitlisted, offered, applied or pending one is confirmed
+    while seats last (see :func:`eventsvc.registration.service.register_at_door`). An
+    organizer may ``override`` the seats, an e-mail domain outside the event's list (which
+    would otherwise need a review) and a rejection. Staff cannot override. The answer's
+    ``walk_in`` says what became of the registration.
     """
-    from .walkin import create_confirmed_registration  # the thin stand-in for registration.service
+    from .walkin import admit_walk_in  # the desk's wording around register_at_door
 
     if override and not actor.is_organizer:
         raise DomainError("override_not_allowed", "定員を超えた受付は主催者だけができます。", status=403)
-    registration = create_confirmed_registration(event, data, now=now, override=override)
-    return _with_row(registration, check_in(event, registration.ticket_code, device_id=device_id, nonce=None,
-                                            scanned_at=now, method="walkin", actor=actor, now=now))
+    door = admit_walk_in(event, data, now=now, override=override, organizer=actor.is_organizer)
+    registration = door.registration
+    result = _with_row(registration, check_in(event, registration.ticket_code, device_id=device_id, nonce=None,
+                                              scanned_at=now, method="walkin", actor=actor, now=now))
+    result.walk_in = door
+    return result
 
 
 def _with_row(registration: Registration, result: CheckinResult) -> CheckinResult:

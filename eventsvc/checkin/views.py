@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from .. import database
+from ..audit import service as audit
 from ..core import export
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
@@ -63,7 +64,7 @@ DESK_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
 # POST /events/<slug>/checkin/                          desk_scan          typed or scanned code
 # POST /events/<slug>/checkin/registrations/<id>        desk_admit         one tap from the name search
 # POST /events/<slug>/checkin/registrations/<id>/undo   desk_undo          take a check-in back
-# POST /events/<slug>/checkin/walk-in                   desk_walk_in       register and admit at the door
+# POST /events/<slug>/checkin/walk-in                   desk_walk_in       register (or find) and admit at the door
 # POST /events/<slug>/checkin/logout                    desk_logout        end this device's staff session
 # GET  /events/<slug>/checkin/reception-list            reception_list     printable list, 50音順
 # GET  /events/<slug>/checkin/sw.js                     service_worker     offline page and assets
@@ -251,7 +252,9 @@ def desk_walk_in(slug: str):
         try:
             result = service.walk_in(event, data, actor=actor, now=now_utc(),
                                      override=bool(form.override.data) and actor.is_organizer, device_id="web")
-            out = present.result_out(event, result)
+            out = present.walk_in_out(event, result)
+            audit.annotate(target=f"registration:{result.registration.id}",
+                           registration_was=out.registration_was or "none", overridden=out.overridden)
             db.session.commit()
             return _render_desk(event, actor, result=out)
         except DomainError as err:

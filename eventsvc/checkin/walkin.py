@@ -1,16 +1,14 @@
-"""A confirmed registration made at the door (walk-in), through the registration package.
+"""The person at the door (walk-in), through the registration package.
 
-``registration.service.register`` refuses once the registration window has closed,
-which is the normal state on the day, so this module composes the registration
-service's public pieces instead: its validation (:func:`validate`: names, reading,
-e-mail, organisation, participation type), its seat count and tokens, and its
-confirmation e-mail (with the ticket and the attendee's link) queued in the same
-transaction. What differs from ``register``: no window check, the status is always
-``confirmed`` (or an error), and an organizer may override capacity and the e-mail
-allow-list.
-
-NOTE for the registration package: a ``register(..., at_door=True)`` (skip the window,
-confirm or refuse) would let this shrink to one call.
+``registration.service.register`` refuses once the registration window has closed, which
+is the normal state on the day; :func:`eventsvc.registration.service.register_at_door` is
+its form for the door. It makes a confirmed registration as typed at the desk, or — when
+the address has a registration for the event already — checks in a confirmed one as it is,
+lets a cancelled one apply again, and confirms a waiting one (waitlisted, offered, applied,
+pending review) while seats last; an organizer may override the seats, the e-mail allow-list
+and a rejection. Its refusals state the fact; this module adds what the person at the desk
+can do about it, which depends on who they are (staff ask an organizer; an organizer ticks
+the form's override).
 """
 
 from __future__ import annotations
@@ -18,53 +16,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from ..errors import Conflict, DomainError
-from ..events.models import Event, TicketType
-from ..extensions import db
-from ..registration import mail, rules, tickets
+from ..errors import DomainError
+from ..events.models import Event
 from ..registration import service as registrations
-from ..registration.models import Registration
 
 if TYPE_CHECKING:
     from .service import WalkIn
 
+#: the desk form's override (``forms.WalkInForm.override``), as its label names it
+OVERRIDE = "定員やドメインの確認を超えて受け付ける"
 
-def create_confirmed_registration(event: Event, data: WalkIn, *, now: datetime, override: bool) -> Registration:
-    if event.status in ("draft", "cancelled"):
-        raise DomainError("event_not_open", "このイベントでは当日受付ができません。", status=409)
-    clean = registrations.validate(event, registrations.RegistrationData(
-        name=data.name, name_kana=data.name_kana, email=data.email, organization_code=data.organization_code,
-        organization_name=data.organization_name, department=data.department, ticket_type=data.ticket_type,
-        consent_privacy=data.consent_privacy), require_consent=True)
-    tt = clean.ticket_type
-    stmt = select(TicketType.capacity).where(TicketType.id == tt.id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    capacity = db.session.scalar(stmt)
-    if db.session.scalar(select(Registration.id).where(Registration.event_id == event.id,
-                                                       Registration.email == clean.email)):
-        raise Conflict("already_registered",
-                       "このメールアドレスは既に申し込まれています。名前で探して受付してください。",
-                       {"email": "このメールアドレスは既に申し込まれています。"})
-    if not override:
-        if not rules.domain_allowed(clean.email, list(event.allowed_email_domains or [])):
-            raise DomainError("needs_review", "このメールアドレスは主催者の確認が必要です。主催者に受付を依頼してください。",
-                              {"email": "主催者の確認が必要なドメインです。"}, status=409)
-        if registrations.seats_taken(tt.id) >= capacity:
-            raise DomainError("capacity_full", "この参加区分は満席です。定員を超えて受け付けるには主催者が操作してください。",
-                              {"ticket_type": "満席です。"}, status=409)
-    token = registrations.new_attendee_token()
-    reg = Registration(
-        event_id=event.id, ticket_type_id=tt.id, status="confirmed", name=clean.name, name_kana=clean.name_kana,
-        email=clean.email, organization_code=clean.organization_code, organization_name=clean.organization_name,
-        department=clean.department, ticket_code=tickets.make_code(),
-        attendee_token_hash=registrations.hash_token(token), facilitator=rules.is_national(clean.email),
-        consent_privacy=True, consent_slack_mention=False, consent_listing=False, answers={}, review_note="",
-        locale="ja", created_at=now, updated_at=now, confirmed_at=now)
-    db.session.add(reg)
-    db.session.flush()
-    reg.event, reg.ticket_type = event, tt
-    mail.enqueue_confirmed(reg, now, reason="registered")
-    return reg
+#: what the person at the desk can do about a refusal: ``{code: (staff, organizer)}``
+NEXT_STEP = {
+    "needs_review": ("主催者に受付を依頼してください。",
+                     f"受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
+    "capacity_full": ("定員を超えて受け付けるには主催者が操作してください。",
+                      f"定員を超えて受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
+    "registration_rejected": ("受け付けるかどうかは主催者に確認してください。",
+                              f"それでも受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
+}
+
+
+def admit_walk_in(event: Event, data: WalkIn, *, now: datetime, override: bool,
+                  organizer: bool) -> registrations.AtDoor:
+    """The walk-in's registration confirmed (new, applied for again, moved up) or found confirmed;
+    a refusal says what the desk's user (``organizer`` or staff) can do next."""
+    try:
+        return registrations.register_at_door(event, registrations.RegistrationData(
+            name=data.name, name_kana=data.name_kana, email=data.email, organization_code=data.organization_code,
+            organization_name=data.organization_name, department=data.department, ticket_type=data.ticket_type,
+            consent_privacy=data.consent_privacy), now, override=override)
+    except DomainError as err:
+        if err.code not in NEXT_STEP:
+            raise
+        step = NEXT_STEP[err.code][1 if organizer else 0]
+        raise DomainError(err.code, err.message + step, err.fields, status=err.status) from None

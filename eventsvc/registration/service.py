@@ -1,4 +1,4 @@
-"""Registration rules over the session: register, cancel, review, promote, offers, lottery.
+"""Registration rules over the session: register, cancel, review, promote, offers, lottery, the door.
 
 Plain functions: they take rows, the actor and ``now``; they ``flush()`` and never commit;
 errors are :class:`~eventsvc.errors.DomainError` with stable codes. Every change that
@@ -809,6 +809,130 @@ def _note(note: str) -> str:
         return check_text(note or "", max_length=1000, multiline=True)
     except TextError as err:
         raise ValidationFailed({"message": err.message}) from None
+
+
+# ------------------------------------------------------------------ at the door (check-in's walk-in)
+@dataclass
+class AtDoor:
+    """What :func:`register_at_door` did for the person at the door."""
+
+    registration: Registration
+    #: the status the address's registration had before (None: it had none; it was made now)
+    was: str | None
+    #: the attendee token of a registration made now or applied for again (shown once), else None
+    token: str | None = None
+    #: admitted only because of the override (seats, the e-mail allow-list or a rejection)
+    overridden: bool = False
+
+
+#: how the door confirms an existing application in place: the mail's reason, as :func:`promote`
+#: (waitlisted, offered, applied) and :func:`approve` (pending_review; a rejection overridden) say it
+_DOOR_REASONS = {"waitlisted": "promoted", "offered": "promoted", "applied": "promoted",
+                 "pending_review": "approved", "rejected": "approved"}
+#: an existing application's status, in the refusals' words
+_DOOR_STATUS_WORDS = {"waitlisted": "キャンセル待ち", "offered": "繰り上げの回答待ち", "applied": "抽選前",
+                      "pending_review": "主催者の確認待ち"}
+
+
+def register_at_door(event: Event, data: RegistrationData, now: datetime, *, override: bool = False) -> AtDoor:
+    """Confirm the person standing at the door: :func:`register` for the day of the event, when the
+    window has closed. No window check; the registration ends ``confirmed``, or nothing changes and
+    a refusal is raised. ``override`` (the caller allows it to organizers only) admits past the
+    seats, the e-mail allow-list and a rejection.
+
+    The address's registration for the event, if it has one, decides what happens:
+
+    - none: a new registration, as typed at the door, if the address's domain is allowed and the
+      chosen participation type has a seat;
+    - ``confirmed``: returned as it is (``was="confirmed"``); nothing is written;
+    - ``cancelled``: applies again on the same conditions, as :func:`admit` does it
+      (:func:`_apply_again`: the same row as typed at the door, a new ticket code and link,
+      ``reapplications`` + 1, mails of its own; the old code admits no more);
+    - ``waitlisted`` / ``offered`` / ``applied``: confirmed as :func:`promote` does it, if its
+      participation type has a seat (an offered seat is held already);
+    - ``pending_review``: confirmed as :func:`approve` does it, if the address's domain is allowed
+      by now and a seat is free;
+    - ``rejected``: confirmed only with ``override``.
+
+    An existing application keeps its details and participation type; what was typed at the door
+    is used for a new or cancelled one only. The decision is taken under the participation type's
+    lock (:func:`_lock`), with the registration's row locked as well (PostgreSQL).
+
+    Raises ``validation_error`` (422); ``event_not_open``, ``needs_review``, ``capacity_full``,
+    ``registration_rejected`` and ``registration_changed`` (changed by someone else meanwhile; try
+    again) (409). Their messages state the fact; the desk adds what its user can do about it.
+    """
+    if event.status in ("draft", "cancelled"):
+        raise DomainError("event_not_open", "このイベントでは当日受付ができません。", status=409)
+    c = validate(event, data, require_consent=True)
+    found = _door_registration(event, c.email, lock=False)
+    if found is not None and found.status == "confirmed":
+        return AtDoor(found, "confirmed")  # checked in as they are: nothing to decide, nothing to lock
+    keeps_type = found is not None and found.status != "cancelled"
+    tt = db.session.get(TicketType, found.ticket_type_id) if keeps_type else c.ticket_type
+    capacity = _lock(tt)
+    reg = _door_registration(event, c.email, lock=True)
+    if reg is not None and reg.status == "confirmed":
+        return AtDoor(reg, "confirmed")
+    if (reg is None) != (found is None) or (reg is not None and reg.status != "cancelled"
+                                              and reg.ticket_type_id != tt.id):
+        raise Conflict("registration_changed", "この方の申込みが今変更されました。もう一度お試しください。")
+    was = reg.status if reg is not None else None
+    refusal = _door_refusal(event, c.email, was, tt, capacity)
+    if refusal is not None and not override:
+        raise refusal
+    overridden = refusal is not None
+    if was not in (None, "cancelled"):
+        reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
+        db.session.flush()
+        _notify_status(reg, now, reason=_DOOR_REASONS[was])
+        return AtDoor(reg, was, overridden=overridden)
+    token = new_attendee_token()
+    values = dict(
+        event_id=event.id, ticket_type_id=tt.id, status="confirmed", name=c.name, name_kana=c.name_kana,
+        email=c.email, organization_code=c.organization_code, organization_name=c.organization_name,
+        department=c.department, ticket_code=tickets.make_code(), attendee_token_hash=hash_token(token),
+        facilitator=_facilitator_default(c.email, c.organization_code), consent_privacy=True,
+        consent_slack_mention=False, consent_listing=False, answers=c.answers, review_note="",
+        locale=reg.locale if reg is not None else "ja", created_at=now, updated_at=now, reapplications=0,
+        queue_rank=None, confirmed_at=now)
+    new = _insert_registration(values) if reg is None else _apply_again(event, c.email, values)
+    if new is None:  # PostgreSQL: another transaction registered the address meanwhile (another type)
+        raise Conflict("registration_changed", "この方の申込みが今変更されました。もう一度お試しください。")
+    set_committed_value(new, "event", event)
+    set_committed_value(new, "ticket_type", tt)
+    _notify_status(new, now, reason="registered", fresh=reg is None)
+    return AtDoor(new, was, token, overridden)
+
+
+def _door_registration(event: Event, email: str, *, lock: bool) -> Registration | None:
+    """The event's registration for the address, read afresh; with ``lock``, its row locked (PostgreSQL)."""
+    stmt = select(Registration).where(Registration.event_id == event.id, Registration.email == email,
+                                      Registration.erased_at.is_(None))
+    if lock and db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return db.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _door_refusal(event: Event, email: str, was: str | None, tt: TicketType, capacity: int) -> DomainError | None:
+    """Why the door would not admit without the override (None: it admits), counted under the lock.
+
+    A field's message is the refusal's first sentence: the desk adds what to do next, and its error
+    summary then says it once, at the field (``web.error_summary``)."""
+    if was == "rejected":
+        return Conflict("registration_rejected", "この方の申込みは、参加をお断りしたものです。")
+    if was in (None, "cancelled", "pending_review") and \
+            not rules.domain_allowed(email, list(event.allowed_email_domains or [])):
+        if was == "pending_review":
+            return Conflict("needs_review", "この方の申込みは主催者の確認待ちです（参加を認めるドメインではありません）。")
+        return Conflict("needs_review", "このメールアドレスは主催者の確認が必要です。",
+                        {"email": "このメールアドレスは主催者の確認が必要です。"})
+    taken = seats_taken(tt.id) - (1 if was == "offered" else 0)  # an offered seat is the person's own
+    if taken >= capacity:
+        if was in (None, "cancelled"):
+            return Conflict("capacity_full", "この参加区分は満席です。", {"ticket_type": "この参加区分は満席です。"})
+        return Conflict("capacity_full", f"この方の申込みは{_DOOR_STATUS_WORDS[was]}で、「{tt.name}」は満席です。")
+    return None
 
 
 # ------------------------------------------------------------------ lottery

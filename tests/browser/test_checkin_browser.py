@@ -371,6 +371,40 @@ def test_phone_without_javascript_types_and_searches(phone_nojs):
     assert [(c.registration_id, c.undone_at is None) for c in checkins()] == [(reg.id, True), (second.id, False)]
 
 
+def test_walk_in_without_javascript_finds_the_registration_of_the_address(phone_nojs):
+    from eventsvc.events import service as events
+
+    page = phone_nojs
+    event = make.event(ticket_types=[events.TicketTypeData("venue", "会場参加", 1),
+                                     events.TicketTypeData("online", "オンライン参加", 10)])
+    make.registration(event)
+    waiting = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ", status="waitlisted")
+    gone = make.registration(event, name="知念 花子", name_kana="チネン ハナコ", ticket_type="online",
+                             status="cancelled")
+    page.goto(f"{page.base}/staff/{staff_token(event)}")
+    page.wait_for_url("**/checkin/")
+
+    def walk_in(email, ticket_type):
+        if page.locator("details.walk-in[open]").count() == 0:  # open after a refusal, to correct it
+            page.get_by_text("申込みのない人を登録して受付する").click()
+        page.locator("#name").fill("飛込 太郎")
+        page.locator("#name_kana").fill("とびこみ たろう")
+        page.locator("#email").fill(email)
+        page.locator("#ticket_type").select_option(ticket_type)
+        page.locator("#consent_privacy").check()
+        page.get_by_role("button", name="登録して受付する").click()
+
+    walk_in(waiting.email, "venue")  # waitlisted, and the venue is full: staff are told to ask
+    summary = page.locator("#error-summary").inner_text()
+    assert "この方の申込みはキャンセル待ちで、「会場参加」は満席です。定員を超えて受け付けるには主催者が操作してください。" in summary
+    assert_accessible(page)
+    walk_in(gone.email, "online")  # cancelled: a new application at the door, checked in
+    text = result_text(page)
+    assert "受付しました" in text and "飛込 太郎" in text and "キャンセルされていた申込み" in text
+    assert_accessible(page)
+    assert [(c.registration_id, c.method) for c in checkins()] == [(gone.id, "walkin")]
+
+
 def test_the_note_about_javascript_is_shown_only_without_it(browser, live_server, phone_nojs):
     event = make.event()
     token = staff_token(event)

@@ -460,14 +460,71 @@ def test_the_attendee_page_offers_self_check_in_and_slack_while_the_event_runs(c
     assert "self-checkin" not in html
 
 
-def test_a_walk_in_refusal_is_said_once_in_the_summary(client, login, make, organizer, event):
+def walk_in_form(email, **kw):
+    return {"name": "飛込 太郎", "name_kana": "とびこみ たろう", "email": email, "ticket_type": "venue",
+            "consent_privacy": "y", **kw}
+
+
+def test_a_walk_in_refusal_is_said_once_in_the_summary(client, login, make, organizer):
+    from eventsvc.events import service as events
     from tests.integration.page_support import error_summary
 
-    reg = make.registration(event)
-    login(organizer)
-    r = client.post(f"/events/{event.slug}/checkin/walk-in", data={
-        "name": "飛込 太郎", "name_kana": "とびこみ たろう", "email": reg.email, "ticket_type": "venue",
-        "consent_privacy": "y"})
+    full = make.event(organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    _link, token = staff_link(full, organizer)
+    staff = client.application.test_client()
+    staff.get(f"/staff/{token}")
+    r = staff.post(f"/events/{full.slug}/checkin/walk-in", data=walk_in_form("tobi@city.naha.lg.jp"))
     assert r.status_code == 422
     assert error_summary(r.get_data(as_text=True)) == [
-        ("#email", "メールアドレス: このメールアドレスは既に申し込まれています。名前で探して受付してください。")]
+        ("#ticket_type", "参加区分: この参加区分は満席です。定員を超えて受け付けるには主催者が操作してください。")]
+    # the organizer is told where the override is, instead of being sent to the organizer
+    login(organizer)
+    r = client.post(f"/events/{full.slug}/checkin/walk-in", data=walk_in_form("tobi@city.naha.lg.jp"))
+    assert r.status_code == 422
+    assert error_summary(r.get_data(as_text=True)) == [
+        ("#ticket_type", "参加区分: この参加区分は満席です。定員を超えて受け付けるには"
+                         "「定員やドメインの確認を超えて受け付ける」にチェックを入れてください。")]
+    assert 'name="override"' in r.get_data(as_text=True)
+
+
+def test_walk_in_form_finds_the_registration_of_the_address(client, login, make, organizer, event):
+    from eventsvc.audit.models import AuditEntry
+
+    reg = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    login(organizer)
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data=walk_in_form(reg.email.upper()))
+    assert r.status_code == 200
+    t = text_of(r)
+    assert "受付しました" in t and "申込み済みの方です（新しい登録はしていません）。" in t
+    assert "比嘉 太郎" in t and "飛込 太郎" not in t  # who was checked in: the registration, as registered
+    assert 'class="result-note"' in r.get_data(as_text=True)
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "checkin.desk_walk_in")).one()
+    assert entry.target == f"registration:{reg.id}"
+    assert (entry.details["registration_was"], entry.details["overridden"]) == ("confirmed", False)
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data=walk_in_form(reg.email))
+    assert r.status_code == 200 and "受付済みです" in text_of(r)
+    # a cancelled registration becomes a new application at the door
+    gone = make.registration(event, status="cancelled")
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data=walk_in_form(gone.email))
+    assert r.status_code == 200 and "受付しました" in text_of(r)
+    assert "キャンセルされていた申込みを、新しい申込みとして参加確定にしました（以前のチケットは使えません）。" in text_of(r)
+    # a rejected one: the organizer may override, and the panel says so
+    rejected = make.registration(event, status="rejected")
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data=walk_in_form(rejected.email, override="y"))
+    assert r.status_code == 200
+    assert "申込み済みの方です。「参加をお断りした申込み」から参加確定にしました。 定員やドメインの確認を超えて受け付けました。" \
+        in text_of(r)
+
+
+def test_staff_are_told_to_ask_about_a_rejected_registration(client, make, organizer, event):
+    from tests.integration.page_support import error_summary
+
+    rejected = make.registration(event, status="rejected")
+    _link, token = staff_link(event, organizer)
+    client.get(f"/staff/{token}")
+    r = client.post(f"/events/{event.slug}/checkin/walk-in", data=walk_in_form(rejected.email, override="y"))
+    assert r.status_code == 422
+    assert error_summary(r.get_data(as_text=True)) == [
+        (None, "この方の申込みは、参加をお断りしたものです。受け付けるかどうかは主催者に確認してください。")]
+    assert db.session.get(type(rejected), rejected.id).status == "rejected"

@@ -505,9 +505,10 @@ def test_walk_in_registers_confirmed_and_checks_in(event, actor):
     assert (reg.status, reg.name_kana, reg.email) == ("confirmed", "トビコミ タロウ", "tobi@city.naha.lg.jp")
     kinds = db.session.scalars(select(Delivery.kind).where(Delivery.registration_id == reg.id)).all()
     assert kinds == ["mail.confirmation"]  # the ticket and the attendee's link, by e-mail
-    with pytest.raises(DomainError) as err:
-        service.walk_in(event, walk_in_data(), actor=actor, now=now_utc())
-    assert err.value.code == "already_registered"
+    assert (result.walk_in.was, result.walk_in.token is not None, result.walk_in.overridden) == (None, True, False)
+    # the same person again: their (confirmed) registration is found and answers as a rescan
+    again = service.walk_in(event, walk_in_data(), actor=actor, now=now_utc())
+    assert (again.result, again.registration.id, again.walk_in.was) == ("already_checked_in", reg.id, "confirmed")
 
 
 def test_walk_in_respects_capacity_and_only_organizers_override(make, org, event):
@@ -541,6 +542,210 @@ def test_walk_in_validates_like_registration(event, actor):
         service.walk_in(event, walk_in_data(name="", name_kana="abc", email="nope", consent_privacy=False),
                         actor=actor, now=now_utc())
     assert {"name", "name_kana", "email", "consent_privacy"} <= set(err.value.fields)
+
+
+# ------------------------------------------------------------------ walk-ins of someone with a registration
+def staff_actor(event, org):
+    link, _token = service.create_staff_link(event, "受付1", expires_at=now_utc() + timedelta(hours=2),
+                                             created_by=org, now=now_utc())
+    db.session.commit()
+    return service.Actor.staff(link)
+
+
+def mails_of(reg):
+    from eventsvc.outbox.models import Delivery
+
+    return list(db.session.scalars(select(Delivery).where(Delivery.registration_id == reg.id).order_by(Delivery.id)))
+
+
+def registrations_of(event):
+    from eventsvc.registration.models import Registration
+
+    return db.session.scalar(select(func.count()).select_from(Registration).where(Registration.event_id == event.id))
+
+
+def refused(event, data, actor, **kw):
+    with pytest.raises(DomainError) as err:
+        service.walk_in(event, data, actor=actor, now=now_utc(), **kw)
+    db.session.rollback()
+    return err.value
+
+
+def set_capacity(event, code, capacity):
+    """Change a type's capacity behind the rules' back (raising it through events would move the waitlist up)."""
+    from sqlalchemy import update
+
+    from eventsvc.events.models import TicketType
+
+    db.session.execute(update(TicketType).where(TicketType.event_id == event.id, TicketType.code == code)
+                       .values(capacity=capacity))
+    db.session.commit()
+
+
+OVERRIDE = "「定員やドメインの確認を超えて受け付ける」にチェックを入れてください。"
+
+
+def test_walk_in_of_a_confirmed_registration_checks_it_in_as_it_is(make, org, event):
+    reg = make.registration(event, email="higa@city.naha.lg.jp")
+    before, mails, name = registrations_of(event), len(mails_of(reg)), reg.name
+    staff = staff_actor(event, org)
+    typed = walk_in_data(name="比嘉 太郎（入力）", email=" HIGA@City.Naha.LG.JP ", ticket_type="online")
+    result = service.walk_in(event, typed, actor=staff, now=now_utc())
+    db.session.commit()
+    assert (result.result, result.registration.id, result.checkin.method) == ("checked_in", reg.id, "walkin")
+    assert (result.walk_in.was, result.walk_in.token, result.walk_in.overridden) == ("confirmed", None, False)
+    db.session.expire_all()
+    assert registrations_of(event) == before and len(mails_of(reg)) == mails  # nothing made, nothing sent
+    assert (reg.name, reg.ticket_type.code, reg.reapplications) == (name, "venue", 0)  # as it was registered
+    again = service.walk_in(event, typed, actor=staff, now=now_utc())
+    db.session.commit()
+    assert again.result == "already_checked_in" and again.checkin.id == result.checkin.id
+    assert valid_checkins(reg) == 1
+
+
+def test_walk_in_of_a_cancelled_registration_applies_again_with_a_new_ticket(make, org, actor):
+    event = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1),
+                                          events.TicketTypeData("online", "オンライン参加", 10)])
+    reg = make.registration(event, email="higa@city.naha.lg.jp", status="cancelled")
+    old_code, old_hash, reg_id = reg.ticket_code, reg.attendee_token_hash, reg.id
+    result = service.walk_in(event, walk_in_data(name="比嘉 太郎", email="higa@city.naha.lg.jp"), actor=actor,
+                             now=now_utc())
+    db.session.commit()
+    door = result.walk_in
+    assert (result.result, door.was, door.overridden) == ("checked_in", "cancelled", False)
+    db.session.expire_all()
+    reg = result.registration
+    assert (reg.id, reg.status, reg.reapplications, reg.name) == (reg_id, "confirmed", 1, "比嘉 太郎")
+    assert reg.cancelled_at is None and reg.confirmed_at is not None
+    assert reg.ticket_code != old_code and reg.attendee_token_hash != old_hash
+    from eventsvc.registration import service as registrations
+
+    assert registrations.resolve_attendee_token(door.token).id == reg_id
+    assert [(m.kind, m.dedupe_key) for m in mails_of(reg)] == [
+        ("mail.confirmation", f"mail.confirmed:{reg_id}"), ("mail.cancelled", f"mail.cancelled:{reg_id}"),
+        ("mail.confirmation", f"mail.confirmed:{reg_id}#1")]  # the new ticket, by a mail of its own
+    assert scan(event, old_code, actor).result == "unknown_code"  # the old ticket admits no more
+    assert scan(event, reg.ticket_code, actor).result == "already_checked_in"
+    # a cancelled registration comes back on a new walk-in's terms: a full type needs the organizer
+    other = make.registration(event, email="chinen@city.naha.lg.jp", status="cancelled")
+    staff = staff_actor(event, org)
+    err = refused(event, walk_in_data(email=other.email), staff)
+    assert err.code == "capacity_full" and err.message.endswith("主催者が操作してください。")
+    assert db.session.get(type(other), other.id).status == "cancelled"
+    result = service.walk_in(event, walk_in_data(email=other.email), actor=actor, now=now_utc(), override=True)
+    assert (result.result, result.registration.id, result.walk_in.overridden) == ("checked_in", other.id, True)
+
+
+def test_walk_in_confirms_a_waitlisted_person_while_a_seat_is_free(make, org, event):
+    full = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    waiting = make.registration(full, status="waitlisted")
+    rank = waiting.queue_rank
+    set_capacity(full, "venue", 2)  # a seat is free, and nobody has moved up yet
+    now = now_utc()
+    result = service.walk_in(full, walk_in_data(email=waiting.email, name="別の名前"), actor=staff_actor(full, org),
+                             now=now)
+    db.session.commit()
+    assert (result.result, result.registration.id, result.walk_in.was) == ("checked_in", waiting.id, "waitlisted")
+    db.session.expire_all()
+    reg = db.session.get(type(waiting), waiting.id)
+    # confirmed as promote() does it: at this time, the rank left as it was, the confirmation mail queued
+    assert (reg.status, reg.confirmed_at, reg.queue_rank, reg.name) == ("confirmed", now, rank, waiting.name)
+    assert [m.kind for m in mails_of(reg)] == ["mail.waitlisted", "mail.promoted"]
+    assert valid_checkins(reg) == 1
+
+
+def test_walk_in_of_a_waitlisted_person_when_full_needs_an_organizers_override(make, org, actor):
+    full = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    waiting = make.registration(full, status="waitlisted")
+    staff = staff_actor(full, org)
+    err = refused(full, walk_in_data(email=waiting.email), staff)
+    assert (err.code, err.status) == ("capacity_full", 409)
+    assert err.message == "この方の申込みはキャンセル待ちで、「会場参加」は満席です。定員を超えて受け付けるには主催者が操作してください。"
+    assert refused(full, walk_in_data(email=waiting.email), staff, override=True).code == "override_not_allowed"
+    err = refused(full, walk_in_data(email=waiting.email), actor)  # the organizer, without the override
+    assert err.code == "capacity_full" and err.message.endswith(OVERRIDE)
+    assert db.session.get(type(waiting), waiting.id).status == "waitlisted" and valid_checkins(waiting) == 0
+    result = service.walk_in(full, walk_in_data(email=waiting.email), actor=actor, now=now_utc(), override=True)
+    db.session.commit()
+    assert (result.result, result.registration.status, result.walk_in.overridden) == ("checked_in", "confirmed", True)
+    assert service.counters(full).expected == 2  # over the capacity, by the organizer's decision
+
+
+def test_walk_in_of_an_offered_person_uses_the_seat_held_for_them(make, org):
+    from eventsvc.registration import service as registrations
+
+    full = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    registrations.update_settings(full, org, now_utc(), promotion_mode="offer", offer_hours=48, questions=[],
+                                  lottery_at=None, privacy_purpose="")
+    first = make.registration(full)
+    waiting = make.registration(full, status="waitlisted")
+    registrations.cancel(first, first, now_utc())
+    db.session.commit()
+    assert db.session.get(type(waiting), waiting.id).status == "offered"
+    result = service.walk_in(full, walk_in_data(email=waiting.email), actor=staff_actor(full, org), now=now_utc())
+    db.session.commit()
+    assert (result.result, result.walk_in.was, result.walk_in.overridden) == ("checked_in", "offered", False)
+    reg = db.session.get(type(waiting), waiting.id)
+    assert (reg.status, reg.offer_expires_at) == ("confirmed", None)
+
+
+def test_walk_in_of_a_registration_pending_review_needs_the_override_unless_the_domain_is_allowed(make, org, actor,
+                                                                                                   event):
+    pending = make.registration(event, status="pending_review")  # …@example.com
+    staff = staff_actor(event, org)
+    err = refused(event, walk_in_data(email=pending.email), staff)
+    assert (err.code, err.status) == ("needs_review", 409) and err.message.endswith("主催者に受付を依頼してください。")
+    err = refused(event, walk_in_data(email=pending.email), actor)
+    assert err.code == "needs_review" and err.message.endswith(OVERRIDE)
+    assert db.session.get(type(pending), pending.id).status == "pending_review"
+    result = service.walk_in(event, walk_in_data(email=pending.email), actor=actor, now=now_utc(), override=True)
+    db.session.commit()
+    assert (result.result, result.walk_in.was, result.walk_in.overridden) == ("checked_in", "pending_review", True)
+    assert [m.kind for m in mails_of(pending)] == ["mail.pending_review", "mail.approved"]  # as approve() sends it
+    # once the event allows the domain, staff admit such a registration themselves
+    other = make.registration(event, status="pending_review")
+    event.allowed_email_domains = [*event.allowed_email_domains, "example.com"]
+    db.session.commit()
+    result = service.walk_in(event, walk_in_data(email=other.email), actor=staff, now=now_utc())
+    assert (result.result, result.registration.status, result.walk_in.overridden) == ("checked_in", "confirmed", False)
+
+
+def test_walk_in_of_a_rejected_registration_only_with_an_organizers_override(make, org, actor, event):
+    rejected = make.registration(event, status="rejected")
+    staff = staff_actor(event, org)
+    err = refused(event, walk_in_data(email=rejected.email), staff)
+    assert (err.code, err.status) == ("registration_rejected", 409)
+    assert err.message == "この方の申込みは、参加をお断りしたものです。受け付けるかどうかは主催者に確認してください。"
+    assert refused(event, walk_in_data(email=rejected.email), staff, override=True).code == "override_not_allowed"
+    err = refused(event, walk_in_data(email=rejected.email), actor)
+    assert err.code == "registration_rejected" and err.message.endswith(OVERRIDE)
+    assert db.session.get(type(rejected), rejected.id).status == "rejected"
+    result = service.walk_in(event, walk_in_data(email=rejected.email), actor=actor, now=now_utc(), override=True)
+    db.session.commit()
+    assert (result.result, result.registration.id, result.registration.status) == ("checked_in", rejected.id,
+                                                                                   "confirmed")
+    assert (result.walk_in.was, result.walk_in.overridden) == ("rejected", True)
+
+
+def test_walk_in_refusals_tell_organizers_to_tick_the_override_and_staff_to_ask(app, make, org, actor):
+    from eventsvc.checkin.forms import WalkInForm
+    from eventsvc.checkin.walkin import OVERRIDE as LABEL
+
+    full = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    staff = staff_actor(full, org)
+    assert refused(full, walk_in_data(), staff).message == \
+        "この参加区分は満席です。定員を超えて受け付けるには主催者が操作してください。"
+    assert refused(full, walk_in_data(), actor).message == \
+        "この参加区分は満席です。定員を超えて受け付けるには" + OVERRIDE
+    assert refused(full, walk_in_data(email="someone@example.com"), staff).message == \
+        "このメールアドレスは主催者の確認が必要です。主催者に受付を依頼してください。"
+    assert refused(full, walk_in_data(email="someone@example.com"), actor).message == \
+        "このメールアドレスは主催者の確認が必要です。受け付けるには" + OVERRIDE
+    with app.test_request_context():
+        assert LABEL in str(WalkInForm.override.args[0])  # the messages name the box as the desk shows it
 
 
 # ------------------------------------------------------------------ self check-in
