@@ -120,6 +120,28 @@ class EventOut(Output):
     status: str
 
 
+class CapacityWarningOut(Output):
+    code: Literal["capacity_below_seats_taken"]
+    ticket_type: str = Field(description="the participation type's code")
+    capacity: int
+    seats_taken: int = Field(description="seats held (confirmed or offered); nobody loses one")
+
+
+class PromotionOut(Output):
+    ticket_type: str = Field(description="the participation type's code")
+    confirmed: int = Field(description="waiting people given a seat (automatic mode)")
+    offered: int = Field(description="waiting people offered a seat until a deadline (offer mode)")
+
+
+class EventChangedOut(EventOut):
+    """The event as saved, and what the change meant for the people registered."""
+
+    warnings: list[CapacityWarningOut] = Field(
+        description="participation types whose capacity is now below the seats already held")
+    promotions: list[PromotionOut] = Field(
+        description="participation types whose raised capacity moved the waitlist up")
+
+
 class EventListQuery(Input):
     region: Text(20) | None = None
     status: Literal["draft", "published", "closed", "cancelled"] | None = None
@@ -197,8 +219,10 @@ def get_event(slug: str):
 
 
 @operation("/events/<slug>", "PATCH", summary="Change an event", tags=["events"], body=EventPatch,
-           response=EventOut, auth=["organizer"], errors=[401, 404, 409, 415, 422])
+           response=EventChangedOut, auth=["organizer"], errors=[401, 404, 409, 415, 422])
 def patch_event(slug: str, body: EventPatch):
+    """A capacity below the seats already held is saved (nobody loses a seat) and listed in
+    ``warnings``; a raised one moves the waitlist up at once, counted in ``promotions``."""
     event = service.get_event_for(slug, principal())
     data = service.EventData.from_event(event)
     given = body.model_dump(exclude_unset=True)
@@ -218,9 +242,14 @@ def patch_event(slug: str, body: EventPatch):
             continue
         else:
             setattr(data, key, value if value is not None else ("" if key in _TEXT_FIELDS else None))
-    service.update_event(event, data, principal(), now_utc())
+    update = service.update_event(event, data, principal(), now_utc())
     db.session.commit()
-    return event_out(event)
+    return EventChangedOut(
+        **dict(event_out(event)),
+        warnings=[CapacityWarningOut(code=w.code, ticket_type=w.ticket_type, capacity=w.capacity,
+                                     seats_taken=w.seats_taken) for w in update.capacity_warnings],
+        promotions=[PromotionOut(ticket_type=p.ticket_type, confirmed=p.confirmed, offered=p.offered)
+                    for p in update.promotions])
 
 
 _TEXT_FIELDS = {"summary", "description", "online_url"}

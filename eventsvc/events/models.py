@@ -73,6 +73,12 @@ class Event(db.Model):
     def is_public(self) -> bool:
         return self.status != "draft"
 
+    @property
+    def is_online(self) -> bool:
+        """People take part online: a participation URL is set, or a participation type is coded
+        ``online``. An event with no venue is not online for that alone (its venue may be undecided)."""
+        return bool(self.online_url) or any(t.code == "online" for t in self.ticket_types)
+
     def ticket_type(self, code: str) -> TicketType | None:
         return next((t for t in self.ticket_types if t.code == code), None)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
@@ -107,9 +108,17 @@ def register_seat_counter(counter: SeatCounter) -> None:
         _seat_counters.append(counter)
 
 
-#: ``listener(ticket_type, now)``, called when an organizer raises a participation type's capacity
-#: (in the same transaction, after the change is flushed): registration moves its waitlist up
-CapacityListener = Callable[[TicketType, datetime], object]
+class Promoted(Protocol):
+    """One person a capacity listener moved up (registration's ``Registration``)."""
+
+    #: ``"confirmed"`` (given the seat) or ``"offered"`` (offered it until a deadline)
+    status: str
+
+
+#: ``listener(ticket_type, now) -> the people it moved up``, called when an organizer raises a
+#: participation type's capacity (in the same transaction, after the change is flushed):
+#: registration moves its waitlist up and returns the registrations it promoted
+CapacityListener = Callable[[TicketType, datetime], Sequence[Promoted]]
 _capacity_listeners: list[CapacityListener] = []
 
 
@@ -130,6 +139,39 @@ def capacity_left(event: Event) -> dict[str, int]:
     """Seats left per participation type code (never below 0)."""
     taken = seats_taken(event)
     return {t.code: max(0, t.capacity - taken.get(t.id, 0)) for t in event.ticket_types}
+
+
+@dataclass
+class CapacityWarning:
+    """A participation type saved with fewer places than seats already held (confirmed or offered).
+
+    Allowed, as pretix allows a quota below its sales: nobody loses a seat; new applications wait.
+    """
+
+    ticket_type: str
+    name: str
+    capacity: int
+    seats_taken: int
+    code: str = "capacity_below_seats_taken"
+
+
+@dataclass
+class Promotion:
+    """How many waiting people a raised capacity moved up, per participation type."""
+
+    ticket_type: str
+    name: str
+    confirmed: int = 0
+    offered: int = 0
+
+
+@dataclass
+class EventUpdate:
+    """What :func:`update_event` saved, and what the organizer should be told about it."""
+
+    event: Event
+    capacity_warnings: list[CapacityWarning] = field(default_factory=list)
+    promotions: list[Promotion] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ validation
@@ -219,6 +261,7 @@ def validate_event(data: EventData) -> EventData:
     if len(d.ticket_types) > MAX_TICKET_TYPES:
         errors["ticket_types"] = f"参加区分は{MAX_TICKET_TYPES}件までです。"
     seen: set[str] = set()
+    seen_names: set[str] = set()
     cleaned = []
     for i, t in enumerate(d.ticket_types[:MAX_TICKET_TYPES]):
         key = f"ticket_types.{i}"
@@ -229,6 +272,12 @@ def validate_event(data: EventData) -> EventData:
             errors[f"{key}.code"] = "コードが重複しています。"
         seen.add(code)
         name = clean_field(errors, f"{key}.name", t.name, 100, required=True)
+        if f"{key}.name" not in errors:
+            # the registration form and the lists tell types apart by name: compare them as read
+            folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+            if folded in seen_names:
+                errors[f"{key}.name"] = "名前が重複しています。"
+            seen_names.add(folded)
         if not isinstance(t.capacity, int) or isinstance(t.capacity, bool) or not 0 <= t.capacity <= MAX_CAPACITY:
             errors[f"{key}.capacity"] = f"定員は0〜{MAX_CAPACITY:,}の整数です。"
         cleaned.append(TicketTypeData(code, name, t.capacity))
@@ -351,8 +400,9 @@ def _slug_free(slug: str, exclude_id: int | None = None) -> None:
         raise Conflict("slug_taken", "このスラッグは既に使われています。", {"slug": "既に使われています。"})
 
 
-def _apply(event: Event, d: EventData) -> list[TicketType]:
-    """Copy the cleaned data onto the event; returns the participation types whose capacity grew."""
+def _apply(event: Event, d: EventData) -> tuple[list[TicketType], list[CapacityWarning]]:
+    """Copy the cleaned data onto the event. Returns the participation types whose capacity grew,
+    and those whose changed capacity is now below the seats they already hold (nobody is bumped)."""
     for name in ("title", "summary", "description", "venue_name", "venue_address", "online_url", "region",
                  "prefecture_code", "starts_at", "ends_at", "registration_opens_at", "registration_closes_at",
                  "selection"):
@@ -366,7 +416,7 @@ def _apply(event: Event, d: EventData) -> list[TicketType]:
             if taken.get(t.id):
                 raise ValidationFailed({"ticket_types": f"申込みのある参加区分「{t.name}」は削除できません。"})
             event.ticket_types.remove(t)
-    raised = []
+    raised, short = [], []
     for position, t in enumerate(d.ticket_types):
         row = existing.get(t.code)
         if row is None:
@@ -374,8 +424,10 @@ def _apply(event: Event, d: EventData) -> list[TicketType]:
         else:
             if row.id is not None and t.capacity > row.capacity:
                 raised.append(row)
+            if t.capacity != row.capacity and t.capacity < taken.get(row.id, 0):
+                short.append(CapacityWarning(t.code, t.name, t.capacity, taken[row.id]))
             row.name, row.capacity, row.position = t.name, t.capacity, position
-    return raised
+    return raised, short
 
 
 def create_event(data: EventData, actor, now: datetime) -> Event:
@@ -390,7 +442,11 @@ def create_event(data: EventData, actor, now: datetime) -> Event:
     return event
 
 
-def update_event(event: Event, data: EventData, actor, now: datetime) -> Event:
+def update_event(event: Event, data: EventData, actor, now: datetime) -> EventUpdate:
+    """Save an organizer's changes. A capacity may go below the seats already held (the
+    organizer is warned, nobody is bumped); a raised one moves the waitlist up at once.
+    Returns the event with those warnings and promotions, for the page and the API to report.
+    """
     if event.status == "cancelled":
         raise Conflict("event_cancelled", "中止したイベントは編集できません。")
     d = validate_event(data)
@@ -399,17 +455,20 @@ def update_event(event: Event, data: EventData, actor, now: datetime) -> Event:
             raise ValidationFailed({"slug": "公開後はスラッグ（URL）を変更できません。"})
         _slug_free(d.slug, event.id)
         event.slug = d.slug
-    raised = _apply(event, d)
+    raised, short = _apply(event, d)
     if event.agenda_items:
         outside = [a for a in event.agenda_items if a.starts_at < event.starts_at or a.ends_at > event.ends_at]
         if outside:
             raise ValidationFailed({"ends_at": "プログラムが開催時間の外になります。先にプログラムを修正してください。"})
     event.updated_at = now
     db.session.flush()
+    promotions = []
     for tt in raised:  # the new seats go to the people waiting first, not to the next newcomer
-        for listener in _capacity_listeners:
-            listener(tt, now)
-    return event
+        moved = [p for listener in _capacity_listeners for p in listener(tt, now) or ()]
+        if moved:
+            offered = sum(1 for p in moved if p.status == "offered")
+            promotions.append(Promotion(tt.code, tt.name, confirmed=len(moved) - offered, offered=offered))
+    return EventUpdate(event, short, promotions)
 
 
 def set_status(event: Event, status: str, actor, now: datetime) -> Event:
@@ -470,7 +529,8 @@ def copy_event(event: Event, actor, now: datetime, *, starts_at: datetime | None
 
 
 __all__ = [
-    "AgendaItemData", "DomainError", "EventData", "TicketTypeData", "capacity_left", "copy_event",
+    "AgendaItemData", "CapacityWarning", "DomainError", "EventData", "EventUpdate", "Promoted", "Promotion",
+    "TicketTypeData", "capacity_left", "copy_event",
     "create_event", "get_event_for", "get_public_event", "get_visible_event", "list_managed",
     "list_public", "publish", "register_capacity_listener", "register_seat_counter", "replace_agenda", "seats_taken", "set_status",
     "update_event", "validate_agenda", "validate_event",

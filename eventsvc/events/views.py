@@ -84,7 +84,8 @@ def ics_event(event: Event) -> IcsEvent:
             lines.append(f"{when} {what}")
     url = external_url("events.show", slug=event.slug)
     lines += ["", url]
-    location = _("、").join(x for x in (event.venue_name, event.venue_address) if x) or _("オンライン")
+    location = (_("、").join(x for x in (event.venue_name, event.venue_address) if x)
+                or (_("オンライン") if event.is_online else ""))  # no venue yet: no LOCATION
     return IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at, ends_at=event.ends_at,
                     url=url, description="\n".join(lines).strip(), location=location,
                     updated_at=event.updated_at, cancelled=event.status == "cancelled",
@@ -183,7 +184,7 @@ def _fill_form(form: EventForm, event: Event) -> None:
     form.ticket_types.append_entry()
 
 
-def _save_event(form: EventForm, event: Event | None):
+def _save_event(form: EventForm, event: Event | None) -> service.EventUpdate | None:
     """Validate and save; on a problem, put every message on the form and return None.
 
     When a field does not even parse, the service still checks the rest, so the
@@ -199,11 +200,11 @@ def _save_event(form: EventForm, event: Event | None):
             service.validate_event(data)
             return None
         if event is None:
-            event = service.create_event(data, current_user, now_utc())
+            update = service.EventUpdate(service.create_event(data, current_user, now_utc()))
         else:
-            service.update_event(event, data, current_user, now_utc())
+            update = service.update_event(event, data, current_user, now_utc())
         db.session.commit()
-        return event
+        return update
     except DomainError as err:
         db.session.rollback()
         fields = err.fields or {"": err.message}
@@ -227,10 +228,10 @@ def manage_new():
         form.ticket_types.entries[0].form.code.data = "venue"
         form.ticket_types.entries[0].form.name.data = _("会場参加")
         form.ticket_types.append_entry({"code": "online", "name": _("オンライン参加")})
-    event = _save_event(form, None) if request.method == "POST" else None
-    if event is not None:
+    saved = _save_event(form, None) if request.method == "POST" else None
+    if saved is not None:
         flash(_("イベントを作成しました（下書き）。プログラムを入力して公開してください。"), "success")
-        return redirect(url_for("events.manage_show", slug=event.slug))
+        return redirect(url_for("events.manage_show", slug=saved.event.slug))
     status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
     return render_template("events/edit.html", form=form, event=None), status
 
@@ -253,12 +254,28 @@ def manage_edit(slug: str):
     saved = _save_event(form, event) if request.method == "POST" else None
     if saved is not None:
         flash(_("保存しました。"), "success")
-        return redirect(url_for("events.manage_show", slug=saved.slug))
+        _flash_consequences(saved)
+        return redirect(url_for("events.manage_show", slug=saved.event.slug))
     if request.method == "POST":
         db.session.rollback()
         event = service.get_event_for(slug, current_user)
     status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
     return render_template("events/edit.html", form=form, event=event), status
+
+
+def _flash_consequences(update: service.EventUpdate) -> None:
+    """Tell the organizer what the saved capacities mean for the people already registered."""
+    for w in update.capacity_warnings:
+        flash(_("「%(name)s」の定員（%(capacity)s）が、確定済み・繰り上げ案内中の人数（%(taken)s）を下回っています。"
+                "確定済みの方はそのまま参加できます。新しい申込みはキャンセル待ちになります。",
+                name=w.name, capacity=w.capacity, taken=w.seats_taken), "warning")
+    for p in update.promotions:
+        if p.confirmed:
+            flash(_("「%(name)s」の定員を増やしたので、キャンセル待ちの%(n)s人に席を割り当てました（確定のメールを送ります）。",
+                    name=p.name, n=p.confirmed), "info")
+        if p.offered:
+            flash(_("「%(name)s」の定員を増やしたので、キャンセル待ちの%(n)s人に繰り上げの案内を送ります"
+                    "（期限までに回答すると参加が確定します）。", name=p.name, n=p.offered), "info")
 
 
 def _event_days(event: Event) -> list[tuple[str, str]]:

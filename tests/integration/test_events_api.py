@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from eventsvc.core.clock import now_utc
+
 EVENT = {
     "title": "自治体職員の勉強会 in 那覇",
     "summary": "沖縄・九州の自治体職員の勉強会",
@@ -227,3 +229,74 @@ def test_public_reads_accept_an_attendees_token_as_anonymous(api, token, make):
     assert "pub" in listed and "draft-only" not in listed
     assert api("get", f"/events/{slug}", reg.attendee_token).json["online_url"] is None
     assert api("get", "/events", "att_not-a-real-token").status_code == 401  # a wrong token is still refused
+
+
+def _venue_event(make, organizer, venue: int):
+    from eventsvc.events.service import TicketTypeData
+
+    return make.event(organizer, agenda=False, ticket_types=[TicketTypeData("venue", "会場参加", venue),
+                                                             TicketTypeData("online", "オンライン参加", 60)])
+
+
+def _types(venue: int):
+    return [{"code": "venue", "name": "会場参加", "capacity": venue},
+            {"code": "online", "name": "オンライン参加", "capacity": 60}]
+
+
+def test_a_capacity_below_the_seats_held_is_saved_with_a_warning(api, token, organizer, make):
+    e = _venue_event(make, organizer, 5)
+    regs = [make.registration(e, ticket_type="venue") for _ in range(3)]
+    r = api("patch", f"/events/{e.slug}", token, json={"ticket_types": _types(2)})
+    assert r.status_code == 200, r.json
+    assert r.json["warnings"] == [
+        {"code": "capacity_below_seats_taken", "ticket_type": "venue", "capacity": 2, "seats_taken": 3}]
+    assert r.json["promotions"] == []
+    assert [(t["code"], t["capacity"], t["capacity_left"]) for t in r.json["ticket_types"]] == [
+        ("venue", 2, 0), ("online", 60, 60)]
+    assert [reg.status for reg in regs] == ["confirmed"] * 3  # nobody bumped
+    # a change that leaves the capacity alone, or one that covers the seats held, warns nobody
+    assert api("patch", f"/events/{e.slug}", token, json={"title": "題名だけ"}).json["warnings"] == []
+    assert api("patch", f"/events/{e.slug}", token, json={"ticket_types": _types(3)}).json["warnings"] == []
+    # reads are unchanged: the extra fields are in the answer to a change only
+    assert "warnings" not in api("get", f"/events/{e.slug}", token).json
+
+
+def test_raising_a_capacity_reports_who_moved_up(api, token, organizer, make):
+    from eventsvc.extensions import db
+    from eventsvc.registration import service as registration
+
+    e = _venue_event(make, organizer, 1)
+    for _ in range(4):
+        make.registration(e, ticket_type="venue")
+    r = api("patch", f"/events/{e.slug}", token, json={"ticket_types": _types(3)})
+    assert r.status_code == 200, r.json
+    assert r.json["promotions"] == [{"ticket_type": "venue", "confirmed": 2, "offered": 0}]
+    assert r.json["warnings"] == []
+    registration.update_settings(e, organizer, now_utc(), promotion_mode="offer", offer_hours=24, questions=[],
+                                 lottery_at=None, privacy_purpose="")
+    db.session.commit()
+    make.registration(e, ticket_type="venue")  # waits behind the one still waiting
+    r = api("patch", f"/events/{e.slug}", token, json={"ticket_types": _types(10)})
+    assert r.json["promotions"] == [{"ticket_type": "venue", "confirmed": 0, "offered": 2}]
+
+
+@pytest.mark.parametrize("second", ["会場参加", " 会場参加", "会場参加\u3000", "ｶｲｼﾞｮｳ"])
+def test_two_participation_types_may_not_share_a_name(api, token, second):
+    first = "カイジョウ" if second == "ｶｲｼﾞｮｳ" else "会場参加"  # half-width kana read as full-width
+    types = [{"code": "venue", "name": first, "capacity": 30}, {"code": "venue2", "name": second, "capacity": 10}]
+    r = create(api, token, ticket_types=types)
+    assert r.status_code == 422, r.json
+    assert r.json["error"] == "validation_error"
+    assert r.json["fields"] == {"ticket_types.1.name": "名前が重複しています。"}
+    slug = create(api, token).json["slug"]
+    r = api("patch", f"/events/{slug}", token, json={"ticket_types": types})
+    assert r.status_code == 422 and list(r.json["fields"]) == ["ticket_types.1.name"]
+    assert [t["name"] for t in api("get", f"/events/{slug}", token).json["ticket_types"]] == ["会場参加", "オンライン参加"]
+
+
+def test_the_change_answer_is_described_in_the_openapi_document(client):
+    doc = client.get("/api/v1/openapi.json").json
+    answer = doc["paths"]["/events/{slug}"]["patch"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["$ref"].endswith("/EventChangedOut")
+    props = doc["components"]["schemas"]["EventChangedOut"]["properties"]
+    assert {"warnings", "promotions", "ticket_types"} <= set(props)

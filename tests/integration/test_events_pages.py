@@ -282,3 +282,126 @@ def test_ticket_type_mistakes_are_in_the_summary_and_capacity_is_marked_required
     assert error_summary(html) == [("#ticket_types-2-capacity", "参加区分3の定員: 定員は0〜100,000の整数です。")]
     assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="ticket_types-2-capacity"', html) or \
         re.search(r'<input[^>]*id="ticket_types-2-capacity"[^>]*aria-invalid="true"', html)
+
+
+def _small_event(make, organizer, venue: int):
+    from eventsvc.events.service import TicketTypeData
+
+    return make.event(organizer, agenda=False, ticket_types=[TicketTypeData("venue", "会場参加", venue),
+                                                             TicketTypeData("online", "オンライン参加", 60)])
+
+
+def _save_capacity(client, e, venue: int, **changes):
+    """Post the edit form with the venue type's capacity (and any other fields changed)."""
+    r = client.post(f"/manage/events/{e.slug}/edit", data={**FORM, "ticket_types-0-capacity": str(venue), **changes})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_capacity_below_the_seats_held_is_saved_with_a_warning_and_nobody_is_bumped(client, organizer, login,
+                                                                                     make):
+    e = _small_event(make, organizer, 5)
+    regs = [make.registration(e, ticket_type="venue") for _ in range(3)]
+    login(organizer)
+    html = _save_capacity(client, e, 2)
+    assert "保存しました。" in html
+    assert ("「会場参加」の定員（2）が、確定済み・繰り上げ案内中の人数（3）を下回っています。"
+            "確定済みの方はそのまま参加できます。新しい申込みはキャンセル待ちになります。") in html
+    assert 'class="notice notice-warning"' in html
+    assert "オンライン参加」の定員" not in html  # one warning per type concerned
+    assert [r.status for r in regs] == ["confirmed"] * 3
+    assert make.registration(e, ticket_type="venue").status == "waitlisted"
+    # saving again without changing that capacity does not repeat it; changing it to what is held is no warning
+    assert "を下回っています" not in _save_capacity(client, e, 2, title="題名だけ変更")
+    assert "を下回っています" not in _save_capacity(client, e, 3)
+
+
+def test_lowering_a_capacity_that_still_covers_the_seats_held_warns_nobody(client, organizer, login, make):
+    e = _small_event(make, organizer, 5)
+    make.registration(e, ticket_type="venue")
+    login(organizer)
+    html = _save_capacity(client, e, 1)
+    assert "保存しました。" in html and "を下回っています" not in html and "notice-warning" not in html
+
+
+def test_two_participation_types_may_not_share_a_name(client, organizer, login, make):
+    login(organizer)
+    for typed in ("会場参加", " 会場参加 ", "会場参加\u3000"):
+        r = client.post("/manage/events/new", data={**FORM, "ticket_types-1-name": typed})
+        assert r.status_code == 422, typed
+        assert error_summary(r.get_data(as_text=True)) == [
+            ("#ticket_types-1-name", "参加区分2の名前: 名前が重複しています。")], typed
+    e = _small_event(make, organizer, 5)
+    r = client.post(f"/manage/events/{e.slug}/edit", data={**FORM, "ticket_types-1-name": "ｵﾝﾗｲﾝ参加",
+                                                           "ticket_types-0-name": "オンライン参加"})
+    assert r.status_code == 422
+    assert error_summary(r.get_data(as_text=True)) == [("#ticket_types-1-name", "参加区分2の名前: 名前が重複しています。")]
+    assert [t.name for t in e.ticket_types] == ["会場参加", "オンライン参加"]  # nothing saved
+
+
+def _offer_mode(e, organizer):
+    from eventsvc.extensions import db
+    from eventsvc.registration import service as registration
+
+    registration.update_settings(e, organizer, now_utc(), promotion_mode="offer", offer_hours=24, questions=[],
+                                 lottery_at=None, privacy_purpose="")
+    db.session.commit()
+
+
+def test_raising_a_capacity_says_how_many_waiting_people_got_a_seat(client, organizer, login, make):
+    e = _small_event(make, organizer, 1)
+    regs = [make.registration(e, ticket_type="venue") for _ in range(5)]
+    assert [r.status for r in regs] == ["confirmed"] + ["waitlisted"] * 4
+    login(organizer)
+    html = _save_capacity(client, e, 4)
+    assert "「会場参加」の定員を増やしたので、キャンセル待ちの3人に席を割り当てました（確定のメールを送ります）。" in html
+    assert "繰り上げの案内" not in html
+    # raised again with nobody left to move up beyond the waitlist: the one still waiting
+    html = _save_capacity(client, e, 10)
+    assert "キャンセル待ちの1人に席を割り当てました" in html
+    assert "定員を増やしたので" not in _save_capacity(client, e, 20)  # nobody waiting: nothing to say
+
+
+def test_raising_a_capacity_in_offer_mode_says_how_many_were_offered_a_seat(client, organizer, login, make):
+    e = _small_event(make, organizer, 1)
+    _offer_mode(e, organizer)
+    regs = [make.registration(e, ticket_type="venue") for _ in range(4)]
+    login(organizer)
+    html = _save_capacity(client, e, 3)
+    assert ("「会場参加」の定員を増やしたので、キャンセル待ちの2人に繰り上げの案内を送ります"
+            "（期限までに回答すると参加が確定します）。") in html
+    assert "席を割り当てました" not in html
+    from eventsvc.extensions import db
+
+    for r in regs:
+        db.session.refresh(r)
+    assert [r.status for r in regs] == ["confirmed", "offered", "offered", "waitlisted"]
+
+
+def test_an_event_without_a_venue_is_online_only_when_it_is(client, organizer, login, make):
+    from eventsvc.events.service import TicketTypeData
+
+    undecided = make.event(organizer, venue_name="", title="会場を調整中の勉強会",
+                           ticket_types=[TicketTypeData("venue", "会場参加", 30)])
+    online = make.event(organizer, venue_name="", title="オンラインの勉強会", online_url="https://meet.example.lg.jp/x",
+                        ticket_types=[TicketTypeData("general", "参加", 30)])
+    address_only = make.event(organizer, venue_name="", venue_address="那覇市字小禄1831番地1",
+                              ticket_types=[TicketTypeData("venue", "会場参加", 30)])
+    login(organizer)
+    where = {"show": "<dd>{}</dd>", "manage": "<dd>{}</dd>", "poster": '<p class="poster-where">{}</p>'}
+    for page, path in (("show", f"/events/{undecided.slug}"), ("manage", f"/manage/events/{undecided.slug}"),
+                       ("poster", f"/events/{undecided.slug}/poster")):
+        html = client.get(path).get_data(as_text=True)
+        assert where[page].format("会場未定") in html and where[page].format("オンライン") not in html, path
+    assert "LOCATION" not in client.get(f"/events/{undecided.slug}.ics").get_data(as_text=True)
+    for page, path in (("show", f"/events/{online.slug}"), ("manage", f"/manage/events/{online.slug}"),
+                       ("poster", f"/events/{online.slug}/poster")):
+        html = client.get(path).get_data(as_text=True)
+        assert where[page].format("オンライン") in html and "会場未定" not in html, path
+    assert "LOCATION:オンライン" in client.get(f"/events/{online.slug}.ics").get_data(as_text=True)
+    html = client.get(f"/events/{address_only.slug}").get_data(as_text=True)
+    assert "<dd>那覇市字小禄1831番地1</dd>" in html  # the address stands for the venue, once
+    cards = client.get("/").get_data(as_text=True)
+    assert "会場未定" in cards  # the undecided one, in the list too
+    # an event with a venue and an online type is shown by its venue, as before
+    assert "那覇市IT創造館" in client.get(f"/events/{make.event(organizer).slug}").get_data(as_text=True)
