@@ -519,3 +519,21 @@ def test_a_held_delivery_is_explained_as_held_and_offers_no_resend(manager, make
     db.session.commit()
     page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
     assert "「失敗」は" in page and "送信不明" not in page and "再送する" in page
+
+
+@pytest.mark.parametrize("online_url, shown", [("", "会場未定"), ("https://meet.example.jp/abc", "オンライン")])
+def test_an_event_without_a_venue_is_not_called_online_unless_it_is(client, make, organizer, online_url, shown):
+    """No venue yet: the form, the attendee page and the mail say 会場未定, not オンライン."""
+    from eventsvc.outbox import renderers
+    from eventsvc.outbox.models import Delivery
+
+    e = make.event(org=organizer, venue_name="", online_url=online_url,
+                   ticket_types=[events.TicketTypeData("venue", "会場参加", 5)])
+    reg = make.registration(e)
+    other = {"会場未定", "オンライン"} - {shown}
+    for page in (client.get(f"/events/{e.slug}/register"), client.get(attendee_url(reg))):
+        body = page.get_data(as_text=True)
+        assert shown in body and not any(o in body for o in other)
+    mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+    text = renderers.resolve(mail)["text"]
+    assert f"会場: {shown}" in text
