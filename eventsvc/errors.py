@@ -35,10 +35,7 @@ class DomainError(Exception):
             self.status = status
 
     def to_json(self) -> dict:
-        body = {"error": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return body
+        return error_body(self.code, self.message, self.fields)
 
 
 class ValidationFailed(DomainError):
@@ -81,6 +78,12 @@ HTTP_CODES = {
 }
 
 
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """The API's error shape: ``{"error", "message", "fields"}`` — ``fields`` always there
+    (``{}`` when no field is to blame), so clients need not test for it."""
+    return {"error": code, "message": message, "fields": dict(fields or {})}
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/slack/")
 
@@ -110,7 +113,7 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             response = err.get_response()
             response.content_type = "application/json"
-            response.set_data(json.dumps({"error": code, "message": message}, ensure_ascii=False))
+            response.set_data(json.dumps(error_body(code, message), ensure_ascii=False))
             return response
         return _page(status, code, message)
 
@@ -120,5 +123,5 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, rule)
         code, message = HTTP_CODES[500]
         if wants_json():
-            return {"error": code, "message": message}, 500
+            return error_body(code, message), 500
         return _page(500, code, message)

@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     TypeAdapter,
     ValidationError,
 )
@@ -87,9 +88,11 @@ class Output(BaseModel):
 
 
 class ErrorBody(Output):
-    error: str
-    message: str
-    fields: dict[str, str] | None = None
+    """Every error the API answers: a code, a message, and the fields to blame ({} when none)."""
+
+    error: str = Field(description="a stable code, e.g. registration_not_found")
+    message: str = Field(description="what went wrong, in Japanese")
+    fields: dict[str, str] = Field(description="field key (dotted: answers.0.value) → message; {} when none")
 
 
 _MESSAGES = {
@@ -97,7 +100,12 @@ _MESSAGES = {
     "string_type": "文字列で指定してください。",
     "int_type": "整数で指定してください。",
     "int_parsing": "整数で指定してください。",
+    "int_from_float": "整数で指定してください。",
+    "float_type": "数値で指定してください。",
+    "float_parsing": "数値で指定してください。",
     "bool_type": "true か false で指定してください。",
+    "bool_parsing": "true か false で指定してください。",
+    "none_required": "null で指定してください。",
     "datetime_type": "日時（ISO 8601）で指定してください。",
     "datetime_parsing": "日時（ISO 8601）で指定してください。",
     "datetime_from_date_parsing": "日時（ISO 8601）で指定してください。",
@@ -107,6 +115,7 @@ _MESSAGES = {
     "list_type": "配列で指定してください。",
     "dict_type": "オブジェクトで指定してください。",
     "model_type": "オブジェクトで指定してください。",
+    "model_attributes_type": "オブジェクトで指定してください。",
     "greater_than_equal": "値が小さすぎます。",
     "less_than_equal": "値が大きすぎます。",
     "string_too_long": "長すぎます。",
@@ -116,13 +125,131 @@ _MESSAGES = {
     "string_pattern_mismatch": "形式が正しくありません。",
 }
 
+#: what a value that passes each type check is called: one message for the members of a union
+#: ("整数・文字列・文字列の配列のいずれかで指定してください。")
+_KINDS = {
+    "int_type": "整数", "int_parsing": "整数", "int_from_float": "整数",
+    "float_type": "数値", "float_parsing": "数値",
+    "string_type": "文字列",
+    "bool_type": "true / false", "bool_parsing": "true / false",
+    "none_required": "null",
+    "list_type": "配列",
+    "dict_type": "オブジェクト", "model_type": "オブジェクト", "model_attributes_type": "オブジェクト",
+    "datetime_type": "日時（ISO 8601）", "datetime_parsing": "日時（ISO 8601）",
+    "datetime_from_date_parsing": "日時（ISO 8601）",
+}
+_LIST_OF = {"list[str]": "文字列の配列", "list[int]": "整数の配列"}
+#: error types whose last location element names a key the input does not have
+_ABSENT_KEY = frozenset({"missing"})
+#: ``validation_fields(data=…)`` left out: the input is not known, every location element is kept
+UNKNOWN = object()
 
-def validation_fields(err: ValidationError, root: str = "") -> dict[str, str]:
-    """``{field key: message}``; ``root`` names a body that is a list (``agenda`` → ``agenda.0.title``)."""
+
+@dataclass
+class _Problem:
+    key: str
+    message: str
+    type: str
+    #: the unions this error came through: (the union's key, its raw location, the member's tag)
+    unions: list[tuple[str, tuple, str]]
+
+
+def _message(e: dict) -> str:
+    """The Japanese message: ours for pydantic's types; a validator's own text without pydantic's
+    "Value error, " / "Assertion failed, " in front."""
+    if e["type"] in ("value_error", "assertion_error"):
+        text = str((e.get("ctx") or {}).get("error") or "")
+        if text:
+            return text
+    message = _MESSAGES.get(e["type"], e["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _key(root: str, path: list) -> str:
+    return ".".join(str(p) for p in ([root] if root else []) + path) or "body"
+
+
+def _strip_union_tags(e: dict, data: Any, root: str, tagged: frozenset[tuple] = frozenset()
+                      ) -> tuple[list, list[tuple[str, tuple, str]]]:
+    """The error's location without the names pydantic adds for union members (``int``, ``str``,
+    ``list[str]``, ``function-after[…]``, a model's name, a discriminator's value…), and the
+    unions it went through: ``(key, raw location of the union, member tag)``.
+
+    The location is walked along the input itself: a string that is neither a key of the
+    object at that point nor (for ``missing``) the last element naming an absent key cannot
+    be a field of what was sent, so it is a union member's tag. Indices are never tags.
+    ``tagged`` holds the raw locations found to be unions that way: there every string is a
+    tag, even one that happens to be a key of the object sent (``{"value": {"int": 1}}``)."""
+    loc = e["loc"]
+    path: list = []
+    unions: list[tuple[str, tuple, str]] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and tuple(loc[:i]) in tagged:
+            unions.append((_key(root, path), tuple(loc[:i]), part))
+        elif cur is UNKNOWN:
+            path.append(part)
+        elif isinstance(part, int):
+            path.append(part)
+            cur = cur[part] if isinstance(cur, (list, tuple)) and -len(cur) <= part < len(cur) else UNKNOWN
+        elif isinstance(cur, dict) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and i == len(loc) - 1 and e["type"] in _ABSENT_KEY:
+            path.append(part)  # a required key that was left out
+            cur = UNKNOWN
+        else:
+            unions.append((_key(root, path), tuple(loc[:i]), part))
+    return path, unions
+
+
+def _kind(problem: _Problem, union_key: str) -> str | None:
+    tag = next((t for k, _loc, t in reversed(problem.unions) if k == union_key), "")
+    if problem.type == "list_type" and tag in _LIST_OF:
+        return _LIST_OF[tag]
+    return _KINDS.get(problem.type)
+
+
+def _closest_members(problems: list[_Problem]) -> list[_Problem]:
+    """When the input had the shape of some members of a union (say a list, for ``int | str |
+    list[str]``) and failed inside them, only those members' errors count: that the other
+    members wanted another type says nothing new."""
+    members: dict[tuple, dict[str, list[_Problem]]] = {}
+    for p in problems:
+        for key, loc, tag in p.unions:
+            members.setdefault((key, loc), {}).setdefault(tag, []).append(p)
+    dropped: set[int] = set()
+    for (key, _loc), by_tag in members.items():
+        shaped = {tag for tag, its in by_tag.items() if all(p.key != key for p in its)}
+        if shaped:
+            dropped |= {id(p) for tag, its in by_tag.items() if tag not in shaped for p in its}
+    return [p for p in problems if id(p) not in dropped]
+
+
+def validation_fields(err: ValidationError, root: str = "", data: Any = UNKNOWN) -> dict[str, str]:
+    """``{field key: message}``; ``root`` names a body that is a list (``agenda`` → ``agenda.0.title``).
+
+    ``data`` is what was validated: with it, the names pydantic puts into locations for the
+    members of a union are left out (``answers.0.value``, not ``answers.0.value.int``), and a
+    value that fits no member gets one message naming what would fit."""
+    errors = err.errors(include_url=False)
+    tagged = frozenset(loc for e in errors for _k, loc, _t in _strip_union_tags(e, data, root)[1])
+    problems = []
+    for e in errors:
+        path, unions = _strip_union_tags(e, data, root, tagged)
+        problems.append(_Problem(_key(root, path), _message(e), e["type"], unions))
+    by_key: dict[str, list[_Problem]] = {}
+    for p in _closest_members(problems):
+        by_key.setdefault(p.key, []).append(p)
     fields: dict[str, str] = {}
-    for e in err.errors(include_url=False):
-        key = ".".join(str(p) for p in ([root] if root else []) + list(e["loc"])) or "body"
-        fields.setdefault(key, _MESSAGES.get(e["type"], e["msg"]))
+    for key, its in by_key.items():
+        fields[key] = its[0].message
+        if len(its) > 1 and all(any(k == key for k, _l, _t in p.unions) for p in its):
+            kinds = list(dict.fromkeys(_kind(p, key) for p in its))
+            if len(kinds) > 1 and all(kinds):
+                fields[key] = "・".join(kinds) + "のいずれかで指定してください。"
     return fields
 
 
@@ -225,16 +352,17 @@ def _parse_body(model: Any, root: str = "") -> Any:
     try:
         return adapter(model).validate_python(data)
     except ValidationError as err:
-        raise ValidationFailed(validation_fields(err, root)) from None
+        raise ValidationFailed(validation_fields(err, root, data)) from None
     except RecursionError:
         raise DomainError("malformed_json", "JSON が深すぎます。", status=400) from None
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
+    args = request.args.to_dict()
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(args)
     except ValidationError as err:
-        raise ValidationFailed(validation_fields(err)) from None
+        raise ValidationFailed(validation_fields(err, data=args)) from None
 
 
 def _serialise(result: Any, status: int):

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -224,6 +225,11 @@ def set_password(organizer: Organizer, new: str, now: datetime) -> None:
 
 
 # ------------------------------------------------------------------ second factor
+WRONG_CODE = "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"
+#: an app code typed again within its 30 seconds (or an earlier one's): refused with this
+CODE_ALREADY_USED = "このコードは使用済みです。認証アプリに次のコードが表示されてから入力してください。"
+
+
 def _sealing_key() -> bytes:
     from flask import current_app
 
@@ -264,7 +270,7 @@ def confirm_totp(organizer: Organizer, code: str, now: datetime) -> list[str]:
     pending = _unseal(organizer.totp_pending_secret)
     step = totp.verify(pending, code, now, None) if pending else None
     if step is None:
-        raise ValidationFailed({"code": "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"})
+        raise ValidationFailed({"code": WRONG_CODE})
     organizer.totp_secret = totp.seal(pending, _sealing_key())
     organizer.totp_pending_secret = None
     organizer.totp_enabled_at = now
@@ -285,41 +291,55 @@ def _new_recovery_codes(organizer: Organizer, now: datetime) -> list[str]:
     return codes
 
 
-def check_second_factor(organizer: Organizer, code: str, now: datetime) -> str | None:
-    """``"totp"`` or ``"recovery"`` when the code is good (and now used up), else None."""
+@dataclass(frozen=True)
+class SecondFactor:
+    #: ``"totp"`` or ``"recovery"`` when the code was good (and is now used up), else None
+    kind: str | None
+    #: refused because that app code (its time step) was used already
+    replayed: bool = False
+
+
+def verify_second_factor(organizer: Organizer, code: str, now: datetime) -> SecondFactor:
+    """Check a code from the app or a recovery code, using it up when good."""
     if not organizer.has_totp:
-        return None
+        return SecondFactor(None)
     _lock(organizer)
     if totp.looks_like_totp(code):
         secret = _unseal(organizer.totp_secret)
-        step = totp.verify(secret, code, now, organizer.totp_last_step) if secret else None
-        if step is None:
-            return None
-        organizer.totp_last_step = step
+        verdict = totp.check(secret, code, now, organizer.totp_last_step) if secret else totp.Check(None)
+        if verdict.step is None:
+            return SecondFactor(None, replayed=verdict.replayed)
+        organizer.totp_last_step = verdict.step
         if not totp.is_sealed(organizer.totp_secret):  # stored before sealing existed
             organizer.totp_secret = totp.seal(secret, _sealing_key())
         db.session.flush()
-        return "totp"
+        return SecondFactor("totp")
     digest = totp.hash_recovery_code(code)
     if digest is None:
-        return None
+        return SecondFactor(None)
     used = db.session.execute(
         update(RecoveryCode)
         .where(RecoveryCode.organizer_id == organizer.id, RecoveryCode.code_hash == digest,
                RecoveryCode.used_at.is_(None))
         .values(used_at=now))
     if used.rowcount != 1:
-        return None
+        return SecondFactor(None)
     db.session.expire(organizer, ["recovery_codes"])
-    return "recovery"
+    return SecondFactor("recovery")
+
+
+def check_second_factor(organizer: Organizer, code: str, now: datetime) -> str | None:
+    """``"totp"`` or ``"recovery"`` when the code is good (and now used up), else None."""
+    return verify_second_factor(organizer, code, now).kind
 
 
 def renew_recovery_codes(organizer: Organizer, code: str, now: datetime) -> list[str]:
     """A fresh set of recovery codes (the old ones stop working), after a current app code."""
     if not organizer.has_totp:
         raise Conflict("totp_not_enabled", "二段階認証が有効になっていません。")
-    if check_second_factor(organizer, code, now) != "totp":
-        raise ValidationFailed({"code": "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"})
+    checked = verify_second_factor(organizer, code, now)
+    if checked.kind != "totp":
+        raise ValidationFailed({"code": CODE_ALREADY_USED if checked.replayed else WRONG_CODE})
     return _new_recovery_codes(organizer, now)
 
 
@@ -375,6 +395,29 @@ def create_token(organizer: Organizer, name: str = "") -> str:
                             prefix=token[:10]))
     db.session.flush()
     return token
+
+
+#: how long a new token may wait in the session for the page that shows it (right after the redirect)
+NEW_TOKEN_SECONDS = 300
+_NEW_TOKEN_PURPOSE = b"eventsvc new api token v1"
+
+
+def seal_new_token(token: str, now: datetime, *, secret: str) -> str:
+    """A new token as the session carries it to the page that shows it once: encrypted (a
+    session is a signed cookie, readable by whoever holds it) and good for a few minutes."""
+    box = Fernet(totp.sealing_key(secret, _NEW_TOKEN_PURPOSE))
+    return box.encrypt_at_time(token.encode(), int(now.timestamp())).decode()
+
+
+def open_new_token(sealed: object, now: datetime, *, secret: str) -> str | None:
+    """The token :func:`seal_new_token` sealed, or None (not ours, altered, or too old)."""
+    if not isinstance(sealed, str):
+        return None
+    box = Fernet(totp.sealing_key(secret, _NEW_TOKEN_PURPOSE))
+    try:
+        return box.decrypt_at_time(sealed.encode(), NEW_TOKEN_SECONDS, int(now.timestamp())).decode()
+    except (InvalidToken, ValueError):
+        return None
 
 
 def list_tokens(organizer: Organizer) -> list[ApiToken]:

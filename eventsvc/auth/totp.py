@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 import pyotp
@@ -54,10 +55,10 @@ class UnreadableSecret(Exception):  # noqa: N818 - a state, not a failed check
     """A sealed secret that the current key cannot open (the secret key changed)."""
 
 
-def sealing_key(app_secret: str) -> bytes:
-    """The Fernet key for TOTP secrets, derived from the app's secret key."""
-    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"eventsvc totp secrets v1").derive(app_secret.encode())
+def sealing_key(app_secret: str, purpose: bytes = b"eventsvc totp secrets v1") -> bytes:
+    """The Fernet key for TOTP secrets (or another ``purpose``: each gets its own key), derived
+    from the app's secret key."""
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(app_secret.encode())
     return base64.urlsafe_b64encode(raw)
 
 
@@ -108,19 +109,41 @@ def looks_like_totp(value: str) -> bool:
     return bool(_DIGITS_RE.match(clean_code(value)))
 
 
-def verify(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
-    """The time step ``code`` belongs to, or None (wrong, or that step was already used)."""
+@dataclass(frozen=True)
+class Check:
+    """What a typed code is: good for ``step``, or (``step`` None) wrong or ``replayed``."""
+
+    step: int | None
+    #: right for a step around now, but that step (or a later one) was used already
+    replayed: bool = False
+
+
+def check(secret: str, code: str, now: datetime, last_step: int | None) -> Check:
+    """Whether ``code`` is good now, and if not, whether it is a code already used.
+
+    Every step of the window is compared (in constant time), used or not, so the time taken
+    does not depend on where or whether the code matched. Telling "already used" from "wrong"
+    says only that the code was right for a step that is used up: its typist has just seen it
+    on the app, and it opens nothing."""
     code = clean_code(code)
     if not _DIGITS_RE.match(code):
-        return None
+        return Check(None)
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     now_step = step_at(now)
+    good, used = None, False
     for step in range(now_step - DRIFT, now_step + DRIFT + 1):
-        if last_step is not None and step <= last_step:
-            continue
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            return step
-    return None
+        matches = hmac.compare_digest(totp.generate_otp(step), code)
+        spent = last_step is not None and step <= last_step
+        if matches and spent:
+            used = True
+        elif matches and good is None:
+            good = step
+    return Check(good) if good is not None else Check(None, replayed=used)
+
+
+def verify(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
+    """The time step ``code`` belongs to, or None (wrong, or that step was already used)."""
+    return check(secret, code, now, last_step).step
 
 
 def new_recovery_codes(count: int = RECOVERY_COUNT) -> list[str]:

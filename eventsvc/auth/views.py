@@ -34,7 +34,7 @@ from markupsafe import Markup
 
 from ..core.clock import now_utc
 from ..core.text import TextError, check_text
-from ..errors import DomainError, Forbidden
+from ..errors import DomainError, Forbidden, error_body
 from ..events.poster import qr_svg
 from ..extensions import db, limiter, login_manager
 from ..web import apply_errors
@@ -73,6 +73,8 @@ bp = Blueprint("auth", __name__)
 #: waiting for its second factor; a flag set while an admin has yet to set up a second
 #: factor (any change to that bumps the session version, so the flag can't go stale)
 AUTH_AT, SEEN, PENDING, NEEDS_TOTP = "auth_at", "seen", "login_2fa", "needs_totp"
+#: session key: an API token just created, sealed, until the page after the redirect shows it
+NEW_TOKEN = "new_api_token"
 #: ``seen`` is rewritten at most this often (each rewrite is a new cookie)
 SEEN_RESOLUTION = 60
 #: a password that passed waits this long for its second factor
@@ -162,7 +164,7 @@ def _enforce_session():
     if session.get(NEEDS_TOTP) and request.endpoint not in SETUP_ENDPOINTS:
         message = _("管理者は二段階認証の設定が必要です。設定が済むまで、ほかのページは使えません。")
         if request.path.endswith(".json"):
-            return {"error": "totp_required", "message": message}, 403
+            return error_body("totp_required", message), 403
         if request.method == "GET":
             flash(message, "info")
         return redirect(url_for("auth.two_factor"))
@@ -240,7 +242,8 @@ def login_verify():
     if form.validate_on_submit():
         key = service.throttle_key(organizer.email, _secret())
         until = service.locked_until(key, now)
-        kind = None if until else service.check_second_factor(organizer, form.code.data, now)
+        checked = service.SecondFactor(None) if until else service.verify_second_factor(organizer, form.code.data, now)
+        kind = checked.kind
         if kind is not None:
             target = session[PENDING].get("next") or ""
             service.finish_login(organizer, now, secret=_secret())
@@ -258,7 +261,10 @@ def login_verify():
             session.pop(PENDING, None)
             flash(_locked_message(until, now), "error")
             return redirect(url_for("auth.login"))
-        form.code.errors.append(_("確認コードが正しくありません。"))
+        if checked.replayed:  # right, but just used (the step is spent): the next code will do
+            form.code.errors.append(_("このコードは使用済みです。認証アプリに次のコードが表示されてから入力してください。"))
+        else:
+            form.code.errors.append(_("確認コードが正しくありません。"))
         status = 422
     elif form.errors:
         status = 422
@@ -418,24 +424,38 @@ def totp_disable():
 @bp.route("/account/tokens", methods=["GET", "POST"])
 @login_required
 def tokens():
+    """A new token is shown once, on the page the creation redirects to (so a reload of that
+    page shows it no more and creates nothing)."""
     organizer = _organizer()
     form = TokenForm()
-    created = None
     status = 200
     if form.validate_on_submit():
         try:
             name = check_text(form.name.data, max_length=100)
-            created = {"token": service.create_token(organizer, name), "name": name}
+            token = service.create_token(organizer, name)
             db.session.commit()
-            form = TokenForm(formdata=None)
         except TextError as err:
             db.session.rollback()
             form.name.errors.append(err.message)
             status = 422
+        else:
+            session[NEW_TOKEN] = {"by": organizer.id, "name": name,
+                                  "token": service.seal_new_token(token, now_utc(), secret=_secret())}
+            return redirect(url_for("auth.tokens"))
     elif form.errors:
         status = 422
+    created = _take_new_token(organizer) if request.method == "GET" else None
     return _no_store(render_template("auth/tokens.html", form=form, created=created, action=ActionForm(),
                                      tokens=service.list_tokens(_organizer())), status)
+
+
+def _take_new_token(organizer) -> dict | None:
+    """The token just created, for this one page (taken out of the session as it is shown)."""
+    new = session.pop(NEW_TOKEN, None)
+    if not isinstance(new, dict) or new.get("by") != organizer.id:
+        return None
+    token = service.open_new_token(new.get("token"), now_utc(), secret=_secret())
+    return {"token": token, "name": str(new.get("name") or "")} if token else None
 
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])

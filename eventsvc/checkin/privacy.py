@@ -1,9 +1,10 @@
 """What check-in keeps about people, and how it is erased; who event staff are in the audit log.
 
 Erasure (plugged into :mod:`eventsvc.registration.privacy`): an admission stays as a
-count (its time, method and result) but loses who admitted it and from which device; the
-scan log loses the same, and the hash of what was scanned. An organizer's "delete
-everywhere" removes the person's admissions and log rows altogether.
+count (its time, method and result) but loses who admitted it or undid it (the label, and
+the organizer or staff link it points to) and from which device; the scan log loses the
+same, and the hash of what was scanned. An organizer's "delete everywhere" removes the
+person's admissions and log rows altogether.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ def erase(er: Erasure) -> dict[str, int]:
         logs = db.session.execute(delete(CheckinLog).where(CheckinLog.registration_id.in_(ids))).rowcount
         checkins = db.session.execute(delete(Checkin).where(Checkin.registration_id.in_(ids))).rowcount
         return {"checkins_deleted": checkins, "checkin_log_deleted": logs}
-    personal = or_(Checkin.actor_label != "", Checkin.undone_by != "", Checkin.device_id != "",
-                   Checkin.nonce.is_not(None))
+    # who admitted (and who undid it): the label and the organizer or staff link behind it
+    personal = or_(Checkin.actor_label != "", Checkin.undone_by != "", Checkin.organizer_id.is_not(None),
+                   Checkin.staff_link_id.is_not(None), Checkin.device_id != "", Checkin.nonce.is_not(None))
     checkins = db.session.execute(
         update(Checkin).where(Checkin.registration_id.in_(ids), personal)
-        .values(actor_label="", undone_by="", device_id="", nonce=None)
+        .values(actor_label="", undone_by="", organizer_id=None, staff_link_id=None, device_id="", nonce=None)
         .execution_options(synchronize_session=False)).rowcount
     whose = CheckinLog.registration_id.in_(ids)
     if er.whole_event:  # scans of codes nobody of this event holds, too

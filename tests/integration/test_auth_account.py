@@ -66,6 +66,8 @@ def _created_token(response) -> str:
 def test_create_use_list_and_revoke_a_token(client, login, organizer, api):
     login(organizer)
     r = client.post("/account/tokens", data={"name": "受付用スクリプト"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/account/tokens")
+    r = client.get(r.headers["Location"])
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     token = _created_token(r)
     assert "今だけ表示されます" in text_of(r)
@@ -85,6 +87,52 @@ def test_create_use_list_and_revoke_a_token(client, login, organizer, api):
     assert r.status_code == 302
     assert api("get", "/events", token).status_code == 401
     assert "取り消し済み" in text_of(client.get("/account/tokens"))
+
+
+def test_a_new_token_is_shown_once_after_a_redirect_and_a_reload_creates_none(client, login, organizer, api, app):
+    """Post/Redirect/Get: reloading the page that shows the token (no JavaScript needed) asks
+    for that page again, which shows the token no more and makes no second one."""
+    login(organizer)
+    created = client.post("/account/tokens", data={"name": "集計用"})
+    assert created.status_code == 302 and created.headers["Location"].endswith("/account/tokens")
+    shown = client.get("/account/tokens")
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    token = _created_token(shown)
+    assert "今だけ表示されます" in text_of(shown) and api("get", "/events", token).status_code == 200
+    reload = client.get("/account/tokens")
+    assert reload.status_code == 200 and token not in reload.get_data(as_text=True)
+    assert "今だけ表示されます" not in text_of(reload)
+    assert len(db.session.scalars(select(ApiToken)).all()) == 1
+    # on its way to that page the token is sealed: the session cookie (signed, not secret) never
+    # carries it readably
+    cookie = next(h for h in created.headers.getlist("Set-Cookie") if h.startswith(app.config["SESSION_COOKIE_NAME"] + "="))
+    carried = app.session_interface.get_signing_serializer(app).loads(cookie.split(";", 1)[0].split("=", 1)[1])
+    assert token not in str(carried) and token[4:] not in cookie
+    # a failed creation shows no token and keeps none for later
+    assert client.post("/account/tokens", data={"name": ""}).status_code == 422
+    assert "今だけ表示されます" not in text_of(client.get("/account/tokens"))
+
+
+def test_a_new_token_is_shown_to_no_other_account_nor_after_a_while(client, login, organizer, make, app):
+    from eventsvc.auth import service
+
+    login(organizer)
+    assert client.post("/account/tokens", data={"name": "古い"}).status_code == 302
+    with client.session_transaction() as sess:
+        new = dict(sess["new_api_token"])
+    # too old to open: not shown (the token still exists and can be revoked from the list)
+    late = now_utc() + timedelta(seconds=service.NEW_TOKEN_SECONDS + 5)
+    assert service.open_new_token(new["token"], late, secret=app.config["SECRET_KEY"]) is None
+    assert service.open_new_token(new["token"], now_utc(), secret=app.config["SECRET_KEY"]).startswith("evt_")
+    assert service.open_new_token("v1:garbage", now_utc(), secret=app.config["SECRET_KEY"]) is None
+    # carried into another account's session, it is not shown there
+    other = make.organizer()
+    client.post("/logout")
+    login(other)
+    with client.session_transaction() as sess:
+        sess["new_api_token"] = new
+    page = client.get("/account/tokens")
+    assert page.status_code == 200 and 'id="new-token"' not in page.get_data(as_text=True)
 
 
 def test_last_used_is_written_at_most_once_a_minute(api, organizer, token):

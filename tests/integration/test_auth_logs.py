@@ -11,6 +11,7 @@ access logs of the servers the app runs under, must contain none of them.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -99,7 +100,10 @@ def test_no_canary_reaches_the_logs(app, client, api, make, all_logs):
                 "/account/tokens"):
         assert client.get(url).status_code == 200, url
     r = client.post("/account/tokens", data={"name": "カナリア用"})
-    assert r.status_code == 200
+    assert r.status_code == 302
+    shown = client.get(r.headers["Location"])
+    assert shown.status_code == 200
+    canaries["token made on the page"] = re.search(r'id="new-token"[^>]*value="([^"]+)"', shown.get_data(as_text=True))[1]
     # API calls with the organizer's token: lists, check-in by ticket code, a bad body
     assert api("get", f"/events/{event.slug}/registrations", api_token).status_code == 200
     r = api("post", f"/events/{event.slug}/checkins", api_token, json={"code": ticket_code})

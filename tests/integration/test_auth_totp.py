@@ -105,6 +105,42 @@ def test_login_asks_for_the_second_factor_and_takes_a_code_once(client, organize
     assert other.get("/manage").status_code == 302
 
 
+USED = "このコードは使用済みです。認証アプリに次のコードが表示されてから入力してください。"
+
+
+def test_a_code_just_used_is_refused_saying_so_and_a_wrong_one_is_not(client, organizer, app):
+    """Logging in again within the same 30 seconds (another browser, after a logout): the code
+    on the app is right but spent; the page says to wait for the next one, not that it is wrong."""
+    secret, codes = enable_totp(organizer)
+    code = fresh_code(organizer, secret)
+    assert client.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 302
+    assert client.post("/login/verify", data={"code": code}).status_code == 302
+    client.post("/logout")
+    assert client.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 302
+    again = client.post("/login/verify", data={"code": code})
+    assert again.status_code == 422 and USED in text_of(again) and "正しくありません" not in text_of(again)
+    assert client.get("/manage").status_code == 302  # still not in
+    wrong = client.post("/login/verify", data={"code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 422 and "確認コードが正しくありません" in text_of(wrong) and USED not in text_of(wrong)
+    # a recovery code typed twice is just wrong (nothing about steps)
+    assert client.post("/login/verify", data={"code": codes[0]}).status_code == 302
+    client.post("/logout")
+    client.post("/login", data={"email": organizer.email, "password": PASSWORD})
+    reused = client.post("/login/verify", data={"code": codes[0]})
+    assert reused.status_code == 422 and USED not in text_of(reused)
+
+
+def test_renewing_recovery_codes_with_the_code_just_used_to_log_in_says_so(client, organizer):
+    secret, _ = enable_totp(organizer)
+    code = fresh_code(organizer, secret)
+    client.post("/login", data={"email": organizer.email, "password": PASSWORD})
+    assert client.post("/login/verify", data={"code": code}).status_code == 302
+    r = client.post("/account/two-factor/recovery-codes", data={"renew-code": code})
+    assert r.status_code == 422 and USED in text_of(r)
+    r = client.post("/account/two-factor/recovery-codes", data={"renew-code": fresh_code(organizer, secret)})
+    assert r.status_code == 200 and len(CODE_RE.findall(text_of(r))) == 10
+
+
 def test_full_width_digits_and_spaces_are_accepted(client, organizer):
     secret, _ = enable_totp(organizer)
     client.post("/login", data={"email": organizer.email, "password": PASSWORD})

@@ -97,9 +97,11 @@ def test_the_attendee_deletes_their_data_the_seat_moves_on_and_nothing_of_them_r
     # no cancellation mail goes to an address that no longer exists here
     for d in db.session.scalars(select(Delivery).where(Delivery.registration_id == seated.reg.id)):
         assert d.target == "" and d.state in ("failed", "sent")
-    # the check-in count stays, without who admitted them or from where
+    # the check-in count stays, without who admitted them (label, and the account behind it) or from where
     (admission,) = db.session.scalars(select(Checkin).where(Checkin.registration_id == seated.reg.id))
     assert admission.device_id == "" and admission.actor_label == "" and admission.nonce is None
+    assert admission.organizer_id is None and admission.staff_link_id is None
+    assert admission.result == "checked_in" and admission.method == "scanner"
     # no link, token, code or survey link reaches them
     assert client.get(f"/my/{link}").status_code == 404
     assert client.post(f"/my/{link}/delete", data={"confirm": "y"}).status_code == 404
@@ -109,6 +111,43 @@ def test_the_attendee_deletes_their_data_the_seat_moves_on_and_nothing_of_them_r
     (entry,) = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.attendee_delete"))
     assert entry.actor_kind == "attendee" and entry.target == f"registration:{seated.reg.id}"
     assert entry.event_slug == event.slug and entry.details["counts"]["registrations_erased"] == 1
+
+
+def test_the_attendee_deletion_forgets_the_staff_link_that_admitted_them_and_undid_it(client, make, small):
+    """Reception staff (a staff link) admitted them, took it back, admitted them again: after the
+    deletion neither admission points at the link (nor an organizer); the link itself stays."""
+    from eventsvc.checkin import service as checkin
+    from eventsvc.checkin.models import StaffLink
+
+    event, seated, _waiting = small
+    at = now_utc()
+    other = person(make, event, at, "ヒバリ", ticket_type="online")
+    link, _token = checkin.create_staff_link(event, "受付カナリア", expires_at=at + timedelta(hours=2),
+                                             created_by=event.organizers[0], now=at)
+    staff = checkin.Actor.staff(link)
+    for nonce in ("scan-1", "scan-2"):
+        result = checkin.check_in(event, seated.reg.ticket_code, device_id="desk-2", nonce=nonce, scanned_at=at,
+                                  method="camera", actor=staff, now=at)
+        assert result.result == "checked_in", result.result
+        if nonce == "scan-1":
+            checkin.undo_checkin(event, seated.reg.id, actor=staff, now=at)
+    check_in(event, other.reg, event.organizers[0], device="desk-1", at=at)  # someone else's: untouched
+    db.session.commit()
+    rows = db.session.scalars(select(Checkin).where(Checkin.registration_id == seated.reg.id)).all()
+    assert len(rows) == 2 and all(r.staff_link_id == link.id for r in rows)
+
+    r = client.post(f"/my/{registrations.link_token(seated.reg)}/delete", data={"confirm": "y"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    rows = db.session.scalars(select(Checkin).where(Checkin.registration_id == seated.reg.id)).all()
+    assert len(rows) == 2
+    for row in rows:
+        assert (row.staff_link_id, row.organizer_id, row.actor_label, row.undone_by, row.device_id) == (
+            None, None, "", "", ""), row
+    assert sorted(row.undone_at is None for row in rows) == [False, True]  # one admission, one taken back
+    (theirs,) = db.session.scalars(select(Checkin).where(Checkin.registration_id == other.reg.id))
+    assert theirs.organizer_id == event.organizers[0].id and theirs.actor_label
+    assert db.session.get(StaffLink, link.id) is not None
 
 
 def test_after_the_event_the_attendee_deletion_keeps_the_status_for_the_statistics(client, make, organizer):

@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from eventsvc.audit.models import AuditEntry
+from eventsvc.checkin.models import Checkin
 from eventsvc.config import from_environment
 from eventsvc.core.clock import to_jst
 from eventsvc.events.models import Event
@@ -115,6 +116,12 @@ def test_purge_erases_every_trace_and_keeps_statistics_results_and_the_event(wor
     db.session.expire_all()
 
     assert find_in_database(_canaries(world)) == []
+    # who admitted them is gone from the check-ins, the ids behind the labels too; when and how stay
+    admissions = db.session.scalars(select(Checkin).where(Checkin.event_id == event.id)).all()
+    assert len(admissions) == 2
+    for row in admissions:
+        assert (row.organizer_id, row.staff_link_id, row.actor_label, row.device_id) == (None, None, "", ""), row
+        assert row.result == "checked_in" and row.method == "scanner" and row.scanned_at is not None
     # statistics stay: counts by status, participation type and organisation; check-ins; teams; results
     assert registration_stats(event) == stats
     assert _survey_results(event) == (results, [""])  # the same results, no longer named

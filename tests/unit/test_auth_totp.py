@@ -43,6 +43,25 @@ def test_a_used_step_and_every_earlier_one_are_refused():
     assert totp.verify(RFC_SECRET, later, now, step) == step + 1
 
 
+def test_check_tells_a_used_code_from_a_wrong_one():
+    now = at(1234567890)
+    step = totp.step_at(now)
+    code = totp.code_at(RFC_SECRET, now)
+    assert totp.check(RFC_SECRET, code, now, step - 1) == totp.Check(step)
+    # the step just used, and an earlier code still inside the drift window: replays
+    assert totp.check(RFC_SECRET, code, now, step) == totp.Check(None, replayed=True)
+    earlier = totp.code_at(RFC_SECRET, now - timedelta(seconds=30))
+    assert totp.check(RFC_SECRET, earlier, now, step) == totp.Check(None, replayed=True)
+    # wrong, outside the window, or not a code at all: no replay
+    wrong = "000000" if code != "000000" else "111111"
+    assert totp.check(RFC_SECRET, wrong, now, step) == totp.Check(None, replayed=False)
+    old = totp.code_at(RFC_SECRET, now - timedelta(seconds=90))
+    assert totp.check(RFC_SECRET, old, now, step) == totp.Check(None, replayed=False)
+    assert totp.check(RFC_SECRET, "abc", now, step) == totp.Check(None, replayed=False)
+    # never used before: nothing is a replay
+    assert totp.check(RFC_SECRET, wrong, now, None) == totp.Check(None)
+
+
 def test_typing_is_forgiving_but_only_digits_count():
     now = at(1234567890)
     assert totp.verify(RFC_SECRET, " ００５ ９２４ ", now, None) is not None
