@@ -37,7 +37,7 @@ from ..audit import service as audit
 from ..core import export
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
-from ..errors import DomainError, NotFound, ValidationFailed, page_message
+from ..errors import DomainError, NotFound, ValidationFailed, error_body, page_message
 from ..events.forms import ActionForm
 from ..events.models import Event
 from ..events.poster import qr_svg
@@ -104,7 +104,7 @@ def _read_first():
 @bp.errorhandler(DeskDenied)
 def _denied(err: DeskDenied):
     if _is_json():
-        return {"error": err.code, "message": err.message}, err.status
+        return error_body(err.code, err.message), err.status
     if err.code == "login_required":
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return render_template("checkin/staff_ended.html", message=err.message), err.status

@@ -528,3 +528,11 @@ def test_staff_are_told_to_ask_about_a_rejected_registration(client, make, organ
     assert error_summary(r.get_data(as_text=True)) == [
         (None, "この方の申込みは、参加をお断りしたものです。受け付けるかどうかは主催者に確認してください。")]
     assert db.session.get(type(rejected), rejected.id).status == "rejected"
+
+
+def test_the_desks_json_answers_nobody_with_the_apis_error_shape(client, make):
+    """The desk page's own JSON (state, scans) answers a caller without a session as the API does."""
+    event = make.event()
+    r = client.get(f"/events/{event.slug}/checkin/state.json")
+    assert r.status_code == 401
+    assert r.json == {"error": "login_required", "message": r.json["message"], "fields": {}}
