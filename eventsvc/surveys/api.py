@@ -44,7 +44,9 @@ class SurveyIn(Input):
     title: Text(200)
     description: Text(2000, multiline=True) = ""
     anonymous: StrictBool = True
-    opens_at: Instant | None = None
+    opens_at: Instant | None = Field(default=None, description=(
+        "when answers open. Left out: a new survey opens when the event starts, an existing one keeps its "
+        "time; null: at once (no opening time)"))
     closes_at: Instant | None = None
     questions: list[QuestionIn] = Field(min_length=1, max_length=service.MAX_QUESTIONS)
 
@@ -80,6 +82,13 @@ class AnswerOut(Output):
     other: str
 
 
+class WarningOut(Output):
+    code: Literal["question_new_version", "question_removed"]
+    question_id: int
+    version: int = Field(description="the question's version now (question_new_version: the new one)")
+    message: str
+
+
 class SurveyOut(Output):
     title: str
     description: str
@@ -92,7 +101,8 @@ class SurveyOut(Output):
     questions: list[QuestionOut]
     responses: int | None = Field(default=None, description="organizers only")
     my_answers: list[AnswerOut] | None = Field(default=None, description="attendees only: the saved answers")
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="what the save did to answered questions (Japanese)")
+    warning_details: list[WarningOut] = Field(default_factory=list, description="the same warnings, with a code")
 
 
 class ResponseOut(Output):
@@ -124,11 +134,15 @@ class QuestionResultOut(Output):
 
 
 class ResultsOut(Output):
-    responses: int
-    checked_in: int | None = Field(description="None when check-in records are not available")
-    confirmed: int
-    response_rate_checked_in: float | None
-    response_rate_confirmed: float | None
+    responses: int = Field(description="saved responses (also from people who did not check in)")
+    checked_in: int | None = Field(description=(
+        "confirmed people (personal data not erased) with a valid check-in; None when check-in records are not "
+        "available"))
+    confirmed: int = Field(description="confirmed people whose personal data is not erased")
+    respondents_checked_in: int | None = Field(default=None, description="how many of checked_in have responded")
+    respondents_confirmed: int = Field(default=0, description="how many of confirmed have responded")
+    response_rate_checked_in: float | None = Field(description="respondents_checked_in / checked_in, in percent")
+    response_rate_confirmed: float | None = Field(description="respondents_confirmed / confirmed, in percent")
     questions: list[QuestionResultOut]
     earlier: list[QuestionResultOut] = Field(description="earlier versions and removed questions with answers")
 
@@ -168,7 +182,7 @@ def _answers_out(answers: dict[int, service.AnswerData] | None) -> list[AnswerOu
 
 
 def survey_out(survey: Survey, *, organizer: bool, registration: Registration | None = None,
-               warnings: list[str] | None = None) -> SurveyOut:
+               warnings: list[WarningOut] | None = None) -> SurveyOut:
     return SurveyOut(
         title=survey.title, description=survey.description, anonymous=survey.anonymous, opens_at=survey.opens_at,
         closes_at=survey.closes_at, state=service.state(survey, now_utc()),
@@ -177,12 +191,13 @@ def survey_out(survey: Survey, *, organizer: bool, registration: Registration | 
         questions=[_question_out(q) for q in survey.questions],
         responses=service.response_count(survey) if organizer else None,
         my_answers=_answers_out(service.my_answers(survey, registration, _secret())) if registration else None,
-        warnings=warnings or [])
+        warnings=[w.message for w in warnings or []], warning_details=warnings or [])
 
 
 def _data(body: SurveyIn) -> service.SurveyData:
+    opens_at = body.opens_at if "opens_at" in body.model_fields_set else service.DEFAULT_OPENING
     return service.SurveyData(
-        title=body.title, description=body.description, anonymous=body.anonymous, opens_at=body.opens_at,
+        title=body.title, description=body.description, anonymous=body.anonymous, opens_at=opens_at,
         closes_at=body.closes_at, questions=[service.QuestionData(
             id=q.id, kind=q.kind, text=q.text, options=list(q.options or []), allow_other=q.allow_other,
             scale_min=q.min, scale_max=q.max, min_label=q.min_label, max_label=q.max_label, required=q.required)
@@ -194,13 +209,18 @@ def _data(body: SurveyIn) -> service.SurveyData:
 def put_survey(slug: str, body: SurveyIn):
     """Questions are matched by ``id``; a question left out is removed (its answers are kept).
     Changing what an answered question means (kind, text, options, scale, labels) stores a
-    new version: earlier answers stay with the version they answered (see ``warnings``)."""
+    new version: earlier answers stay with the version they answered (see ``warnings`` and
+    ``warning_details``). Without ``opens_at`` a new survey opens when the event starts."""
     event = events.get_event_for(slug, principal())
     result = service.save_survey(event, _data(body), principal(), now_utc())
     db.session.commit()
-    warnings = [f"question {q.id}: answered before this change; saved as version {q.current.version}"
+    warnings = [WarningOut(code="question_new_version", question_id=q.id, version=q.current.version,
+                           message=f"質問（ID {q.id}）: 回答のある質問の内容を変えたため、第{q.current.version}版として"
+                                   "保存しました。これまでの回答は変更前の版として集計します。")
                 for q in result.new_versions]
-    warnings += [f"question {q.id}: removed; its answers are kept in the results" for q in result.retired]
+    warnings += [WarningOut(code="question_removed", question_id=q.id, version=q.current.version,
+                            message=f"質問（ID {q.id}）: 削除しました。回答は結果の「変更前・削除した質問」に残しています。")
+                 for q in result.retired]
     return survey_out(result.survey, organizer=True, warnings=warnings)
 
 
@@ -222,7 +242,8 @@ def get_survey(slug: str):
            errors=[401, 403, 404, 409, 415, 422])
 def post_response(slug: str, body: ResponseIn):
     """Errors: ``validation_error`` with ``fields`` keyed ``answers.<question id>``;
-    ``survey_closed`` / ``survey_not_open`` (409); ``wrong_event`` / ``not_eligible`` (403)."""
+    ``survey_closed`` / ``survey_not_open`` (409; before ``opens_at``, by default the event's start);
+    ``wrong_event`` / ``not_eligible`` (403)."""
     registration = _registration()
     if registration is None:
         raise Forbidden("attendee_only", "回答は参加者のトークン（attendee_token）で送信してください。")
@@ -265,6 +286,7 @@ def get_results(slug: str):
     removed = {v.id for q in survey.all_questions if q.removed_at is not None for v in q.versions}
     return ResultsOut(
         responses=res.responses, checked_in=res.checked_in, confirmed=res.confirmed,
+        respondents_checked_in=res.respondents_checked_in, respondents_confirmed=res.respondents_confirmed,
         response_rate_checked_in=res.rate_checked_in, response_rate_confirmed=res.rate_confirmed,
         questions=[_result_out(survey, r, versions) for r in res.questions],
         earlier=[_result_out(survey, r, versions, r.question.id in removed) for _label, r in res.earlier])

@@ -6,8 +6,11 @@
 - An *anonymous* response can't be traced to anyone by reading the database, but the server
   can still find its owner's response again (``owner_key`` = HMAC(secret, survey, registration)).
   That key is replaced by a random one, so it can't be found any more — the answers stay.
-- Who responded (:class:`SurveyRespondent`, no answers) stays for the response rate,
-  except on "delete everywhere".
+- Who responded (:class:`SurveyRespondent`: survey, registration, first and last time) is
+  deleted in every case: otherwise the database would still say who answered a named survey
+  whose answers just became anonymous. The response counts the results show don't need it
+  (they count the responses), and the response rates count only people whose data is not
+  erased (:func:`eventsvc.surveys.service.answerable_ids`), so they stay true.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ def erase(er: Erasure) -> dict[str, int]:
         for response in doomed:
             db.session.delete(response)  # its answers go with it (cascade)
         counts["survey_responses_deleted"] = len(doomed)
-        counts["survey_respondents_deleted"] = db.session.execute(
-            delete(SurveyRespondent).where(SurveyRespondent.registration_id.in_(ids))
-            .execution_options(synchronize_session=False)).rowcount
         db.session.flush()
+    counts["survey_respondents_deleted"] = db.session.execute(
+        delete(SurveyRespondent).where(SurveyRespondent.registration_id.in_(ids))
+        .execution_options(synchronize_session=False)).rowcount
     rows = list(db.session.scalars(select(SurveyResponse).where(named)))
     anonymised = 0
     for response in rows:

@@ -64,6 +64,17 @@ CHOICE_KINDS = ("single", "multiple")
 _MEANING = ("kind", "text", "options", "allow_other", "scale_min", "scale_max", "min_label", "max_label")
 #: how long a survey made from the template takes answers after the event
 DEFAULT_ANSWER_PERIOD = timedelta(days=14)
+
+
+class _DefaultOpening:
+    def __repr__(self) -> str:
+        return "DEFAULT_OPENING"
+
+
+#: ``SurveyData.opens_at`` left unset: a new survey opens when its event starts (a post-event
+#: survey must not take answers months before the event), an existing one keeps its start.
+#: ``None`` is different: no start at all, answers are taken at once.
+DEFAULT_OPENING = _DefaultOpening()
 _LINK_SALT = "eventsvc.survey-link.v1"
 _SHORT_LENGTH = 6
 
@@ -100,7 +111,8 @@ class SurveyData:
     questions: list[QuestionData]
     description: str = ""
     anonymous: bool = True
-    opens_at: datetime | None = None
+    #: None: at once; :data:`DEFAULT_OPENING` (the default): the event's start for a new survey
+    opens_at: datetime | None | _DefaultOpening = DEFAULT_OPENING
     closes_at: datetime | None = None
 
     @classmethod
@@ -217,9 +229,10 @@ def validate_survey(data: SurveyData) -> SurveyData:
     d.title = clean_field(errors, "title", d.title, 200, required=True)
     d.description = clean_field(errors, "description", d.description, 2000, multiline=True)
     d.anonymous = bool(d.anonymous)
-    d.opens_at = to_utc(d.opens_at) if d.opens_at else None
+    if d.opens_at is not DEFAULT_OPENING:  # resolved by save_survey, which knows the survey
+        d.opens_at = to_utc(d.opens_at) if d.opens_at else None
     d.closes_at = to_utc(d.closes_at) if d.closes_at else None
-    if d.opens_at and d.closes_at and d.closes_at <= d.opens_at:
+    if isinstance(d.opens_at, datetime) and d.closes_at and d.closes_at <= d.opens_at:
         errors["closes_at"] = "締切は受付開始より後にしてください。"
     if not d.questions:
         errors["questions"] = "質問を1つ以上入れてください。"
@@ -302,7 +315,8 @@ def _version(q: QuestionData, number: int, now: datetime) -> QuestionVersion:
 def create_survey(event: Event, actor, now: datetime, data: SurveyData | None = None) -> Survey:
     """The event's survey, from ``data`` or the default template. One per event.
 
-    From the template it is open at once (answered at the venue) and closes
+    Unless ``data`` says otherwise it opens when the event starts (answered at the venue,
+    never before the event it asks about); from the template it closes
     :data:`DEFAULT_ANSWER_PERIOD` after the event (or after now, for a past event).
     """
     if get_survey(event) is not None:
@@ -319,12 +333,16 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
     Questions are matched by ``id``; one left out is removed (kept, with its answers, when
     it has any). A question whose meaning changes after it was answered gets a new
     version, so earlier answers stay with the wording they answered.
+
+    ``data.opens_at`` left at :data:`DEFAULT_OPENING`: a new survey opens at the event's
+    start, an existing one keeps its opening time.
     """
     d = validate_survey(data)
     if event.status == "cancelled":
         raise Conflict("event_cancelled", "中止したイベントのアンケートは編集できません。")
     survey = db.session.scalar(select(Survey).where(Survey.event_id == event.id).with_for_update())
-    if survey is None:
+    new = survey is None
+    if new:
         survey = Survey(event_id=event.id, short_code=_new_short_code(), revision=0, created_at=now)
         db.session.add(survey)
         answered: set[int] = set()
@@ -339,6 +357,11 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
             for r in db.session.scalars(select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)):
                 r.registration_id = None
                 r.submitted_at = None
+    if d.opens_at is DEFAULT_OPENING:
+        d.opens_at = event.starts_at if new else survey.opens_at
+        if d.opens_at and d.closes_at and d.closes_at <= d.opens_at:
+            raise ValidationFailed({"closes_at": f"締切は受付開始（{format_datetime(d.opens_at)}）より後にしてください。"
+                                                 + ("受付開始を指定しないときは、イベントの開始から受け付けます。" if new else "")})
     current = {q.id: q for q in survey.questions}
     errors = {f"questions.{i}.id": "この質問はこのアンケートにありません。"
               for i, q in enumerate(d.questions) if q.id is not None and q.id not in current}
@@ -545,7 +568,8 @@ def submit_response(survey: Survey, registration: Registration, answers: list[An
     if st == "closed":
         raise Conflict("survey_closed", "このアンケートは締め切りました。回答は保存されていません。")
     if st == "scheduled":
-        raise Conflict("survey_not_open", "このアンケートはまだ回答を受け付けていません。")
+        raise Conflict("survey_not_open", f"このアンケートはまだ回答を受け付けていません。"
+                                          f"{format_datetime(survey.opens_at)} から回答できます。回答は保存されていません。")
     if revision is not None and revision != survey.revision:
         raise Conflict("survey_changed", "回答中にアンケートの内容が更新されました。内容を確認して、もう一度送信してください。")
     cleaned = validate_answers(survey, answers)
@@ -618,14 +642,26 @@ def checked_in_ids(event: Event) -> set[int] | None:
     return out
 
 
-def confirmed_count(event: Event) -> int:
-    return db.session.scalar(select(func.count()).select_from(Registration).where(
-        Registration.event_id == event.id, Registration.status == "confirmed")) or 0
+def answerable_ids(event: Event) -> set[int]:
+    """The people who may answer: confirmed registrations whose personal data is not erased."""
+    return set(db.session.scalars(select(Registration.id).where(
+        Registration.event_id == event.id, Registration.status == "confirmed", Registration.erased_at.is_(None))))
 
 
 # ------------------------------------------------------------------ results
 @dataclass
 class SurveyResults:
+    """Results and response rates.
+
+    ``responses`` counts every saved response (also from people who did not check in, and
+    the anonymised responses of people whose data was erased). The rates count people, not
+    responses: of the people who may answer (confirmed, personal data not erased —
+    :func:`answerable_ids`), ``confirmed`` is how many there are and ``respondents_confirmed``
+    how many of them responded; ``checked_in`` / ``respondents_checked_in`` the same among
+    those of them with a valid check-in. So a rate is never above 100 %, and it stays true
+    when someone's data is erased (they leave both sides of it).
+    """
+
     survey: Survey
     responses: int
     confirmed: int
@@ -634,14 +670,19 @@ class SurveyResults:
     questions: list[aggregate.QuestionResult]
     #: earlier versions and removed questions that have answers (label, result)
     earlier: list[tuple[str, aggregate.QuestionResult]]
+    respondents_confirmed: int = 0
+    #: None when check-in is unknown
+    respondents_checked_in: int | None = None
 
     @property
     def rate_checked_in(self) -> float | None:
-        return aggregate.percent(self.responses, self.checked_in) if self.checked_in else None
+        if not self.checked_in or self.respondents_checked_in is None:
+            return None
+        return aggregate.percent(self.respondents_checked_in, self.checked_in)
 
     @property
     def rate_confirmed(self) -> float | None:
-        return aggregate.percent(self.responses, self.confirmed) if self.confirmed else None
+        return aggregate.percent(self.respondents_confirmed, self.confirmed) if self.confirmed else None
 
 
 def spec(v: QuestionVersion) -> aggregate.QuestionSpec:
@@ -690,9 +731,14 @@ def results(survey: Survey, *, other_label: str = "その他") -> SurveyResults:
             if v.id in answered and (q.removed_at is not None or v is not q.current):
                 label = "削除した質問" if q.removed_at is not None and v is q.current else f"変更前（第{v.version}版）"
                 earlier.append((label, aggregate.summarise_one(spec(v), answers, other_label=other_label)))
-    ids = checked_in_ids(survey.event)
-    return SurveyResults(survey=survey, responses=response_count(survey), confirmed=confirmed_count(survey.event),
-                         checked_in=None if ids is None else len(ids), questions=questions, earlier=earlier)
+    people = answerable_ids(survey.event)
+    respondents = _respondent_ids(survey) & people
+    came = checked_in_ids(survey.event)
+    came = None if came is None else came & people
+    return SurveyResults(survey=survey, responses=response_count(survey), confirmed=len(people),
+                         checked_in=None if came is None else len(came), questions=questions, earlier=earlier,
+                         respondents_confirmed=len(respondents),
+                         respondents_checked_in=None if came is None else len(respondents & came))
 
 
 # ------------------------------------------------------------------ exports
@@ -977,7 +1023,7 @@ def send_invitations(survey: Survey, actor, now: datetime, *, link_for: Callable
                        "受付（チェックイン）の記録を読めないため、来場した人が分かりません。招待は送っていません。")
     people = list(db.session.scalars(select(Registration).where(
         Registration.event_id == survey.event_id, Registration.status == "confirmed",
-        Registration.id.in_(ids)).order_by(Registration.id))) if ids else []
+        Registration.erased_at.is_(None), Registration.id.in_(ids)).order_by(Registration.id))) if ids else []
     return _send(survey, people, "invite", now, "invite", link_for)
 
 
@@ -988,7 +1034,7 @@ def send_reminders(survey: Survey, actor, now: datetime, *, link_for: Callable[[
                                                      Delivery.dedupe_key.startswith(f"survey:{survey.id}:invite:"))
     people = list(db.session.scalars(select(Registration).where(
         Registration.event_id == survey.event_id, Registration.status == "confirmed",
-        Registration.id.in_(invited)).order_by(Registration.id)))
+        Registration.erased_at.is_(None), Registration.id.in_(invited)).order_by(Registration.id)))
     return _send(survey, people, "reminder", now, f"reminder-{to_jst(now):%Y%m%d}", link_for)
 
 
@@ -1004,11 +1050,11 @@ def invitation_counts(survey: Survey) -> dict[str, int]:
 
 
 __all__ = [
-    "AnswerData", "CompareChoice", "CompareRow", "DomainError", "InviteContext", "Outgoing", "QuestionData",
-    "SaveResult", "SendResult", "SurveyData", "SurveyResults", "check_eligible", "checked_in_ids", "compare",
-    "comparable_questions", "create_survey", "default_template", "export_csv", "export_table", "export_xlsx",
-    "get_by_short_code", "get_survey", "has_responded", "invitation_key", "link_token", "my_answers", "register_attendance_source",
-    "register_invite_channel", "registration_by_attendee_token", "registration_by_code", "require_survey",
-    "resolve_link", "results", "save_survey", "send_invitations", "send_reminders", "set_closing", "state",
-    "submit_response", "validate_answers", "validate_survey",
+    "DEFAULT_OPENING", "AnswerData", "CompareChoice", "CompareRow", "DomainError", "InviteContext", "Outgoing",
+    "QuestionData", "SaveResult", "SendResult", "SurveyData", "SurveyResults", "answerable_ids", "check_eligible",
+    "checked_in_ids", "compare", "comparable_questions", "create_survey", "default_template", "export_csv",
+    "export_table", "export_xlsx", "get_by_short_code", "get_survey", "has_responded", "invitation_key", "link_token",
+    "my_answers", "register_attendance_source", "register_invite_channel", "registration_by_attendee_token",
+    "registration_by_code", "require_survey", "resolve_link", "results", "save_survey", "send_invitations",
+    "send_reminders", "set_closing", "state", "submit_response", "validate_answers", "validate_survey",
 ]

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -414,7 +415,7 @@ def result_chart(result: QuestionResult, chart_id: str, title: str, compact: boo
     rows = [charts.ChartRow(scale_label(result.question, b.label), b.count, count_text(b.count, b.percent))
             for b in result.distribution]
     return Markup(charts.bar_chart(rows, title=title, chart_id=chart_id,
-                                   description=_("回答%(n)s件の分布。", n=result.count),
+                                   description=ngettext("回答%(num)s件の分布。", "回答%(num)s件の分布。", result.count),
                                    empty_text=_("回答はまだありません"), **(COMPACT if compact else {})))
 
 

@@ -62,7 +62,8 @@ def build_world(make, *, with_admin: bool = True) -> World:
     now = now_utc()
     link, staff_token = checkin_service.create_staff_link(event, "受付1", expires_at=now + timedelta(hours=6),
                                                           created_by=owner, now=now)
-    survey_service.create_survey(event, owner, now)
+    survey = survey_service.create_survey(event, owner, now)
+    survey.opens_at = now - timedelta(hours=1)  # the event is ahead: left alone, its survey opens at the start
     teams_service.run(event, teams_service.RunRequest(scope="confirmed", team_count=1, seed=1), owner, now,
                       time_limit=0.2)
     db.session.commit()

@@ -173,7 +173,8 @@ def crowded(make, organizer, token, api, small):
     for p in (seated, other):
         check_in(event, p.reg, event.organizers[0], device="desk-kanaria-phone", at=now_utc())
     r = api("PUT", f"/events/{event.slug}/survey", token, json={
-        "title": "アンケート", "anonymous": True, "questions": [{"kind": "rating", "text": "満足度"}]})
+        "title": "アンケート", "opens_at": "2020-01-01T00:00:00+09:00",  # open at once: the event is ahead
+        "anonymous": True, "questions": [{"kind": "rating", "text": "満足度"}]})
     qid = r.get_json()["questions"][0]["id"]
     for p in (seated, other):
         assert api("POST", f"/events/{event.slug}/survey/responses", p.token,
@@ -232,7 +233,8 @@ def test_an_organizer_deletes_one_attendee_everywhere_from_the_detail_page(clien
 def test_a_named_survey_answer_is_deleted_with_its_author(make, organizer, token, api, small):
     event, seated, _waiting = small
     r = api("PUT", f"/events/{event.slug}/survey", token, json={
-        "title": "アンケート", "anonymous": False, "questions": [{"kind": "text", "text": "感想"}]})
+        "title": "アンケート", "opens_at": "2020-01-01T00:00:00+09:00",  # open at once: the event is ahead
+        "anonymous": False, "questions": [{"kind": "text", "text": "感想"}]})
     qid = r.get_json()["questions"][0]["id"]
     api("POST", f"/events/{event.slug}/survey/responses", seated.token,
         json={"answers": [{"question_id": qid, "value": "カナリアの感想"}]})
@@ -312,10 +314,12 @@ def test_the_purpose_of_use_is_on_named_surveys_and_the_slack_sign_in_page(clien
     assert "個人情報の利用目的" in slack_page and PURPOSE in slack_page
 
     api("PUT", f"/events/{event.slug}/survey", token, json={
-        "title": "アンケート", "anonymous": False, "questions": [{"kind": "text", "text": "感想"}]})
+        "title": "アンケート", "opens_at": "2020-01-01T00:00:00+09:00",  # open at once: the event is ahead
+        "anonymous": False, "questions": [{"kind": "text", "text": "感想"}]})
     named = text_of(client.get(f"/events/{event.slug}/survey/r/{survey_link}"))
     assert "記名式" in named and PURPOSE in named
     api("PUT", f"/events/{event.slug}/survey", token, json={
-        "title": "アンケート", "anonymous": True, "questions": [{"kind": "text", "text": "感想"}]})
+        "title": "アンケート", "opens_at": "2020-01-01T00:00:00+09:00",  # open at once: the event is ahead
+        "anonymous": True, "questions": [{"kind": "text", "text": "感想"}]})
     anonymous = text_of(client.get(f"/events/{event.slug}/survey/r/{survey_link}"))
     assert "匿名" in anonymous and PURPOSE not in anonymous  # nothing personal is collected there

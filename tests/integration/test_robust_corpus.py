@@ -191,7 +191,7 @@ def _formula_like(value) -> bool:
 
 @pytest.mark.parametrize("export", ["registrations", "survey"])
 def test_exports_are_formula_safe(app, make, client, login, monkeypatch, export):
-    from tests.integration.test_survey_support import FULL, answers_for, checked_in
+    from tests.integration.test_survey_support import FULL, answers_for, checked_in, make_survey
 
     owner = make.organizer()
     event = make.event(owner)
@@ -199,8 +199,7 @@ def test_exports_are_formula_safe(app, make, client, login, monkeypatch, export)
                               organization_name='@HYPERLINK("http://x")', name_kana="アット マーク")
     make.registration(event, name="－1+1", department="＝1+1")
     if export == "survey":
-        survey = survey_service.create_survey(event, owner, now_utc())
-        db.session.commit()
+        survey = make_survey(event, owner)  # open at once (the event is ahead)
         checked_in(monkeypatch, {event.id: [nasty]})
         values = {**FULL, "most_useful": FORMULA, "comments": "-1+2", "will_post": FULL["will_post"]}
         survey_service.submit_response(survey, nasty, answers_for(survey, **values), now_utc(),

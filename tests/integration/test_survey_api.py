@@ -4,10 +4,12 @@ GET results), attendee auth, bad input, concurrent posts, invitations and export
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
 from eventsvc.surveys.models import SurveyRespondent, SurveyResponse
 from tests.integration.test_survey_support import attendee, checked_in, no_attendance
@@ -32,9 +34,13 @@ def event(make, organizer):
     return make.event(organizer)
 
 
+#: the tests' events are still ahead: without an opening time their surveys would open at the start
+OPEN_NOW = {"opens_at": "2020-01-01T00:00:00+09:00"}
+
+
 @pytest.fixture
 def survey(api, token, event):
-    r = api("put", f"/events/{event.slug}/survey", token, json=SURVEY)
+    r = api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, **OPEN_NOW})
     assert r.status_code == 200, r.json
     return r.json
 
@@ -213,6 +219,83 @@ def test_results_show_checked_in_when_known(api, token, event, survey, monkeypat
     assert (res["checked_in"], res["response_rate_checked_in"], res["response_rate_confirmed"]) == (2, 50.0, 25.0)
 
 
+def _check_in(api, token, event, reg):
+    r = api("post", f"/events/{event.slug}/checkins", token, json={"code": reg.ticket_code})
+    assert r.status_code == 200 and r.json["result"] == "checked_in", r.json
+
+
+def test_response_rates_count_respondents_among_the_people_counted(api, token, event, survey):
+    """The rate among checked-in people is respondents who checked in ÷ checked-in people, never all
+    responses ÷ check-ins (11 answers and 1 check-in gave 1100 %); erased people count on neither side."""
+    from eventsvc.registration import privacy
+
+    a, b, c, d, e, f = (attendee(event) for _ in range(6))
+    for reg in (a, b, f):
+        _check_in(api, token, event, reg)
+    for reg in (a, c, d, e, f):
+        r = api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, json=answers(survey))
+        assert r.status_code == 200, r.json
+    privacy.erase_registration(f, now_utc())  # checked in, answered, then deleted their data (seat given up)
+    db.session.commit()
+    res = api("get", f"/events/{event.slug}/survey/results", token).json
+    assert res["responses"] == 5  # f's answers stay, anonymous
+    assert (res["checked_in"], res["respondents_checked_in"], res["response_rate_checked_in"]) == (2, 1, 50.0)
+    assert (res["confirmed"], res["respondents_confirmed"], res["response_rate_confirmed"]) == (5, 4, 80.0)
+    # after the event, a checked-in respondent deletes their data: they leave both sides of both rates
+    privacy.erase_registration(a, event.ends_at + timedelta(hours=1))
+    db.session.commit()
+    res = api("get", f"/events/{event.slug}/survey/results", token).json
+    assert res["responses"] == 5
+    assert (res["checked_in"], res["respondents_checked_in"], res["response_rate_checked_in"]) == (1, 0, 0.0)
+    assert (res["confirmed"], res["respondents_confirmed"], res["response_rate_confirmed"]) == (4, 3, 75.0)
+    assert count(SurveyRespondent) == 3  # nothing says any more that a or f answered
+
+
+def test_many_answers_and_one_check_in_never_give_more_than_100_percent(api, token, event, survey):
+    people = [attendee(event) for _ in range(12)]
+    _check_in(api, token, event, people[0])
+    for reg in people[1:]:
+        api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, json=answers(survey))
+    res = api("get", f"/events/{event.slug}/survey/results", token).json
+    assert (res["responses"], res["checked_in"], res["respondents_checked_in"]) == (11, 1, 0)
+    assert res["response_rate_checked_in"] == 0.0 and res["response_rate_confirmed"] == round(100 * 11 / 12, 1)
+
+
+def test_a_new_survey_opens_when_the_event_starts_unless_told_otherwise(api, token, event, make, organizer):
+    reg = attendee(event)
+    r = api("put", f"/events/{event.slug}/survey", token, json=SURVEY)
+    assert r.status_code == 200, r.json
+    assert r.json["state"] == "scheduled"
+    assert datetime.fromisoformat(r.json["opens_at"]) == event.starts_at
+    body = answers(r.json)
+    r = api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, json=body)
+    assert r.status_code == 409 and r.json["error"] == "survey_not_open"
+    assert "まだ回答を受け付けていません" in r.json["message"] and "回答は保存されていません" in r.json["message"]
+    assert (count(SurveyResponse), count(SurveyRespondent)) == (0, 0)
+    # the attendee may read it; saving it again without opens_at keeps the opening time
+    got = api("get", f"/events/{event.slug}/survey", reg.attendee_token)
+    assert got.status_code == 200 and got.json["state"] == "scheduled"
+    assert api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, "title": "改題"}).json["state"] == "scheduled"
+    # a closing time before the default opening is refused, saying when that is
+    r = api("put", f"/events/{make.event(organizer).slug}/survey", token,
+            json={**SURVEY, "closes_at": (now_utc() + timedelta(days=1)).isoformat()})
+    assert r.status_code == 422 and "受付開始" in r.json["fields"]["closes_at"]
+    # null: no opening time, answers are taken at once
+    r = api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, "opens_at": None})
+    assert r.json["state"] == "open" and r.json["opens_at"] is None
+    r = api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, json=answers(r.json))
+    assert r.status_code == 200, r.json
+
+
+def test_a_survey_of_an_event_under_way_is_open_at_once(api, token, make, organizer):
+    event = make.event(organizer, starts_at=now_utc() - timedelta(hours=1))
+    r = api("put", f"/events/{event.slug}/survey", token, json=SURVEY)
+    assert r.json["state"] == "open" and datetime.fromisoformat(r.json["opens_at"]) == event.starts_at
+    reg = attendee(event)
+    assert api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token,
+               json=answers(r.json)).status_code == 200
+
+
 def test_editing_an_answered_question_reports_the_new_version(api, token, event, survey):
     reg = attendee(event)
     api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, json=answers(survey, 満足度=1))
@@ -223,8 +306,14 @@ def test_editing_an_answered_question_reports_the_new_version(api, token, event,
     assert r.status_code == 200
     first = survey["questions"][0]["id"]
     assert (r.json["questions"][0]["id"], r.json["questions"][0]["version"]) == (first, 2)
-    assert r.json["warnings"] == [f"question {first}: answered before this change; saved as version 2",
-                                  f"question {qid(survey, '感想')}: removed; its answers are kept in the results"]
+    removed = qid(survey, "感想")
+    assert r.json["warnings"] == [
+        f"質問（ID {first}）: 回答のある質問の内容を変えたため、第2版として保存しました。これまでの回答は変更前の版として集計します。",
+        f"質問（ID {removed}）: 削除しました。回答は結果の「変更前・削除した質問」に残しています。"]
+    assert [(w["code"], w["question_id"], w["version"]) for w in r.json["warning_details"]] == [
+        ("question_new_version", first, 2), ("question_removed", removed, 1)]
+    assert [w["message"] for w in r.json["warning_details"]] == r.json["warnings"]
+    assert r.json["state"] == "open"  # saved without opens_at: the survey keeps its opening time
     res = api("get", f"/events/{event.slug}/survey/results", token).json
     assert res["questions"][0]["count"] == 0
     earlier = {(e["id"], e["version"]): e for e in res["earlier"]}

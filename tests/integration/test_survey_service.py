@@ -64,7 +64,8 @@ def counts():
 # ------------------------------------------------------------------ building
 def test_default_template_is_japanese_and_complete(make, organizer):
     event = make.event(organizer)
-    survey = make_survey(event, organizer)
+    survey = service.create_survey(event, organizer, now_utc())
+    db.session.commit()
     kinds = [(q.key, q.current.kind) for q in survey.questions]
     assert kinds == [("satisfaction", "rating"), ("usefulness", "rating"), ("recommend", "rating"),
                      ("most_useful", "long_text"), ("next_themes", "multiple"), ("will_post", "single"),
@@ -76,11 +77,47 @@ def test_default_template_is_japanese_and_complete(make, organizer):
     assert question(survey, "next_themes").current.allow_other is True
     assert question(survey, "satisfaction").current.text == "本日の勉強会の満足度を教えてください。"
     assert len(survey.short_code) == 6 and set(survey.short_code) <= set("23456789ABCDEFGHJKMNPQRSTVWXYZ")
-    assert service.state(survey, now_utc()) == "open"
-    assert survey.opens_at is None and survey.closes_at == event.ends_at + timedelta(days=14)
+    assert survey.closes_at == event.ends_at + timedelta(days=14)
     with pytest.raises(Conflict) as err:
         service.create_survey(event, organizer, now_utc())
     assert err.value.code == "survey_exists"
+
+
+def test_a_new_survey_opens_when_the_event_starts(make, organizer):
+    """A post-event survey ("本日はご参加ありがとうございました") made months ahead takes no answers
+    before the event; the organizer may set another time, or none (``opens_at=None``)."""
+    event = make.event(organizer, starts_at=now_utc() + timedelta(days=120))
+    survey = service.create_survey(event, organizer, now_utc())
+    db.session.commit()
+    assert survey.opens_at == event.starts_at
+    assert service.state(survey, now_utc()) == "scheduled"
+    assert service.state(survey, event.starts_at - timedelta(seconds=1)) == "scheduled"
+    assert service.state(survey, event.starts_at) == "open"
+    with pytest.raises(Conflict) as err:
+        submit(survey, attendee(event))
+    assert err.value.code == "survey_not_open" and err.value.status == 409
+    assert "から回答できます" in err.value.message
+    db.session.rollback()
+    assert counts() == (0, 0, 0)
+    # saving it again keeps the opening time unless told
+    data = service.SurveyData.from_survey(survey)
+    data.title = "改題"
+    service.save_survey(event, data, organizer, now_utc())
+    assert survey.opens_at == event.starts_at
+    data = service.SurveyData(title="t", questions=[Q("text", "感想")])
+    service.save_survey(event, data, organizer, now_utc())
+    assert survey.opens_at == event.starts_at
+    data.opens_at = None  # no opening time: at once
+    service.save_survey(event, data, organizer, now_utc())
+    db.session.commit()
+    assert survey.opens_at is None and service.state(survey, now_utc()) == "open"
+    # created from data without an opening time: the event's start too
+    other = make.event(organizer)
+    made = service.create_survey(other, organizer, now_utc(), service.SurveyData("t", [Q("text", "感想")]))
+    assert made.opens_at == other.starts_at
+    # an event that has started: open at once
+    started = make.event(organizer, starts_at=now_utc() - timedelta(minutes=5))
+    assert service.state(service.create_survey(started, organizer, now_utc()), now_utc()) == "open"
 
 
 @pytest.mark.parametrize("bad, key", [
@@ -643,6 +680,69 @@ def test_results_count_checked_in_when_a_source_is_plugged_in(make, organizer, m
     checked_in(monkeypatch, {event.id: people[:2]})
     res = service.results(survey)
     assert res.checked_in == 2 and res.rate_checked_in == 50.0
+
+
+def test_response_rates_count_people_never_responses(make, organizer, monkeypatch):
+    """Rates are respondents ÷ people on the same side: of everyone who checked in (and still may
+    answer), how many responded — answers from people who never checked in don't count there."""
+    from eventsvc.registration import privacy
+
+    event = make.event(organizer)
+    survey = make_survey(event, organizer)
+    people = [attendee(event) for _ in range(12)]
+    came, erased = people[0], people[11]
+    checked_in(monkeypatch, {event.id: [came, erased]})
+    privacy.erase_registration(erased, now_utc())
+    db.session.commit()
+    for reg in people[1:11]:
+        submit(survey, reg)
+    res = service.results(survey)
+    assert (res.responses, res.checked_in, res.respondents_checked_in) == (10, 1, 0)
+    assert res.rate_checked_in == 0.0  # was 1000 % (10 responses ÷ 1 check-in)
+    assert (res.confirmed, res.respondents_confirmed, res.rate_confirmed) == (11, 10, 90.9)
+    submit(survey, came)
+    res = service.results(survey)
+    assert (res.respondents_checked_in, res.rate_checked_in, res.rate_confirmed) == (1, 100.0, 100.0)
+
+
+def test_erasing_a_person_removes_who_answered_and_keeps_the_answer(make, organizer, monkeypatch):
+    """Named survey: after the attendee deletes their data, nothing in the database says they
+    answered (no respondent row, no registration or time on the response); the answer stays."""
+    from eventsvc.registration import privacy
+
+    event = make.event(organizer)
+    survey = make_survey(event, organizer, anonymous=False)
+    gone, stays = attendee(event), attendee(event)
+    checked_in(monkeypatch, {event.id: [gone, stays]})
+    assert service.send_invitations(survey, organizer, now_utc(), link_for=_link).people == 2
+    submit(survey, gone, comments="消えない感想")
+    submit(survey, stays)
+    counted = privacy.erase_registration(gone, event.ends_at + timedelta(hours=1))  # after the event: still confirmed
+    db.session.commit()
+    assert counted["survey_respondents_deleted"] == 1
+    assert db.session.scalars(select(SurveyRespondent.registration_id)).all() == [stays.id]
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse).where(
+        SurveyResponse.registration_id == gone.id)) == 0
+    res = service.results(survey)
+    assert res.responses == 2 and "消えない感想" in [t.text for t in res.questions[6].texts]
+    assert (res.checked_in, res.respondents_checked_in, res.rate_checked_in) == (1, 1, 100.0)
+    assert (res.confirmed, res.respondents_confirmed) == (1, 1)
+    # and nobody writes to the erased address
+    later = service.send_reminders(survey, organizer, now_utc() + timedelta(days=1), link_for=_link)
+    assert later.deliveries == [] and later.answered == 1
+
+
+def test_an_erased_person_who_came_is_not_invited(make, organizer, monkeypatch):
+    from eventsvc.registration import privacy
+
+    event = make.event(organizer)
+    survey = make_survey(event, organizer)
+    gone, stays = attendee(event), attendee(event)
+    checked_in(monkeypatch, {event.id: [gone, stays]})
+    privacy.erase_registration(gone, event.ends_at + timedelta(hours=1))
+    db.session.commit()
+    result = service.send_invitations(survey, organizer, now_utc(), link_for=_link)
+    assert [d.registration_id for d in result.deliveries] == [stays.id]
 
 
 def test_versions_are_unique_per_question(make, organizer):

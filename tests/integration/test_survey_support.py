@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 
 from eventsvc.core.clock import now_utc
@@ -28,6 +29,13 @@ def attendee(event, **kw):
 
 
 def make_survey(event, organizer, data=None, **changes):
+    """The event's survey (the template unless ``data``), then ``changes`` set on it.
+
+    It takes answers at once (``opens_at`` an hour ago) unless ``changes`` say otherwise: the
+    tests' events are still ahead, and a survey left to the default opens only when its event
+    starts (see ``test_a_new_survey_opens_when_the_event_starts``).
+    """
+    changes.setdefault("opens_at", now_utc() - timedelta(hours=1))
     survey = service.create_survey(event, organizer, now_utc(), data)
     for key, value in changes.items():
         setattr(survey, key, value)

@@ -496,3 +496,75 @@ def test_an_expired_form_comes_back_with_the_answers_typed(app, client, setup, m
     assert stored()[0] == 1
     # everywhere else the app-wide CSRF protection still answers first
     assert client.post(f"/events/{event.slug}/survey", data={"code": reg.ticket_code}).status_code == 400
+
+
+# ------------------------------------------------------------------ opening, closing and the ticket page
+def ticket_page(client, reg) -> str:
+    from eventsvc.registration import service as registrations
+
+    return html(client.get(f"/my/{registrations.link_token(reg)}"))
+
+
+def test_a_survey_from_the_template_opens_when_the_event_starts(app, client, login, make, organizer):
+    event = make.event(organizer, starts_at=now_utc() + timedelta(days=120))
+    reg = attendee(event)
+    login(organizer)
+    assert client.post(f"/manage/events/{event.slug}/survey/create").status_code == 302
+    survey = service.get_survey(event)
+    assert survey.opens_at == event.starts_at and service.state(survey, now_utc()) == "scheduled"
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    assert "受付前" in page and 'id="survey-opens"' in page and "今すぐ締め切る" not in page
+    # organizers still see and edit it, and can put it on the screen
+    for suffix in ("/edit", "/projector", "/results"):
+        assert client.get(f"/manage/events/{event.slug}/survey{suffix}").status_code == 200, suffix
+    # the attendee: no link on the ticket page, a clear message on the survey's pages, nothing saved
+    assert "アンケートに答える" not in ticket_page(client, reg) and "/survey/r/" not in ticket_page(client, reg)
+    assert "から回答できます" in html(client.get(link(app, reg)))
+    r = client.post(link(app, reg), data=form_for(survey))
+    assert r.status_code == 409
+    assert "このアンケートはまだ回答を受け付けていません。" in html(r) and 'role="alert"' in html(r)
+    assert stored() == (0, 0, 0)
+    r = client.post(f"/events/{event.slug}/survey", data={"code": reg.ticket_code}, follow_redirects=True)
+    assert "から回答できます" in html(r) and 'name="revision"' not in html(r)
+
+
+def test_the_ticket_page_says_the_survey_has_closed(app, client, setup):
+    event, survey = setup
+    answered, silent = attendee(event), attendee(event)
+    submit(survey, answered)
+    assert "回答を変更する" in ticket_page(client, answered)
+    service.set_closing(survey, now_utc(), None, now_utc())
+    db.session.commit()
+    page = ticket_page(client, answered)
+    assert "アンケートの受付は終了しました。ご協力ありがとうございました。" in page
+    assert "/survey/r/" not in page and "回答を変更する" not in page
+    page = ticket_page(client, silent)
+    assert "アンケートの受付は終了しました。" in page and "ご協力ありがとうございました。" not in page
+    assert "アンケートに答える" not in page
+
+
+def test_the_results_page_shows_rates_of_people_with_what_they_mean(client, login, setup, organizer, monkeypatch):
+    """12 confirmed people, 11 answered, 1 checked in (who did not answer): 0 %, never 1100 %."""
+    event, survey = setup
+    people = [attendee(event) for _ in range(12)]
+    checked_in(monkeypatch, {event.id: people[:1]})
+    for reg in people[1:]:
+        submit(survey, reg)
+    login(organizer)
+    for suffix in ("", "/results"):
+        page = html(client.get(f"/manage/events/{event.slug}/survey{suffix}"))
+        assert "0%（0 / 1）" in page and "1100%" not in page, suffix
+        assert "91.7%（11 / 12）" in page, suffix
+        assert "回答率は人数の割合です。" in page, suffix
+
+
+def test_english_results_count_one_answer_in_the_singular(client, login, make, organizer):
+    event = make.event(organizer)
+    survey = make_survey(event, organizer)
+    submit(survey, attendee(event))
+    login(organizer)
+    client.set_cookie("lang", "en")
+    for suffix in ("/results", "/summary"):
+        page = html(client.get(f"/manage/events/{event.slug}/survey{suffix}"))
+        assert "1 answers" not in page, suffix
+        assert re.search(r">1 answer<", page), suffix
