@@ -77,6 +77,34 @@ def test_upgrading_a_used_sqlite_database_keeps_the_rows_that_point_at_a_copied_
         db.engine.dispose()
 
 
+def test_upgrading_finishes_erasures_made_before_their_leftovers_were_found(tmp_path):
+    """People erased before 7c3e5b2a9d41 kept the record that they answered a survey and the
+    organizer who admitted them; the migration removes both, and leaves everyone else's."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'erased.db'}", "SECRET_KEY": "x",
+                      "TESTING": True, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        upgrade(revision="5e1c0a7d9b21")
+        with db.engine.begin() as conn:
+            _fill(conn, "organizers", id=1, email="a@city.example.lg.jp", is_active_account=1)
+            _fill(conn, "events", id=1, slug="done", status="closed")
+            _fill(conn, "ticket_types", id=1, event_id=1)
+            for rid, erased in ((1, "2026-11-01 00:00:00.000000"), (2, None)):
+                _fill(conn, "registrations", id=rid, event_id=1, ticket_type_id=1, email=f"p{rid}@x.lg.jp",
+                      ticket_code=f"code{rid}", attendee_token_hash=f"hash{rid}", erased_at=erased)
+                _fill(conn, "checkins", id=rid, event_id=1, registration_id=rid, organizer_id=1)
+            _fill(conn, "surveys", id=1, event_id=1)
+            for rid in (1, 2):
+                _fill(conn, "survey_respondents", id=rid, survey_id=1, registration_id=rid)
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT registration_id FROM survey_respondents")).scalars().all() == [2]
+            assert conn.execute(text("SELECT registration_id, organizer_id FROM checkins ORDER BY id")).all() == [
+                (1, None), (2, 1)]
+        db.engine.dispose()
+
+
 def test_migrations_on_an_empty_postgresql_database(request):
     import secrets
 
