@@ -70,6 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     _register_blueprints(app)
+    from .core.i18n import N_
     from .errors import DomainError, NotFound, register_error_handlers, wants_json
     from .web import register_web
 
@@ -89,7 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
         Flask-WTF would read it as form data, and a number where a form has text is a 500."""
         if request.is_json and request.method in ("POST", "PUT", "PATCH", "DELETE") \
                 and not wants_json() and not request.path.endswith(".json"):
-            raise DomainError("unsupported_media_type", "フォームとして送信してください。", status=415)
+            raise DomainError("unsupported_media_type", N_("フォームとして送信してください。"), status=415)
 
     @app.url_value_preprocessor
     def _lookup_values(_endpoint, values):
@@ -106,7 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
         (a search, a filter) would be a 500 wherever it reaches a query. Forms and API bodies
         refuse it field by field in their own validation."""
         if any("\x00" in v for v in request.args.values()):
-            raise DomainError("bad_request", "送信された内容に使えない文字（NUL）が含まれています。", status=400)
+            raise DomainError("bad_request", N_("送信された内容に使えない文字（NUL）が含まれています。"), status=400)
 
     @app.teardown_request
     def _reset_intent(_exc):
@@ -137,6 +138,8 @@ def _finish_config(app: Flask) -> None:
 
 
 def _select_locale() -> str:
+    if request.path.startswith("/api/"):
+        return "ja"  # the API's messages are Japanese whatever the caller's cookie says (the code is the contract)
     lang = request.args.get("lang") or request.cookies.get("lang") or session.get("lang")
     return lang if lang in ("ja", "en") else "ja"
 

@@ -13,7 +13,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
-from .core.i18n import N_
+from .core.i18n import N_, Message
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,31 @@ def wants_json() -> bool:
 
 
 def page_message(message: str) -> str:
-    """The message in the page's language: translated when the catalogue has it (``N_``-marked)."""
-    return gettext(message) if message else message
+    """The message in the page's language: translated when the catalogue has it.
+
+    A :class:`~eventsvc.core.i18n.Message` (``msg(N_("…%(x)s…"), x=…)``) is translated from its
+    template and filled with its values (a value that is itself a ``Message`` is translated too);
+    a plain string (``N_``-marked) is looked up as it is, and stays as it is when the catalogue
+    does not have it (a name, a combined text).
+    """
+    if not message:
+        return message
+    if isinstance(message, Message):
+        if not message.params:
+            return gettext(message.template)
+        params = {k: page_message(v) if isinstance(v, Message) else v for k, v in message.params.items()}
+        return gettext(message.template, **params)
+    return gettext(message)
+
+
+def page_messages(messages) -> list[str]:
+    """:func:`page_message` of each (e.g. ``err.fields.values()``)."""
+    return [page_message(m) for m in messages]
+
+
+def page_fields(fields: dict | None) -> dict:
+    """``err.fields`` with each message in the page's language (for forms and pages)."""
+    return {k: page_message(v) for k, v in (fields or {}).items()}
 
 
 def _page(status: int, code: str, message: str):

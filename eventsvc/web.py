@@ -11,7 +11,9 @@ from markupsafe import Markup
 
 from .core import orgs
 from .core.clock import format_date, format_datetime, format_range, format_time
+from .core.i18n import N_
 from .core.markup import render_markdown
+from .errors import page_message
 
 
 def locale() -> str:
@@ -113,10 +115,14 @@ def _first_input(f) -> str | None:
 
 
 def apply_errors(form, fields: dict[str, str], aliases: dict[str, str] | None = None) -> list[str]:
-    """Attach service errors (dotted API paths) to form fields; return those that fit none."""
+    """Attach service errors (dotted API paths) to form fields; return those that fit none.
+
+    The messages are put in the page's language (``errors.page_message``).
+    """
     aliases = aliases or {}
     leftover = []
     for path, message in fields.items():
+        message = page_message(message)
         target = form
         for part in aliases.get(path, path).split("."):
             target = _child(target, part)
@@ -191,7 +197,8 @@ def register_web(app: Flask) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["SESSION_COOKIE_SECURE"])
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", app.config["SESSION_COOKIE_SAMESITE"])
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "このページを見るにはログインしてください。"
+    login_manager.login_message = N_("このページを見るにはログインしてください。")
+    login_manager.localize_callback = page_message  # flashed in the page's language
     login_manager.login_message_category = "info"
 
     from .auth.service import load_session_user
@@ -208,6 +215,7 @@ def register_web(app: Flask) -> None:
         prefecture_name=orgs.prefecture_name,
         markdown=lambda text: Markup(render_markdown(text)),
         messages=error_messages,
+        page_message=page_message,
     )
     app.jinja_env.globals.update(error_summary=error_summary, locale=locale, regions=orgs.REGIONS,
                                  has_endpoint=lambda e: e in app.view_functions)

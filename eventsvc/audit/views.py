@@ -7,6 +7,7 @@ import math
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 
+from ..core.i18n import N_
 from ..errors import Forbidden
 from ..web import page_number
 from . import service
@@ -34,7 +35,7 @@ def _filters() -> service.Filters:
 @login_required
 def index():
     if not current_user.is_admin:
-        raise Forbidden("admin_only", "このページは管理者だけが使えます。")
+        raise Forbidden("admin_only", N_("このページは管理者だけが使えます。"))
     filters = _filters()
     page = page_number()
     rows, total = service.search(filters, page=page)

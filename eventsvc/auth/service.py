@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..core.i18n import N_, msg
 from ..core.text import TextError, check_text, normalize_email
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -46,17 +47,17 @@ def check_email(value: str, field: str = "email") -> str:
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError:
-        raise ValidationFailed({field: "メールアドレスの形式が正しくありません。"}) from None
+        raise ValidationFailed({field: N_("メールアドレスの形式が正しくありません。")}) from None
     if len(email) > 254:
-        raise ValidationFailed({field: "メールアドレスが長すぎます。"})
+        raise ValidationFailed({field: N_("メールアドレスが長すぎます。")})
     return email
 
 
 def check_new_password(password: str, field: str = "password") -> str:
     if len(password) < MIN_PASSWORD:
-        raise ValidationFailed({field: f"パスワードは{MIN_PASSWORD}文字以上にしてください。"})
+        raise ValidationFailed({field: msg(N_("パスワードは%(n)s文字以上にしてください。"), n=MIN_PASSWORD)})
     if len(password) > MAX_PASSWORD:
-        raise ValidationFailed({field: "パスワードが長すぎます。"})
+        raise ValidationFailed({field: N_("パスワードが長すぎます。")})
     return password
 
 
@@ -67,11 +68,11 @@ def create_organizer(email: str, name: str, password: str, *, is_admin: bool = F
     except TextError as err:
         raise ValidationFailed({"name": err.message}) from None
     if not name:
-        raise ValidationFailed({"name": "名前を入力してください。"})
+        raise ValidationFailed({"name": N_("名前を入力してください。")})
     check_new_password(password)
     if db.session.scalar(select(Organizer.id).where(Organizer.email == email)):
-        raise Conflict("organizer_exists", "このメールアドレスの主催者は既に登録されています。",
-                       {"email": "このメールアドレスの主催者は既に登録されています。"})
+        raise Conflict("organizer_exists", N_("このメールアドレスの主催者は既に登録されています。"),
+                       {"email": N_("このメールアドレスの主催者は既に登録されています。")})
     organizer = Organizer(email=email, name=name, password_hash=generate_password_hash(password),
                           is_admin=is_admin)
     db.session.add(organizer)
@@ -82,7 +83,7 @@ def create_organizer(email: str, name: str, password: str, *, is_admin: bool = F
 def find_organizer(email: str) -> Organizer:
     organizer = db.session.scalar(select(Organizer).where(Organizer.email == normalize_email(email)))
     if organizer is None:
-        raise NotFound("organizer_not_found", "その主催者は登録されていません。")
+        raise NotFound("organizer_not_found", N_("その主催者は登録されていません。"))
     return organizer
 
 
@@ -211,10 +212,10 @@ def end_sessions(organizer: Organizer) -> None:
 def change_password(organizer: Organizer, current: str, new: str, now: datetime) -> None:
     """Set a new password after checking the current one; other sessions end."""
     if not check_password_hash(organizer.password_hash, current):
-        raise ValidationFailed({"current_password": "現在のパスワードが正しくありません。"})
+        raise ValidationFailed({"current_password": N_("現在のパスワードが正しくありません。")})
     check_new_password(new, "new_password")
     if new == current:
-        raise ValidationFailed({"new_password": "現在のパスワードとは違うパスワードにしてください。"})
+        raise ValidationFailed({"new_password": N_("現在のパスワードとは違うパスワードにしてください。")})
     set_password(organizer, new, now)
 
 
@@ -225,9 +226,9 @@ def set_password(organizer: Organizer, new: str, now: datetime) -> None:
 
 
 # ------------------------------------------------------------------ second factor
-WRONG_CODE = "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"
+WRONG_CODE = N_("確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。")
 #: an app code typed again within its 30 seconds (or an earlier one's): refused with this
-CODE_ALREADY_USED = "このコードは使用済みです。認証アプリに次のコードが表示されてから入力してください。"
+CODE_ALREADY_USED = N_("このコードは使用済みです。認証アプリに次のコードが表示されてから入力してください。")
 
 
 def _sealing_key() -> bytes:
@@ -266,7 +267,7 @@ def confirm_totp(organizer: Organizer, code: str, now: datetime) -> list[str]:
     are returned (shown once). Other sessions end."""
     _lock(organizer)
     if organizer.totp_pending_secret is None:
-        raise Conflict("totp_not_started", "設定をやり直してください。")
+        raise Conflict("totp_not_started", N_("設定をやり直してください。"))
     pending = _unseal(organizer.totp_pending_secret)
     step = totp.verify(pending, code, now, None) if pending else None
     if step is None:
@@ -336,7 +337,7 @@ def check_second_factor(organizer: Organizer, code: str, now: datetime) -> str |
 def renew_recovery_codes(organizer: Organizer, code: str, now: datetime) -> list[str]:
     """A fresh set of recovery codes (the old ones stop working), after a current app code."""
     if not organizer.has_totp:
-        raise Conflict("totp_not_enabled", "二段階認証が有効になっていません。")
+        raise Conflict("totp_not_enabled", N_("二段階認証が有効になっていません。"))
     checked = verify_second_factor(organizer, code, now)
     if checked.kind != "totp":
         raise ValidationFailed({"code": CODE_ALREADY_USED if checked.replayed else WRONG_CODE})
@@ -352,9 +353,9 @@ def disable_totp(organizer: Organizer, password: str | None, now: datetime) -> N
     None is the administrator's reset from the command line."""
     if password is not None:
         if organizer.is_admin:
-            raise Conflict("totp_required", "管理者は二段階認証を無効にできません。")
+            raise Conflict("totp_required", N_("管理者は二段階認証を無効にできません。"))
         if not check_password_hash(organizer.password_hash, password):
-            raise ValidationFailed({"password": "パスワードが正しくありません。"})
+            raise ValidationFailed({"password": N_("パスワードが正しくありません。")})
     organizer.totp_secret = None
     organizer.totp_pending_secret = None
     organizer.totp_enabled_at = None
@@ -373,14 +374,14 @@ def list_organizers() -> list[Organizer]:
 def get_organizer(organizer_id: int) -> Organizer:
     organizer = db.session.get(Organizer, organizer_id)
     if organizer is None:
-        raise NotFound("organizer_not_found", "その主催者は登録されていません。")
+        raise NotFound("organizer_not_found", N_("その主催者は登録されていません。"))
     return organizer
 
 
 def set_active(organizer: Organizer, active: bool, actor: Organizer) -> None:
     """Deactivate (sessions end at once, API tokens stop working) or reactivate an account."""
     if organizer.id == actor.id and not active:
-        raise Conflict("cannot_deactivate_self", "自分のアカウントは無効にできません。")
+        raise Conflict("cannot_deactivate_self", N_("自分のアカウントは無効にできません。"))
     organizer.is_active_account = active
     if not active:
         end_sessions(organizer)
@@ -430,7 +431,7 @@ def revoke_token(organizer: Organizer, token_id: int, now: datetime) -> ApiToken
     """Revoke one of this organizer's own tokens (someone else's is not found)."""
     row = db.session.get(ApiToken, token_id)
     if row is None or row.organizer_id != organizer.id:
-        raise NotFound("token_not_found", "そのトークンは見つかりません。")
+        raise NotFound("token_not_found", N_("そのトークンは見つかりません。"))
     if row.revoked_at is None:
         row.revoked_at = now
     db.session.flush()

@@ -33,8 +33,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..core.text import TextError, check_text
-from ..errors import DomainError, Forbidden, error_body
+from ..errors import DomainError, Forbidden, error_body, page_message
 from ..events.poster import qr_svg
 from ..extensions import db, limiter, login_manager
 from ..web import apply_errors
@@ -436,7 +437,7 @@ def tokens():
             db.session.commit()
         except TextError as err:
             db.session.rollback()
-            form.name.errors.append(err.message)
+            form.name.errors.append(page_message(err.message))
             status = 422
         else:
             session[NEW_TOKEN] = {"by": organizer.id, "name": name,
@@ -473,7 +474,7 @@ def token_revoke(token_id: int):
 def _admin():
     organizer = _organizer()
     if not organizer.is_admin:
-        raise Forbidden("admin_only", "このページは管理者だけが使えます。")
+        raise Forbidden("admin_only", N_("このページは管理者だけが使えます。"))
     return organizer
 
 
@@ -513,7 +514,7 @@ def admin_organizer_state(organizer_id: int, action: str):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
         return redirect(url_for("auth.admin_organizers"))
     if action == "activate":
         flash(_("%(name)sさんのアカウントを有効にしました。", name=target.name), "success")

@@ -35,6 +35,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import database
 from ..core.clock import to_jst, to_utc
+from ..core.i18n import N_, msg
 from ..core.text import TextError, check_text, search_key
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events.models import Event, TicketType
@@ -175,7 +176,7 @@ def _clean_nonce(nonce: str | None) -> str | None:
     if nonce is None or nonce == "":
         return None
     if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isprintable():
-        raise ValidationFailed({"nonce": "nonce は64文字以内の文字列です。"})
+        raise ValidationFailed({"nonce": N_("nonce は64文字以内の文字列です。")})
     return nonce
 
 
@@ -393,7 +394,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     by chance, and a shared one with the same ticket can only repeat that ticket's own answer.
     """
     if method not in METHODS:
-        raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
+        raise ValidationFailed({"method": msg(N_("method は %(values)s のいずれかです。"), values=" / ".join(METHODS))})
     nonce = _clean_nonce(nonce)
     device = _clean_device(device_id)
     when = _scan_time(scanned_at, now)
@@ -485,10 +486,10 @@ def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datet
     """Take back a registration's check-in (a wrong tap). Raises ``not_checked_in``."""
     registration = _lock_registration(registration_id, event) if _id_ok(registration_id) else None
     if registration is None:
-        raise NotFound("registration_not_found", "この参加者は見つかりません。")
+        raise NotFound("registration_not_found", N_("この参加者は見つかりません。"))
     checkin = _valid_checkin(registration.id)
     if checkin is None:
-        raise Conflict("not_checked_in", "この参加者は受付されていません。")
+        raise Conflict("not_checked_in", N_("この参加者は受付されていません。"))
     checkin.undone_at = now
     checkin.undone_by = actor.label
     db.session.add(CheckinLog(event_id=event.id, registration_id=registration.id, checkin_id=checkin.id,
@@ -528,7 +529,7 @@ def sync(event: Event, scans: list[QueuedScan], *, device_id: str | None, actor:
     scans were given.
     """
     if len(scans) > MAX_SYNC:
-        raise ValidationFailed({"scans": f"一度に送れるのは{MAX_SYNC}件までです。"})
+        raise ValidationFailed({"scans": msg(N_("一度に送れるのは%(n)s件までです。"), n=MAX_SYNC)})
     order = sorted(range(len(scans)), key=lambda i: (_scan_time(scans[i].scanned_at, now), i))
     answers: dict[int, CheckinResult] = {}
     for i in order:
@@ -560,9 +561,9 @@ def record_refusal(event: Event, raw_code: object, answer: str, *, device_id: st
     :func:`check_in`) repeats the first answer.
     """
     if answer not in REFUSALS:
-        raise ValidationFailed({"refused_locally": "refused_locally は " + " / ".join(REFUSALS) + " のいずれかです。"})
+        raise ValidationFailed({"refused_locally": msg(N_("refused_locally は %(values)s のいずれかです。"), values=" / ".join(REFUSALS))})
     if method not in METHODS:
-        raise ValidationFailed({"method": "method は " + " / ".join(METHODS) + " のいずれかです。"})
+        raise ValidationFailed({"method": msg(N_("method は %(values)s のいずれかです。"), values=" / ".join(METHODS))})
     nonce = _clean_nonce(nonce)
     found, code, raw_code = _lookup(event, raw_code, registration_id, nonce)
     ours = found is not None and found.registration.event_id == event.id
@@ -788,7 +789,7 @@ def walk_in(event: Event, data: WalkIn, *, actor: Actor, now: datetime, override
     from .walkin import admit_walk_in  # the desk's wording around register_at_door
 
     if override and not actor.is_organizer:
-        raise DomainError("override_not_allowed", "定員を超えた受付は主催者だけができます。", status=403)
+        raise DomainError("override_not_allowed", N_("定員を超えた受付は主催者だけができます。"), status=403)
     door = admit_walk_in(event, data, now=now, override=override, organizer=actor.is_organizer)
     registration = door.registration
     result = _with_row(registration, check_in(event, registration.ticket_code, device_id=device_id, nonce=None,
@@ -840,13 +841,13 @@ def self_check_in_open(event: Event, now: datetime) -> bool:
 def self_check_in(event: Event, registration: Registration, code: str, *, now: datetime) -> CheckinResult:
     """The attendee checks themselves in with the code on the projector."""
     if registration.event_id != event.id:
-        raise NotFound("registration_not_found", "この参加者は見つかりません。")
+        raise NotFound("registration_not_found", N_("この参加者は見つかりません。"))
     if not self_check_in_open(event, now):
-        raise DomainError("self_checkin_closed", "出席コードは開催時間中だけ入力できます。", status=409)
+        raise DomainError("self_checkin_closed", N_("出席コードは開催時間中だけ入力できます。"), status=409)
     expected = db.session.get(AttendanceCode, event.id)
     given = normalize_attendance_code(code)
     if expected is None or not hmac.compare_digest(given.encode(), expected.code.encode()):
-        raise ValidationFailed({"code": "出席コードが正しくありません。会場のスクリーンに表示されたコードを入力してください。"})
+        raise ValidationFailed({"code": N_("出席コードが正しくありません。会場のスクリーンに表示されたコードを入力してください。")})
     return _with_row(registration, check_in(event, registration.ticket_code, device_id="self", nonce=None,
                                             scanned_at=now, method="self", actor=SELF, now=now))
 
@@ -865,12 +866,12 @@ def create_staff_link(event: Event, label: str, *, expires_at: datetime, created
     except TextError as err:
         errors["label"] = err.message
     if not errors and not label:
-        errors["label"] = "名前（例: 受付2）を入力してください。"
+        errors["label"] = N_("名前（例: 受付2）を入力してください。")
     expires_at = to_utc(expires_at) if expires_at else None
     if expires_at is None or expires_at <= now:
-        errors["expires_at"] = "有効期限は現在より後にしてください。"
+        errors["expires_at"] = N_("有効期限は現在より後にしてください。")
     elif expires_at > now + timedelta(days=MAX_STAFF_LINK_DAYS):
-        errors["expires_at"] = f"有効期限は{MAX_STAFF_LINK_DAYS}日以内にしてください。"
+        errors["expires_at"] = msg(N_("有効期限は%(n)s日以内にしてください。"), n=MAX_STAFF_LINK_DAYS)
     if errors:
         raise ValidationFailed(errors)
     token = STAFF_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -889,7 +890,7 @@ def staff_links(event: Event) -> list[StaffLink]:
 def revoke_staff_link(event: Event, link_id: int, *, now: datetime) -> StaffLink:
     link = db.session.get(StaffLink, link_id) if _id_ok(link_id) else None
     if link is None or link.event_id != event.id:
-        raise NotFound("staff_link_not_found", "このスタッフ用リンクは見つかりません。")
+        raise NotFound("staff_link_not_found", N_("このスタッフ用リンクは見つかりません。"))
     if link.revoked_at is None:
         link.revoked_at = now
         db.session.flush()

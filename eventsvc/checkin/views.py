@@ -107,7 +107,7 @@ def _denied(err: DeskDenied):
         return error_body(err.code, err.message), err.status
     if err.code == "login_required":
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    return render_template("checkin/staff_ended.html", message=err.message), err.status
+    return render_template("checkin/staff_ended.html", message=page_message(err.message)), err.status
 
 
 @bp.errorhandler(DomainError)
@@ -236,7 +236,7 @@ def desk_undo(slug: str, registration_id: int):
         out = desk_api.undo(event, actor, registration_id, now_utc())
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
         return redirect(url_for("checkin.desk", slug=slug))
     return _render_desk(event, actor, result=out)
 
@@ -261,9 +261,10 @@ def desk_walk_in(slug: str):
             db.session.rollback()
             event = _event(slug)
             leftover = apply_errors(form, err.fields or {})
-            form.form_errors.extend(leftover or ([] if err.fields else [err.message]))
-            if err.fields and err.message not in leftover:
-                form.form_errors.append(err.message)
+            message = page_message(err.message)
+            form.form_errors.extend(leftover or ([] if err.fields else [message]))
+            if err.fields and message not in leftover:
+                form.form_errors.append(message)
     return _render_desk(event, actor, walk_in=form, status=422)
 
 
@@ -557,7 +558,7 @@ def self_checkin(slug: str):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        flash(next(iter(err.fields.values())) if err.fields else err.message, "error")
+        flash(page_message(next(iter(err.fields.values())) if err.fields else err.message), "error")
         return redirect(back)
     if out.result == "checked_in":
         flash(_("出席を登録しました。ようこそ！"), "success")

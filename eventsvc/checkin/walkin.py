@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..core.i18n import N_, msg
 from ..errors import DomainError
 from ..events.models import Event
 from ..registration import service as registrations
@@ -24,16 +25,18 @@ if TYPE_CHECKING:
     from .service import WalkIn
 
 #: the desk form's override (``forms.WalkInForm.override``), as its label names it
-OVERRIDE = "定員やドメインの確認を超えて受け付ける"
+OVERRIDE = N_("定員やドメインの確認を超えて受け付ける")
 
 #: what the person at the desk can do about a refusal: ``{code: (staff, organizer)}``
 NEXT_STEP = {
-    "needs_review": ("主催者に受付を依頼してください。",
-                     f"受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
-    "capacity_full": ("定員を超えて受け付けるには主催者が操作してください。",
-                      f"定員を超えて受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
-    "registration_rejected": ("受け付けるかどうかは主催者に確認してください。",
-                              f"それでも受け付けるには「{OVERRIDE}」にチェックを入れてください。"),
+    "needs_review": (N_("主催者に受付を依頼してください。"),
+                     msg(N_("受け付けるには「%(override)s」にチェックを入れてください。"), override=msg(OVERRIDE))),
+    "capacity_full": (N_("定員を超えて受け付けるには主催者が操作してください。"),
+                      msg(N_("定員を超えて受け付けるには「%(override)s」にチェックを入れてください。"),
+                          override=msg(OVERRIDE))),
+    "registration_rejected": (N_("受け付けるかどうかは主催者に確認してください。"),
+                              msg(N_("それでも受け付けるには「%(override)s」にチェックを入れてください。"),
+                                  override=msg(OVERRIDE))),
 }
 
 
@@ -50,4 +53,6 @@ def admit_walk_in(event: Event, data: WalkIn, *, now: datetime, override: bool,
         if err.code not in NEXT_STEP:
             raise
         step = NEXT_STEP[err.code][1 if organizer else 0]
-        raise DomainError(err.code, err.message + step, err.fields, status=err.status) from None
+        # the API's text is the two sentences joined; a page translates each
+        raise DomainError(err.code, msg(N_("%(refusal)s%(next_step)s"), refusal=msg(err.message), next_step=msg(step)),
+                          err.fields, status=err.status) from None

@@ -1,6 +1,6 @@
 """Text rules shared by every form and endpoint.
 
-Pure: imports only the standard library. Input is checked here before it reaches
+Pure: imports only the standard library (and ``core.i18n``). Input is checked here before it reaches
 the database (PostgreSQL rejects NUL; bidi overrides can disguise names and links).
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from .i18n import N_, msg
 
 # C0/C1 controls except tab, LF, CR; plus the bidi embedding/override/isolate marks.
 _FORBIDDEN = re.compile(
@@ -44,14 +46,14 @@ def check_text(value: str, *, max_length: int | None = None, multiline: bool = F
     zero-width or other blank characters) counts as empty: ``""``.
     """
     if _SURROGATE.search(value):
-        raise TextError("invalid_characters", "使用できない文字が含まれています。")
+        raise TextError("invalid_characters", N_("使用できない文字が含まれています。"))
     if _FORBIDDEN.search(value) or (not multiline and re.search("[\t\r\n]", value)):
-        raise TextError("control_characters", "制御文字は使用できません。")
+        raise TextError("control_characters", N_("制御文字は使用できません。"))
     value = value.replace("\r\n", "\n").strip()
     if value and not has_visible_character(value):
         return ""
     if max_length is not None and len(value) > max_length:
-        raise TextError("too_long", f"{max_length}文字以内で入力してください。")
+        raise TextError("too_long", msg(N_("%(n)s文字以内で入力してください。"), n=max_length))
     return value
 
 
@@ -65,7 +67,7 @@ def clean_field(errors: dict, key: str, value, max_length: int, *, required: boo
     if value is None:
         value = ""
     if not isinstance(value, str):
-        errors[key] = "文字列で入力してください。"
+        errors[key] = N_("文字列で入力してください。")
         return ""
     try:
         value = check_text(value, max_length=max_length, multiline=multiline)
@@ -73,7 +75,7 @@ def clean_field(errors: dict, key: str, value, max_length: int, *, required: boo
         errors[key] = err.message
         return value
     if required and not value:
-        errors[key] = f"{label}を入力してください。" if label else "入力してください。"
+        errors[key] = msg(N_("%(label)sを入力してください。"), label=msg(label)) if label else N_("入力してください。")
     return value
 
 

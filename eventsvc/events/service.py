@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from ..core import orgs
 from ..core.clock import to_jst, to_utc
+from ..core.i18n import N_, msg
 from ..core.text import clean_field, is_slug
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..extensions import db
@@ -178,7 +179,7 @@ class EventUpdate:
 def _url(errors: dict, key: str, value: str | None) -> str:
     value = clean_field(errors, key, value, 2000)
     if value and key not in errors and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.I):
-        errors[key] = "http:// または https:// で始まるURLを入力してください。"
+        errors[key] = N_("http:// または https:// で始まるURLを入力してください。")
     return value
 
 
@@ -191,12 +192,12 @@ def _domains(errors: dict, values: list[str]) -> list[str]:
         if not d:
             continue
         if not _DOMAIN.match(d) or "." not in d and len(d) < 2:
-            errors["allowed_email_domains"] = f"ドメインの形式が正しくありません: {d[:50]}"
+            errors["allowed_email_domains"] = msg(N_("ドメインの形式が正しくありません: %(domain)s"), domain=d[:50])
             continue
         if d not in out:
             out.append(d)
     if len(out) > 50:
-        errors["allowed_email_domains"] = "ドメインは50件までです。"
+        errors["allowed_email_domains"] = N_("ドメインは50件までです。")
     return out
 
 
@@ -216,16 +217,16 @@ def validate_event(data: EventData) -> EventData:
     else:
         code = str(d.prefecture_code).zfill(2)
         if not orgs.prefecture_name(code):
-            errors["prefecture_code"] = "都道府県コードが正しくありません（01〜47）。"
+            errors["prefecture_code"] = N_("都道府県コードが正しくありません（01〜47）。")
         d.prefecture_code = code
     if d.region in ("", None):
         d.region = orgs.region_of(d.prefecture_code) if d.prefecture_code and "prefecture_code" not in errors else None
     else:
         region = _region_code(d.region)
         if region is None:
-            errors["region"] = "地域が正しくありません。"
+            errors["region"] = N_("地域が正しくありません。")
         elif d.prefecture_code and "prefecture_code" not in errors and orgs.region_of(d.prefecture_code) != region:
-            errors["region"] = "都道府県と地域が一致しません。"
+            errors["region"] = N_("都道府県と地域が一致しません。")
         d.region = region or d.region
 
     for key in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
@@ -234,32 +235,32 @@ def validate_event(data: EventData) -> EventData:
             setattr(d, key, to_utc(value))
     if d.starts_at and d.ends_at:
         if d.ends_at <= d.starts_at:
-            errors["ends_at"] = "終了日時は開始日時より後にしてください。"
+            errors["ends_at"] = N_("終了日時は開始日時より後にしてください。")
         elif d.ends_at - d.starts_at > MAX_DURATION:
-            errors["ends_at"] = "開催期間は14日以内にしてください。"
+            errors["ends_at"] = N_("開催期間は14日以内にしてください。")
         if not (2000 <= to_jst(d.starts_at).year <= 2100):
-            errors["starts_at"] = "開始日時が正しくありません。"
+            errors["starts_at"] = N_("開始日時が正しくありません。")
     if d.registration_opens_at and d.registration_closes_at and d.registration_closes_at <= d.registration_opens_at:
-        errors["registration_closes_at"] = "受付終了は受付開始より後にしてください。"
+        errors["registration_closes_at"] = N_("受付終了は受付開始より後にしてください。")
     if d.registration_closes_at and d.ends_at and d.registration_closes_at > d.ends_at:
-        errors["registration_closes_at"] = "受付終了はイベント終了までにしてください。"
+        errors["registration_closes_at"] = N_("受付終了はイベント終了までにしてください。")
 
     if d.selection not in SELECTIONS:
-        errors["selection"] = "選考方法は first_come または lottery です。"
+        errors["selection"] = N_("選考方法は first_come または lottery です。")
     d.allowed_email_domains = _domains(errors, list(d.allowed_email_domains or []))
 
     if d.slug is not None and d.slug != "":
         if not is_slug(d.slug):
-            errors["slug"] = "スラッグは半角英小文字・数字・ハイフン（64文字以内）です。"
+            errors["slug"] = N_("スラッグは半角英小文字・数字・ハイフン（64文字以内）です。")
         elif d.slug in RESERVED_SLUGS:
-            errors["slug"] = f"「{d.slug}」は画面のURLに使われているため、スラッグにできません。"
+            errors["slug"] = msg(N_("「%(slug)s」は画面のURLに使われているため、スラッグにできません。"), slug=d.slug)
     else:
         d.slug = None
 
     if not d.ticket_types:
-        errors["ticket_types"] = "参加区分を1つ以上設定してください。"
+        errors["ticket_types"] = N_("参加区分を1つ以上設定してください。")
     if len(d.ticket_types) > MAX_TICKET_TYPES:
-        errors["ticket_types"] = f"参加区分は{MAX_TICKET_TYPES}件までです。"
+        errors["ticket_types"] = msg(N_("参加区分は%(n)s件までです。"), n=MAX_TICKET_TYPES)
     seen: set[str] = set()
     seen_names: set[str] = set()
     cleaned = []
@@ -267,19 +268,19 @@ def validate_event(data: EventData) -> EventData:
         key = f"ticket_types.{i}"
         code = (t.code or "").strip().lower()
         if not _CODE.match(code):
-            errors[f"{key}.code"] = "コードは半角英小文字・数字・_・-（32文字以内）です。"
+            errors[f"{key}.code"] = N_("コードは半角英小文字・数字・_・-（32文字以内）です。")
         elif code in seen:
-            errors[f"{key}.code"] = "コードが重複しています。"
+            errors[f"{key}.code"] = N_("コードが重複しています。")
         seen.add(code)
         name = clean_field(errors, f"{key}.name", t.name, 100, required=True)
         if f"{key}.name" not in errors:
             # the registration form and the lists tell types apart by name: compare them as read
             folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
             if folded in seen_names:
-                errors[f"{key}.name"] = "名前が重複しています。"
+                errors[f"{key}.name"] = N_("名前が重複しています。")
             seen_names.add(folded)
         if not isinstance(t.capacity, int) or isinstance(t.capacity, bool) or not 0 <= t.capacity <= MAX_CAPACITY:
-            errors[f"{key}.capacity"] = f"定員は0〜{MAX_CAPACITY:,}の整数です。"
+            errors[f"{key}.capacity"] = msg(N_("定員は0〜%(max)sの整数です。"), max=f"{MAX_CAPACITY:,}")
         cleaned.append(TicketTypeData(code, name, t.capacity))
     d.ticket_types = cleaned
     if errors:
@@ -299,7 +300,7 @@ def _region_code(value: str) -> str | None:
 def validate_agenda(event: Event, items: list[AgendaItemData]) -> list[AgendaItemData]:
     errors: dict[str, str] = {}
     if len(items) > MAX_AGENDA_ITEMS:
-        raise ValidationFailed({"agenda": f"プログラムは{MAX_AGENDA_ITEMS}件までです。"})
+        raise ValidationFailed({"agenda": msg(N_("プログラムは%(n)s件までです。"), n=MAX_AGENDA_ITEMS)})
     out = []
     for i, item in enumerate(items):
         key = f"agenda.{i}"
@@ -310,12 +311,12 @@ def validate_agenda(event: Event, items: list[AgendaItemData]) -> list[AgendaIte
         it.description = clean_field(errors, f"{key}.description", it.description, 5000, multiline=True)
         it.materials_url = _url(errors, f"{key}.materials_url", it.materials_url)
         if it.kind not in AGENDA_KINDS:
-            errors[f"{key}.kind"] = "種類が正しくありません。"
+            errors[f"{key}.kind"] = N_("種類が正しくありません。")
         it.starts_at, it.ends_at = to_utc(it.starts_at), to_utc(it.ends_at)
         if it.ends_at <= it.starts_at:
-            errors[f"{key}.ends_at"] = "終了時刻は開始時刻より後にしてください。"
+            errors[f"{key}.ends_at"] = N_("終了時刻は開始時刻より後にしてください。")
         elif it.starts_at < event.starts_at or it.ends_at > event.ends_at:
-            errors[f"{key}.starts_at"] = "イベントの開催時間内にしてください。"
+            errors[f"{key}.starts_at"] = N_("イベントの開催時間内にしてください。")
         out.append(it)
     if errors:
         raise ValidationFailed(errors)
@@ -331,7 +332,7 @@ def get_public_event(slug: str) -> Event:
     """A published, closed or cancelled event; drafts do not exist for the public."""
     event = db.session.scalar(select(Event).where(Event.slug == slug).options(*_with_children()))
     if event is None or not event.is_public:
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     return event
 
 
@@ -339,7 +340,7 @@ def get_event_for(slug: str, organizer) -> Event:
     """An event this organizer manages; others' events are 404, not 403."""
     event = db.session.scalar(select(Event).where(Event.slug == slug).options(*_with_children()))
     if event is None or not event.is_managed_by(organizer):
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     return event
 
 
@@ -347,7 +348,7 @@ def get_visible_event(slug: str, organizer) -> Event:
     """Public events for anyone; drafts only for their organizers."""
     event = db.session.scalar(select(Event).where(Event.slug == slug).options(*_with_children()))
     if event is None or not (event.is_public or event.is_managed_by(organizer)):
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     return event
 
 
@@ -397,7 +398,7 @@ def _slug_free(slug: str, exclude_id: int | None = None) -> None:
     if exclude_id:
         q = q.where(Event.id != exclude_id)
     if db.session.scalar(q):
-        raise Conflict("slug_taken", "このスラッグは既に使われています。", {"slug": "既に使われています。"})
+        raise Conflict("slug_taken", N_("このスラッグは既に使われています。"), {"slug": N_("既に使われています。")})
 
 
 def _apply(event: Event, d: EventData) -> tuple[list[TicketType], list[CapacityWarning]]:
@@ -414,7 +415,7 @@ def _apply(event: Event, d: EventData) -> tuple[list[TicketType], list[CapacityW
     for code, t in existing.items():
         if code not in wanted:
             if taken.get(t.id):
-                raise ValidationFailed({"ticket_types": f"申込みのある参加区分「{t.name}」は削除できません。"})
+                raise ValidationFailed({"ticket_types": msg(N_("申込みのある参加区分「%(name)s」は削除できません。"), name=t.name)})
             event.ticket_types.remove(t)
     raised, short = [], []
     for position, t in enumerate(d.ticket_types):
@@ -448,18 +449,18 @@ def update_event(event: Event, data: EventData, actor, now: datetime) -> EventUp
     Returns the event with those warnings and promotions, for the page and the API to report.
     """
     if event.status == "cancelled":
-        raise Conflict("event_cancelled", "中止したイベントは編集できません。")
+        raise Conflict("event_cancelled", N_("中止したイベントは編集できません。"))
     d = validate_event(data)
     if d.slug and d.slug != event.slug:
         if event.status != "draft":
-            raise ValidationFailed({"slug": "公開後はスラッグ（URL）を変更できません。"})
+            raise ValidationFailed({"slug": N_("公開後はスラッグ（URL）を変更できません。")})
         _slug_free(d.slug, event.id)
         event.slug = d.slug
     raised, short = _apply(event, d)
     if event.agenda_items:
         outside = [a for a in event.agenda_items if a.starts_at < event.starts_at or a.ends_at > event.ends_at]
         if outside:
-            raise ValidationFailed({"ends_at": "プログラムが開催時間の外になります。先にプログラムを修正してください。"})
+            raise ValidationFailed({"ends_at": N_("プログラムが開催時間の外になります。先にプログラムを修正してください。")})
     event.updated_at = now
     db.session.flush()
     promotions = []
@@ -475,10 +476,11 @@ def set_status(event: Event, status: str, actor, now: datetime) -> Event:
     if status == event.status:
         return event
     if status not in TRANSITIONS.get(event.status, set()):
-        raise Conflict("invalid_status_change", f"「{event.status}」から「{status}」には変更できません。")
+        raise Conflict("invalid_status_change", msg(N_("「%(current)s」から「%(status)s」には変更できません。"),
+                                                         current=event.status, status=status))
     if status == "published":
         if not event.ticket_types:
-            raise Conflict("not_publishable", "参加区分を設定してから公開してください。")
+            raise Conflict("not_publishable", N_("参加区分を設定してから公開してください。"))
         event.published_at = event.published_at or now
     event.status = status
     event.updated_at = now

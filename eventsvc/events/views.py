@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..core import orgs
 from ..core.clock import jst_combine, now_utc, to_jst
-from ..errors import DomainError, ValidationFailed
+from ..errors import DomainError, ValidationFailed, page_message
 from ..extensions import db
 from ..web import apply_errors, external_url, locale
 from . import service
@@ -384,7 +384,7 @@ def manage_status(slug: str, status: str):
                "cancelled": _("イベントを中止にしました。")}[status], "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(url_for("events.manage_show", slug=slug))
 
 

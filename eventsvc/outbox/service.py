@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import database
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from .models import STATES, Delivery
@@ -97,14 +98,14 @@ def counts_for_event(event_id: int) -> dict[str, int]:
 def get_for_event(event_id: int, delivery_id: int) -> Delivery:
     row = db.session.get(Delivery, delivery_id)
     if row is None or row.event_id != event_id:
-        raise NotFound("delivery_not_found", "配信が見つかりません。")
+        raise NotFound("delivery_not_found", N_("配信が見つかりません。"))
     return row
 
 
 def retry(row: Delivery, now: datetime) -> Delivery:
     """A person decided to send a failed or uncertain delivery again (the only way it is re-sent)."""
     if row.state not in ("failed", "uncertain", "held"):
-        raise Conflict("not_retryable", "送信済み・送信待ちの配信は再送できません。")
+        raise Conflict("not_retryable", N_("送信済み・送信待ちの配信は再送できません。"))
     row.state = "queued"
     row.next_attempt_at = now
     row.claimed_by, row.claimed_until, row.send_started_at = "", None, None

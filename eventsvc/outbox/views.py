@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from ..core.clock import now_utc
 from ..core.i18n import N_
-from ..errors import DomainError
+from ..errors import DomainError, page_message
 from ..events import service as events_service
 from ..events.forms import ActionForm
 from ..extensions import db
@@ -82,5 +82,5 @@ def manage_retry(slug: str, delivery_id: int):
         flash(_("再送を予約しました。"), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(url_for("outbox.manage_show", slug=slug, delivery_id=delivery_id))

@@ -296,9 +296,11 @@ def purge_due(now: datetime, *, actor=None) -> list[PurgeResult]:
 def set_retention_days(event: Event, days: int | None, now: datetime) -> RegistrationSettings:
     """The event's own retention (None: the service default)."""
     if days is not None and (isinstance(days, bool) or not MIN_RETENTION_DAYS <= int(days) <= MAX_RETENTION_DAYS):
+        from ..core.i18n import N_, msg
         from ..errors import ValidationFailed
 
-        raise ValidationFailed({"retention_days": f"{MIN_RETENTION_DAYS}〜{MAX_RETENTION_DAYS}日で指定してください。"})
+        raise ValidationFailed({"retention_days": msg(N_("%(min)s〜%(max)s日で指定してください。"), min=MIN_RETENTION_DAYS,
+                                                           max=MAX_RETENTION_DAYS)})
     settings = db.session.get(RegistrationSettings, event.id) or service.new_settings_row(event, now)
     settings.retention_days = int(days) if days is not None else None
     db.session.flush()

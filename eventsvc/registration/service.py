@@ -36,6 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .. import database
 from ..core import orgs
 from ..core.clock import now_utc
+from ..core.i18n import N_, msg
 from ..core.text import (
     TextError,
     check_text,
@@ -136,16 +137,16 @@ def update_settings(event: Event, actor, now: datetime, *, promotion_mode: str, 
                     questions: list[Question], lottery_at: datetime | None, privacy_purpose: str) -> RegistrationSettings:
     errors: dict[str, str] = {}
     if promotion_mode not in PROMOTION_MODES:
-        errors["promotion_mode"] = "auto または offer を指定してください。"
+        errors["promotion_mode"] = N_("auto または offer を指定してください。")
     if not isinstance(offer_hours, int) or isinstance(offer_hours, bool) or not 1 <= offer_hours <= 24 * 14:
-        errors["offer_hours"] = "1〜336時間で指定してください。"
+        errors["offer_hours"] = N_("1〜336時間で指定してください。")
     try:
         privacy_purpose = check_text(privacy_purpose or "", max_length=2000, multiline=True)
     except TextError as err:
         errors["privacy_purpose"] = err.message
     cleaned = _clean_questions(questions, errors)
     if lottery_at is not None and lottery_at.tzinfo is None:
-        errors["lottery_at"] = "日時にタイムゾーンがありません。"
+        errors["lottery_at"] = N_("日時にタイムゾーンがありません。")
     if errors:
         raise ValidationFailed(errors)
     row = db.session.get(RegistrationSettings, event.id) or new_settings_row(event, now)
@@ -158,24 +159,24 @@ def update_settings(event: Event, actor, now: datetime, *, promotion_mode: str, 
 
 def _clean_questions(questions: list[Question], errors: dict) -> list[Question]:
     if len(questions) > MAX_QUESTIONS:
-        errors["questions"] = f"質問は{MAX_QUESTIONS}件までです。"
+        errors["questions"] = msg(N_("質問は%(n)s件までです。"), n=MAX_QUESTIONS)
         return []
     out, seen = [], set()
     for i, q in enumerate(questions):
         key = f"questions.{i}"
         qid = (q.id or "").strip() or f"q{uuid.uuid4().hex[:8]}"
         if not qid.replace("_", "").replace("-", "").isalnum() or len(qid) > 32 or qid in seen:
-            errors[f"{key}.id"] = "質問IDは半角英数字（32文字以内、重複なし）です。"
+            errors[f"{key}.id"] = N_("質問IDは半角英数字（32文字以内、重複なし）です。")
         seen.add(qid)
         if q.kind not in QUESTION_KINDS:
-            errors[f"{key}.kind"] = "種類は text / long_text / single / multiple です。"
+            errors[f"{key}.kind"] = N_("種類は text / long_text / single / multiple です。")
         try:
             text = check_text(q.text or "", max_length=500)
         except TextError as err:
             errors[f"{key}.text"] = err.message
             text = q.text or ""
         if not text:
-            errors[f"{key}.text"] = "質問文を入力してください。"
+            errors[f"{key}.text"] = N_("質問文を入力してください。")
         options = []
         for opt in q.options or []:
             try:
@@ -186,61 +187,61 @@ def _clean_questions(questions: list[Question], errors: dict) -> list[Question]:
             if o and o not in options:
                 options.append(o)
         if q.kind in ("single", "multiple") and not options:
-            errors[f"{key}.options"] = "選択肢を1つ以上入力してください。"
+            errors[f"{key}.options"] = N_("選択肢を1つ以上入力してください。")
         if len(options) > MAX_OPTIONS:
-            errors[f"{key}.options"] = f"選択肢は{MAX_OPTIONS}件までです。"
+            errors[f"{key}.options"] = msg(N_("選択肢は%(n)s件までです。"), n=MAX_OPTIONS)
         out.append(Question(qid, q.kind, text, options if q.kind in ("single", "multiple") else [], bool(q.required)))
     return out
 
 
 # ------------------------------------------------------------------ validation
 def check_email(errors: dict, value: str, key: str = "email") -> str:
-    raw = clean_field(errors, key, value, 320, required=True, label="メールアドレス")
+    raw = clean_field(errors, key, value, 320, required=True, label=N_("メールアドレス"))
     if key in errors:
         return raw
     email = normalize_email(raw)
     if len(email) > 254:
-        errors[key] = "メールアドレスが長すぎます。"
+        errors[key] = N_("メールアドレスが長すぎます。")
         return email
     try:
         validate_email(email, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError:
-        errors[key] = "メールアドレスの形式が正しくありません（例: taro@city.example.lg.jp）。"
+        errors[key] = N_("メールアドレスの形式が正しくありません（例: taro@city.example.lg.jp）。")
     return email
 
 
 def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
     out: dict = {}
     if not isinstance(given, dict):
-        errors["answers"] = "回答はオブジェクトで指定してください。"
+        errors["answers"] = N_("回答はオブジェクトで指定してください。")
         return out
     known = {q.id for q in questions}
     for qid in given:
         if qid not in known:
-            errors[f"answers.{str(qid)[:40]}"] = "この質問はありません。"
+            errors[f"answers.{str(qid)[:40]}"] = N_("この質問はありません。")
     for q in questions:
         key = f"answers.{q.id}"
         value = given.get(q.id)
         if q.kind in ("text", "long_text"):
             v = clean_field(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
             if q.required and not v and key not in errors:
-                errors[key] = "回答してください。"
+                errors[key] = N_("回答してください。")
             if v:
                 out[q.id] = v
         elif q.kind == "single":
             if value in (None, ""):
                 if q.required:
-                    errors[key] = "選んでください。"
+                    errors[key] = N_("選んでください。")
             elif not isinstance(value, str) or value not in q.options:
-                errors[key] = "選択肢から選んでください。"
+                errors[key] = N_("選択肢から選んでください。")
             else:
                 out[q.id] = value
         else:
             values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
             if any(not isinstance(v, str) or v not in q.options for v in values):
-                errors[key] = "選択肢から選んでください。"
+                errors[key] = N_("選択肢から選んでください。")
             elif q.required and not values:
-                errors[key] = "1つ以上選んでください。"
+                errors[key] = N_("1つ以上選んでください。")
             elif values:
                 out[q.id] = [o for o in q.options if o in values]
     return out
@@ -263,22 +264,22 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
              require_organization: bool = False, check_email_field: bool = True) -> Clean:
     """Clean the input; :class:`ValidationFailed` lists every problem at once."""
     errors: dict[str, str] = {}
-    name = clean_field(errors, "name", data.name, 100, required=True, label="氏名")
-    kana_raw = clean_field(errors, "name_kana", data.name_kana, 100, required=True, label="ふりがな")
+    name = clean_field(errors, "name", data.name, 100, required=True, label=N_("氏名"))
+    kana_raw = clean_field(errors, "name_kana", data.name_kana, 100, required=True, label=N_("ふりがな"))
     kana = to_katakana(kana_raw) if "name_kana" not in errors else kana_raw
     if "name_kana" not in errors and not is_katakana_reading(kana):
-        errors["name_kana"] = "ふりがなは、ひらがなかカタカナで入力してください。"
+        errors["name_kana"] = N_("ふりがなは、ひらがなかカタカナで入力してください。")
     email = check_email(errors, data.email) if check_email_field else data.email
     code = (data.organization_code or "").strip() or None
     org_name = clean_field(errors, "organization_name", data.organization_name, 200)
     if code is not None:
         org = orgs.get(code) if isinstance(code, str) and len(code) <= 32 else None
         if org is None:
-            errors["organization_code"] = "所属の団体が見つかりません。一覧から選ぶか、所属名を入力してください。"
+            errors["organization_code"] = N_("所属の団体が見つかりません。一覧から選ぶか、所属名を入力してください。")
         else:
             org_name = org.name
     if require_organization and not code and not org_name and "organization_name" not in errors:
-        errors["organization_name"] = "所属を選ぶか入力してください。"
+        errors["organization_name"] = N_("所属を選ぶか入力してください。")
     department = clean_field(errors, "department", data.department, 200)
     tt = None
     if data.ticket_type in (None, ""):
@@ -286,12 +287,12 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
     else:
         tt = event.ticket_type(data.ticket_type) if isinstance(data.ticket_type, str) else None
         if tt is None:
-            errors["ticket_type"] = "参加区分を選んでください。"
+            errors["ticket_type"] = N_("参加区分を選んでください。")
     if tt is None and "ticket_type" not in errors:
-        errors["ticket_type"] = "このイベントには参加区分がありません。"
+        errors["ticket_type"] = N_("このイベントには参加区分がありません。")
     answers = _answers(errors, questions_of(event), data.answers or {})
     if require_consent and not data.consent_privacy:
-        errors["consent_privacy"] = "個人情報の取扱いへの同意が必要です。"
+        errors["consent_privacy"] = N_("個人情報の取扱いへの同意が必要です。")
     if errors:
         raise ValidationFailed(errors)
     return Clean(name, kana, email, code, org_name, department, tt, answers, data)
@@ -316,7 +317,7 @@ def _lock(tt: TicketType) -> int:
     """Lock the participation type (PostgreSQL) and return its current capacity."""
     capacity = db.session.scalar(_lock_statement(_locks_rows()), {"tt_id": tt.id})
     if capacity is None:
-        raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
+        raise NotFound("ticket_type_not_found", N_("参加区分が見つかりません。"))
     return capacity
 
 
@@ -361,7 +362,7 @@ def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int
     row = database.execute_now(db.session, _admission_statement(lottery),
                                {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
     if row[0] is None:
-        raise NotFound("ticket_type_not_found", "参加区分が見つかりません。")
+        raise NotFound("ticket_type_not_found", N_("参加区分が見つかりません。"))
     return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False
 
 
@@ -464,18 +465,18 @@ def registration_from_link(token: str) -> Registration:
     """The registration a signed link names; ``link_expired`` / ``link_invalid`` otherwise."""
     days = int(current_app.config.get("REGISTRATION_LINK_MAX_AGE_DAYS", DEFAULT_LINK_DAYS))
     if not isinstance(token, str) or len(token) > 300:
-        raise NotFound("link_invalid", "リンクが正しくありません。")
+        raise NotFound("link_invalid", N_("リンクが正しくありません。"))
     try:
         data = _serializer().loads(token, max_age=days * 86400)
     except SignatureExpired:
-        raise DomainError("link_expired", "リンクの有効期限が切れました。新しいリンクをメールで受け取ってください。",
+        raise DomainError("link_expired", N_("リンクの有効期限が切れました。新しいリンクをメールで受け取ってください。"),
                           status=410) from None
     except BadSignature:
-        raise NotFound("link_invalid", "リンクが正しくありません。") from None
+        raise NotFound("link_invalid", N_("リンクが正しくありません。")) from None
     reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
     if reg is None or reg.erased_at is not None or \
             not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
-        raise NotFound("link_invalid", "リンクが正しくありません。")
+        raise NotFound("link_invalid", N_("リンクが正しくありません。"))
     return reg
 
 
@@ -499,7 +500,7 @@ def event_for_registration(slug: str) -> Event:
     row = db.session.execute(_event_statement(), {"slug": slug}).unique().first()
     event = row[0] if row is not None else None
     if event is None or not event.is_public:
-        raise NotFound("event_not_found", "イベントが見つかりません。")
+        raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     # settings_for uses what this query found (the row, or None: "there is none") instead of
     # asking again; the reference also keeps the row alive, as the session holds rows weakly.
     event._registration_settings_ref = row[1]
@@ -510,7 +511,7 @@ def check_window(event: Event, now: datetime) -> None:
     reason = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
                                        closes_at=event.registration_closes_at, ends_at=event.ends_at)
     if reason is not None:
-        raise Conflict("registration_closed", rules.WINDOW_MESSAGES.get(reason, "申込みを受け付けていません。"),
+        raise Conflict("registration_closed", rules.WINDOW_MESSAGES.get(reason, N_("申込みを受け付けていません。")),
                        {"reason": reason})
 
 
@@ -573,8 +574,8 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
         database.execute_now(db.session, _lock_statement(True), {"tt_id": tt.id})
     capacity, taken, waiting, top_rank, existing, drawn = _admission_facts(event, tt, email)
     if existing is not None and existing != "cancelled":
-        raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。",
-                       {"email": "このメールアドレスでは既に申し込まれています。"})
+        raise Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。"),
+                       {"email": N_("このメールアドレスでは既に申し込まれています。")})
     decision = rules.admission(capacity=capacity, taken=taken, email=email,
                                allow_list=list(event.allowed_email_domains or []), selection=event.selection,
                                drawn=drawn)
@@ -584,8 +585,8 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
               "confirmed_at": now if decision.status == "confirmed" else None}
     reg = _insert_registration(values) if existing is None else _apply_again(event, email, values)
     if reg is None:
-        raise Conflict("already_registered", "このメールアドレスでは既に申し込まれています。",
-                       {"email": "このメールアドレスでは既に申し込まれています。"})
+        raise Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。"),
+                       {"email": N_("このメールアドレスでは既に申し込まれています。")})
     # known, not changed: set as loaded, so the next statement has nothing to flush
     set_committed_value(reg, "event", event)
     set_committed_value(reg, "ticket_type", tt)
@@ -714,15 +715,15 @@ def accept_offer(reg: Registration, now: datetime) -> Registration:
     if reg.status == "confirmed":
         return reg
     if reg.status != "offered":
-        raise Conflict("no_offer", "繰り上げのご案内はありません。")
+        raise Conflict("no_offer", N_("繰り上げのご案内はありません。"))
     tt = db.session.get(TicketType, reg.ticket_type_id)
     _lock(tt)
     db.session.refresh(reg)
     if reg.status != "offered":
-        raise Conflict("no_offer", "繰り上げのご案内はありません。")
+        raise Conflict("no_offer", N_("繰り上げのご案内はありません。"))
     if reg.offer_expires_at is not None and now >= reg.offer_expires_at:
         expire_offers(now, ticket_type_id=tt.id)
-        raise Conflict("offer_expired", "回答期限を過ぎたため、席は次の方に移りました。")
+        raise Conflict("offer_expired", N_("回答期限を過ぎたため、席は次の方に移りました。"))
     reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
     db.session.flush()
     _notify_status(reg, now, reason="offer_accepted")
@@ -756,13 +757,13 @@ def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
 def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = False) -> Registration:
     """An organizer moves one waitlisted (or applied) person to confirmed, out of turn."""
     if reg.status not in ("waitlisted", "applied", "offered"):
-        raise Conflict("not_waitlisted", "キャンセル待ちの申込みではありません。")
+        raise Conflict("not_waitlisted", N_("キャンセル待ちの申込みではありません。"))
     tt = db.session.get(TicketType, reg.ticket_type_id)
     capacity = _lock(tt)
     db.session.refresh(reg)
     taken = seats_taken(tt.id) - (1 if reg.status == "offered" else 0)
     if taken >= capacity and not over_capacity:
-        raise Conflict("no_seat_left", "空席がありません（定員を超えて確定するには「定員超過で確定」を選んでください）。")
+        raise Conflict("no_seat_left", N_("空席がありません（定員を超えて確定するには「定員超過で確定」を選んでください）。"))
     reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
     db.session.flush()
     _notify_status(reg, now, reason="promoted")
@@ -773,14 +774,14 @@ def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = Fa
 def approve(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Admit a registration that waited for review (seat, waitlist, or the lottery)."""
     if reg.status != "pending_review":
-        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+        raise Conflict("not_pending", N_("確認待ちの申込みではありません。"))
     note = _note(note)
     tt = db.session.get(TicketType, reg.ticket_type_id)
     event = db.session.get(Event, reg.event_id)
     capacity = _lock(tt)
     db.session.refresh(reg)
     if reg.status != "pending_review":
-        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+        raise Conflict("not_pending", N_("確認待ちの申込みではありません。"))
     decision = rules.admission(capacity=capacity, taken=seats_taken(tt.id), email=reg.email, allow_list=[],
                                selection=event.selection, reviewed=True,
                                drawn=event.selection == "lottery" and lottery_drawn(tt))
@@ -796,7 +797,7 @@ def approve(reg: Registration, actor, now: datetime, *, note: str = "") -> Regis
 
 def reject(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     if reg.status != "pending_review":
-        raise Conflict("not_pending", "確認待ちの申込みではありません。")
+        raise Conflict("not_pending", N_("確認待ちの申込みではありません。"))
     note = _note(note)
     reg.status, reg.review_note, reg.updated_at = "rejected", note, now
     db.session.flush()
@@ -830,8 +831,8 @@ class AtDoor:
 _DOOR_REASONS = {"waitlisted": "promoted", "offered": "promoted", "applied": "promoted",
                  "pending_review": "approved", "rejected": "approved"}
 #: an existing application's status, in the refusals' words
-_DOOR_STATUS_WORDS = {"waitlisted": "キャンセル待ち", "offered": "繰り上げの回答待ち", "applied": "抽選前",
-                      "pending_review": "主催者の確認待ち"}
+_DOOR_STATUS_WORDS = {"waitlisted": N_("キャンセル待ち"), "offered": N_("繰り上げの回答待ち"), "applied": N_("抽選前"),
+                      "pending_review": N_("主催者の確認待ち")}
 
 
 def register_at_door(event: Event, data: RegistrationData, now: datetime, *, override: bool = False) -> AtDoor:
@@ -863,7 +864,7 @@ def register_at_door(event: Event, data: RegistrationData, now: datetime, *, ove
     again) (409). Their messages state the fact; the desk adds what its user can do about it.
     """
     if event.status in ("draft", "cancelled"):
-        raise DomainError("event_not_open", "このイベントでは当日受付ができません。", status=409)
+        raise DomainError("event_not_open", N_("このイベントでは当日受付ができません。"), status=409)
     c = validate(event, data, require_consent=True)
     found = _door_registration(event, c.email, lock=False)
     if found is not None and found.status == "confirmed":
@@ -876,7 +877,7 @@ def register_at_door(event: Event, data: RegistrationData, now: datetime, *, ove
         return AtDoor(reg, "confirmed")
     if (reg is None) != (found is None) or (reg is not None and reg.status != "cancelled"
                                               and reg.ticket_type_id != tt.id):
-        raise Conflict("registration_changed", "この方の申込みが今変更されました。もう一度お試しください。")
+        raise Conflict("registration_changed", N_("この方の申込みが今変更されました。もう一度お試しください。"))
     was = reg.status if reg is not None else None
     refusal = _door_refusal(event, c.email, was, tt, capacity)
     if refusal is not None and not override:
@@ -898,7 +899,7 @@ def register_at_door(event: Event, data: RegistrationData, now: datetime, *, ove
         queue_rank=None, confirmed_at=now)
     new = _insert_registration(values) if reg is None else _apply_again(event, c.email, values)
     if new is None:  # PostgreSQL: another transaction registered the address meanwhile (another type)
-        raise Conflict("registration_changed", "この方の申込みが今変更されました。もう一度お試しください。")
+        raise Conflict("registration_changed", N_("この方の申込みが今変更されました。もう一度お試しください。"))
     set_committed_value(new, "event", event)
     set_committed_value(new, "ticket_type", tt)
     _notify_status(new, now, reason="registered", fresh=reg is None)
@@ -920,18 +921,19 @@ def _door_refusal(event: Event, email: str, was: str | None, tt: TicketType, cap
     A field's message is the refusal's first sentence: the desk adds what to do next, and its error
     summary then says it once, at the field (``web.error_summary``)."""
     if was == "rejected":
-        return Conflict("registration_rejected", "この方の申込みは、参加をお断りしたものです。")
+        return Conflict("registration_rejected", N_("この方の申込みは、参加をお断りしたものです。"))
     if was in (None, "cancelled", "pending_review") and \
             not rules.domain_allowed(email, list(event.allowed_email_domains or [])):
         if was == "pending_review":
-            return Conflict("needs_review", "この方の申込みは主催者の確認待ちです（参加を認めるドメインではありません）。")
-        return Conflict("needs_review", "このメールアドレスは主催者の確認が必要です。",
-                        {"email": "このメールアドレスは主催者の確認が必要です。"})
+            return Conflict("needs_review", N_("この方の申込みは主催者の確認待ちです（参加を認めるドメインではありません）。"))
+        return Conflict("needs_review", N_("このメールアドレスは主催者の確認が必要です。"),
+                        {"email": N_("このメールアドレスは主催者の確認が必要です。")})
     taken = seats_taken(tt.id) - (1 if was == "offered" else 0)  # an offered seat is the person's own
     if taken >= capacity:
         if was in (None, "cancelled"):
-            return Conflict("capacity_full", "この参加区分は満席です。", {"ticket_type": "この参加区分は満席です。"})
-        return Conflict("capacity_full", f"この方の申込みは{_DOOR_STATUS_WORDS[was]}で、「{tt.name}」は満席です。")
+            return Conflict("capacity_full", N_("この参加区分は満席です。"), {"ticket_type": N_("この参加区分は満席です。")})
+        return Conflict("capacity_full", msg(N_("この方の申込みは%(status)sで、「%(ticket_type)s」は満席です。"),
+                                                 status=msg(_DOOR_STATUS_WORDS[was]), ticket_type=tt.name))
     return None
 
 
@@ -939,9 +941,9 @@ def _door_refusal(event: Event, email: str, was: str | None, tt: TicketType, cap
 def run_lottery(event: Event, actor_label: str, now: datetime, *, seed: str | None = None) -> list[LotteryDraw]:
     """Draw every participation type not drawn yet; record seed, inputs and result."""
     if event.selection != "lottery":
-        raise Conflict("not_lottery", "このイベントは抽選ではありません。")
+        raise Conflict("not_lottery", N_("このイベントは抽選ではありません。"))
     if event.status not in ("published", "closed"):
-        raise Conflict("event_not_open", "公開中のイベントだけ抽選できます。")
+        raise Conflict("event_not_open", N_("公開中のイベントだけ抽選できます。"))
     if seed is not None:
         try:
             seed = check_text(seed, max_length=64)
@@ -974,7 +976,7 @@ def run_lottery(event: Event, actor_label: str, now: datetime, *, seed: str | No
             _notify_status(by_id[rid], now, reason="lottery")
         draws.append(row)
     if not draws:
-        raise Conflict("lottery_already_drawn", "抽選は実施済みです。")
+        raise Conflict("lottery_already_drawn", N_("抽選は実施済みです。"))
     return draws
 
 
@@ -1013,7 +1015,7 @@ def run_due_lotteries(now: datetime) -> int:
 def update_details(reg: Registration, data: RegistrationData, now: datetime) -> Registration:
     """The attendee (or an organizer) corrects their details; the e-mail address stays."""
     if reg.status in ("cancelled", "rejected"):
-        raise Conflict("registration_inactive", "取り消された申込みは変更できません。")
+        raise Conflict("registration_inactive", N_("取り消された申込みは変更できません。"))
     event = db.session.get(Event, reg.event_id)
     data = replace(data, email=reg.email, ticket_type=None)
     c = validate(event, data, check_email_field=False)
@@ -1031,9 +1033,9 @@ def change_ticket_type(reg: Registration, code: str, now: datetime) -> Registrat
     event = db.session.get(Event, reg.event_id)
     new = event.ticket_type(code) if isinstance(code, str) else None
     if new is None:
-        raise ValidationFailed({"ticket_type": "参加区分を選んでください。"})
+        raise ValidationFailed({"ticket_type": N_("参加区分を選んでください。")})
     if reg.status in ("cancelled", "rejected"):
-        raise Conflict("registration_inactive", "取り消された申込みは変更できません。")
+        raise Conflict("registration_inactive", N_("取り消された申込みは変更できません。"))
     if new.id == reg.ticket_type_id:
         return reg
     old = db.session.get(TicketType, reg.ticket_type_id)
@@ -1043,7 +1045,7 @@ def change_ticket_type(reg: Registration, code: str, now: datetime) -> Registrat
     was_seated = reg.status in SEATED
     if reg.status in SEATED:
         if seats_taken(new.id) >= caps[new.id]:
-            raise Conflict("no_seat_left", f"「{new.name}」は満席です。")
+            raise Conflict("no_seat_left", msg(N_("「%(ticket_type)s」は満席です。"), ticket_type=new.name))
         reg.status, reg.offer_expires_at = "confirmed", None
         reg.confirmed_at = reg.confirmed_at or now
     elif reg.status == "waitlisted":
@@ -1089,14 +1091,14 @@ def resend_link(event: Event, email: str, now: datetime) -> bool:
 def get_registration(reg_id: int) -> Registration:
     reg = db.session.get(Registration, reg_id)
     if reg is None:
-        raise NotFound("registration_not_found", "申込みが見つかりません。")
+        raise NotFound("registration_not_found", N_("申込みが見つかりません。"))
     return reg
 
 
 def get_for_organizer(reg_id: int, organizer) -> Registration:
     reg = db.session.get(Registration, reg_id)
     if reg is None or not reg.event.is_managed_by(organizer):
-        raise NotFound("registration_not_found", "申込みが見つかりません。")
+        raise NotFound("registration_not_found", N_("申込みが見つかりません。"))
     return reg
 
 
@@ -1170,8 +1172,8 @@ def participants(event: Event) -> list[Registration]:
 def message_confirmed(event: Event, actor, subject: str, body: str, now: datetime) -> int:
     """Mail an organizer's message to every confirmed attendee; returns how many."""
     errors: dict[str, str] = {}
-    subject = clean_field(errors, "subject", subject, 150, required=True, label="件名")
-    body = clean_field(errors, "body", body, 10000, required=True, multiline=True, label="本文")
+    subject = clean_field(errors, "subject", subject, 150, required=True, label=N_("件名"))
+    body = clean_field(errors, "body", body, 10000, required=True, multiline=True, label=N_("本文"))
     if errors:
         raise ValidationFailed(errors)
     batch = uuid.uuid4().hex[:12]

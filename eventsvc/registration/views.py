@@ -27,7 +27,7 @@ from ..core import export, orgs
 from ..core.clock import now_utc, to_jst, to_utc
 from ..core.i18n import N_
 from ..core.text import normalize_email
-from ..errors import DomainError, ValidationFailed
+from ..errors import DomainError, ValidationFailed, page_message, page_messages
 from ..events import service as events_service
 from ..events.forms import ActionForm, choices
 from ..events.poster import qr_png, qr_svg
@@ -208,12 +208,12 @@ def register(slug: str):
         event = events_service.get_public_event(slug)
         context["event"] = event
         if err.code == "registration_closed":
-            context["closed"], context["closed_message"] = "closed", err.message
+            context["closed"], context["closed_message"] = "closed", page_message(err.message)
             return render_template("registration/register.html", form=form, **context), 409
         if err.code == "already_registered":
-            form.form_errors.append(err.message)
+            form.form_errors.append(page_message(err.message))
             if not form.email.errors:
-                form.email.errors = [err.fields.get("email", err.message)]
+                form.email.errors = [page_message(err.fields.get("email", err.message))]
             return render_template("registration/register.html", form=form, already=True, **context), 409
         _merge_errors(form, err.fields, questions)
         return render_template("registration/register.html", form=form, **context), 422
@@ -316,7 +316,7 @@ def attendee_accept(token: str):
         flash(_("参加が確定しました。"), "success")
     except DomainError as err:
         db.session.commit() if err.code == "offer_expired" else db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(url_for("registration.attendee", token=token))
 
 
@@ -349,7 +349,7 @@ def attendee_edit(token: str):
             return redirect(url_for("registration.attendee", token=token))
         except DomainError as err:
             db.session.rollback()
-            type_form.ticket_type.errors = [err.fields.get("ticket_type", err.message)]
+            type_form.ticket_type.errors = [page_message(err.fields.get("ticket_type", err.message))]
             reg = _attendee(token)
             context.update(reg=reg, event=reg.event)
             return render_template("registration/attendee_edit.html", form=form, **context), 409
@@ -509,7 +509,7 @@ def manage_action(reg_id: int, action: str):
         flash(message, "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(target)
 
 
@@ -571,7 +571,7 @@ def manage_settings(slug: str):
         except ValidationFailed as err:
             db.session.rollback()
             event = events_service.get_event_for(slug, current_user)
-            form.form_errors.extend(err.fields.values())
+            form.form_errors.extend(page_messages(err.fields.values()))
     status = 422 if request.method == "POST" else 200
     return render_template("registration/manage_settings.html", event=event, form=form), status
 
@@ -589,5 +589,5 @@ def manage_lottery(slug: str):
         flash(_("抽選しました（シード: %(seed)s）。", seed=draws[0].seed), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(url_for("registration.manage_list", slug=slug))

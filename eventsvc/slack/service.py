@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import orgs
 from ..core.clock import format_range, format_time, jst_combine, to_jst
-from ..core.i18n import N_
+from ..core.i18n import N_, msg
 from ..core.text import is_katakana_reading, to_katakana
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events import service as events_service
@@ -370,11 +370,11 @@ def _check_channel(errors: dict, key: str, value: str | None) -> str | None:
     if not value:
         return None
     if not _CHANNEL_ID.match(value):
-        errors[key] = "チャンネルIDの形式が正しくありません（C… で始まるID）。"
+        errors[key] = N_("チャンネルIDの形式が正しくありません（C… で始まるID）。")
         return None
     if db.session.scalar(select(ChannelCache.channel_id).limit(1)) is not None and db.session.get(
             ChannelCache, value) is None:
-        errors[key] = "このチャンネルは一覧にありません。チャンネル一覧を更新してください。"
+        errors[key] = N_("このチャンネルは一覧にありません。チャンネル一覧を更新してください。")
         return None
     return value
 
@@ -391,7 +391,7 @@ def set_region_channels(mapping: Mapping[str, str | None], actor: Any, now: date
     clean: dict[str, str | None] = {}
     for region, channel in mapping.items():
         if region not in orgs.REGIONS:
-            errors[region] = "地域が正しくありません。"
+            errors[region] = N_("地域が正しくありません。")
             continue
         clean[region] = _check_channel(errors, region, channel)
     if errors:
@@ -576,7 +576,7 @@ def _members_by_email(emails: list[str], gw: SlackGateway, now: datetime) -> dic
 def get_registration(event: Event, registration_id: int) -> Registration:
     reg = db.session.get(Registration, registration_id)
     if reg is None or reg.event_id != event.id:
-        raise NotFound("registration_not_found", "申込みが見つかりません。")
+        raise NotFound("registration_not_found", N_("申込みが見つかりません。"))
     return reg
 
 
@@ -589,19 +589,19 @@ def link_manually(reg: Registration, who_in_slack: str, gw: SlackGateway | None,
     user: SlackUser | None = None
     if "@" in value:
         if gw is None:
-            raise ValidationFailed({"slack_user": "Slackが未設定のため、メールアドレスでは照合できません。メンバーID（U…）を入力してください。"})
+            raise ValidationFailed({"slack_user": N_("Slackが未設定のため、メールアドレスでは照合できません。メンバーID（U…）を入力してください。")})
         user = gw.lookup_by_email(value)
         if user is None:
-            raise ValidationFailed({"slack_user": "このメールアドレスのSlackメンバーは見つかりません。"})
+            raise ValidationFailed({"slack_user": N_("このメールアドレスのSlackメンバーは見つかりません。")})
     elif _USER_ID.match(value):
         if gw is not None:
             user = gw.user_info(value)
             if user is None:
-                raise ValidationFailed({"slack_user": "このIDのSlackメンバーは見つかりません。"})
+                raise ValidationFailed({"slack_user": N_("このIDのSlackメンバーは見つかりません。")})
     else:
-        raise ValidationFailed({"slack_user": "メンバーID（U…）かメールアドレスを入力してください。"})
+        raise ValidationFailed({"slack_user": N_("メンバーID（U…）かメールアドレスを入力してください。")})
     if user is not None and (user.deleted or user.is_bot):
-        raise ValidationFailed({"slack_user": "このメンバーは無効化されているか、ボットです。"})
+        raise ValidationFailed({"slack_user": N_("このメンバーは無効化されているか、ボットです。")})
     user_id = user.id if user is not None else value
     link = _set_link(reg, status="linked", user_id=user_id, method="manual", pinned=True,
                      who=_actor_label(actor), now=now, team_id=(user.team_id if user else "") or "")
@@ -638,7 +638,7 @@ def oidc_start(reg: Registration, config: Mapping[str, Any], redirect_uri: str) 
     ``state`` is signed, expires after :data:`OIDC_MAX_AGE` and names the registration;
     the nonce in it is single use (checked in :func:`oidc_finish`)."""
     if not oidc_configured(config):
-        raise Conflict("oidc_not_configured", "Slackでのサインインは設定されていません。")
+        raise Conflict("oidc_not_configured", N_("Slackでのサインインは設定されていません。"))
     nonce = secrets.token_urlsafe(24)
     state = _oidc_serializer(config["SECRET_KEY"]).dumps(
         {"r": reg.id, "n": nonce, "h": reg.attendee_token_hash[:16]})
@@ -657,22 +657,22 @@ def oidc_state_registration(state: str, config: Mapping[str, Any]) -> Registrati
 
 def _load_state(state: str, config: Mapping[str, Any]) -> dict:
     if not isinstance(state, str) or not state or len(state) > 1000:
-        raise DomainError("state_invalid", "サインインの要求が正しくありません。もう一度お試しください。")
+        raise DomainError("state_invalid", N_("サインインの要求が正しくありません。もう一度お試しください。"))
     try:
         data = _oidc_serializer(config["SECRET_KEY"]).loads(state, max_age=OIDC_MAX_AGE)
     except SignatureExpired:
-        raise DomainError("state_expired", "サインインの有効期限（10分）が切れました。もう一度お試しください。") from None
+        raise DomainError("state_expired", N_("サインインの有効期限（10分）が切れました。もう一度お試しください。")) from None
     except BadSignature:
-        raise DomainError("state_invalid", "サインインの要求が正しくありません。もう一度お試しください。") from None
+        raise DomainError("state_invalid", N_("サインインの要求が正しくありません。もう一度お試しください。")) from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), str):
-        raise DomainError("state_invalid", "サインインの要求が正しくありません。もう一度お試しください。")
+        raise DomainError("state_invalid", N_("サインインの要求が正しくありません。もう一度お試しください。"))
     return data
 
 
 def _state_registration(data: dict) -> Registration:
     reg = db.session.get(Registration, data.get("r")) if isinstance(data.get("r"), int) else None
     if reg is None or not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
-        raise DomainError("state_invalid", "サインインの要求が正しくありません。もう一度お試しください。")
+        raise DomainError("state_invalid", N_("サインインの要求が正しくありません。もう一度お試しください。"))
     return reg
 
 
@@ -683,23 +683,23 @@ def oidc_finish(code: str, state: str, session_nonce: str | None, redirect_uri: 
     if the user is in our workspace."""
     data = _load_state(state, config)
     if not session_nonce or not hmac.compare_digest(str(session_nonce), data["n"]):
-        raise DomainError("state_mismatch", "サインインを始めたブラウザーと違うようです。もう一度お試しください。")
+        raise DomainError("state_mismatch", N_("サインインを始めたブラウザーと違うようです。もう一度お試しください。"))
     reg = _state_registration(data)
     if not remember("oidc_state", data["n"], now):
-        raise DomainError("state_used", "このサインインは使用済みです。もう一度お試しください。")
+        raise DomainError("state_used", N_("このサインインは使用済みです。もう一度お試しください。"))
     if not code or len(code) > 500:
-        raise DomainError("oidc_failed", "Slackから認可コードが返りませんでした。")
+        raise DomainError("oidc_failed", N_("Slackから認可コードが返りませんでした。"))
     try:
         tokens = gw.oidc_token_exchange(code, redirect_uri)
         info = gw.oidc_userinfo(tokens.access_token)
         expected = our_team_id(gw, config)
     except SlackError as err:
-        raise DomainError("oidc_failed", f"Slackでのサインインに失敗しました（{err.error}）。", status=502) from None
+        raise DomainError("oidc_failed", msg(N_("Slackでのサインインに失敗しました（%(error)s）。"), error=err.error), status=502) from None
     if not info.team_id or info.team_id != expected:
-        raise DomainError("wrong_workspace", "コミュニティのSlackワークスペース以外のアカウントでサインインしています。",
+        raise DomainError("wrong_workspace", N_("コミュニティのSlackワークスペース以外のアカウントでサインインしています。"),
                           status=403)
     if not _USER_ID.match(info.user_id or ""):
-        raise DomainError("oidc_failed", "Slackのユーザーを確認できませんでした。", status=502)
+        raise DomainError("oidc_failed", N_("Slackのユーザーを確認できませんでした。"), status=502)
     link = _set_link(reg, status="linked", user_id=info.user_id, method="oidc", pinned=True,
                      who="Sign in with Slack", now=now, team_id=info.team_id)
     db.session.flush()
@@ -838,44 +838,45 @@ def _resolve(item: Planned, content: Any) -> None:
 def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None = None) -> Plan:
     """Exactly what :func:`queue_followup` would queue (for the preview); no writes."""
     if kind not in FOLLOWUP_KINDS:
-        raise ValidationFailed({"kind": "種類が正しくありません。"})
+        raise ValidationFailed({"kind": N_("種類が正しくありません。")})
     ref = channel_for(event, channel)
     plan = Plan(event=event, kind=kind, channel=ref)
     needs_channel = kind in ("announcement", "reminder", "report", "invite")
     if needs_channel and ref is None:
-        plan.problems.append(("no_channel", "投稿先のチャンネルが決まっていません。Slack設定で地域のチャンネルを選ぶか、"
-                                            "このイベントのチャンネルを指定してください。"))
+        plan.problems.append(("no_channel", N_("投稿先のチャンネルが決まっていません。Slack設定で地域のチャンネルを選ぶか、"
+                                            "このイベントのチャンネルを指定してください。")))
     info = event_info(event)
     links = links_for(event)
 
     if kind == "announcement":
         if event.status != "published":
-            plan.problems.append(("not_published", "公開中のイベントだけ告知できます。"))
+            plan.problems.append(("not_published", N_("公開中のイベントだけ告知できます。")))
         if ref is not None:
             plan.items.append(Planned(event.id, "slack.announcement", ref.id, ref.label, blocks.announcement(info)))
     elif kind == "reminder":
         if event.status not in ("published", "closed"):
-            plan.problems.append(("not_published", "公開中のイベントだけリマインドできます。"))
+            plan.problems.append(("not_published", N_("公開中のイベントだけリマインドできます。")))
         if now >= event.starts_at:
-            plan.problems.append(("too_late", "イベントはもう始まっています。"))
+            plan.problems.append(("too_late", N_("イベントはもう始まっています。")))
         if ref is not None:
             at = reminder_time(event, now)
             plan.items.append(Planned(event.id, "slack.reminder", ref.id, ref.label, blocks.reminder(info), not_before=at))
             if at > now:
-                plan.notes.append(f"{format_range(at, None, 'ja')} に投稿します（前日の正午）。")
+                plan.notes.append(msg(N_("%(at)s に投稿します（前日の正午）。"), at=format_range(at, None, "ja")))
     elif kind == "report":
         if now < event.starts_at:
-            plan.problems.append(("too_early", "開催報告はイベントが始まってから投稿できます。"))
+            plan.problems.append(("too_early", N_("開催報告はイベントが始まってから投稿できます。")))
         came, checked = participants(event)
         if not checked:
-            plan.notes.append("チェックインの記録がないため、参加確定の申込みを参加者として数えています。")
+            plan.notes.append(N_("チェックインの記録がないため、参加確定の申込みを参加者として数えています。"))
         attendees = [_attendee_ref(r, links) for r in came]
         plan.names.update({a.slack_user_id: a.name for a in attendees if a.slack_user_id})
         survey = survey_link(event, None)
         if survey is None:
-            plan.notes.append("アンケートが設定されていないため、アンケートの案内は入りません。")
+            plan.notes.append(N_("アンケートが設定されていないため、アンケートの案内は入りません。"))
         named = sum(1 for a in attendees if a.mention_consent)
-        plan.notes.append(f"参加者 {len(came)}名のうち、掲載に同意した {named}名の名前（Slack連携済みの方はメンション）を載せます。")
+        plan.notes.append(msg(N_("参加者 %(n)s名のうち、掲載に同意した %(named)s名の名前（Slack連携済みの方はメンション）を載せます。"),
+                              n=len(came), named=named))
         if ref is not None:
             message = blocks.report(info, len(came), municipality_count(came), _agenda(event), survey, attendees)
             plan.items.append(Planned(event.id, "slack.report", ref.id, ref.label, message))
@@ -891,12 +892,12 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
     elif kind == "survey_dm":
         came, checked = participants(event)
         if not checked:
-            plan.notes.append("チェックインの記録がないため、参加確定の方に送ります。")
+            plan.notes.append(N_("チェックインの記録がないため、参加確定の方に送ります。"))
         if survey_link(event, None) is None:
-            plan.problems.append(("no_survey", "このイベントには回答を受け付けているアンケートがありません。"))
+            plan.problems.append(("no_survey", N_("このイベントには回答を受け付けているアンケートがありません。")))
         at = max(now, event.ends_at)
         if at > now:
-            plan.notes.append(f"イベント終了後（{format_range(at, None, 'ja')}）に送ります。")
+            plan.notes.append(msg(N_("イベント終了後（%(at)s）に送ります。"), at=format_range(at, None, "ja")))
         missing = answered = 0
         for reg in came if not plan.problems else []:
             user = _attendee_ref(reg, links).slack_user_id
@@ -911,9 +912,9 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
                                       registration_id=reg.id, not_before=at, key=survey_dm_key(event, reg)))
             plan.names[user] = reg.name
         if missing:
-            plan.notes.append(f"Slackと連携していない {missing}名には送りません（メールでの案内をご利用ください）。")
+            plan.notes.append(msg(N_("Slackと連携していない %(n)s名には送りません（メールでの案内をご利用ください）。"), n=missing))
         if answered:
-            plan.notes.append(f"回答済みの {answered}名には送りません。")
+            plan.notes.append(msg(N_("回答済みの %(n)s名には送りません。"), n=answered))
     elif kind == "invite":
         came, _checked = participants(event)
         users = tuple(sorted({u for u in (_attendee_ref(r, links).slack_user_id for r in came) if u}))
@@ -922,11 +923,11 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
             if u:
                 plan.names[u] = r.name
         if not users:
-            plan.problems.append(("nobody_linked", "Slackと連携済みの参加者がいません。先にアカウントを照合してください。"))
+            plan.problems.append(("nobody_linked", N_("Slackと連携済みの参加者がいません。先にアカウントを照合してください。")))
         elif ref is not None:
-            text = f"{len(users)}名を {ref.label} に招待"
             plan.items.append(Planned(event.id, INVITE_KIND, ref.id, ref.label, users=users))
-            plan.notes.append(text + f"（{invite_calls(len(users))}回の呼び出しに分けます）")
+            plan.notes.append(msg(N_("%(n)s名を %(channel)s に招待（%(calls)s回の呼び出しに分けます）"),
+                                  n=len(users), channel=ref.label, calls=invite_calls(len(users))))
 
     for item in plan.items:
         if item.kind == INVITE_KIND:
@@ -936,7 +937,7 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
             _resolve(item, [item.message.text, item.message.blocks, parent.target if parent else None])
     plan.digest = _content_digest([(i.kind, i.target, i.action, i.digest) for i in plan.items], plan.problems)
     if not plan.problems and plan.items and not plan.changes:
-        plan.notes.append("前回と同じ内容です（何も送りません）。")
+        plan.notes.append(N_("前回と同じ内容です（何も送りません）。"))
     return plan
 
 
@@ -967,10 +968,11 @@ def queue_followup(event: Event, kind: str, actor: Any, now: datetime, *, channe
         code, message = plan.problems[0]
         raise Conflict(code, message)
     if expected_digest is not None and not hmac.compare_digest(expected_digest, plan.digest):
-        raise Conflict("preview_outdated", "プレビューの後に内容が変わりました。もう一度確認してください。")
+        raise Conflict("preview_outdated", N_("プレビューの後に内容が変わりました。もう一度確認してください。"))
     blocked = [i for i in plan.items if i.action == "blocked"]
     if blocked:
-        raise Conflict("delivery_in_progress", f"{blocked[0].label} への前回の送信が終わっていません（送信中または確認中）。")
+        raise Conflict("delivery_in_progress", msg(N_("%(target)s への前回の送信が終わっていません（送信中または確認中）。"),
+                                                             target=blocked[0].label))
     changed: list[Delivery] = []
     rows: list[Delivery | None] = []
     for item in plan.items:
@@ -1008,7 +1010,7 @@ def slack_deliveries(event: Event) -> list[Delivery]:
 def retry_delivery(event: Event, delivery_id: int, now: datetime) -> Delivery:
     row = outbox.get_for_event(event.id, delivery_id)
     if not row.kind.startswith("slack."):
-        raise NotFound("delivery_not_found", "配信が見つかりません。")
+        raise NotFound("delivery_not_found", N_("配信が見つかりません。"))
     return outbox.retry(row, now)
 
 

@@ -34,7 +34,7 @@ from slack_sdk.webhook import WebhookClient
 from ..core import orgs
 from ..core.clock import now_utc
 from ..core.i18n import N_
-from ..errors import DomainError
+from ..errors import DomainError, page_message
 from ..events import service as events_service
 from ..events.forms import ActionForm
 from ..extensions import csrf, db
@@ -301,7 +301,7 @@ def oidc_callback():
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        return _private(Response(render_template("slack/signin_result.html", ok=False, message=err.message,
+        return _private(Response(render_template("slack/signin_result.html", ok=False, message=page_message(err.message),
                                                  back=back), status=err.status if err.status < 500 else 400))
     return _private(Response(render_template("slack/signin_result.html", ok=True, link=link, back=back,
                                              message=_("Slackアカウントと連携しました。"))))
@@ -486,7 +486,7 @@ def manage_preview(slug: str, kind: str):
     try:
         return _preview(event, kind, request.args.get("channel"))
     except DomainError as err:
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
         return redirect(url_for("slack.manage_event", slug=slug))
 
 
@@ -505,7 +505,7 @@ def manage_queue(slug: str, kind: str):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        return _preview(event, kind, channel, status=409 if err.status == 409 else 422, error=err.message)
+        return _preview(event, kind, channel, status=409 if err.status == 409 else 422, error=page_message(err.message))
     if rows:
         flash(_("%(n)s件の送信を予約しました。", n=len(rows)), "success")
     else:
@@ -525,5 +525,5 @@ def manage_retry(slug: str, delivery_id: int):
         flash(_("再送を予約しました。"), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
     return redirect(url_for("slack.manage_event", slug=slug) + "#deliveries")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from ..checkin import service as checkin
 from ..core import orgs
+from ..core.i18n import N_, join, msg
 from ..core.text import search_key
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events.models import Event
@@ -34,7 +35,7 @@ from ..extensions import db
 from ..registration import service as registrations
 from ..registration.models import Registration
 from . import assign as algo
-from .explain import Mix, Shape, mix, names_text, scope_label, violation_text
+from .explain import Mix, Shape, mix, names_text, violation_text
 from .models import SCOPES, Team, TeamAssignment, TeamMember
 
 #: seconds the search may take on the organizer's click (the benchmark reaches the
@@ -121,7 +122,7 @@ def _actor_label(actor) -> str:
 def in_scope(event: Event, scope: str) -> list[Registration]:
     """Confirmed registrations (``confirmed``), or those with a valid check-in (``checked_in``)."""
     if scope not in SCOPES:
-        raise ValidationFailed({"scope": "checked_in か confirmed を指定してください。"})
+        raise ValidationFailed({"scope": N_("checked_in か confirmed を指定してください。")})
     people = checkin.attendees(event)
     if scope == "checked_in":
         people = [a for a in people if a.checked_in]
@@ -211,25 +212,26 @@ def groups_from_text(text: str, regs: Sequence[Registration], field_name: str) -
                 if rid in by_id:
                     group.append(rid)
                 else:
-                    problems.append(f"No.{rid} は対象の参加者にいません。")
+                    problems.append(msg(N_("No.%(number)s は対象の参加者にいません。"), number=rid))
                 continue
             hits = by_name.get(search_key(token), [])
             if len(hits) == 1:
                 group.append(hits[0].id)
             elif hits:
                 numbers = "、".join(f"No.{r.id}" for r in hits)
-                problems.append(f"「{token}」さんが複数います。番号（{numbers}）で指定してください。")
+                problems.append(msg(N_("「%(name)s」さんが複数います。番号（%(numbers)s）で指定してください。"),
+                                    name=token, numbers=numbers))
             else:
-                problems.append(f"「{token}」さんが対象の参加者に見つかりません。")
+                problems.append(msg(N_("「%(name)s」さんが対象の参加者に見つかりません。"), name=token))
         group = list(dict.fromkeys(group))  # one person named twice (by name and by number) counts once
         if len(group) == 1:
-            problems.append(f"1行に別々の2人以上を書いてください（「{line.strip()}」）。")
+            problems.append(msg(N_("1行に別々の2人以上を書いてください（「%(line)s」）。"), line=line.strip()))
         elif group:
             groups.append(group)
     if len(groups) > MAX_GROUPS:
-        problems.append(f"グループは{MAX_GROUPS}行までです。")
+        problems.append(msg(N_("グループは%(n)s行までです。"), n=MAX_GROUPS))
     if problems:
-        raise ValidationFailed({field_name: " ".join(dict.fromkeys(problems))})
+        raise ValidationFailed({field_name: join(dict.fromkeys(problems))})
     return groups
 
 
@@ -238,26 +240,34 @@ def groups_as_text(groups: Sequence[Sequence[int]], names: dict[int, str]) -> st
     return "\n".join("、".join(f"No.{i} {names.get(i, '')}".strip() for i in g) for g in groups)
 
 
+#: who a run is about (``explain.scope_label``'s words), in the Japanese of the error messages
+_SCOPE_WORDS = {"checked_in": N_("受付済みの人"), "confirmed": N_("参加確定の人")}
+
+
+def _scope_words(scope: str):
+    return msg(_SCOPE_WORDS.get(scope, N_("参加確定の人")))
+
+
 def _check_request(req: RunRequest) -> None:
     errors: dict[str, str] = {}
     if req.scope not in SCOPES:
-        errors["scope"] = "checked_in か confirmed を指定してください。"
+        errors["scope"] = N_("checked_in か confirmed を指定してください。")
     if (req.team_count is None) == (req.team_size is None):
-        errors["team_count"] = "チーム数か1チームの人数の、どちらか一方を指定してください。"
+        errors["team_count"] = N_("チーム数か1チームの人数の、どちらか一方を指定してください。")
     elif req.team_count is not None and not 1 <= req.team_count <= MAX_TEAMS:
-        errors["team_count"] = f"チーム数は1〜{MAX_TEAMS}で指定してください。"
+        errors["team_count"] = msg(N_("チーム数は1〜%(max)sで指定してください。"), max=MAX_TEAMS)
     elif req.team_size is not None and not 1 <= req.team_size <= 1000:
-        errors["team_size"] = "1チームの人数は1〜1000で指定してください。"
+        errors["team_size"] = N_("1チームの人数は1〜1000で指定してください。")
     if req.seed is not None and not 0 <= req.seed <= SEED_LIMIT:
-        errors["seed"] = f"シードは0〜{SEED_LIMIT}の整数で指定してください。"
+        errors["seed"] = msg(N_("シードは0〜%(max)sの整数で指定してください。"), max=SEED_LIMIT)
     for key, values in (("names", req.names), ("topics", req.topics)):
         if values is not None and any(v is not None and len(v) > MAX_NAME for v in values):
-            errors[key] = f"{MAX_NAME}文字以内で指定してください。"
+            errors[key] = msg(N_("%(n)s文字以内で指定してください。"), n=MAX_NAME)
     for key, groups in (("keep_apart", req.keep_apart), ("keep_together", req.keep_together)):
         if len(groups) > MAX_GROUPS:
-            errors[key] = f"グループは{MAX_GROUPS}個までです。"
+            errors[key] = msg(N_("グループは%(n)s個までです。"), n=MAX_GROUPS)
         elif any(len(set(g)) < 2 for g in groups):  # [[5, 5]] is one person, not a group
-            errors[key] = "各グループに別々の2人以上を指定してください。"
+            errors[key] = N_("各グループに別々の2人以上を指定してください。")
     if errors:
         raise ValidationFailed(errors)
 
@@ -270,8 +280,10 @@ def _check_people(groups: Sequence[Sequence[int]], regs_by_id: dict[int, Registr
     known = {r.id: r.name for r in db.session.scalars(select(Registration).where(
         Registration.event_id == event.id, Registration.id.in_([i for i in missing if _id_ok(i)])))}
     who = names_text(missing, lambda i: known.get(i) or f"No.{i}")
-    raise TeamError("unknown_person", f"{scope_label(scope)}に含まれていない人が指定されています: {who}",
-                    {field_name: f"{scope_label(scope)}に含まれていない人がいます: {who}"}, missing)
+    raise TeamError("unknown_person", msg(N_("%(scope)sに含まれていない人が指定されています: %(who)s"),
+                                          scope=_scope_words(scope), who=who),
+                    {field_name: msg(N_("%(scope)sに含まれていない人がいます: %(who)s"), scope=_scope_words(scope), who=who)},
+                    missing)
 
 
 def _error_from(err: algo.AssignmentError, regs_by_id: dict[int, Registration], shape: Shape) -> TeamError:
@@ -306,7 +318,7 @@ def published(event: Event) -> TeamAssignment | None:
 def require_current(event: Event) -> TeamAssignment:
     run = current(event)
     if run is None:
-        raise NotFound("no_teams", "まだチーム分けをしていません。")
+        raise NotFound("no_teams", N_("まだチーム分けをしていません。"))
     return run
 
 
@@ -314,7 +326,7 @@ def check_current(event: Event, run_id: int | None) -> TeamAssignment:
     """The current run, refusing a change meant for an older one (a stale page)."""
     run = require_current(event)
     if run_id is not None and run_id != run.id:
-        raise Conflict("teams_changed", "チーム分けが更新されています。画面を読み込み直してから操作してください。")
+        raise Conflict("teams_changed", N_("チーム分けが更新されています。画面を読み込み直してから操作してください。"))
     return run
 
 
@@ -337,13 +349,13 @@ def run(event: Event, req: RunRequest, actor, now: datetime, *,
     _check_request(req)
     regs = in_scope(event, req.scope)
     if not regs:
-        raise TeamError("no_people", f"チームに分ける人がいません（{scope_label(req.scope)}: 0人）。",
-                        {"scope": f"{scope_label(req.scope)}がいません。"})
+        raise TeamError("no_people", msg(N_("チームに分ける人がいません（%(scope)s: 0人）。"), scope=_scope_words(req.scope)),
+                        {"scope": msg(N_("%(scope)sがいません。"), scope=_scope_words(req.scope))})
     regs_by_id = {r.id: r for r in regs}
     _check_people(req.keep_apart, regs_by_id, event, req.scope, "keep_apart")
     _check_people(req.keep_together, regs_by_id, event, req.scope, "keep_together")
     if req.topic_question and req.topic_question not in {q.id for q in topic_questions(event)}:
-        raise ValidationFailed({"topic_question": "選択式の申込み質問を指定してください。"})
+        raise ValidationFailed({"topic_question": N_("選択式の申込み質問を指定してください。")})
 
     n = len(regs)
     k = req.team_count if req.team_count is not None else max(1, -(-n // req.team_size))
@@ -364,8 +376,9 @@ def run(event: Event, req: RunRequest, actor, now: datetime, *,
     for key, values in (("names", names), ("topics", topics)):
         if values is not None and len(values) != k:
             raise TeamError("topics_mismatch" if key == "topics" else "names_mismatch",
-                            f"{len(values)}個の{'テーマ' if key == 'topics' else 'チーム名'}に対して、チーム数は{k}です。",
-                            {key: f"チーム数（{k}）と同じ数だけ指定してください（いま{len(values)}個）。"})
+                            msg(N_("%(n)s個のテーマに対して、チーム数は%(k)sです。") if key == "topics"
+                                else N_("%(n)s個のチーム名に対して、チーム数は%(k)sです。"), n=len(values), k=k),
+                            {key: msg(N_("チーム数（%(k)s）と同じ数だけ指定してください（いま%(n)s個）。"), k=k, n=len(values))})
     clean_topics = [t.strip() if t and t.strip() else None for t in topics] if topics else None
     if clean_topics is not None and not any(clean_topics):
         clean_topics = None
@@ -550,7 +563,7 @@ def _rescore(run: TeamAssignment, now: datetime) -> None:
 def _team_at(run: TeamAssignment, position: int) -> Team:
     team = next((t for t in run.teams if t.position == position), None)
     if team is None:
-        raise ValidationFailed({"team": "そのチームはありません。"})
+        raise ValidationFailed({"team": N_("そのチームはありません。")})
     return team
 
 
@@ -570,7 +583,7 @@ def _member(run: TeamAssignment, registration_id: int) -> TeamMember | None:
 def _registration_of(run: TeamAssignment, registration_id: int) -> Registration:
     reg = db.session.get(Registration, registration_id) if _id_ok(registration_id) else None
     if reg is None or reg.event_id != run.event_id:
-        raise ValidationFailed({"registration": "このイベントの参加者ではありません。"})
+        raise ValidationFailed({"registration": N_("このイベントの参加者ではありません。")})
     return reg
 
 
@@ -591,7 +604,7 @@ def move(run: TeamAssignment, registration_id: int, position: int | None, actor,
     team = _team_at(run, position)
     if member is None:
         if reg.status != "confirmed":
-            raise ValidationFailed({"registration": "参加確定の人だけをチームに入れられます。"})
+            raise ValidationFailed({"registration": N_("参加確定の人だけをチームに入れられます。")})
         member = TeamMember(assignment_id=run.id, team_id=team.id, registration_id=reg.id, locked=False)
         db.session.add(member)
     else:
@@ -605,9 +618,9 @@ def swap(run: TeamAssignment, first: int, second: int, actor, now: datetime) -> 
     _lock(run)
     a, b = _member(run, first), _member(run, second)
     if a is None or b is None:
-        raise ValidationFailed({"first" if a is None else "second": "チームに入っていない人です。"})
+        raise ValidationFailed({"first" if a is None else "second": N_("チームに入っていない人です。")})
     if a.team_id == b.team_id:
-        raise ValidationFailed({"second": "同じチームの人どうしは入れ替えられません。"})
+        raise ValidationFailed({"second": N_("同じチームの人どうしは入れ替えられません。")})
     a.team_id, b.team_id = b.team_id, a.team_id
     _rescore(run, now)
 
@@ -617,7 +630,7 @@ def set_locked(run: TeamAssignment, registration_id: int, locked: bool, now: dat
     _lock(run)
     member = _member(run, registration_id)
     if member is None:
-        raise ValidationFailed({"registration": "チームに入っていない人です。"})
+        raise ValidationFailed({"registration": N_("チームに入っていない人です。")})
     member.locked = bool(locked)
     run.updated_at = now
     db.session.flush()
@@ -632,13 +645,13 @@ def rename(run: TeamAssignment, position: int, name: str, topic: str | None, now
     topic = (topic or "").strip() or None
     errors = {}
     if not name:
-        errors["name"] = "チーム名を入力してください。"
+        errors["name"] = N_("チーム名を入力してください。")
     elif len(name) > MAX_NAME:
-        errors["name"] = f"{MAX_NAME}文字以内で入力してください。"
+        errors["name"] = msg(N_("%(n)s文字以内で入力してください。"), n=MAX_NAME)
     if topic and len(topic) > MAX_NAME:
-        errors["topic"] = f"{MAX_NAME}文字以内で入力してください。"
+        errors["topic"] = msg(N_("%(n)s文字以内で入力してください。"), n=MAX_NAME)
     if not errors and any(t.name == name for t in run.teams if t.id != team.id):
-        errors["name"] = "ほかのチームと同じ名前です。"
+        errors["name"] = N_("ほかのチームと同じ名前です。")
     if errors:
         raise ValidationFailed(errors)
     team.name, team.topic = name, topic

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..core.clock import now_utc
-from ..errors import DomainError, ValidationFailed
+from ..errors import DomainError, ValidationFailed, page_message, page_messages
 from ..events import service as events
 from ..extensions import db
 from ..registration import views as registration_views
@@ -155,7 +155,7 @@ def manage_run(slug: str):
     except DomainError as err:
         db.session.rollback()
         leftover = apply_errors(form, err.fields, {"topics": "names"})
-        problems = [err.message] if isinstance(err, service.TeamError) else []
+        problems = [page_message(err.message)] if isinstance(err, service.TeamError) else []
         problems += [m for m in leftover if m not in problems]
         return _render(event, run_form=form, problems=problems, status=422)
     locked = sum(1 for m in run.members if m.locked)
@@ -176,7 +176,7 @@ def _stale_or_missing(event, run_id: int | None):
         return service.check_current(event, run_id), None
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(page_message(err.message), "error")
         return None, _back(event.slug)
 
 
@@ -256,7 +256,7 @@ def manage_lock(slug: str):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        flash(err.message if not err.fields else " ".join(err.fields.values()), "error")
+        flash(page_message(err.message) if not err.fields else " ".join(page_messages(err.fields.values())), "error")
         return _back(slug)
     name = member.registration.name
     text = _("%(name)sさんをいまのチームに固定しました。", name=name) if locked else _("%(name)sさんの固定を外しました。", name=name)

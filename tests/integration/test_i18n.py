@@ -7,6 +7,7 @@ names of places and organisations (prefectures, municipalities, agencies).
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from functools import cache
 
@@ -192,3 +193,104 @@ def test_japanese_mail_stays_japanese(client, event):
     mail = renderers.resolve(db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id)))
     assert mail["subject"] == f"【参加確定】{event.title}"
     assert mail["text"].startswith(f"{reg.name} 様\n\nお申込みありがとうございます。参加が確定しました。")
+
+
+# ------------------------------------------------------------------ messages from the rules layer
+# Services raise errors (and build notices) with Japanese text, which the API returns as it is; a
+# page shows it in its own language: ``N_`` texts through the catalogue, ``msg(N_("…%(x)s…"), x=…)``
+# from their template with the values filled in (``errors.page_message``).
+
+def _body_text(r) -> str:
+    return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.get_data(as_text=True))))
+
+
+def test_a_registration_error_from_the_service_in_english(english, event):
+    assert english.post(f"/events/{event.slug}/register", data=FORM).status_code == 302
+    r = english.post(f"/events/{event.slug}/register", data=FORM)
+    assert r.status_code == 409
+    text = _body_text(r)
+    assert "This email address is already registered." in text
+    assert "既に申し込まれています" not in text
+
+
+def test_a_teams_error_naming_a_person_in_english(english, login, make, organizer):
+    from tests.integration.test_teams_pages import run_form
+    from tests.integration.test_teams_support import big_event, roster, teams_plugged_into_checkin  # noqa: F401
+
+    event = big_event(make, organizer)
+    roster(make, event, 6)
+    login(organizer)
+    english.set_cookie("lang", "en")
+    r = run_form(english, event, keep_together="比嘉 太郎、存在 しない人", team_count="2")
+    assert r.status_code == 422
+    text = _body_text(r)
+    assert '"存在 しない人" was not found among the people being divided.' in text
+    assert "対象の参加者に見つかりません" not in text
+    # two problems in one field: each translated, joined
+    assert '"存在 しない人" was not found among the people being divided. Write two or more different people' in text
+
+
+def test_the_wrong_current_password_in_english(english, login, organizer):
+    login(organizer)
+    english.set_cookie("lang", "en")
+    r = english.post("/account/password", data={"current_password": "not it at all",
+                                                 "new_password": "a new and long password",
+                                                 "confirm": "a new and long password"})
+    assert r.status_code == 422
+    text = _body_text(r)
+    assert "Your current password is incorrect." in text and "現在のパスワード" not in text
+
+
+def test_a_broken_attendee_link_in_english(english):
+    r = english.get("/my/not-a-real-token")
+    assert r.status_code == 404
+    html = r.get_data(as_text=True)
+    assert "This link is not valid." in html and "リンクが正しくありません" not in html
+    assert japanese_left(html) == []
+
+
+def test_a_walk_in_refusal_at_the_desk_in_english(english, login, make, organizer):
+    from eventsvc.events import service as events
+
+    full = make.event(organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    make.registration(full)
+    login(organizer)
+    english.set_cookie("lang", "en")
+    r = english.post(f"/events/{full.slug}/checkin/walk-in", data={
+        "name": "飛込 太郎", "name_kana": "とびこみ たろう", "email": "tobi@city.naha.lg.jp", "ticket_type": "venue",
+        "consent_privacy": "y"})
+    assert r.status_code == 422
+    text = _body_text(r)
+    # the refusal and the next step, each from the catalogue; the override named as its English label
+    assert "This participation type is full." in text
+    assert 'To check them in beyond the capacity, tick "Admit beyond capacity and the domain check".' in text
+    assert "満席" not in text and "チェックを入れて" not in text
+
+
+def test_a_duplicate_ticket_type_code_on_the_event_form_in_english(english, login, organizer):
+    from tests.integration.test_events_pages import FORM as EVENT_FORM
+
+    login(organizer)
+    english.set_cookie("lang", "en")
+    r = english.post("/manage/events/new", data={**EVENT_FORM, "ticket_types-1-code": "venue"})
+    assert r.status_code == 422
+    text = _body_text(r)
+    assert "This code is used twice." in text and "コードが重複しています" not in text
+
+
+def test_the_api_keeps_japanese_messages_under_an_english_cookie(client, event):
+    client.set_cookie("lang", "en")
+    body = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp",
+            "organization_code": "472018", "ticket_type": "venue", "consent_privacy": True}
+    assert client.post(f"/api/v1/events/{event.slug}/registrations", json=body,
+                       headers={"Accept-Language": "en"}).status_code == 201
+    r = client.post(f"/api/v1/events/{event.slug}/registrations", json=body, headers={"Accept-Language": "en"})
+    assert r.status_code == 409
+    data = r.get_json()
+    assert data["error"] == "already_registered"
+    assert data["message"] == "このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。"
+    assert data["fields"] == {"email": "このメールアドレスでは既に申し込まれています。"}
+    r = client.post(f"/api/v1/events/{event.slug}/registrations", json={**body, "email": "x@city.naha.lg.jp",
+                                                                          "name_kana": "HIGA"})
+    assert r.status_code == 422
+    assert r.get_json()["fields"]["name_kana"] == "ふりがなは、ひらがなかカタカナで入力してください。"
