@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import export
 from ..core.clock import format_datetime, to_jst, to_utc
+from ..core.i18n import N_, msg
 from ..core.text import clean_field
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..events.models import Event
@@ -181,7 +182,7 @@ def _is_int(value) -> bool:
 def validate_question(errors: dict, key: str, q: QuestionData) -> QuestionData:
     q = replace(q, options=list(q.options or []))
     if q.kind not in KINDS:
-        errors[f"{key}.kind"] = "質問の種類は rating / single / multiple / text / long_text です。"
+        errors[f"{key}.kind"] = N_("質問の種類は rating / single / multiple / text / long_text です。")
         return q
     q.text = clean_field(errors, f"{key}.text", q.text, MAX_QUESTION_LENGTH, required=True)
     if q.kind in CHOICE_KINDS:
@@ -189,20 +190,21 @@ def validate_question(errors: dict, key: str, q: QuestionData) -> QuestionData:
         for i, raw in enumerate(q.options):
             option = clean_field(errors, f"{key}.options", raw, MAX_OPTION_LENGTH)
             if f"{key}.options" in errors:
-                errors[f"{key}.options"] = f"{i + 1}番目の選択肢: {errors[f'{key}.options']}"
+                errors[f"{key}.options"] = msg(N_("%(n)s番目の選択肢: %(message)s"), n=i + 1,
+                                                message=msg(errors[f"{key}.options"]))
                 break
             if not option:
                 continue
             if option in seen:
-                errors[f"{key}.options"] = f"選択肢「{option[:30]}」が重複しています。"
+                errors[f"{key}.options"] = msg(N_("選択肢「%(option)s」が重複しています。"), option=option[:30])
                 break
             seen.add(option)
             options.append(option)
         if f"{key}.options" not in errors:
             if len(options) < 2:
-                errors[f"{key}.options"] = "選択肢を2つ以上入力してください。"
+                errors[f"{key}.options"] = N_("選択肢を2つ以上入力してください。")
             elif len(options) > MAX_OPTIONS:
-                errors[f"{key}.options"] = f"選択肢は{MAX_OPTIONS}個までです。"
+                errors[f"{key}.options"] = msg(N_("選択肢は%(n)s個までです。"), n=MAX_OPTIONS)
         q.options = options
     else:
         q.options, q.allow_other = [], False
@@ -210,7 +212,7 @@ def validate_question(errors: dict, key: str, q: QuestionData) -> QuestionData:
         lo = 1 if q.scale_min is None else q.scale_min
         hi = 5 if q.scale_max is None else q.scale_max
         if not (_is_int(lo) and _is_int(hi)) or not (SCALE_BOUNDS[0] <= lo < hi <= SCALE_BOUNDS[1]):
-            errors[f"{key}.scale"] = "目盛りは0〜10の整数で、最小値を最大値より小さくしてください。"
+            errors[f"{key}.scale"] = N_("目盛りは0〜10の整数で、最小値を最大値より小さくしてください。")
         q.scale_min, q.scale_max = lo, hi
         q.min_label = clean_field(errors, f"{key}.min_label", q.min_label, MAX_LABEL_LENGTH)
         q.max_label = clean_field(errors, f"{key}.max_label", q.max_label, MAX_LABEL_LENGTH)
@@ -233,17 +235,17 @@ def validate_survey(data: SurveyData) -> SurveyData:
         d.opens_at = to_utc(d.opens_at) if d.opens_at else None
     d.closes_at = to_utc(d.closes_at) if d.closes_at else None
     if isinstance(d.opens_at, datetime) and d.closes_at and d.closes_at <= d.opens_at:
-        errors["closes_at"] = "締切は受付開始より後にしてください。"
+        errors["closes_at"] = N_("締切は受付開始より後にしてください。")
     if not d.questions:
-        errors["questions"] = "質問を1つ以上入れてください。"
+        errors["questions"] = N_("質問を1つ以上入れてください。")
     elif len(d.questions) > MAX_QUESTIONS:
-        errors["questions"] = f"質問は{MAX_QUESTIONS}個までです。"
+        errors["questions"] = msg(N_("質問は%(n)s個までです。"), n=MAX_QUESTIONS)
     seen: set[int] = set()
     cleaned = []
     for i, q in enumerate(d.questions[:MAX_QUESTIONS]):
         if q.id is not None:
             if q.id in seen:
-                errors[f"questions.{i}.id"] = "同じ質問が2回指定されています。"
+                errors[f"questions.{i}.id"] = N_("同じ質問が2回指定されています。")
             seen.add(q.id)
         cleaned.append(validate_question(errors, f"questions.{i}", q))
     d.questions = cleaned
@@ -260,7 +262,7 @@ def get_survey(event: Event) -> Survey | None:
 def require_survey(event: Event) -> Survey:
     survey = get_survey(event)
     if survey is None:
-        raise NotFound("survey_not_found", "このイベントにはアンケートがありません。")
+        raise NotFound("survey_not_found", N_("このイベントにはアンケートがありません。"))
     return survey
 
 
@@ -320,7 +322,7 @@ def create_survey(event: Event, actor, now: datetime, data: SurveyData | None = 
     :data:`DEFAULT_ANSWER_PERIOD` after the event (or after now, for a past event).
     """
     if get_survey(event) is not None:
-        raise Conflict("survey_exists", "このイベントのアンケートは作成済みです。")
+        raise Conflict("survey_exists", N_("このイベントのアンケートは作成済みです。"))
     if data is None:
         data = default_template()
         data.closes_at = max(event.ends_at, now) + DEFAULT_ANSWER_PERIOD
@@ -339,7 +341,7 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
     """
     d = validate_survey(data)
     if event.status == "cancelled":
-        raise Conflict("event_cancelled", "中止したイベントのアンケートは編集できません。")
+        raise Conflict("event_cancelled", N_("中止したイベントのアンケートは編集できません。"))
     survey = db.session.scalar(select(Survey).where(Survey.event_id == event.id).with_for_update())
     new = survey is None
     if new:
@@ -351,7 +353,7 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
         answered = answered_version_ids(survey)
         has_responses = response_count(survey) > 0
         if has_responses and survey.anonymous and not d.anonymous:
-            raise ValidationFailed({"anonymous": "匿名で回答を集めたアンケートは、記名式に変更できません。"})
+            raise ValidationFailed({"anonymous": N_("匿名で回答を集めたアンケートは、記名式に変更できません。")})
         if has_responses and d.anonymous and not survey.anonymous:
             # strengthening anonymity: forget who answered what
             for r in db.session.scalars(select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)):
@@ -360,10 +362,12 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
     if d.opens_at is DEFAULT_OPENING:
         d.opens_at = event.starts_at if new else survey.opens_at
         if d.opens_at and d.closes_at and d.closes_at <= d.opens_at:
-            raise ValidationFailed({"closes_at": f"締切は受付開始（{format_datetime(d.opens_at)}）より後にしてください。"
-                                                 + ("受付開始を指定しないときは、イベントの開始から受け付けます。" if new else "")})
+            # ``at``: the date itself, for pages to write ``when`` in their language (views.shown)
+            raise ValidationFailed({"closes_at": msg(
+                N_("締切は受付開始（%(when)s）より後にしてください。受付開始を指定しないときは、イベントの開始から受け付けます。") if new
+                else N_("締切は受付開始（%(when)s）より後にしてください。"), when=format_datetime(d.opens_at), at=d.opens_at)})
     current = {q.id: q for q in survey.questions}
-    errors = {f"questions.{i}.id": "この質問はこのアンケートにありません。"
+    errors = {f"questions.{i}.id": N_("この質問はこのアンケートにありません。")
               for i, q in enumerate(d.questions) if q.id is not None and q.id not in current}
     if errors:
         raise ValidationFailed(errors)
@@ -408,7 +412,7 @@ def set_closing(survey: Survey, closes_at: datetime | None, actor, now: datetime
     """Close now (``closes_at = now``), reopen (None) or move the deadline."""
     closes_at = to_utc(closes_at) if closes_at else None
     if closes_at and survey.opens_at and closes_at <= survey.opens_at:
-        raise ValidationFailed({"closes_at": "締切は受付開始より後にしてください。"})
+        raise ValidationFailed({"closes_at": N_("締切は受付開始より後にしてください。")})
     survey.closes_at = closes_at
     survey.updated_at = now
     db.session.flush()
@@ -445,11 +449,11 @@ def link_token(registration: Registration, secret: str) -> str:
 def check_eligible(event: Event, registration: Registration | None) -> Registration:
     """The registration may answer this event's survey, or a :class:`DomainError` says why."""
     if registration is None or registration.erased_at is not None:  # erased: no link reaches it
-        raise NotFound("invalid_link", "このリンクは無効です。メールのリンクをもう一度開くか、チケットコードを入力してください。")
+        raise NotFound("invalid_link", N_("このリンクは無効です。メールのリンクをもう一度開くか、チケットコードを入力してください。"))
     if registration.event_id != event.id:
-        raise Forbidden("wrong_event", "このリンク（チケット）は別のイベントのものです。このイベントのアンケートには使えません。")
+        raise Forbidden("wrong_event", N_("このリンク（チケット）は別のイベントのものです。このイベントのアンケートには使えません。"))
     if registration.status != "confirmed":
-        raise Forbidden("not_eligible", "参加が確定した方だけが回答できます。この申込みでは回答できません。")
+        raise Forbidden("not_eligible", N_("参加が確定した方だけが回答できます。この申込みでは回答できません。"))
     return registration
 
 
@@ -489,9 +493,9 @@ def validate_answers(survey: Survey, answers: list[AnswerData]) -> list[tuple[Qu
     for a in answers:
         key = f"answers.{a.question_id}"
         if not _is_int(a.question_id) or a.question_id not in current:
-            errors[key] = "この質問はこのアンケートにありません。ページを読み込み直してください。"
+            errors[key] = N_("この質問はこのアンケートにありません。ページを読み込み直してください。")
         elif a.question_id in given:
-            errors[key] = "同じ質問への回答が重複しています。"
+            errors[key] = N_("同じ質問への回答が重複しています。")
         else:
             given[a.question_id] = a
     out = []
@@ -500,40 +504,40 @@ def validate_answers(survey: Survey, answers: list[AnswerData]) -> list[tuple[Qu
         a = given.get(qid) or AnswerData(qid)
         value, other = a.value, a.other if a.other is not None else ""
         if not isinstance(other, str):
-            errors[key] = "「その他」は文字列で入力してください。"
+            errors[key] = N_("「その他」は文字列で入力してください。")
             continue
         if other and not (v.kind in CHOICE_KINDS and v.allow_other):
-            errors[key] = "この質問には「その他」の欄はありません。"
+            errors[key] = N_("この質問には「その他」の欄はありません。")
             continue
         other = clean_field(errors, key, other, MAX_OTHER_ANSWER)
         if key in errors:
             continue
         if _blank(value) and not other:
             if v.required:
-                errors[key] = "この質問は回答が必要です。"
+                errors[key] = N_("この質問は回答が必要です。")
             continue
         if v.kind == "rating":
             if not _is_int(value) or not (v.scale_min <= value <= v.scale_max):
-                errors[key] = f"{v.scale_min}〜{v.scale_max}の中から選んでください。"
+                errors[key] = msg(N_("%(min)s〜%(max)sの中から選んでください。"), min=v.scale_min, max=v.scale_max)
                 continue
         elif v.kind == "single":
             if _blank(value):
                 value = None
             elif not isinstance(value, str) or value not in v.options:
-                errors[key] = "選択肢にない回答です。"
+                errors[key] = N_("選択肢にない回答です。")
                 continue
             elif other:
-                errors[key] = "選択肢か「その他」のどちらか一つにしてください。"
+                errors[key] = N_("選択肢か「その他」のどちらか一つにしてください。")
                 continue
         elif v.kind == "multiple":
             if _blank(value):
                 value = []
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-                errors[key] = "選択肢のリストで回答してください。"
+                errors[key] = N_("選択肢のリストで回答してください。")
                 continue
             unknown = [x for x in value if x not in v.options]
             if unknown:
-                errors[key] = f"選択肢にない回答です: {unknown[0][:30]}"
+                errors[key] = msg(N_("選択肢にない回答です: %(answer)s"), answer=unknown[0][:30])
                 continue
             value = [o for o in v.options if o in value]  # in the question's order, once each
         else:
@@ -543,11 +547,11 @@ def validate_answers(survey: Survey, answers: list[AnswerData]) -> list[tuple[Qu
                 continue
             if not value:
                 if v.required:
-                    errors[key] = "この質問は回答が必要です。"
+                    errors[key] = N_("この質問は回答が必要です。")
                 continue
         out.append((v, value, other))
     if errors:
-        raise ValidationFailed(errors, "回答内容を確認してください。")
+        raise ValidationFailed(errors, N_("回答内容を確認してください。"))
     return out
 
 
@@ -566,12 +570,13 @@ def submit_response(survey: Survey, registration: Registration, answers: list[An
     check_eligible(survey.event, registration)
     st = state(survey, now)
     if st == "closed":
-        raise Conflict("survey_closed", "このアンケートは締め切りました。回答は保存されていません。")
+        raise Conflict("survey_closed", N_("このアンケートは締め切りました。回答は保存されていません。"))
     if st == "scheduled":
-        raise Conflict("survey_not_open", f"このアンケートはまだ回答を受け付けていません。"
-                                          f"{format_datetime(survey.opens_at)} から回答できます。回答は保存されていません。")
+        raise Conflict("survey_not_open", msg(N_("このアンケートはまだ回答を受け付けていません。%(when)s から回答できます。"
+                                                 "回答は保存されていません。"),
+                                              when=format_datetime(survey.opens_at), at=survey.opens_at))
     if revision is not None and revision != survey.revision:
-        raise Conflict("survey_changed", "回答中にアンケートの内容が更新されました。内容を確認して、もう一度送信してください。")
+        raise Conflict("survey_changed", N_("回答中にアンケートの内容が更新されました。内容を確認して、もう一度送信してください。"))
     cleaned = validate_answers(survey, answers)
     _lock_registration(registration)
     key = owner_key(secret, survey, registration)
@@ -600,7 +605,7 @@ def submit_response(survey: Survey, registration: Registration, answers: list[An
     except IntegrityError:
         # only if the lock above was bypassed; the caller rolls back and may retry
         raise Conflict("duplicate_submission",
-                       "同じ回答が同時に送信されました。もう一度送信してください。") from None
+                       N_("同じ回答が同時に送信されました。もう一度送信してください。")) from None
     return response
 
 
@@ -729,7 +734,8 @@ def results(survey: Survey, *, other_label: str = "その他") -> SurveyResults:
     for q in survey.all_questions:
         for v in q.versions:
             if v.id in answered and (q.removed_at is not None or v is not q.current):
-                label = "削除した質問" if q.removed_at is not None and v is q.current else f"変更前（第{v.version}版）"
+                label = (N_("削除した質問") if q.removed_at is not None and v is q.current
+                         else msg(N_("変更前（第%(version)s版）"), version=v.version))
                 earlier.append((label, aggregate.summarise_one(spec(v), answers, other_label=other_label)))
     people = answerable_ids(survey.event)
     respondents = _respondent_ids(survey) & people
@@ -1011,7 +1017,7 @@ def _send(survey: Survey, people: list[Registration], purpose: str, now: datetim
 
 def _check_sendable(survey: Survey, now: datetime) -> None:
     if state(survey, now) == "closed":
-        raise Conflict("survey_closed", "締め切ったアンケートの案内は送れません。")
+        raise Conflict("survey_closed", N_("締め切ったアンケートの案内は送れません。"))
 
 
 def send_invitations(survey: Survey, actor, now: datetime, *, link_for: Callable[[Registration], str]) -> SendResult:
@@ -1020,7 +1026,7 @@ def send_invitations(survey: Survey, actor, now: datetime, *, link_for: Callable
     ids = checked_in_ids(survey.event)
     if ids is None:
         raise Conflict("attendance_unknown",
-                       "受付（チェックイン）の記録を読めないため、来場した人が分かりません。招待は送っていません。")
+                       N_("受付（チェックイン）の記録を読めないため、来場した人が分かりません。招待は送っていません。"))
     people = list(db.session.scalars(select(Registration).where(
         Registration.event_id == survey.event_id, Registration.status == "confirmed",
         Registration.erased_at.is_(None), Registration.id.in_(ids)).order_by(Registration.id))) if ids else []

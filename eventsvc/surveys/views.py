@@ -22,13 +22,14 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..core import orgs
-from ..core.clock import now_utc, to_jst
-from ..errors import DomainError
+from ..core.clock import format_datetime, now_utc, to_jst
+from ..core.i18n import Message
+from ..errors import DomainError, page_message
 from ..events import service as events
 from ..events.forms import ActionForm
 from ..events.poster import qr_svg
 from ..extensions import csrf, db, limiter
-from ..web import apply_errors, external_url, spreadsheet_download
+from ..web import apply_errors, external_url, locale, spreadsheet_download
 from . import charts, service
 from .aggregate import QuestionResult
 from .forms import (
@@ -93,6 +94,21 @@ def survey_link_for(registration) -> dict | None:
             "responded": service.has_responded(survey, registration)}
 
 
+def _dated(message):
+    """``message`` with the date it names (``at``, put there by the service) written for the page's language."""
+    if not isinstance(message, Message):
+        return message
+    params = {k: _dated(v) for k, v in message.params.items()}
+    if isinstance(params.get("at"), datetime):
+        params["when"] = format_datetime(params["at"], locale())
+    return Message(message.template, params)
+
+
+def shown(message) -> str:
+    """A service message in the page's language (``errors.page_message``), dates included."""
+    return page_message(_dated(message))
+
+
 @bp.app_template_filter("pct")
 def _pct(value) -> str:
     return "—" if value is None else charts.format_percent(value)
@@ -135,7 +151,7 @@ def entry(slug: str):
                 return redirect(url_for("surveys.answer", slug=event.slug,
                                         token=service.link_token(registration, _secret())))
             except DomainError as err:
-                form.code.errors.append(err.message)
+                form.code.errors.append(shown(err.message))
         status = 422
     elif request.method == "POST":
         status = 422
@@ -147,7 +163,7 @@ def _resolve(event, survey, token):
     try:
         return service.resolve_link(event, token, _secret()), None
     except DomainError as err:
-        page = render_template("surveys/link_problem.html", event=event, survey=survey, message=err.message,
+        page = render_template("surveys/link_problem.html", event=event, survey=survey, message=shown(err.message),
                                code=err.code)
         return None, (page, err.status)
 
@@ -181,7 +197,7 @@ def answer(slug: str, token: str):
                 survey = service.require_survey(event)
                 questions = survey.questions
                 errors = err.fields
-                message = err.message
+                message = shown(err.message)
                 status = err.status
         if errors and status == 200:
             message = _("回答内容を確認してください。")
@@ -192,7 +208,7 @@ def answer(slug: str, token: str):
     form.revision.data = str(survey.revision)
     return render_template(
         "surveys/answer.html", event=event, survey=survey, questions=questions, form=form, values=values,
-        errors={int(k.split(".", 1)[1]): v for k, v in errors.items()
+        errors={int(k.split(".", 1)[1]): shown(v) for k, v in errors.items()
                 if k.startswith("answers.") and k.split(".", 1)[1].isdigit()},
         message=message, state=service.state(survey, now), registration=registration,
         responded=service.has_responded(survey, registration), field_name=field_name, OTHER=OTHER,
@@ -254,7 +270,7 @@ def manage_create(slug: str):
         flash(_("テンプレートからアンケートを作りました。質問を確認・編集してください。"), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(shown(err.message), "error")
     return redirect(url_for("surveys.manage_edit", slug=slug))
 
 
@@ -331,7 +347,7 @@ def manage_edit(event, survey):
         except DomainError as err:
             db.session.rollback()
             survey = service.require_survey(event)
-            fields = err.fields or {"": err.message}
+            fields = {k: _dated(v) for k, v in (err.fields or {"": err.message}).items()}
             remap = {}
             for key in fields:
                 parts = key.split(".")
@@ -355,7 +371,7 @@ def manage_close(event, survey, action: str):
         flash(_("アンケートを締め切りました。") if action == "close" else _("回答の受付を再開しました（締切なし）。"), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(shown(err.message), "error")
     return redirect(url_for("surveys.manage", slug=event.slug))
 
 
@@ -373,7 +389,7 @@ def manage_send(event, survey, what: str):
                 n=result.people, a=result.answered, s=result.already_sent), "success")
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
+        flash(shown(err.message), "error")
     return redirect(url_for("surveys.manage", slug=event.slug))
 
 
@@ -427,7 +443,7 @@ def _results_context(event, survey):
         items.append({"n": n, "title": title, "r": r, "chart": result_chart(r, f"q{n}", title)})
     earlier = []
     for i, (label, r) in enumerate(res.earlier, start=1):
-        title = f"{label}: {r.question.text}"
+        title = _("%(label)s: %(text)s", label=shown(label), text=r.question.text)
         earlier.append({"n": f"e{i}", "title": title, "r": r, "chart": result_chart(r, f"e{i}", title)})
     return {"event": event, "survey": survey, "res": res, "items": items, "earlier": earlier,
             "scale_label": scale_label, "count_text": count_text}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from datetime import timedelta
 from functools import cache
 
 import pytest
@@ -294,3 +295,148 @@ def test_the_api_keeps_japanese_messages_under_an_english_cookie(client, event):
                                                                           "name_kana": "HIGA"})
     assert r.status_code == 422
     assert r.get_json()["fields"]["name_kana"] == "ふりがなは、ひらがなかカタカナで入力してください。"
+
+
+# ------------------------------------------------------------------ surveys
+# The survey rules' messages the same way: an English page shows them in English (the questions
+# the organizer wrote stay as written); the survey API answers Japanese.
+
+def _survey_setup(make, organizer):
+    from tests.integration.test_survey_support import attendee, make_survey
+
+    event = make.event(organizer)
+    survey = make_survey(event, organizer)
+    return event, survey, attendee(event)
+
+
+def _survey_link(app, reg) -> str:
+    from eventsvc.surveys import service as surveys
+
+    return f"/events/{reg.event.slug}/survey/r/{surveys.link_token(reg, app.config['SECRET_KEY'])}"
+
+
+def _survey_user_data(event, survey, reg) -> list[str]:
+    data = [*event_data(event), survey.title, survey.description, reg.name, reg.organization_name]
+    for q in survey.questions:
+        v = q.current
+        data += [v.text, v.min_label, v.max_label, *(v.options or [])]
+    return data
+
+
+def test_a_survey_answer_with_a_required_question_left_out_in_english(app, english, make, organizer):
+    from tests.integration.test_survey_views import form_for
+
+    event, survey, reg = _survey_setup(make, organizer)
+    form = form_for(survey, satisfaction="", recommend="11")
+    r = english.post(_survey_link(app, reg), data=form)
+    assert r.status_code == 422
+    text = _body_text(r)
+    assert "Please check your answers." in text
+    assert "Q1: This question requires an answer." in text  # in the summary, numbered as on the page
+    assert "Q3: Choose a value from 0 to 10." in text
+    assert "この質問は回答が必要です" not in text and "回答内容を確認してください" not in text
+    assert "中から選んでください" not in text
+    typed = [v for v in form.values() if isinstance(v, str)]  # what the person typed comes back as typed
+    assert japanese_left(r.get_data(as_text=True), *_survey_user_data(event, survey, reg), *typed) == []
+
+
+def test_a_survey_not_open_yet_in_english(app, english, make, organizer):
+    from eventsvc.core.clock import format_datetime
+    from tests.integration.test_survey_views import form_for
+
+    event, survey, reg = _survey_setup(make, organizer)
+    survey.opens_at = event.starts_at
+    db.session.commit()
+    r = english.post(_survey_link(app, reg), data=form_for(survey))
+    assert r.status_code == 409
+    text = _body_text(r)
+    when = format_datetime(event.starts_at, "en")  # the date written for the page too
+    assert (f"This survey is not open for answers yet. You can answer from {when}. "
+            "Your answers were not saved.") in text
+    assert "まだ回答を受け付けていません" not in text
+
+
+def test_a_broken_survey_link_in_english(english, make, organizer):
+    event, _survey, _reg = _survey_setup(make, organizer)
+    r = english.get(f"/events/{event.slug}/survey/r/not-a-real-token")
+    assert r.status_code == 404
+    text = _body_text(r)
+    assert "This link is not valid. Open the link in your email again, or enter your ticket code." in text
+    assert "このリンクは無効です" not in text
+
+
+def _builder_form(survey) -> dict:
+    data = {"title": survey.title, "description": "", "anonymous": "y", "opens_at": "", "closes_at": ""}
+    for i, q in enumerate(survey.questions):
+        v = q.current
+        data.update({f"questions-{i}-id": str(q.id), f"questions-{i}-kind": v.kind, f"questions-{i}-text": v.text,
+                     f"questions-{i}-options": "\n".join(v.options), f"questions-{i}-order": str(i + 1),
+                     f"questions-{i}-scale_min": "" if v.scale_min is None else str(v.scale_min),
+                     f"questions-{i}-scale_max": "" if v.scale_max is None else str(v.scale_max),
+                     f"questions-{i}-min_label": v.min_label, f"questions-{i}-max_label": v.max_label})
+        if v.required:
+            data[f"questions-{i}-required"] = "y"
+    return data
+
+
+def test_survey_builder_errors_in_english(english, login, make, organizer):
+    from eventsvc.core.clock import now_utc, to_jst
+
+    event, survey, _reg = _survey_setup(make, organizer)
+    login(organizer)
+    english.set_cookie("lang", "en")
+    data = _builder_form(survey)
+    themes = next(i for i, q in enumerate(survey.questions) if q.key == "next_themes")
+    soon = to_jst(now_utc()).replace(tzinfo=None)
+    data.update({"questions-0-scale_min": "5", "questions-0-scale_max": "3",
+                 f"questions-{themes}-options": "AI\nBPR\nAI",
+                 "opens_at": f"{soon + timedelta(days=2):%Y-%m-%dT%H:%M}",
+                 "closes_at": f"{soon + timedelta(days=1):%Y-%m-%dT%H:%M}"})
+    r = english.post(f"/manage/events/{event.slug}/survey/edit", data=data)
+    assert r.status_code == 422
+    text = _body_text(r)
+    assert 'The option "AI" is listed twice.' in text
+    assert "The scale uses whole numbers from 0 to 10, and its lowest value must be smaller than its highest." in text
+    assert "The deadline must be after answers open." in text
+    for japanese in ("重複しています", "目盛りは", "締切は受付開始"):
+        assert japanese not in text
+
+
+def test_an_earlier_question_version_in_english_results(english, login, make, organizer):
+    from eventsvc.core.clock import now_utc
+    from eventsvc.surveys import service as surveys
+    from tests.integration.test_survey_support import submit
+
+    event, survey, reg = _survey_setup(make, organizer)
+    submit(survey, reg)
+    data = surveys.SurveyData.from_survey(survey)
+    data.questions[0].text = "満足度"
+    surveys.save_survey(event, data, organizer, now_utc())
+    db.session.commit()
+    login(organizer)
+    english.set_cookie("lang", "en")
+    text = _body_text(english.get(f"/manage/events/{event.slug}/survey/results"))
+    assert "Before the change (version 1): 本日の勉強会の満足度を教えてください。" in text  # the question as written
+    assert "変更前（第1版）" not in text
+
+
+def test_the_survey_api_keeps_japanese_messages_under_an_english_cookie(api, client, token, make, organizer):
+    from tests.integration.test_survey_support import question
+
+    event, survey, reg = _survey_setup(make, organizer)
+    client.set_cookie("lang", "en")
+    en = {"Accept-Language": "en"}
+    sat, rec = question(survey, "satisfaction").id, question(survey, "recommend").id
+    r = api("post", f"/events/{event.slug}/survey/responses", reg.attendee_token, headers=en,
+            json={"answers": [{"question_id": rec, "value": 11}]})
+    assert r.status_code == 422
+    body = r.get_json()
+    assert body["message"] == "回答内容を確認してください。"
+    assert body["fields"][f"answers.{sat}"] == "この質問は回答が必要です。"
+    assert body["fields"][f"answers.{rec}"] == "0〜10の中から選んでください。"
+    bad = {"title": "那覇", "questions": [{"kind": "single", "text": "投稿しますか", "options": ["はい", "はい"]},
+                                          {"kind": "rating", "text": "満足度", "min": 5, "max": 3}]}
+    r = api("put", f"/events/{event.slug}/survey", token, headers=dict(en), json=bad)
+    assert r.status_code == 422
+    assert r.get_json()["fields"] == {"questions.0.options": "選択肢「はい」が重複しています。",
+                                      "questions.1.scale": "目盛りは0〜10の整数で、最小値を最大値より小さくしてください。"}
