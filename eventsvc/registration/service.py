@@ -210,7 +210,9 @@ def check_email(errors: dict, value: str, key: str = "email") -> str:
     return email
 
 
-def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
+def _answers(errors: dict, questions: list[Question], given: dict, *, require: bool = True) -> dict:
+    """The answers to the event's questions, checked; ``require=False`` lets required ones be left
+    out (at the door, where nobody fills in the event's questionnaire)."""
     out: dict = {}
     if not isinstance(given, dict):
         errors["answers"] = N_("回答はオブジェクトで指定してください。")
@@ -222,15 +224,16 @@ def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
     for q in questions:
         key = f"answers.{q.id}"
         value = given.get(q.id)
+        required = q.required and require
         if q.kind in ("text", "long_text"):
             v = clean_field(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
-            if q.required and not v and key not in errors:
+            if required and not v and key not in errors:
                 errors[key] = N_("回答してください。")
             if v:
                 out[q.id] = v
         elif q.kind == "single":
             if value in (None, ""):
-                if q.required:
+                if required:
                     errors[key] = N_("選んでください。")
             elif not isinstance(value, str) or value not in q.options:
                 errors[key] = N_("選択肢から選んでください。")
@@ -240,7 +243,7 @@ def _answers(errors: dict, questions: list[Question], given: dict) -> dict:
             values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
             if any(not isinstance(v, str) or v not in q.options for v in values):
                 errors[key] = N_("選択肢から選んでください。")
-            elif q.required and not values:
+            elif required and not values:
                 errors[key] = N_("1つ以上選んでください。")
             elif values:
                 out[q.id] = [o for o in q.options if o in values]
@@ -261,8 +264,11 @@ class Clean:
 
 
 def validate(event: Event, data: RegistrationData, *, require_consent: bool = False,
-             require_organization: bool = False, check_email_field: bool = True) -> Clean:
-    """Clean the input; :class:`ValidationFailed` lists every problem at once."""
+             require_organization: bool = False, check_email_field: bool = True,
+             require_answers: bool = True) -> Clean:
+    """Clean the input; :class:`ValidationFailed` lists every problem at once.
+
+    ``require_answers=False``: the event's required questions may be left unanswered (the door)."""
     errors: dict[str, str] = {}
     name = clean_field(errors, "name", data.name, 100, required=True, label=N_("氏名"))
     kana_raw = clean_field(errors, "name_kana", data.name_kana, 100, required=True, label=N_("ふりがな"))
@@ -290,7 +296,7 @@ def validate(event: Event, data: RegistrationData, *, require_consent: bool = Fa
             errors["ticket_type"] = N_("参加区分を選んでください。")
     if tt is None and "ticket_type" not in errors:
         errors["ticket_type"] = N_("このイベントには参加区分がありません。")
-    answers = _answers(errors, questions_of(event), data.answers or {})
+    answers = _answers(errors, questions_of(event), data.answers or {}, require=require_answers)
     if require_consent and not data.consent_privacy:
         errors["consent_privacy"] = N_("個人情報の取扱いへの同意が必要です。")
     if errors:
@@ -865,7 +871,7 @@ def register_at_door(event: Event, data: RegistrationData, now: datetime, *, ove
     """
     if event.status in ("draft", "cancelled"):
         raise DomainError("event_not_open", N_("このイベントでは当日受付ができません。"), status=409)
-    c = validate(event, data, require_consent=True)
+    c = validate(event, data, require_consent=True, require_answers=False)  # the desk asks no questionnaire
     found = _door_registration(event, c.email, lock=False)
     if found is not None and found.status == "confirmed":
         return AtDoor(found, "confirmed")  # checked in as they are: nothing to decide, nothing to lock

@@ -544,6 +544,29 @@ def test_walk_in_validates_like_registration(event, actor):
     assert {"name", "name_kana", "email", "consent_privacy"} <= set(err.value.fields)
 
 
+def test_walk_in_is_not_stopped_by_the_events_required_questions(event, org, actor):
+    """The online form asks the event's questions; the desk does not. A required question must not
+    keep a person at the door out (the form still requires it)."""
+    from eventsvc.registration import service as registrations
+
+    registrations.update_settings(event, org, now_utc(), promotion_mode="auto", offer_hours=48, questions=[
+        registrations.Question("motive", "text", "参加の動機", required=True),
+        registrations.Question("topic", "single", "関心のあるテーマ", ["窓口", "防災"], required=True),
+    ], lottery_at=None, privacy_purpose="")
+    db.session.commit()
+    result = service.walk_in(event, walk_in_data(), actor=actor, now=now_utc())
+    assert result.result == "checked_in" and result.registration.answers == {}
+    with pytest.raises(ValidationFailed) as err:  # what is answered is still checked
+        registrations.validate(event, registrations.RegistrationData(
+            name="比嘉 太郎", name_kana="ひが たろう", email="other@city.naha.lg.jp", answers={"topic": "x"}),
+            require_answers=False)
+    assert set(err.value.fields) == {"answers.topic"}
+    with pytest.raises(ValidationFailed) as err:  # and the form's registration still requires them
+        registrations.validate(event, registrations.RegistrationData(
+            name="比嘉 太郎", name_kana="ひが たろう", email="other@city.naha.lg.jp"))
+    assert {"answers.motive", "answers.topic"} <= set(err.value.fields)
+
+
 # ------------------------------------------------------------------ walk-ins of someone with a registration
 def staff_actor(event, org):
     link, _token = service.create_staff_link(event, "受付1", expires_at=now_utc() + timedelta(hours=2),
