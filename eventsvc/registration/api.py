@@ -184,15 +184,16 @@ def reject(reg_id: int, body: ReviewIn):
 
 
 @operation("/registrations/<int:reg_id>/cancel", "POST", summary="Cancel a registration",
-           tags=["registration"], response=RegistrationOut, auth=["organizer", "attendee"], errors=[401, 404])
+           tags=["registration"], response=RegistrationOut, auth=["organizer", "attendee"], errors=[401, 404, 409])
 def cancel(reg_id: int):
     """The event's organizers, or the attendee with their own token. Frees the seat; the waitlist moves up.
-    Cancelling twice is harmless."""
+    Cancelling twice is harmless. Attendees cancel until the event starts (409 ``cancellation_closed``)."""
     who = principal()
     if isinstance(who, Registration):
         if who.id != reg_id:
             raise NotFound("registration_not_found", "申込みが見つかりません。")
         reg = who
+        service.check_attendee_may_cancel(reg, now_utc())  # 409 cancellation_closed once the event has started
     else:
         reg = _organizer_registration(reg_id)
     service.cancel(reg, who, now_utc())

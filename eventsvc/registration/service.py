@@ -693,6 +693,19 @@ def fill_seats(tt: TicketType, now: datetime, *, capacity: int | None = None) ->
 events_service.register_capacity_listener(fill_seats)
 
 
+def attendee_may_cancel(reg: Registration, now: datetime) -> bool:
+    """Attendees cancel their own registration until the event starts (as pretix's default
+    cancellation deadline): a seat freed later helps nobody, and the waitlist would hear too late.
+    Organizers may cancel at any time; erasing one's data still cancels (``privacy``)."""
+    return reg.status in ACTIVE and now < reg.event.starts_at
+
+
+def check_attendee_may_cancel(reg: Registration, now: datetime) -> None:
+    """Raises ``cancellation_closed`` (409) once the event has started (see :func:`attendee_may_cancel`)."""
+    if reg.status in ACTIVE and not attendee_may_cancel(reg, now):
+        raise Conflict("cancellation_closed", N_("イベントが始まったため、キャンセルはできません。欠席のご連絡は主催者へお願いします。"))
+
+
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
 

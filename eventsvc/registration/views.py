@@ -271,6 +271,7 @@ def attendee(token: str):
         action=ActionForm(), now=now_utc(), show_online=reg.status == "confirmed" and bool(event.online_url),
         can_list=reg.status == "confirmed" and reg.consent_listing,
         can_apply_again=reg.status == "cancelled" and service.accepting(event, now_utc()),
+        can_cancel=service.attendee_may_cancel(reg, now_utc()),
         panels=[p for p in (fn(reg) for fn in _attendee_panels) if p]))
     return _private(response)
 
@@ -282,6 +283,9 @@ def _private(response: Response) -> Response:
     return response
 
 
+_CANCELLATION_CLOSED = N_("イベントが始まったため、キャンセルはできません。欠席のご連絡は主催者へお願いします。")
+
+
 @bp.route("/my/<token>/cancel", methods=["GET", "POST"])
 def attendee_cancel(token: str):
     """GET explains what cancelling does and asks; only the POST cancels.
@@ -289,6 +293,10 @@ def attendee_cancel(token: str):
     A GET never changes anything: mail scanners and link previews open the links they see.
     """
     reg = _attendee(token)
+    now = now_utc()
+    if reg.status in ACTIVE and not service.attendee_may_cancel(reg, now):
+        flash(page_message(_CANCELLATION_CLOSED), "error")
+        return redirect(url_for("registration.attendee", token=token))
     if request.method == "GET":
         if reg.status not in ACTIVE:  # already cancelled or rejected: nothing to confirm
             return redirect(url_for("registration.attendee", token=token))
@@ -296,10 +304,10 @@ def attendee_cancel(token: str):
         return _private(Response(render_template(
             "registration/attendee_cancel.html", reg=reg, event=event, token=token, action=ActionForm(),
             position=service.waitlist_position(reg), seated=reg.status in SEATED,
-            can_apply_again=service.accepting(event, now_utc()))))
+            can_apply_again=service.accepting(event, now))))
     if not ActionForm().validate_on_submit():
         abort(400)
-    service.cancel(reg, reg, now_utc())
+    service.cancel(reg, reg, now)
     db.session.commit()
     flash(_("キャンセルしました。"), "success")
     return redirect(url_for("registration.attendee", token=token))

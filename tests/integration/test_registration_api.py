@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -288,3 +290,13 @@ def test_openapi_documents_the_calls(api):
                  "/registrations/{reg_id}", "/events/{slug}/deliveries", "/events/{slug}/lottery"):
         assert path in doc["paths"], path
     assert "patch" in doc["paths"]["/registrations/{reg_id}"]
+
+
+def test_an_attendee_cannot_cancel_once_the_event_has_started_but_an_organizer_can(api, make, organizer, token):
+    start = (now_utc() - timedelta(hours=1)).replace(microsecond=0)
+    started = make.event(org=organizer, starts_at=start, ends_at=start + timedelta(hours=3))
+    reg = make.registration(started, now=start - timedelta(days=2))
+    r = api("POST", f"/registrations/{reg.id}/cancel", token=reg.attendee_token)
+    assert r.status_code == 409 and r.json["error"] == "cancellation_closed"
+    r = api("POST", f"/registrations/{reg.id}/cancel", token=token)
+    assert r.status_code == 200 and r.json["status"] == "cancelled"

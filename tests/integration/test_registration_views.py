@@ -537,3 +537,19 @@ def test_an_event_without_a_venue_is_not_called_online_unless_it_is(client, make
     mail = db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
     text = renderers.resolve(mail)["text"]
     assert f"会場: {shown}" in text
+
+
+def test_attendees_cancel_until_the_event_starts(client, make, organizer):
+    """After the start a freed seat helps nobody: the page offers no cancel and a POST is refused;
+    before, the same registration cancels (organizers may still cancel at any time)."""
+    start = (now_utc() - timedelta(hours=1)).replace(microsecond=0)
+    started = make.event(org=organizer, starts_at=start, ends_at=start + timedelta(hours=3))
+    reg = make.registration(started, now=start - timedelta(days=2))
+    page = client.get(attendee_url(reg)).get_data(as_text=True)
+    assert "/cancel" not in page and "キャンセルはできません" in page
+    r = client.get(attendee_url(reg) + "/cancel")
+    assert r.status_code == 302 and r.headers["Location"].endswith(attendee_url(reg))
+    r = client.post(attendee_url(reg) + "/cancel", follow_redirects=True)
+    assert "キャンセルはできません" in r.get_data(as_text=True)
+    db.session.refresh(reg)
+    assert reg.status == "confirmed"
