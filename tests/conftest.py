@@ -169,6 +169,25 @@ def app(request):
 
 
 @pytest.fixture
+def limited(sqlite_app, sqlite_database):
+    """An app with rate limits on (the shared test apps have them off), on SQLite, its context
+    pushed; the limiter's global state is put back after."""
+    from eventsvc.extensions import limiter
+
+    saved = (limiter.enabled, limiter._storage, limiter._limiter)
+    app = create_app(test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
+    ctx = app.app_context()
+    ctx.push()
+    try:
+        yield app
+    finally:
+        db.session.remove()
+        ctx.pop()
+        _empty_tables(app)
+        limiter.enabled, limiter._storage, limiter._limiter = saved
+
+
+@pytest.fixture
 def backend(app) -> str:
     return db.engine.dialect.name
 

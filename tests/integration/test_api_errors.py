@@ -9,11 +9,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import AfterValidator, BaseModel, StrictInt, StrictStr, ValidationError
 
-from eventsvc import create_app
 from eventsvc.events import service as events
-from eventsvc.extensions import db, limiter
 from eventsvc.jsonapi import adapter, validation_fields
-from tests import conftest
 
 PERSON = {"name": "比嘉 太郎", "name_kana": "ヒガ タロウ", "email": "taro@city.naha.lg.jp", "organization_code": "472018"}
 TYPES = "整数・文字列・文字列の配列のいずれかで指定してください。"
@@ -72,21 +69,6 @@ def test_every_kind_of_error_carries_error_message_and_fields(api, client, event
     body = assert_error_body(api("get", f"/events/{event.slug}", token), 500, "internal_error")
     assert body["fields"] == {} and "a bug" not in body["message"]
 
-
-@pytest.fixture
-def limited(sqlite_app, sqlite_database):
-    """An app with rate limits on (the shared test apps have them off); the limiter is put back after."""
-    saved = (limiter.enabled, limiter._storage, limiter._limiter)
-    app = create_app(conftest.test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
-    ctx = app.app_context()
-    ctx.push()
-    try:
-        yield app
-    finally:
-        db.session.remove()
-        ctx.pop()
-        conftest._empty_tables(app)
-        limiter.enabled, limiter._storage, limiter._limiter = saved
 
 
 def test_a_rate_limited_call_carries_fields_too(limited):

@@ -406,25 +406,6 @@ def test_self_checkin_panel_for_the_attendee_page(app, make, event, running):
 
 
 
-@pytest.fixture
-def limited(sqlite_app, sqlite_database):
-    """An app with rate limits on (the shared test apps have them off); the limiter is put back after."""
-    from eventsvc import create_app
-    from eventsvc.extensions import limiter
-    from tests import conftest
-
-    saved = (limiter.enabled, limiter._storage, limiter._limiter)
-    app = create_app(conftest.test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
-    ctx = app.app_context()
-    ctx.push()
-    try:
-        yield app
-    finally:
-        db.session.remove()
-        ctx.pop()
-        conftest._empty_tables(app)
-        limiter.enabled, limiter._storage, limiter._limiter = saved
-
 
 def test_self_check_in_is_rate_limited_per_attendee_not_per_venue(limited):
     """Everyone at the venue shares one address: one attendee's guesses must not lock out the others."""

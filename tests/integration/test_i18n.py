@@ -21,6 +21,7 @@ from eventsvc.outbox import renderers
 from eventsvc.outbox.models import Delivery
 from eventsvc.registration.models import Registration
 from eventsvc.registration.service import link_token
+from tests.integration.page_support import survey_builder_form
 
 #: kana, kanji and Japanese punctuation (、。「」（）〜 and full-width forms)
 JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]+")
@@ -365,27 +366,13 @@ def test_a_broken_survey_link_in_english(english, make, organizer):
     assert "このリンクは無効です" not in text
 
 
-def _builder_form(survey) -> dict:
-    data = {"title": survey.title, "description": "", "anonymous": "y", "opens_at": "", "closes_at": ""}
-    for i, q in enumerate(survey.questions):
-        v = q.current
-        data.update({f"questions-{i}-id": str(q.id), f"questions-{i}-kind": v.kind, f"questions-{i}-text": v.text,
-                     f"questions-{i}-options": "\n".join(v.options), f"questions-{i}-order": str(i + 1),
-                     f"questions-{i}-scale_min": "" if v.scale_min is None else str(v.scale_min),
-                     f"questions-{i}-scale_max": "" if v.scale_max is None else str(v.scale_max),
-                     f"questions-{i}-min_label": v.min_label, f"questions-{i}-max_label": v.max_label})
-        if v.required:
-            data[f"questions-{i}-required"] = "y"
-    return data
-
-
 def test_survey_builder_errors_in_english(english, login, make, organizer):
     from eventsvc.core.clock import now_utc, to_jst
 
     event, survey, _reg = _survey_setup(make, organizer)
     login(organizer)
     english.set_cookie("lang", "en")
-    data = _builder_form(survey)
+    data = survey_builder_form(survey)
     themes = next(i for i, q in enumerate(survey.questions) if q.key == "next_themes")
     soon = to_jst(now_utc()).replace(tzinfo=None)
     data.update({"questions-0-scale_min": "5", "questions-0-scale_max": "3",

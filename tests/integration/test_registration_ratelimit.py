@@ -4,28 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
-from eventsvc import create_app
 from eventsvc.events import service as events
-from eventsvc.extensions import db, limiter
-from tests import conftest
-
-
-@pytest.fixture
-def limited(sqlite_app, sqlite_database):
-    """An app with rate limits on (the shared test apps have them off); the limiter is put back after."""
-    saved = (limiter.enabled, limiter._storage, limiter._limiter)
-    app = create_app(conftest.test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
-    ctx = app.app_context()
-    ctx.push()
-    try:
-        yield app
-    finally:
-        db.session.remove()
-        ctx.pop()
-        conftest._empty_tables(app)
-        limiter.enabled, limiter._storage, limiter._limiter = saved
 
 
 def body(email):

@@ -17,6 +17,7 @@ from eventsvc.extensions import db
 from eventsvc.outbox.models import Delivery
 from eventsvc.surveys import service
 from eventsvc.surveys.models import SurveyAnswer, SurveyRespondent, SurveyResponse
+from tests.integration.page_support import survey_builder_form
 from tests.integration.test_survey_support import (
     attendee,
     checked_in,
@@ -278,18 +279,7 @@ def test_organizer_creates_from_the_template_and_edits_without_js(client, login,
     assert edit.status_code == 200
     assert "同僚に勧めたい" in html(edit)
     # post the form back as shown, with one change, one new question and one removed
-    data = {"title": "参加者アンケート（那覇）", "description": "", "anonymous": "y", "opens_at": "", "closes_at": ""}
-    for i, q in enumerate(survey.questions):
-        v = q.current
-        data.update({f"questions-{i}-id": str(q.id), f"questions-{i}-kind": v.kind, f"questions-{i}-text": v.text,
-                     f"questions-{i}-options": "\n".join(v.options), f"questions-{i}-order": str(i + 1),
-                     f"questions-{i}-scale_min": "" if v.scale_min is None else str(v.scale_min),
-                     f"questions-{i}-scale_max": "" if v.scale_max is None else str(v.scale_max),
-                     f"questions-{i}-min_label": v.min_label, f"questions-{i}-max_label": v.max_label})
-        if v.required:
-            data[f"questions-{i}-required"] = "y"
-        if v.allow_other:
-            data[f"questions-{i}-allow_other"] = "y"
+    data = survey_builder_form(survey, title="参加者アンケート（那覇）")
     data["questions-6-remove"] = "y"
     data["questions-3-order"], data["questions-0-order"] = "1", "4"  # most useful ↔ satisfaction
     data.update({"questions-7-kind": "single", "questions-7-text": "懇親会に参加しましたか。",
