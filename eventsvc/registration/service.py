@@ -700,10 +700,14 @@ def attendee_may_cancel(reg: Registration, now: datetime) -> bool:
     return reg.status in ACTIVE and now < reg.event.starts_at
 
 
+#: what an attendee is told once the event has started (the API's message, and the pages')
+CANCELLATION_CLOSED = N_("イベントが始まったため、キャンセルはできません。欠席のご連絡は主催者へお願いします。")
+
+
 def check_attendee_may_cancel(reg: Registration, now: datetime) -> None:
     """Raises ``cancellation_closed`` (409) once the event has started (see :func:`attendee_may_cancel`)."""
     if reg.status in ACTIVE and not attendee_may_cancel(reg, now):
-        raise Conflict("cancellation_closed", N_("イベントが始まったため、キャンセルはできません。欠席のご連絡は主催者へお願いします。"))
+        raise Conflict("cancellation_closed", CANCELLATION_CLOSED)
 
 
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:

@@ -271,7 +271,7 @@ def attendee(token: str):
         action=ActionForm(), now=now_utc(), show_online=reg.status == "confirmed" and bool(event.online_url),
         can_list=reg.status == "confirmed" and reg.consent_listing,
         can_apply_again=reg.status == "cancelled" and service.accepting(event, now_utc()),
-        can_cancel=service.attendee_may_cancel(reg, now_utc()),
+        can_cancel=service.attendee_may_cancel(reg, now_utc()), cancellation_closed=service.CANCELLATION_CLOSED,
         panels=[p for p in (fn(reg) for fn in _attendee_panels) if p]))
     return _private(response)
 
@@ -283,9 +283,6 @@ def _private(response: Response) -> Response:
     return response
 
 
-_CANCELLATION_CLOSED = N_("イベントが始まったため、キャンセルはできません。欠席のご連絡は主催者へお願いします。")
-
-
 @bp.route("/my/<token>/cancel", methods=["GET", "POST"])
 def attendee_cancel(token: str):
     """GET explains what cancelling does and asks; only the POST cancels.
@@ -294,8 +291,10 @@ def attendee_cancel(token: str):
     """
     reg = _attendee(token)
     now = now_utc()
-    if reg.status in ACTIVE and not service.attendee_may_cancel(reg, now):
-        flash(page_message(_CANCELLATION_CLOSED), "error")
+    try:
+        service.check_attendee_may_cancel(reg, now)
+    except DomainError as err:
+        flash(page_message(err.message), "error")
         return redirect(url_for("registration.attendee", token=token))
     if request.method == "GET":
         if reg.status not in ACTIVE:  # already cancelled or rejected: nothing to confirm
