@@ -144,7 +144,7 @@ def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
         db.session.execute(text("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, code VARCHAR(64))")
                            if url.startswith("sqlite") else
                            text("CREATE TABLE bench_writes (id SERIAL PRIMARY KEY, code VARCHAR(64))"))
-        org = auth.create_organizer("bench@digital.go.jp", "受付ベンチ", "bench-password-1")
+        org = auth.create_organizer("bench@digital.go.jp", "受付ベンチ", "correct horse battery staple")
         token = auth.create_token(org, "bench")
         now = now_utc()
         event = events.create_event(events.EventData(

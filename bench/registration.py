@@ -112,7 +112,7 @@ def migrate_and_make_events(url: str, levels: list[int], requests: int) -> dict[
         db.session.execute(text("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, email VARCHAR(254))")
                            if url.startswith("sqlite") else
                            text("CREATE TABLE bench_writes (id SERIAL PRIMARY KEY, email VARCHAR(254))"))
-        org = auth.create_organizer("bench@digital.go.jp", "bench", "bench-password-1")
+        org = auth.create_organizer("bench@digital.go.jp", "bench", "correct horse battery staple")
         now = now_utc()
         from datetime import timedelta
 

@@ -372,9 +372,8 @@ def organizer_create(email: str, name: str, password: str | None, admin: bool):
 @migrated
 def organizer_password(email: str, password: str | None):
     """Set an organizer's password (and end their sessions)."""
-    from werkzeug.security import generate_password_hash
-
     from .auth import service
+    from .core.clock import now_utc
     from .errors import DomainError
 
     try:
@@ -384,11 +383,13 @@ def organizer_password(email: str, password: str | None):
         sys.exit(1)
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < service.MIN_PASSWORD:
-        click.echo(f"error: password must be at least {service.MIN_PASSWORD} characters", err=True)
+    try:
+        service.set_password(organizer, password, now_utc())
+    except DomainError as err:
+        db.session.rollback()
+        detail = "; ".join(f"{k}: {v}" for k, v in err.fields.items()) or err.message
+        click.echo(f"error: {err.code}: {detail}", err=True)
         sys.exit(1)
-    organizer.password_hash = generate_password_hash(password)
-    organizer.session_version += 1
     _audit("cli.organizer_password", f"organizer:{organizer.id}")
     db.session.commit()
     click.echo("password changed")

@@ -23,7 +23,7 @@ from ..core.i18n import N_, msg
 from ..core.text import TextError, check_text, normalize_email
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from . import totp
+from . import passwords, totp
 from .models import ApiToken, LoginThrottle, Organizer, RecoveryCode
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,23 @@ def check_email(value: str, field: str = "email") -> str:
     return email
 
 
-def check_new_password(password: str, field: str = "password") -> str:
+#: a new password found on the list of common passwords (``auth/passwords.py``)
+COMMON_PASSWORD = N_("よく使われているパスワードのため使えません。推測されにくい、ほかのパスワードにしてください。")
+#: a new password containing the account's e-mail address (its part before the @) or name
+PERSONAL_PASSWORD = N_("メールアドレスや名前を含むパスワードは使えません。推測されにくい、ほかのパスワードにしてください。")
+
+
+def check_new_password(password: str, field: str = "password", *, email: str = "", name: str = "") -> str:
+    """The password, when it may be set for the account with this address and name: long
+    enough, not a common password, not containing the address or the name."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed({field: msg(N_("パスワードは%(n)s文字以上にしてください。"), n=MIN_PASSWORD)})
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed({field: N_("パスワードが長すぎます。")})
+    if passwords.is_common(password):
+        raise ValidationFailed({field: COMMON_PASSWORD})
+    if passwords.contains_personal(password, email=email, name=name):
+        raise ValidationFailed({field: PERSONAL_PASSWORD})
     return password
 
 
@@ -69,7 +81,7 @@ def create_organizer(email: str, name: str, password: str, *, is_admin: bool = F
         raise ValidationFailed({"name": err.message}) from None
     if not name:
         raise ValidationFailed({"name": N_("名前を入力してください。")})
-    check_new_password(password)
+    check_new_password(password, email=email, name=name)
     if db.session.scalar(select(Organizer.id).where(Organizer.email == email)):
         raise Conflict("organizer_exists", N_("このメールアドレスの主催者は既に登録されています。"),
                        {"email": N_("このメールアドレスの主催者は既に登録されています。")})
@@ -213,14 +225,16 @@ def change_password(organizer: Organizer, current: str, new: str, now: datetime)
     """Set a new password after checking the current one; other sessions end."""
     if not check_password_hash(organizer.password_hash, current):
         raise ValidationFailed({"current_password": N_("現在のパスワードが正しくありません。")})
-    check_new_password(new, "new_password")
+    check_new_password(new, "new_password", email=organizer.email, name=organizer.name)
     if new == current:
         raise ValidationFailed({"new_password": N_("現在のパスワードとは違うパスワードにしてください。")})
     set_password(organizer, new, now)
 
 
 def set_password(organizer: Organizer, new: str, now: datetime) -> None:
-    organizer.password_hash = generate_password_hash(check_new_password(new))
+    """Set a password (checked as any new one); the organizer's sessions end."""
+    check_new_password(new, email=organizer.email, name=organizer.name)
+    organizer.password_hash = generate_password_hash(new)
     organizer.password_changed_at = now
     end_sessions(organizer)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from eventsvc.auth.models import ApiToken
@@ -49,6 +50,60 @@ def test_password_change_ends_other_sessions_and_keeps_this_one(client, login, o
     client.post("/logout")
     assert client.post("/login", data={"email": organizer.email, "password": PASSWORD}).status_code == 422
     assert client.post("/login", data={"email": organizer.email, "password": NEW}).status_code == 302
+
+
+def test_a_common_password_or_one_with_the_address_or_name_is_refused(client, login, make):
+    organizer = make.organizer("hanako.yamada@city.naha.lg.jp", "山田 花子")
+    login(organizer)
+    for new, says in [("password123", "よく使われているパスワード"), ("  QWERTYUIOP ", "よく使われているパスワード"),
+                      ("Hanako.Yamada-2024", "メールアドレスや名前を含む"), ("私は山田花子です。よろしく", "メールアドレスや名前を含む")]:
+        r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": new, "confirm": new})
+        assert r.status_code == 422 and says in text_of(r), new
+    # the hint says so before anyone tries
+    assert "よく使われているパスワードや、メールアドレス・名前を含むものは使えません" in text_of(client.get("/account/password"))
+    # in English too
+    client.set_cookie("lang", "en")
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": "password123",
+                                               "confirm": "password123"})
+    assert r.status_code == 422 and "This password is too common" in text_of(r)
+    client.post("/logout")
+    login(organizer)  # nothing changed
+
+
+def test_no_way_of_setting_a_password_takes_a_common_one(app, runner, make):
+    from eventsvc.auth import service
+    from eventsvc.errors import ValidationFailed
+
+    organizer = make.organizer("t.suzuki@city.kurume.fukuoka.jp", "鈴木 太郎")
+    for setter in (lambda p: service.set_password(organizer, p, now_utc()),
+                   lambda p: service.change_password(organizer, PASSWORD, p, now_utc()),
+                   lambda p: service.create_organizer("new@digital.go.jp", "新任 次郎", p)):
+        with pytest.raises(ValidationFailed) as refused:
+            setter("Password123")
+        assert list(refused.value.fields.values()) == [service.COMMON_PASSWORD]
+    with pytest.raises(ValidationFailed) as refused:
+        service.set_password(organizer, "suzuki-kurume-2024", now_utc())
+    assert list(refused.value.fields.values()) == [service.PERSONAL_PASSWORD]
+    db.session.rollback()
+    # the command line, both commands
+    r = runner.invoke(args=["organizer", "create", "--email", "x@city.naha.lg.jp", "--name", "x",
+                            "--password", "iloveyou12"])
+    assert r.exit_code == 1 and "よく使われているパスワード" in r.output
+    r = runner.invoke(args=["organizer", "create", "--email", "hanako@city.naha.lg.jp", "--name", "山田 花子",
+                            "--password", "hanako-no-password"])
+    assert r.exit_code == 1 and "メールアドレスや名前を含む" in r.output
+    version = organizer.session_version
+    r = runner.invoke(args=["organizer", "password", "--email", organizer.email, "--password", "1234567890"])
+    assert r.exit_code == 1 and "よく使われているパスワード" in r.output
+    r = runner.invoke(args=["organizer", "password", "--email", organizer.email, "--password", "short"])
+    assert r.exit_code == 1 and "10文字以上" in r.output
+    db.session.refresh(organizer)
+    assert organizer.session_version == version and organizer.password_changed_at is None
+    r = runner.invoke(args=["organizer", "password", "--email", organizer.email, "--password", NEW])
+    assert r.exit_code == 0, r.output
+    db.session.refresh(organizer)
+    assert organizer.session_version == version + 1 and organizer.password_changed_at is not None
+    assert service.authenticate(organizer.email, NEW, now_utc(), secret=app.secret_key).organizer is not None
 
 
 def test_the_password_page_needs_a_login(client):

@@ -142,6 +142,11 @@ def test_admin_lists_creates_and_deactivates_organizers(client, app, api, make, 
     assert dup.status_code == 422 and "既に登録されています" in text_of(dup)
     short = client.post("/admin/organizers", data={"email": "y@city.naha.lg.jp", "name": "y", "password": "short"})
     assert short.status_code == 422 and "10文字以上" in text_of(short)
+    common = client.post("/admin/organizers", data={"email": "y@city.naha.lg.jp", "name": "y", "password": "password123"})
+    assert common.status_code == 422 and "よく使われているパスワードのため使えません" in text_of(common)
+    own = client.post("/admin/organizers", data={"email": "yamada@city.naha.lg.jp", "name": "山田 花子",
+                                                 "password": "yamada-initial-1"})
+    assert own.status_code == 422 and "メールアドレスや名前を含むパスワードは使えません" in text_of(own)
     # deactivate B: their open session and their API token stop at once
     b_browser = app.test_client()
     assert b_browser.post("/login", data={"email": world["b"].email, "password": PASSWORD}).status_code == 302
