@@ -777,19 +777,28 @@ def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
     return n
 
 
+#: the confirmation mail's reason when :func:`promote` confirms someone out of turn: those who waited
+#: for a seat moved up from the waitlist; a lottery applicant (``applied``) never was on one, and
+#: hears what anyone admitted at once hears (the walk-in at the door too)
+_PROMOTED_FROM = {"waitlisted": "promoted", "offered": "promoted", "applied": "registered"}
+
+
 def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = False) -> Registration:
     """An organizer moves one waitlisted (or applied) person to confirmed, out of turn."""
-    if reg.status not in ("waitlisted", "applied", "offered"):
+    if reg.status not in _PROMOTED_FROM:
         raise Conflict("not_waitlisted", N_("キャンセル待ちの申込みではありません。"))
     tt = db.session.get(TicketType, reg.ticket_type_id)
     capacity = _lock(tt)
     db.session.refresh(reg)
-    taken = seats_taken(tt.id) - (1 if reg.status == "offered" else 0)
+    if reg.status not in _PROMOTED_FROM:
+        raise Conflict("not_waitlisted", N_("キャンセル待ちの申込みではありません。"))
+    was = reg.status
+    taken = seats_taken(tt.id) - (1 if was == "offered" else 0)
     if taken >= capacity and not over_capacity:
         raise Conflict("no_seat_left", N_("空席がありません（定員を超えて確定するには「定員超過で確定」を選んでください）。"))
     reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
     db.session.flush()
-    _notify_status(reg, now, reason="promoted")
+    _notify_status(reg, now, reason=_PROMOTED_FROM[was])
     return reg
 
 
@@ -851,8 +860,7 @@ class AtDoor:
 
 #: how the door confirms an existing application in place: the mail's reason, as :func:`promote`
 #: (waitlisted, offered, applied) and :func:`approve` (pending_review; a rejection overridden) say it
-_DOOR_REASONS = {"waitlisted": "promoted", "offered": "promoted", "applied": "promoted",
-                 "pending_review": "approved", "rejected": "approved"}
+_DOOR_REASONS = {**_PROMOTED_FROM, "pending_review": "approved", "rejected": "approved"}
 #: an existing application's status, in the refusals' words
 _DOOR_STATUS_WORDS = {"waitlisted": N_("キャンセル待ち"), "offered": N_("繰り上げの回答待ち"), "applied": N_("抽選前"),
                       "pending_review": N_("主催者の確認待ち")}

@@ -712,6 +712,32 @@ def test_walk_in_of_an_offered_person_uses_the_seat_held_for_them(make, org):
     assert (result.result, result.walk_in.was, result.walk_in.overridden) == ("checked_in", "offered", False)
     reg = db.session.get(type(waiting), waiting.id)
     assert (reg.status, reg.offer_expires_at) == ("confirmed", None)
+    assert [m.kind for m in mails_of(reg)] == ["mail.waitlisted", "mail.offer", "mail.promoted"]  # moved up: true
+
+
+def test_walk_in_of_a_lottery_applicant_sends_the_confirmation_a_new_walk_in_gets(make, org):
+    """Who applied for a lottery and is admitted at the door was never on a waitlist: they hear what
+    a person registered at the door hears (the ticket's confirmation), not "moved up from the waitlist"."""
+    from eventsvc.outbox import renderers
+
+    lottery = make.event(org, selection="lottery")
+    applicant = make.registration(lottery)
+    assert applicant.status == "applied"
+    staff = staff_actor(lottery, org)
+    result = service.walk_in(lottery, walk_in_data(email=applicant.email), actor=staff, now=now_utc())
+    db.session.commit()
+    assert (result.result, result.registration.id, result.walk_in.was) == ("checked_in", applicant.id, "applied")
+    assert [m.kind for m in mails_of(applicant)] == ["mail.applied", "mail.confirmation"]
+    newcomer = service.walk_in(lottery, walk_in_data(email="new@city.naha.lg.jp"), actor=staff, now=now_utc())
+    db.session.commit()
+    assert newcomer.walk_in.was is None
+    (at_door,), (new_one,) = mails_of(applicant)[1:], mails_of(newcomer.registration)
+    assert (at_door.kind, at_door.dedupe_key) == (new_one.kind, f"mail.confirmed:{applicant.id}")
+    sent, expected = renderers.resolve(at_door), renderers.resolve(new_one)
+    assert sent["subject"] == expected["subject"] == f"【参加確定】{lottery.title}"
+    assert "お申込みありがとうございます。参加が確定しました。" in sent["text"]
+    assert "繰り上" not in sent["subject"] + sent["text"] and "キャンセル待ち" not in sent["text"]
+    assert applicant.ticket_code in sent["text"] and len(sent["attachments"]) == 2  # the ticket, as for anyone
 
 
 def test_walk_in_of_a_registration_pending_review_needs_the_override_unless_the_domain_is_allowed(make, org, actor,
@@ -727,6 +753,10 @@ def test_walk_in_of_a_registration_pending_review_needs_the_override_unless_the_
     db.session.commit()
     assert (result.result, result.walk_in.was, result.walk_in.overridden) == ("checked_in", "pending_review", True)
     assert [m.kind for m in mails_of(pending)] == ["mail.pending_review", "mail.approved"]  # as approve() sends it
+    from eventsvc.outbox import renderers
+
+    approval = renderers.resolve(mails_of(pending)[-1])
+    assert "主催者がお申込みを確認し、参加が確定しました。" in approval["text"] and "繰り上" not in approval["text"]
     # once the event allows the domain, staff admit such a registration themselves
     other = make.registration(event, status="pending_review")
     event.allowed_email_domains = [*event.allowed_email_domains, "example.com"]

@@ -403,6 +403,25 @@ def test_organizer_moves_someone_up_only_when_a_seat_is_free(make, organizer):
     assert a.status == "confirmed"
 
 
+def test_an_organizer_confirming_a_lottery_applicant_sends_the_plain_confirmation(make, organizer):
+    """A lottery applicant confirmed out of turn was never on a waitlist: no "moved up" mail."""
+    e = small_event(make, capacity=1, org=organizer, selection="lottery")
+    applicant, waiting = make.registration(e), make.registration(e)
+    service.promote(applicant, organizer, now_utc())
+    db.session.commit()
+    assert applicant.status == "confirmed"
+    assert [m.kind for m in mails(applicant.id)] == ["mail.applied", "mail.confirmation"]
+    sent = message(mails(applicant.id)[-1])
+    assert sent["subject"] == f"【参加確定】{e.title}" and "繰り上" not in sent["subject"] + sent["text"]
+    assert "お申込みありがとうございます。参加が確定しました。" in sent["text"]
+    service.run_lottery(e, organizer.email, now_utc(), seed="s")  # no seat left: the other one waits
+    db.session.commit()
+    assert waiting.status == "waitlisted"
+    service.promote(waiting, organizer, now_utc(), over_capacity=True)  # from the waitlist: moved up, as it says
+    db.session.commit()
+    assert [m.kind for m in mails(waiting.id)] == ["mail.applied", "mail.waitlisted", "mail.promoted"]
+
+
 def test_change_ticket_type_frees_the_old_seat(make):
     e = small_event(make, capacity=1)
     a, b = make.registration(e), make.registration(e)
