@@ -490,13 +490,43 @@ def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datet
     checkin = _valid_checkin(registration.id)
     if checkin is None:
         raise Conflict("not_checked_in", N_("この参加者は受付されていません。"))
-    checkin.undone_at = now
-    checkin.undone_by = actor.label
-    db.session.add(CheckinLog(event_id=event.id, registration_id=registration.id, checkin_id=checkin.id,
-                              result="undone", method=checkin.method, device_id=_clean_device(device_id),
-                              actor_label=actor.label, scanned_at=now, received_at=now))
-    db.session.flush()
+    _take_back(checkin, actor.label, now, device=_clean_device(device_id))
     return CheckinResult("undone", None, registration, checkin)
+
+
+def _take_back(checkin: Checkin, label: str, now: datetime, *, device: str = "") -> None:
+    """The check-in is no longer valid (``undone_at``); the row stays, and the log says when and by whom."""
+    checkin.undone_at = now
+    checkin.undone_by = label
+    db.session.add(CheckinLog(event_id=checkin.event_id, registration_id=checkin.registration_id,
+                              checkin_id=checkin.id, result="undone", method=checkin.method, device_id=device,
+                              actor_label=label, scanned_at=now, received_at=now))
+    db.session.flush()
+
+
+def _cancelled(registration: Registration, actor, now: datetime) -> None:
+    """A cancelled application takes its check-in with it (registration's cancel listener).
+
+    A cancelled registration is no longer expected, so it must not count as checked in either
+    (counters, reception list, name tags, the offline snapshot, surveys and teams all read the
+    valid check-in); and when the person applies again, the new application and its new ticket
+    start not checked in. The check-in row and the log stay as history: the check-in is taken
+    back as an undo by whoever cancelled (the attendee: 本人), with an ``undone`` line in the log.
+    Runs again, with no ``actor``, when a cancelled registration applies again: harmless when
+    there is nothing left to take back."""
+    checkin = _valid_checkin(registration.id)
+    if checkin is None:
+        return
+    if actor is None:
+        label = ""
+    elif isinstance(actor, Registration):
+        label = SELF.label
+    else:
+        label = (getattr(actor, "name", "") or "")[:100]
+    _take_back(checkin, label, now)
+
+
+registrations.register_cancel_listener(_cancelled)
 
 
 # ------------------------------------------------------------------ offline sync
@@ -605,9 +635,11 @@ def counters(event: Event) -> Counters:
         select(Registration.ticket_type_id, func.count()).where(
             Registration.event_id == event.id, Registration.status == "confirmed")
         .group_by(Registration.ticket_type_id)).all())
+    # of those expected: a registration cancelled before cancelling took its check-in back stays out
     arrived = dict(db.session.execute(
         select(Registration.ticket_type_id, func.count()).join(Checkin, Checkin.registration_id == Registration.id)
-        .where(Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None))
+        .where(Checkin.event_id == event.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None),
+               Registration.status == "confirmed")
         .group_by(Registration.ticket_type_id)).all())
     duplicates = db.session.scalar(select(func.count()).select_from(Checkin).where(
         Checkin.event_id == event.id, Checkin.result == "duplicate")) or 0

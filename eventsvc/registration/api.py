@@ -186,7 +186,9 @@ def reject(reg_id: int, body: ReviewIn):
 @operation("/registrations/<int:reg_id>/cancel", "POST", summary="Cancel a registration",
            tags=["registration"], response=RegistrationOut, auth=["organizer", "attendee"], errors=[401, 404, 409])
 def cancel(reg_id: int):
-    """The event's organizers, or the attendee with their own token. Frees the seat; the waitlist moves up.
+    """The event's organizers, or the attendee with their own token. Frees the seat; the waitlist moves up;
+    a check-in of the registration is taken back (an undo in the check-in log), so that the people
+    checked in are among those expected and an application made again starts not checked in.
     Cancelling twice is harmless. Attendees cancel until the event starts (409 ``cancellation_closed``)."""
     who = principal()
     if isinstance(who, Registration):

@@ -589,7 +589,7 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     values = {**application.values, "status": decision.status,
               "queue_rank": top_rank + 1 if decision.status == "waitlisted" else None,
               "confirmed_at": now if decision.status == "confirmed" else None}
-    reg = _insert_registration(values) if existing is None else _apply_again(event, email, values)
+    reg = _insert_registration(values) if existing is None else _apply_again(event, email, values, now)
     if reg is None:
         raise Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。"),
                        {"email": N_("このメールアドレスでは既に申し込まれています。")})
@@ -602,10 +602,11 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     return reg, application.token
 
 
-def _apply_again(event: Event, email: str, values: dict) -> Registration | None:
+def _apply_again(event: Event, email: str, values: dict, now: datetime) -> Registration | None:
     """The person cancelled and applies again: the same row becomes a new application (as typed
-    now, admitted now, with a new ticket code and link; the old ones stay dead). None when the
-    row is no longer cancelled (a concurrent application won)."""
+    now, admitted now, with a new ticket code and link; the old ones stay dead), which starts
+    with nothing of the old one's: the cancel listeners run again (:func:`register_cancel_listener`).
+    None when the row is no longer cancelled (a concurrent application won)."""
     stmt = select(Registration).where(Registration.event_id == event.id, Registration.email == email,
                                       Registration.erased_at.is_(None))
     if db.session.get_bind().dialect.name == "postgresql":
@@ -618,6 +619,7 @@ def _apply_again(event: Event, email: str, values: dict) -> Registration | None:
         setattr(reg, key, value)
     reg.cancelled_at, reg.offer_expires_at, reg.review_note, reg.reapplications = None, None, "", again
     db.session.flush()
+    _application_ended(reg, None, now)  # what a cancellation made before the listeners existed left behind
     return reg
 
 
@@ -710,8 +712,32 @@ def check_attendee_may_cancel(reg: Registration, now: datetime) -> None:
         raise Conflict("cancellation_closed", CANCELLATION_CLOSED)
 
 
+#: ``fn(reg, actor, now)``: a registration's application has ended (see :func:`register_cancel_listener`)
+CancelListener = Callable[[Registration, object, datetime], None]
+_cancel_listeners: list[CancelListener] = []
+
+
+def register_cancel_listener(fn: CancelListener) -> None:
+    """A feature that keeps state about an application (check-in: the admission at the door)
+    drops it when the application ends. ``fn(reg, actor, now)`` runs in the same transaction,
+    after the row says ``cancelled`` (and is locked), with who cancelled as ``actor`` (an
+    organizer, the registration itself for the attendee, or None); and again with ``actor`` None
+    when a cancelled registration applies again, so that the new application starts with nothing
+    of the old one's even when that one was cancelled before the listener existed. It must be
+    harmless to call twice; it keeps history (logs) and clears only the current state."""
+    if fn not in _cancel_listeners:
+        _cancel_listeners.append(fn)
+
+
+def _application_ended(reg: Registration, actor, now: datetime) -> None:
+    for fn in _cancel_listeners:
+        fn(reg, actor, now)
+
+
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
+    What later features kept about the application ends with it (:func:`register_cancel_listener`:
+    a check-in is taken back, so "checked in" counts only people still expected).
 
     Cancelling a cancelled registration is harmless (nothing changes).
     """
@@ -726,6 +752,7 @@ def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Regist
     reg.status, reg.cancelled_at, reg.updated_at = "cancelled", now, now
     reg.offer_expires_at = None
     db.session.flush()
+    _application_ended(reg, actor, now)
     by_organizer = actor is not None and not isinstance(actor, Registration)
     _notify_status(reg, now, reason="by_organizer" if by_organizer else "by_attendee", note=note)
     if was_seated:
@@ -928,7 +955,7 @@ def register_at_door(event: Event, data: RegistrationData, now: datetime, *, ove
         consent_slack_mention=False, consent_listing=False, answers=c.answers, review_note="",
         locale=reg.locale if reg is not None else "ja", created_at=now, updated_at=now, reapplications=0,
         queue_rank=None, confirmed_at=now)
-    new = _insert_registration(values) if reg is None else _apply_again(event, c.email, values)
+    new = _insert_registration(values) if reg is None else _apply_again(event, c.email, values, now)
     if new is None:  # PostgreSQL: another transaction registered the address meanwhile (another type)
         raise Conflict("registration_changed", N_("この方の申込みが今変更されました。もう一度お試しください。"))
     set_committed_value(new, "event", event)

@@ -253,6 +253,36 @@ def test_name_tags_ten_per_sheet_with_kana_org_team_and_no_job_titles(client, lo
     assert with_qr.count('class="nametag-qr"') == 11
 
 
+def test_who_cancelled_after_checking_in_and_applied_again_is_not_checked_in_on_any_page(client, login, api, make,
+                                                                                          organizer, event):
+    """The new application (a new ticket) starts not checked in: the reception list, the name tags of
+    those who came, the desk's counters, its search and offline snapshot say so, and the new ticket admits."""
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(event, name="比嘉 太郎", name_kana="ヒガ タロウ", email="higa@city.naha.lg.jp")
+    login(organizer)
+    assert "受付しました" in text_of(client.post(desk_url(event), data={"code": reg.ticket_code}))
+    registrations.cancel(reg, reg, now_utc())
+    db.session.commit()
+    r = api("POST", f"/events/{event.slug}/registrations", json={
+        "name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "higa@city.naha.lg.jp", "organization_code": "472018"})
+    assert r.status_code == 201 and (r.json["id"], r.json["status"]) == (reg.id, "confirmed")
+    new_code = r.json["ticket_code"]
+    listing = client.get(f"/events/{event.slug}/checkin/reception-list").get_data(as_text=True)
+    assert "比嘉 太郎" in listing and listing.count('aria-label="未受付"') == 1 and "check-done" not in listing
+    tags = client.get(f"/manage/events/{event.slug}/name-tags?only=checked_in").get_data(as_text=True)
+    assert 'class="nametag"' not in tags
+    html = client.get(desk_url(event)).get_data(as_text=True)
+    assert re.search(r'id="total-checked-in">0<', html) and re.search(r'id="total-expected">1<', html)
+    found = client.get(f"/events/{event.slug}/checkin/search.json?q=ひが").json
+    assert [(a["registration"]["id"], a["checked_in_at"]) for a in found] == [(reg.id, None)]
+    snapshot = client.get(f"/events/{event.slug}/checkin/snapshot.json").json
+    assert [(t["id"], t["checked_in_at"]) for t in snapshot["tickets"]] == [(reg.id, None)]
+    assert (snapshot["counters"]["checked_in"], snapshot["counters"]["expected"]) == (0, 1)
+    t = text_of(client.post(desk_url(event), data={"code": new_code}))
+    assert "受付しました" in t and "受付済みです" not in t
+
+
 def test_links_from_the_organizers_event_page(client, login, organizer, event):
     login(organizer)
     html = client.get(f"/manage/events/{event.slug}").get_data(as_text=True)

@@ -801,6 +801,95 @@ def test_walk_in_refusals_tell_organizers_to_tick_the_override_and_staff_to_ask(
         assert LABEL in str(WalkInForm.override.args[0])  # the messages name the box as the desk shows it
 
 
+# ------------------------------------------------------------------ cancelled, then applied for again
+def checkins_of(reg):
+    return [(c.result, c.undone_at is not None, c.undone_by) for c in db.session.scalars(
+        select(Checkin).where(Checkin.registration_id == reg.id).order_by(Checkin.id))]
+
+
+def log_of(reg):
+    return [(line.result, line.actor_label) for line in db.session.scalars(
+        select(CheckinLog).where(CheckinLog.registration_id == reg.id).order_by(CheckinLog.id))]
+
+
+def test_an_application_after_a_cancellation_starts_not_checked_in(make, event, actor):
+    """A check-in belongs to the application: cancelling takes it back, so the new application (the
+    same row, a new ticket) is not checked in anywhere the desk looks, and its ticket admits."""
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(event, email="higa@city.naha.lg.jp")
+    old_code = reg.ticket_code
+    assert scan(event, old_code, actor).result == "checked_in"
+    registrations.cancel(reg, reg, now_utc())  # the attendee, before the event starts
+    db.session.commit()
+    assert valid_checkins(reg) == 0
+    again, _token = registrations.register(event, registrations.RegistrationData(
+        name="比嘉 太郎", name_kana="ひが たろう", email="higa@city.naha.lg.jp", consent_privacy=True), now_utc())
+    db.session.commit()
+    assert (again.id, again.status, again.reapplications) == (reg.id, "confirmed", 1) and again.ticket_code != old_code
+    # the reception list and name tags (attendees), the name search, the offline snapshot, the counters
+    assert [a.checked_in for a in service.attendees(event)] == [False]
+    assert [a.checked_in for a in service.search(event, "ひが")] == [False]
+    entry = next(e for e in service.snapshot(event) if e["id"] == reg.id)
+    assert (entry["checked_in_at"], entry["checked_in_by"]) == (None, None)
+    assert (service.counters(event).checked_in, service.counters(event).expected) == (0, 1)
+    new = scan(event, again.ticket_code, actor)
+    assert new.result == "checked_in" and new.registration.id == reg.id  # not "already_checked_in"
+    assert scan(event, old_code, actor).result == "unknown_code"
+    # the history stays: the first admission, taken back by the cancellation (本人), then the new one
+    assert checkins_of(reg) == [("checked_in", True, "本人"), ("checked_in", False, "")]
+    assert log_of(reg) == [("checked_in", "主催 太郎"), ("undone", "本人"), ("checked_in", "主催 太郎")]
+
+
+def test_an_organizer_cancelling_a_checked_in_registration_takes_the_check_in_back(make, org, event, actor):
+    """"Checked in / expected" counts confirmed people: a cancelled one leaves both sides, never only one."""
+    from eventsvc.registration import service as registrations
+
+    came, other = make.registration(event), make.registration(event)
+    scan(event, came.ticket_code, actor)
+    assert (service.counters(event).checked_in, service.counters(event).expected) == (1, 2)
+    registrations.cancel(came, org, now_utc(), note="体調不良のため")
+    db.session.commit()
+    assert (service.counters(event).checked_in, service.counters(event).expected) == (0, 1)
+    assert checkins_of(came) == [("checked_in", True, "主催 太郎")]
+    assert log_of(came)[-1] == ("undone", "主催 太郎")
+    with pytest.raises(DomainError) as err:  # nothing left to undo at the desk
+        service.undo_checkin(event, came.id, actor=actor, now=now_utc())
+    assert err.value.code == "not_checked_in"
+    db.session.rollback()
+    registrations.cancel(came, org, now_utc())  # cancelling again changes nothing
+    db.session.commit()
+    assert len(log_of(came)) == 2
+    # back at the door: applies again and is checked in now, with a check-in of its own
+    result = service.walk_in(event, walk_in_data(email=came.email), actor=actor, now=now_utc())
+    db.session.commit()
+    assert (result.result, result.walk_in.was) == ("checked_in", "cancelled")
+    assert valid_checkins(came) == 1 and checkins_of(came)[0] == ("checked_in", True, "主催 太郎")
+    assert (service.counters(event).checked_in, service.counters(event).expected) == (1, 2)
+    del other
+
+
+def test_a_registration_cancelled_with_its_check_in_still_valid_starts_clean_when_it_applies_again(make, event,
+                                                                                                   actor):
+    """Cancellations made before cancelling took the check-in back left it valid: such a row is not
+    counted as checked in, and a new application of it (here at the door) starts not checked in."""
+    from sqlalchemy import update
+
+    from eventsvc.registration.models import Registration
+
+    reg = make.registration(event)
+    scan(event, reg.ticket_code, actor)
+    db.session.execute(update(Registration).where(Registration.id == reg.id).values(status="cancelled"))
+    db.session.commit()
+    assert valid_checkins(reg) == 1  # as such a cancellation left it
+    assert (service.counters(event).checked_in, service.counters(event).expected) == (0, 0)
+    result = service.walk_in(event, walk_in_data(email=reg.email), actor=actor, now=now_utc())
+    db.session.commit()
+    assert (result.result, result.walk_in.was) == ("checked_in", "cancelled")  # was: already_checked_in
+    assert checkins_of(reg) == [("checked_in", True, ""), ("checked_in", False, "")]
+    assert [r for r, _label in log_of(reg)] == ["checked_in", "undone", "checked_in"]
+
+
 # ------------------------------------------------------------------ self check-in
 def test_self_check_in_only_with_the_code_and_only_during_the_event(make, event):
     reg = make.registration(event)
