@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from ..events import service as events_service
 from ..jsonapi import Input, Output, operation, principal
 from . import service
@@ -22,6 +24,10 @@ class DeliveryOut(Output):
     sent_at: datetime | None
     next_attempt_at: datetime
     registration_id: int | None
+    withdrawn: bool = Field(description=(
+        "true for a delivery stopped because the person's personal data was erased: its state stays "
+        "failed (last_error says why) but nothing went wrong and it cannot be retried; count it apart "
+        "from the failures"))
 
 
 class DeliveryQuery(Input):

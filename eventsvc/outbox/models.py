@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, and_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.clock import now_utc
+from ..core.i18n import N_
 from ..core.types import UTCDateTime
 from ..extensions import db
 
 #: queued → sending → sent | failed | uncertain ; held = kept until a channel is configured
 STATES = ("queued", "sending", "sent", "failed", "uncertain", "held")
+
+#: what a row emptied by the erasure of personal data carries instead of its message
+#: (``registration.privacy``)
+ERASED_PAYLOAD = {"erased": True}
+#: the reason on a row whose person's data was erased before it was sent: stored as ``failed``
+#: (the state machine and the API's states stay as they are), but nothing went wrong and
+#: nothing is to be done, so pages show it apart (:attr:`Delivery.withdrawn`)
+ERASED_NOTE = N_("個人情報を削除したため送信しません")
 
 
 class Delivery(db.Model):
@@ -43,3 +53,14 @@ class Delivery(db.Model):
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @hybrid_property
+    def withdrawn(self) -> bool:
+        """Never to be sent because the person's data was erased: not a failure (stored as
+        ``failed`` with :data:`ERASED_NOTE`; counted and labelled apart, not re-sent by hand)."""
+        return self.state == "failed" and self.last_error == ERASED_NOTE
+
+    @withdrawn.inplace.expression
+    @classmethod
+    def _withdrawn_expression(cls):
+        return and_(cls.state == "failed", cls.last_error == ERASED_NOTE)

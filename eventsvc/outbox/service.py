@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, not_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import database
@@ -18,6 +18,10 @@ from ..core.i18n import N_
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from .models import STATES, Delivery
+
+#: how pages name a ``failed`` row that an erasure of personal data stopped (not a state)
+WITHDRAWN = "withdrawn"
+NOT_RETRYABLE_WITHDRAWN = N_("個人情報を削除した方への配信は、再送できません。")
 
 
 def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = None,
@@ -78,20 +82,29 @@ def _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now, 
 
 
 def list_for_event(event_id: int, *, state: str | None = None, kind_prefix: str | None = None,
-                   limit: int = 1000) -> list[Delivery]:
+                   withdrawn: bool | None = None, limit: int = 1000) -> list[Delivery]:
+    """The event's deliveries, newest first; ``withdrawn`` True/False keeps only the rows
+    stopped by an erasure of personal data / only the others (None: both)."""
     q = select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id.desc())
     if state:
         q = q.where(Delivery.state == state)
     if kind_prefix:
         q = q.where(Delivery.kind.startswith(kind_prefix))
+    if withdrawn is not None:
+        q = q.where(Delivery.withdrawn if withdrawn else not_(Delivery.withdrawn))
     return list(db.session.scalars(q.limit(limit)))
 
 
 def counts_for_event(event_id: int) -> dict[str, int]:
+    """Rows per state, and ``withdrawn``: the ``failed`` rows stopped by an erasure of personal
+    data, counted there and not among the failures."""
     rows = db.session.execute(select(Delivery.state, func.count()).where(Delivery.event_id == event_id)
                               .group_by(Delivery.state))
-    out = dict.fromkeys(STATES, 0)
+    out = dict.fromkeys((*STATES, WITHDRAWN), 0)
     out.update({state: n for state, n in rows})
+    out[WITHDRAWN] = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.event_id == event_id, Delivery.withdrawn)) or 0
+    out["failed"] -= out[WITHDRAWN]
     return out
 
 
@@ -100,6 +113,17 @@ def get_for_event(event_id: int, delivery_id: int) -> Delivery:
     if row is None or row.event_id != event_id:
         raise NotFound("delivery_not_found", N_("配信が見つかりません。"))
     return row
+
+
+def resend(row: Delivery, now: datetime) -> Delivery:
+    """A person's 再送 from a page: :func:`retry`, except for a row stopped by an erasure of
+    personal data (its message and, for a person's own row, its address are gone).
+
+    :func:`retry` itself still takes such a row: a Slack report that named an erased person is
+    re-queued with a new message by ``slack.service`` when the organizer posts it again."""
+    if row.withdrawn:
+        raise Conflict("not_retryable", NOT_RETRYABLE_WITHDRAWN)
+    return retry(row, now)
 
 
 def retry(row: Delivery, now: datetime) -> Delivery:

@@ -24,12 +24,22 @@ bp = Blueprint("outbox", __name__)
 # POST /manage/events/<slug>/deliveries/<id>/retry  manage_retry  a person decides to send again
 
 STATE_LABELS = {"queued": N_("送信待ち"), "sending": N_("送信中"), "sent": N_("送信済み"), "failed": N_("失敗"),
-                "uncertain": N_("送信不明"), "held": N_("保留")}
+                "uncertain": N_("送信不明"), "held": N_("保留"),
+                service.WITHDRAWN: N_("取り消し（個人情報の削除）")}
+#: what the list counts and filters by: the states, and the rows an erasure stopped (not failures)
+SHOWN_STATES = (*STATES, service.WITHDRAWN)
 
 
 @bp.app_template_global()
 def delivery_state_label(state: str) -> str:
     return _(STATE_LABELS.get(state, state))
+
+
+@bp.app_template_global()
+def delivery_shown_state(d) -> str:
+    """The state a page shows: ``withdrawn`` for a ``failed`` row an erasure of personal data
+    stopped (nobody to send it to: not a fault, nothing to retry), else the row's state."""
+    return service.WITHDRAWN if d.withdrawn else d.state
 
 
 @bp.app_template_global()
@@ -49,9 +59,12 @@ def channel_notice(kind_prefix: str) -> str | None:
 @login_required
 def manage_list(slug: str):
     event = events_service.get_event_for(slug, current_user)
-    state = request.args.get("state") if request.args.get("state") in STATES else None
-    rows = service.list_for_event(event.id, state=state)
-    return render_template("outbox/manage_list.html", event=event, rows=rows, state=state, states=STATES,
+    state = request.args.get("state") if request.args.get("state") in SHOWN_STATES else None
+    if state == service.WITHDRAWN:
+        rows = service.list_for_event(event.id, state="failed", withdrawn=True)
+    else:
+        rows = service.list_for_event(event.id, state=state, withdrawn=False if state == "failed" else None)
+    return render_template("outbox/manage_list.html", event=event, rows=rows, state=state, states=SHOWN_STATES,
                            counts=service.counts_for_event(event.id), mail_notice=channel_notice("mail."))
 
 
@@ -77,7 +90,7 @@ def manage_retry(slug: str, delivery_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        service.retry(row, now_utc())
+        service.resend(row, now_utc())
         db.session.commit()
         flash(_("再送を予約しました。"), "success")
     except DomainError as err:

@@ -40,15 +40,12 @@ from sqlalchemy import delete, or_, select
 
 from ..events.models import Event
 from ..extensions import db
-from ..outbox.models import Delivery
+from ..outbox.models import ERASED_NOTE, ERASED_PAYLOAD, Delivery
 from . import service
 from .models import LotteryDraw, Registration, RegistrationSettings
 
 ERASED_NAME = "（削除済み）"
 ERASED_DOMAIN = "erased.invalid"
-#: what an emptied outbox row carries instead of its message
-ERASED_PAYLOAD = {"erased": True}
-ERASED_NOTE = "個人情報を削除したため送信しません"
 #: the per-event override may range over these days
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
 #: free-text registration questions (their answers are erased; choices stay for statistics)
