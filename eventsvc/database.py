@@ -290,3 +290,70 @@ def read_only():
         yield
     finally:
         _immediate.reset(token)
+
+
+
+def _pipeline_sql(dialect, statement, params: dict) -> tuple[str, dict, dict]:
+    """``statement`` compiled once per dialect for a driver cursor: its SQL (``IN`` lists of fixed
+    values expanded), its fixed parameters and the type conversions of the parameters given at
+    each call (``params`` names them)."""
+    key = (dialect.name, id(statement))
+    hit = _pipeline_compiled.get(key)
+    if hit is None or hit[0] is not statement:
+        compiled = statement.compile(dialect=dialect)
+        state = compiled.construct_expanded_state(params)
+        fixed = {k: v for k, v in state.parameters.items() if k not in params}
+        # what SQLAlchemy's execute would apply (JSON, UTC times…): its compiler's bind processors
+        converters = {k: fn for k, fn in compiled._bind_processors.items() if k in params and callable(fn)}
+        hit = (statement, state.statement, fixed, converters)
+        _pipeline_compiled[key] = hit
+    return hit[1], hit[2], hit[3]
+
+
+#: (dialect name, id(statement)) → (statement, SQL, fixed parameters, converters); the statement
+#: is kept so that its id cannot be reused by another
+_pipeline_compiled: dict = {}
+
+
+def first_rows_pipelined(session, statements, *, commit: bool = False) -> list:
+    """Run ``[(statement, params), …]`` on ``session``'s connection, then commit if asked, and
+    return each statement's first row (None when it returned none): on PostgreSQL in one round
+    trip (psycopg's pipeline mode), elsewhere one after the other.
+
+    The server still runs them in order, each with a snapshot of its own (READ COMMITTED): a
+    statement after a ``SELECT … FOR UPDATE`` sees what the lock's previous holder committed.
+    An error rolls the whole transaction back and is raised (as
+    :class:`sqlalchemy.exc.DBAPIError`, like any statement's). For hot paths: the statements
+    must be built once (they are compiled once and kept by identity). ``commit`` leaves the
+    session's own commit with nothing to send; call it after this to end the session's
+    transaction."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = [connection.execute(stmt, params).first() for stmt, params in statements]
+        if commit:
+            session.commit()
+        return rows
+    raw = connection.connection.driver_connection
+    cursors = []
+    try:
+        with raw.pipeline():
+            for stmt, params in statements:
+                sql, fixed, converters = _pipeline_sql(connection.dialect, stmt, params)
+                cursor = raw.cursor()
+                cursor.execute(sql, {**fixed, **{k: converters[k](v) if k in converters else v
+                                                 for k, v in params.items()}})
+                cursors.append(cursor)
+            if commit:  # a statement in the batch, not raw.commit(): that would wait for one more sync
+                cursor = raw.cursor()
+                cursor.execute(b"COMMIT")
+                cursors.append(cursor)
+        return [cursor.fetchone() if cursor.description is not None else None for cursor in cursors[:len(statements)]]
+    except Exception as error:
+        import psycopg  # only here: PostgreSQL's driver
+
+        if isinstance(error, psycopg.Error):
+            raise exc.DBAPIError.instance(None, None, error, psycopg.Error) from error
+        raise
+    finally:
+        for cursor in cursors:
+            cursor.close()

@@ -6,10 +6,13 @@ makes a retried cause harmless: the second enqueue returns the first row.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from datetime import datetime
 
-from sqlalchemy import func, insert, not_, select
+from sqlalchemy import bindparam, column, exists, func, insert, not_, select
+from sqlalchemy import table as sa_table
 from sqlalchemy.exc import IntegrityError
 
 from .. import database
@@ -55,8 +58,9 @@ def enqueue(kind: str, target: str, payload: dict, *, event_id: int | None = Non
 
 def enqueue_new(kind: str, target: str, payload: dict, *, event_id: int | None = None,
                 registration_id: int | None = None, dedupe_key: str | None = None,
-                now: datetime | None = None) -> int:
-    """Add a delivery whose ``dedupe_key`` cannot exist yet; returns its id.
+                now: datetime | None = None) -> int | None:
+    """Add a delivery whose ``dedupe_key`` cannot exist yet; returns its id (None inside
+    :func:`held_new_rows`, which keeps the row for its caller to write).
 
     For a cause that has just inserted what the key names (a new registration's id): one
     ``INSERT … RETURNING id``, without looking for an existing row, without a savepoint and
@@ -65,13 +69,49 @@ def enqueue_new(kind: str, target: str, payload: dict, *, event_id: int | None =
     is then lost) instead of answering with the other row, as :func:`enqueue` would.
     """
     values = _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now or now_utc(), None)
+    held = _held.get()
+    if held is not None:
+        held.append({key: values.get(key) for key in _COLUMN_KEYS})
+        return None
     return database.execute_now(db.session, _insert_statement(), values).scalar_one()
+
+
+#: every column of a delivery but its id
+_COLUMN_KEYS = tuple(c.key for c in Delivery.__table__.c if c.key != "id")
+_held: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_held", default=None)
+
+
+@contextlib.contextmanager
+def held_new_rows():
+    """Inside the block :func:`enqueue_new` writes nothing and returns None: it adds each new row
+    (a dict of column values) to the yielded list, for the caller to write together with its
+    cause in one round trip (:func:`insert_with_registration_statement`)."""
+    rows: list[dict] = []
+    token = _held.set(rows)
+    try:
+        yield rows
+    finally:
+        _held.reset(token)
 
 
 @functools.cache
 def _insert_statement():
     table = Delivery.__table__
     return insert(table).returning(table.c.id)
+
+
+@functools.cache
+def insert_with_registration_statement():
+    """``INSERT INTO deliveries … SELECT <the row> WHERE <its registration exists>``: sent in one
+    batch after the insert of the registration it is about, it writes nothing when that insert
+    wrote nothing (the address was registered already), where a plain insert would fail on the
+    foreign key and take the batch down with it."""
+    table = Delivery.__table__
+    keys = list(_COLUMN_KEYS)
+    registrations = sa_table("registrations", column("id"))
+    row = select(*[bindparam(key, type_=table.c[key].type) for key in keys]).where(
+        exists().where(registrations.c.id == bindparam("registration_id", type_=table.c.registration_id.type)))
+    return insert(table).from_select(keys, row)
 
 
 def _new_row(kind, target, payload, event_id, registration_id, dedupe_key, now, not_before) -> dict:

@@ -135,8 +135,7 @@ def create_registration(slug: str, body: RegistrationIn):
     application = service.prepare(event, data, now)
     session = db.session()
     with database.write_after_read(session), database.keep_loaded(session):
-        reg, token = service.admit(application, now)
-        session.commit()
+        reg, token = service.admit(application, now, commit=True)
     # built after the commit, from the row as written (kept loaded): no lock is held meanwhile
     return RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
                                manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)

@@ -50,6 +50,7 @@ from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events import service as events_service
 from ..events.models import Event, TicketType
 from ..extensions import db
+from ..outbox import service as outbox
 from ..outbox.renderers import RenderError, register_renderer
 from . import lottery, mail, rules, tickets
 from .models import (
@@ -356,20 +357,37 @@ def _admission_statement(lottery: bool):
     return select(*columns).where(Registration.ticket_type_id == tt_id)
 
 
-def _admission_facts(event: Event, tt: TicketType, email: str) -> tuple[int, int, int, int, str | None, bool]:
-    """What :func:`admit` decides on, read under the lock in one statement: the type's
-    ``(capacity, seats held, people waiting, highest rank)``, the status of ``email``'s
-    registration for the event (None: there is none), and whether the type's lottery was drawn
-    (asked only for a lottery event). Raises ``ticket_type_not_found`` (404) when the type is gone.
+def _admission_facts(event: Event, tt: TicketType, email: str, *, with_new_id: bool = False):
+    """What :func:`admit` decides on, read under the lock: the type's ``(capacity, seats held,
+    people waiting, highest rank)``, the status of ``email``'s registration for the event (None:
+    there is none), whether the type's lottery was drawn (asked only for a lottery event), and,
+    ``with_new_id`` (PostgreSQL only), an id for a new registration (else None). Raises
+    ``ticket_type_not_found`` (404) when the type is gone.
 
-    One statement, not two: every statement run under the lock is a moment the lock holder
-    may wait for the interpreter (other requests' threads) with the lock still held."""
+    One round trip: every one made under the lock is a moment the lock holder may wait for the
+    interpreter (other requests' threads) with the lock still held. On PostgreSQL the lock, the
+    count and the new id are sent together (:func:`database.first_rows_pipelined`); the count
+    is a statement of its own after the lock, so it sees every admission committed before ours."""
     lottery = event.selection == "lottery"
-    row = database.execute_now(db.session, _admission_statement(lottery),
-                               {"tt_id": tt.id, "event_id": event.id, "email": email}).one()
+    params = {"tt_id": tt.id, "event_id": event.id, "email": email}
+    new_id = None
+    if _locks_rows():
+        statements = [(_lock_statement(True), {"tt_id": tt.id}), (_admission_statement(lottery), params)]
+        if with_new_id:
+            statements.append((_new_id_statement(), {}))
+        rows = database.first_rows_pipelined(db.session, statements)
+        row, new_id = rows[1], rows[2][0] if with_new_id else None
+    else:
+        row = database.execute_now(db.session, _admission_statement(lottery), params).one()
     if row[0] is None:
         raise NotFound("ticket_type_not_found", N_("参加区分が見つかりません。"))
-    return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False
+    return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False, new_id
+
+
+@functools.cache
+def _new_id_statement():
+    """The next registration id from its sequence (PostgreSQL)."""
+    return select(func.nextval(func.pg_get_serial_sequence("registrations", "id")))
 
 
 @functools.cache
@@ -401,7 +419,12 @@ def _insert_registration(values: dict) -> Registration | None:
     new_id = database.execute_now(db.session, _insert_statement(db.session.get_bind().dialect.name), row).scalar()
     if new_id is None:
         return None
-    reg = Registration(id=new_id, **row)
+    return _registration_object(dict(row, id=new_id))
+
+
+def _registration_object(row: dict) -> Registration:
+    """The ORM object of a row written by a Core statement, in the session as a loaded row."""
+    reg = Registration(**{key: row.get(key) for key in ("id", *_COLUMN_KEYS)})
     make_transient_to_detached(reg)
     db.session.add(reg)
     return reg
@@ -568,17 +591,19 @@ def prepare(event: Event, data: RegistrationData, now: datetime, *, require_cons
     return Application(event, c.ticket_type, c.email, token, values)
 
 
-def admit(application: Application, now: datetime) -> tuple[Registration, str]:
+def admit(application: Application, now: datetime, *, commit: bool = False) -> tuple[Registration, str]:
     """Under the participation type's lock: count, decide (first come, waitlist, review,
     lottery), insert the row and its mail. Returns the registration and its attendee token.
+    ``commit``: and commit (the request's last step); on PostgreSQL the lock is then held for
+    two round trips, the second writing the row and its mail and committing together.
 
     Raises ``already_registered`` (409). The capacity is read again under the lock, so an
     application prepared in an earlier (read) transaction is admitted on current numbers.
     """
     event, tt, email = application.event, application.ticket_type, application.email
-    if _locks_rows():  # PostgreSQL: lock first, so that the count below sees every admission before ours
-        database.execute_now(db.session, _lock_statement(True), {"tt_id": tt.id})
-    capacity, taken, waiting, top_rank, existing, drawn = _admission_facts(event, tt, email)
+    batched = commit and _locks_rows()
+    capacity, taken, waiting, top_rank, existing, drawn, new_id = _admission_facts(
+        event, tt, email, with_new_id=batched)
     if existing is not None and existing != "cancelled":
         raise Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。申込み時のメールのリンクから確認・変更できます。"),
                        {"email": N_("このメールアドレスでは既に申し込まれています。")})
@@ -589,17 +614,51 @@ def admit(application: Application, now: datetime) -> tuple[Registration, str]:
     values = {**application.values, "status": decision.status,
               "queue_rank": top_rank + 1 if decision.status == "waitlisted" else None,
               "confirmed_at": now if decision.status == "confirmed" else None}
-    reg = _insert_registration(values) if existing is None else _apply_again(event, email, values, now)
-    if reg is None:
-        raise Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。"),
-                       {"email": N_("このメールアドレスでは既に申し込まれています。")})
+    position = waiting + 1 if decision.status == "waitlisted" else None
+    if batched and existing is None:
+        reg = _insert_registration_and_mail(dict(values, id=new_id), event, tt, position, now)
+    else:
+        reg = _insert_registration(values) if existing is None else _apply_again(event, email, values, now)
+        if reg is None:
+            raise _already_registered()
+        _loaded(reg, event, tt, position)
+        _notify_status(reg, now, reason="registered", position=position, fresh=existing is None)
+        if commit:
+            db.session.commit()
+    return reg, application.token
+
+
+def _already_registered() -> Conflict:
+    return Conflict("already_registered", N_("このメールアドレスでは既に申し込まれています。"),
+                    {"email": N_("このメールアドレスでは既に申し込まれています。")})
+
+
+def _loaded(reg: Registration, event: Event, tt: TicketType, position: int | None) -> None:
     # known, not changed: set as loaded, so the next statement has nothing to flush
     set_committed_value(reg, "event", event)
     set_committed_value(reg, "ticket_type", tt)
     #: known without another query: the new rank is behind everyone waiting (not stored)
-    reg.position_at_registration = waiting + 1 if decision.status == "waitlisted" else None
-    _notify_status(reg, now, reason="registered", position=reg.position_at_registration, fresh=existing is None)
-    return reg, application.token
+    reg.position_at_registration = position
+
+
+def _insert_registration_and_mail(values: dict, event: Event, tt: TicketType, position: int | None,
+                                  now: datetime) -> Registration:
+    """PostgreSQL, the last step of a request: the new row (its id taken beforehand), its mail
+    and the commit in one round trip. The mail's insert writes nothing when the row's did not
+    (the address was registered meanwhile, for another participation type): then nothing was
+    written and ``already_registered`` is raised."""
+    reg = _registration_object(values)
+    _loaded(reg, event, tt, position)
+    with outbox.held_new_rows() as mails:
+        _notify_status(reg, now, reason="registered", position=position, fresh=True)
+    statements = [(_insert_statement("postgresql"), {key: values.get(key) for key in ("id", *_COLUMN_KEYS)}),
+                  *[(outbox.insert_with_registration_statement(), row) for row in mails]]
+    inserted = database.first_rows_pipelined(db.session, statements, commit=True)[0]
+    db.session.commit()  # ends the session's transaction (already committed: nothing is sent)
+    if inserted is None:
+        db.session.expunge(reg)
+        raise _already_registered()
+    return reg
 
 
 def _apply_again(event: Event, email: str, values: dict, now: datetime) -> Registration | None:

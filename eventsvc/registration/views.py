@@ -200,8 +200,7 @@ def register(slug: str):
         application = service.prepare(event, data, now, require_consent=True, require_organization=True)
         session = db.session()
         with database.write_after_read(session), database.keep_loaded(session):
-            reg, _token = service.admit(application, now)
-            session.commit()
+            reg, _token = service.admit(application, now, commit=True)
         link = service.link_token(reg)  # signed after the commit, from the row kept loaded
     except DomainError as err:
         db.session.rollback()
