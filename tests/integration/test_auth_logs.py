@@ -33,7 +33,7 @@ NAME = "金糸雀 鳥籠"
 KANA = "カナリア トリカゴ"
 DEPARTMENT = "カナリア試験課"
 ORG_EMAIL = "zq.canary.organizer@digital.go.jp"
-PASSWORD = "Canary-Passw0rd-Xyzzy"
+PASSWORD = "Plover-Passw0rd-Xyzzy"
 
 
 @pytest.fixture
