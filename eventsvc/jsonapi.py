@@ -398,9 +398,12 @@ def operation(
     auth_optional: bool = False,
     errors: Iterable[int] = (),
     body_root: str = "",
+    before_body: Callable[..., None] | None = None,
 ):
     """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models. ``body_root`` names
-    a body that is a list in its error keys, as the service names it (``agenda.0.title``)."""
+    a body that is a list in its error keys, as the service names it (``agenda.0.title``).
+    ``before_body(**url_args)`` runs after authentication and before the body is read: a refusal
+    that makes the body irrelevant (a survey not open yet) answers instead of its field errors."""
 
     def decorate(fn):
         endpoint = f"{fn.__module__.rsplit('.', 2)[-2]}_{fn.__name__}"
@@ -408,6 +411,8 @@ def operation(
         @functools.wraps(fn)
         def view(**kwargs):
             g.api_principal = authenticate(auth_tuple, auth_optional) if auth_tuple else None
+            if before_body is not None:
+                before_body(**kwargs)
             if body is not None:
                 kwargs["body"] = _parse_body(body, body_root)
             if query is not None:

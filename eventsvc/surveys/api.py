@@ -237,19 +237,27 @@ def get_survey(slug: str):
     return survey_out(service.require_survey(event), organizer=False, registration=registration)
 
 
-@operation("/events/<slug>/survey/responses", "POST", summary="Answer the survey (a second post replaces the first)",
-           tags=["surveys"], body=ResponseIn, response=ResponseOut, auth=["organizer", "attendee"],
-           errors=[401, 403, 404, 409, 415, 422])
-def post_response(slug: str, body: ResponseIn):
-    """Errors: ``validation_error`` with ``fields`` keyed ``answers.<question id>``;
-    ``survey_closed`` / ``survey_not_open`` (409; before ``opens_at``, by default the event's start);
-    ``wrong_event`` / ``not_eligible`` (403)."""
+def _answering(slug: str) -> tuple[Registration, Survey]:
+    """Who answers which survey, if they may answer it now (else the refusal)."""
     registration = _registration()
     if registration is None:
         raise Forbidden("attendee_only", "回答は参加者のトークン（attendee_token）で送信してください。")
     event = events.get_public_event(slug)
     survey = service.require_survey(event)
     service.check_eligible(event, registration)
+    service.check_open(survey, now_utc())
+    return registration, survey
+
+
+@operation("/events/<slug>/survey/responses", "POST", summary="Answer the survey (a second post replaces the first)",
+           tags=["surveys"], body=ResponseIn, response=ResponseOut, auth=["organizer", "attendee"],
+           errors=[401, 403, 404, 409, 415, 422], before_body=_answering)
+def post_response(slug: str, body: ResponseIn):
+    """Errors: ``wrong_event`` / ``not_eligible`` (403); ``survey_closed`` / ``survey_not_open``
+    (409; before ``opens_at``, by default the event's start) — both before the body is looked at,
+    so a closed or not yet open survey answers 409 whatever was sent; ``validation_error`` (422)
+    with ``fields`` keyed ``answers.<question id>``."""
+    registration, survey = _answering(slug)
     replaced = service.has_responded(survey, registration)
     answers = [service.AnswerData(a.question_id, a.value, a.other) for a in body.answers]
     service.submit_response(survey, registration, answers, now_utc(), secret=_secret())

@@ -282,6 +282,21 @@ def state(survey: Survey, now: datetime) -> str:
     return "open"
 
 
+def check_open(survey: Survey, now: datetime) -> None:
+    """The survey takes answers now, or a 409 says why not (``survey_closed``, ``survey_not_open``).
+
+    Checked before anything about the answers themselves: answers that can't be saved
+    anyway get this, not field errors.
+    """
+    st = state(survey, now)
+    if st == "closed":
+        raise Conflict("survey_closed", N_("このアンケートは締め切りました。回答は保存されていません。"))
+    if st == "scheduled":
+        raise Conflict("survey_not_open", msg(N_("このアンケートはまだ回答を受け付けていません。%(when)s から回答できます。"
+                                                 "回答は保存されていません。"),
+                                              when=format_datetime(survey.opens_at), at=survey.opens_at))
+
+
 def response_count(survey: Survey) -> int:
     return db.session.scalar(select(func.count()).select_from(SurveyResponse)
                              .where(SurveyResponse.survey_id == survey.id)) or 0
@@ -568,13 +583,7 @@ def submit_response(survey: Survey, registration: Registration, answers: list[An
     answers to questions that changed while the person was answering.
     """
     check_eligible(survey.event, registration)
-    st = state(survey, now)
-    if st == "closed":
-        raise Conflict("survey_closed", N_("このアンケートは締め切りました。回答は保存されていません。"))
-    if st == "scheduled":
-        raise Conflict("survey_not_open", msg(N_("このアンケートはまだ回答を受け付けていません。%(when)s から回答できます。"
-                                                 "回答は保存されていません。"),
-                                              when=format_datetime(survey.opens_at), at=survey.opens_at))
+    check_open(survey, now)
     if revision is not None and revision != survey.revision:
         raise Conflict("survey_changed", N_("回答中にアンケートの内容が更新されました。内容を確認して、もう一度送信してください。"))
     cleaned = validate_answers(survey, answers)

@@ -184,21 +184,22 @@ def answer(slug: str, token: str):
     if request.method == "POST":
         answers, errors = parse_answers(questions, request.form)
         revision = int(form.revision.data) if (form.revision.data or "").isdigit() else None
-        if not form.validate_on_submit():
-            message = _("フォームの有効期限が切れました。内容を確認して、もう一度送信してください。")
-            status = 400
-        elif not errors:
-            try:
+        try:
+            service.check_open(survey, now)  # first: answers that can't be saved need no corrections
+            if not form.validate_on_submit():
+                message = _("フォームの有効期限が切れました。内容を確認して、もう一度送信してください。")
+                status = 400
+            elif not errors:
                 service.submit_response(survey, registration, answers, now, secret=_secret(), revision=revision)
                 db.session.commit()
                 return redirect(url_for("surveys.thanks", slug=slug, token=token))
-            except DomainError as err:
-                db.session.rollback()
-                survey = service.require_survey(event)
-                questions = survey.questions
-                errors = err.fields
-                message = shown(err.message)
-                status = err.status
+        except DomainError as err:
+            db.session.rollback()
+            survey = service.require_survey(event)
+            questions = survey.questions
+            errors = err.fields
+            message = shown(err.message)
+            status = err.status
         if errors and status == 200:
             message = _("回答内容を確認してください。")
             status = 422

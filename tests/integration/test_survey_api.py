@@ -370,6 +370,36 @@ def test_invitations_reminders_and_exports(api, token, event, survey, monkeypatc
     assert home.email.encode() not in r.data
 
 
+# ------------------------------------------------------------------ before the survey opens
+def test_answers_before_the_survey_opens_are_409_whatever_is_wrong_with_them(api, token, event):
+    """Open or closed is checked first: field errors are no use for answers that can't be saved."""
+    scheduled = api("put", f"/events/{event.slug}/survey", token, json=SURVEY).json
+    assert scheduled["state"] == "scheduled"
+    reg = attendee(event)
+    url = f"/events/{event.slug}/survey/responses"
+    wrong = [answers(scheduled, 満足度=...), answers(scheduled, 満足度=6),  # the service's field errors
+             {"answers": [{"question_id": qid(scheduled, "満足度"), "value": {"x": 1}}]},  # the body's
+             {"answers": [{"question_id": qid(scheduled, "部署"), "value": "課", "other": "x" * 201}]},
+             {"answerz": []}, [1, 2]]
+    for body in wrong:
+        r = api("post", url, reg.attendee_token, json=body)
+        assert (r.status_code, r.json["error"]) == (409, "survey_not_open"), (body, r.json)
+        assert "から回答できます" in r.json["message"] and r.json["fields"] == {}
+    r = api("post", url, reg.attendee_token, data="{", content_type="application/json")
+    assert (r.status_code, r.json["error"]) == (409, "survey_not_open")
+    # who may not answer at all still hears that first
+    r = api("post", url, attendee(event, status="cancelled").attendee_token, json={"answerz": []})
+    assert (r.status_code, r.json["error"]) == (403, "not_eligible")
+    # closed: the same, with survey_closed
+    body = {**SURVEY, "opens_at": "2019-12-01T00:00:00", "closes_at": "2020-01-01T00:00:00",
+            "questions": [{k: v for k, v in q.items() if k != "version"} for q in scheduled["questions"]]}
+    assert api("put", f"/events/{event.slug}/survey", token, json=body).json["state"] == "closed"
+    for body in wrong:
+        r = api("post", url, reg.attendee_token, json=body)
+        assert (r.status_code, r.json["error"]) == (409, "survey_closed"), (body, r.json)
+    assert (count(SurveyResponse), count(SurveyRespondent)) == (0, 0)
+
+
 def test_openapi_describes_the_survey_calls(client):
     doc = client.get("/api/v1/openapi.json").json
     assert {"put", "get"} <= set(doc["paths"]["/events/{slug}/survey"])

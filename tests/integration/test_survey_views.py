@@ -518,6 +518,32 @@ def test_a_survey_from_the_template_opens_when_the_event_starts(app, client, log
     assert "から回答できます" in html(r) and 'name="revision"' not in html(r)
 
 
+def test_an_answer_with_mistakes_before_the_survey_opens_gets_the_not_open_page(app, client, setup, monkeypatch):
+    """Open or closed first: a person can't fix their way into a survey that takes no answers."""
+    event, survey = setup
+    reg = attendee(event)
+    survey.opens_at = now_utc() + timedelta(hours=2)
+    db.session.commit()
+    mistakes = form_for(survey, next_themes=(["__other__"], ""), satisfaction="7")  # "other" ticked, left empty
+    r = client.post(link(app, reg), data=mistakes)
+    assert r.status_code == 409
+    page = html(r)
+    assert "このアンケートはまだ回答を受け付けていません。" in page and 'role="alert"' in page
+    assert "「その他」の内容を入力してください。" not in page and "回答内容を確認してください" not in page
+    assert 'name="revision"' not in page  # no form to fill in yet
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)  # an expired form: still "not open" first
+    r = client.post(link(app, reg), data={**mistakes, "csrf_token": "expired"})
+    assert r.status_code == 409 and "まだ回答を受け付けていません" in html(r)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
+    survey.opens_at, survey.closes_at = now_utc() - timedelta(hours=2), now_utc() - timedelta(hours=1)
+    db.session.commit()
+    r = client.post(link(app, reg), data=mistakes)
+    assert r.status_code == 409
+    assert "このアンケートは締め切りました。回答は保存されていません。" in html(r)
+    assert "「その他」の内容を入力してください。" not in html(r)
+    assert stored() == (0, 0, 0)
+
+
 def test_the_ticket_page_says_the_survey_has_closed(app, client, setup):
     event, survey = setup
     answered, silent = attendee(event), attendee(event)
