@@ -297,10 +297,10 @@ def _pipeline_sql(dialect, statement, params: dict) -> tuple[str, dict, dict]:
     """``statement`` compiled once per dialect for a driver cursor: its SQL (``IN`` lists of fixed
     values expanded), its fixed parameters and the type conversions of the parameters given at
     each call (``params`` names them)."""
-    key = (dialect.name, id(statement))
+    key = (dialect.name, id(statement), tuple(params))
     hit = _pipeline_compiled.get(key)
     if hit is None or hit[0] is not statement:
-        compiled = statement.compile(dialect=dialect)
+        compiled = statement.compile(dialect=dialect, column_keys=list(params))  # an INSERT names what it is given
         state = compiled.construct_expanded_state(params)
         fixed = {k: v for k, v in state.parameters.items() if k not in params}
         # what SQLAlchemy's execute would apply (JSON, UTC times…): its compiler's bind processors
@@ -310,7 +310,7 @@ def _pipeline_sql(dialect, statement, params: dict) -> tuple[str, dict, dict]:
     return hit[1], hit[2], hit[3]
 
 
-#: (dialect name, id(statement)) → (statement, SQL, fixed parameters, converters); the statement
+#: (dialect name, id(statement), parameter names) → (statement, SQL, fixed parameters, converters); the statement
 #: is kept so that its id cannot be reused by another
 _pipeline_compiled: dict = {}
 

@@ -111,7 +111,9 @@ def decide(work: Callable[[], R], tell: Callable[[R], T]) -> T:
     first, and the answer is built after the commit under a read transaction: the lock is
     held only while the check-in itself is decided and written. On PostgreSQL only the
     registration's row is locked (``FOR UPDATE`` in the service), so all of it runs in
-    one transaction (fewer round trips). A unique-key race (the same nonce twice at once)
+    one transaction (fewer round trips); ``work`` may commit with its last write (the scan's
+    ``commit=True``: one round trip less), and ``tell`` then answers from what stays loaded.
+    A unique-key race (the same nonce twice at once)
     runs ``work`` again: the second run finds the winner's row and answers from it.
     """
     session = db.session()
@@ -228,7 +230,7 @@ def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> 
     audit.skip()
     return decide(lambda: service.check_in(
         event, body.code, device_id=body.device_id, nonce=body.nonce, scanned_at=body.scanned_at,
-        method=body.method, actor=actor, now=now, registration_id=body.registration_id),
+        method=body.method, actor=actor, now=now, registration_id=body.registration_id, commit=True),
         lambda result: present.result_out(event, result))
 
 

@@ -370,8 +370,9 @@ def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: 
 
 def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: str | None,
              scanned_at: datetime | None, method: str, actor: Actor, now: datetime,
-             offline: bool = False, registration_id: int | None = None) -> CheckinResult:
-    """Admit the holder of ``raw_code`` to ``event``, or say why not.
+             offline: bool = False, registration_id: int | None = None, commit: bool = False) -> CheckinResult:
+    """Admit the holder of ``raw_code`` to ``event``, or say why not. ``commit``: the scan is the
+    transaction's last write (see :func:`_write`; the caller still calls ``session.commit()``).
 
     ``raw_code`` is whatever was scanned or typed (any string — garbage answers
     ``unknown_code``). ``scanned_at`` is the device's time of the scan (default ``now``).
@@ -433,7 +434,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
         log["registration_id"] = result.registration.id
         result.team, result.team_known = found.team, True
     log.update(result=result.result, reason=result.reason or "", duplicate=result.duplicate)
-    checkin_id = _write(new_row, log)
+    checkin_id = _write(new_row, log, commit=commit)
     if result.result == "checked_in":  # the new row is the valid check-in (not attached to the session)
         result.checkin = Checkin(id=checkin_id, **new_row)
     result.nonce = nonce
@@ -467,14 +468,24 @@ def _insert_both_statement():
 _INSERT_BOTH = _insert_both_statement()
 
 
-def _write(checkin: dict | None, log: dict) -> int | None:
+def _write(checkin: dict | None, log: dict, *, commit: bool = False) -> int | None:
     """The scan's writes (no unit-of-work flush: this is the hot path): the log row, and before it
-    the check-in row when there is one. Returns the new check-in's id."""
+    the check-in row when there is one. Returns the new check-in's id.
+
+    ``commit``: the transaction ends with these writes. On PostgreSQL they and the COMMIT then
+    go in one round trip (:func:`database.first_rows_pipelined`), and the caller's own commit
+    has nothing left to send."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
     if checkin is None:
-        database.execute_now(db.session, _INSERT_LOG, log)
+        if postgres and commit:
+            database.first_rows_pipelined(db.session, [(_INSERT_LOG, log)], commit=True)
+        else:
+            database.execute_now(db.session, _INSERT_LOG, log)
         return None
-    if db.session.get_bind().dialect.name == "postgresql":
+    if postgres:
         params = {f"c_{k}": checkin[k] for k in _CHECKIN_KEYS} | {f"l_{k}": log[k] for k in _LOG_KEYS}
+        if commit:
+            return database.first_rows_pipelined(db.session, [(_INSERT_BOTH, params)], commit=True)[0][0]
         return database.execute_now(db.session, _INSERT_BOTH, params).scalar_one()
     checkin_id = database.execute_now(db.session, _INSERT_CHECKIN, checkin).scalar_one()
     database.execute_now(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
