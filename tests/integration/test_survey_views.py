@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from eventsvc.core.clock import now_utc
+from eventsvc.core.clock import format_datetime, now_utc
 from eventsvc.extensions import db
 from eventsvc.outbox.models import Delivery
 from eventsvc.surveys import service
@@ -542,6 +542,34 @@ def test_an_answer_with_mistakes_before_the_survey_opens_gets_the_not_open_page(
     assert "このアンケートは締め切りました。回答は保存されていません。" in html(r)
     assert "「その他」の内容を入力してください。" not in html(r)
     assert stored() == (0, 0, 0)
+
+
+def test_the_manage_page_says_when_answers_open(client, login, make, organizer):
+    """No opening time (older surveys, or the field left empty) means answers are taken at once;
+    a survey left to the default opens at the event's start — the page says which."""
+    event = make.event(organizer)
+    login(organizer)
+    client.post(f"/manage/events/{event.slug}/survey/create")
+    survey = service.get_survey(event)
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    opening = re.search(r'id="survey-opens-at">([^<]+)<', page).group(1)
+    assert opening == f"{format_datetime(event.starts_at)}（イベントの開始時刻）"
+    assert "作成時から" not in page
+    survey.opens_at = None
+    db.session.commit()
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    assert re.search(r'id="survey-opens-at">([^<]+)<', page).group(1) == "指定なし（開始時刻を待たずに回答できます）"
+    assert "作成時から" not in page and "受付中" in page
+    at = (now_utc() + timedelta(days=30)).replace(second=0, microsecond=0)
+    survey.opens_at = at
+    db.session.commit()
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    assert re.search(r'id="survey-opens-at">([^<]+)<', page).group(1) == format_datetime(at)
+    client.set_cookie("lang", "en")
+    survey.opens_at = None
+    db.session.commit()
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    assert "Not set" in re.search(r'id="survey-opens-at">([^<]+)<', page).group(1)
 
 
 def test_the_ticket_page_says_the_survey_has_closed(app, client, setup):
