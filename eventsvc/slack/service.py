@@ -13,9 +13,10 @@ delivery per (event, kind, target): queuing again after it was sent becomes a co
 with ``chat.update``, queuing the same content again changes nothing.
 
 Facts from features that sit below Slack but may not be installed (who actually came,
-teams, survey links) come through small hooks (:func:`register_attendance_source`,
-:func:`register_team_source`, :func:`register_survey_link_source`); without them a report
-counts confirmed registrations and says so.
+teams, survey links, when the survey opens) come through small hooks
+(:func:`register_attendance_source`, :func:`register_team_source`,
+:func:`register_survey_link_source`, :func:`register_survey_opening_source`); without them
+a report counts confirmed registrations and says so.
 """
 
 from __future__ import annotations
@@ -179,11 +180,14 @@ SurveyLinkSource = Callable[[Event, "Registration | None"], "str | None"]
 
 #: ``fn(event, registration) -> dedupe key`` shared with another sender of the same DM
 SurveyDmKey = Callable[[Event, Registration], "str | None"]
+#: ``fn(event, now) -> when the event's survey opens`` if it is not open yet (None: open, or none)
+SurveyOpening = Callable[[Event, datetime], "datetime | None"]
 
 _attendance_sources: list[AttendanceSource] = []
 _team_sources: list[TeamSource] = []
 _survey_link_sources: list[SurveyLinkSource] = []
 _survey_dm_keys: list[SurveyDmKey] = []
+_survey_openings: list[SurveyOpening] = []
 
 
 def register_attendance_source(fn: AttendanceSource) -> None:
@@ -208,6 +212,19 @@ def register_survey_dm_key(fn: SurveyDmKey) -> None:
     """Surveys plug in here so their Slack invitation and our survey DM are the same delivery."""
     if fn not in _survey_dm_keys:
         _survey_dm_keys.append(fn)
+
+
+def register_survey_opening_source(fn: SurveyOpening) -> None:
+    """Surveys plug in here: survey DMs wait for the survey's opening (a link sent earlier
+    would only say "opens at …")."""
+    if fn not in _survey_openings:
+        _survey_openings.append(fn)
+
+
+def survey_opens_at(event: Event, now: datetime) -> datetime | None:
+    """When the event's survey opens, if that is still ahead (None: open already, or no survey)."""
+    found = [at for at in (fn(event, now) for fn in _survey_openings) if at is not None]
+    return max(found) if found else None
 
 
 def survey_dm_key(event: Event, registration: Registration) -> str | None:
@@ -895,8 +912,12 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
             plan.notes.append(N_("チェックインの記録がないため、参加確定の方に送ります。"))
         if survey_link(event, None) is None:
             plan.problems.append(("no_survey", N_("このイベントには回答を受け付けているアンケートがありません。")))
-        at = max(now, event.ends_at)
-        if at > now:
+        opens = survey_opens_at(event, now)
+        at = max(now, event.ends_at, opens or now)
+        if opens is not None and at == opens:
+            plan.notes.append(msg(N_("アンケートの受付開始（%(at)s）に送ります。受付開始を遅らせると、送信もそれに合わせて遅れます。"),
+                                  at=format_range(at, None, "ja")))
+        elif at > now:
             plan.notes.append(msg(N_("イベント終了後（%(at)s）に送ります。"), at=format_range(at, None, "ja")))
         missing = answered = 0
         for reg in came if not plan.problems else []:

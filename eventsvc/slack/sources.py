@@ -8,13 +8,16 @@ this module (imported with the Slack pages by :func:`eventsvc.create_app`) regis
 * teams — the published run (``teams.service.published``), in the teams' own order, with
   the participants in each; posted as the report's thread reply;
 * survey links — the short link for the report, each attendee's personal link for DMs
-  (``None`` once they have answered, so nobody is asked twice);
+  (``None`` once they have answered, so nobody is asked twice); the survey's opening, which
+  survey DMs wait for;
 * surveys' invitation channels — ``slack`` → a ``slack.survey_dm`` delivery to a linked
   attendee, so "send invitations" on the survey page reaches Slack too. It shares its
   dedupe key with the Slack page's "survey DM" follow-up: a person gets one DM either way.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import current_app
 
@@ -69,6 +72,14 @@ def survey_url(event: Event, registration: Registration | None) -> str | None:
     return absolute_url("surveys.answer", slug=event.slug, token=token)
 
 
+def survey_opening(event: Event, now: datetime) -> datetime | None:
+    """When the survey opens, while that is ahead: survey DMs wait for it."""
+    survey = surveys.get_survey(event)
+    if survey is None or surveys.state(survey, now) != "scheduled":
+        return None
+    return survey.opens_at
+
+
 def survey_dm_key(event: Event, registration: Registration) -> str | None:
     """The dedupe key surveys uses for a Slack invitation (shared: one DM per person)."""
     survey = surveys.get_survey(event)
@@ -89,4 +100,5 @@ service.register_attendance_source(attendance)
 service.register_team_source(teams)
 service.register_survey_link_source(survey_url)
 service.register_survey_dm_key(survey_dm_key)
+service.register_survey_opening_source(survey_opening)
 surveys.register_invite_channel("slack", _invite_channel)

@@ -147,11 +147,23 @@ class ResultsOut(Output):
     earlier: list[QuestionResultOut] = Field(description="earlier versions and removed questions with answers")
 
 
+class SendWarningOut(Output):
+    code: Literal["waits_for_opening", "nobody_checked_in"] = Field(description=(
+        "waits_for_opening: the survey is not open yet, the deliveries go out at its opening (scheduled_at); "
+        "nobody_checked_in: nobody has checked in yet, so nobody was invited"))
+    message: str
+
+
 class SendOut(Output):
     deliveries: list[int]
     people: int
     answered: int
     already_sent: int
+    scheduled_at: datetime | None = Field(default=None, description=(
+        "the survey is not open yet: the deliveries written go out at its opening (their next_attempt_at in "
+        "/deliveries); moving opens_at later moves them too. null: they go out at once"))
+    warnings: list[str] = Field(default_factory=list, description="what the organizer should know (Japanese)")
+    warning_details: list[SendWarningOut] = Field(default_factory=list, description="the same warnings, with a code")
 
 
 class ExportQuery(Input):
@@ -310,15 +322,19 @@ def export(slug: str, query: ExportQuery):
 
 
 def _send_out(result: service.SendResult) -> SendOut:
+    warnings = [SendWarningOut(code=n.code, message=str(n.message)) for n in result.notes]
     return SendOut(deliveries=[d.id for d in result.deliveries], people=result.people, answered=result.answered,
-                   already_sent=result.already_sent)
+                   already_sent=result.already_sent, scheduled_at=result.scheduled_at,
+                   warnings=[w.message for w in warnings], warning_details=warnings)
 
 
 @operation("/events/<slug>/survey/invitations", "POST", summary="Invite checked-in attendees who have not answered",
            tags=["surveys"], response=SendOut, auth=["organizer"], errors=[401, 404, 409])
 def post_invitations(slug: str):
     """One delivery per person and channel (``mail.survey_invite``…), once ever (dedupe key).
-    409 ``attendance_unknown`` when check-in records are not available."""
+    Before the survey opens they are written now and go out at its opening (``scheduled_at``,
+    warning ``waits_for_opening``); moving ``opens_at`` later moves them too.
+    409 ``attendance_unknown`` when check-in records are not available; ``survey_closed``."""
     event = events.get_event_for(slug, principal())
     survey = service.require_survey(event)
     result = service.send_invitations(survey, principal(), now_utc(), link_for=personal_url)
@@ -329,7 +345,8 @@ def post_invitations(slug: str):
 @operation("/events/<slug>/survey/reminders", "POST", summary="Remind invited people who have not answered",
            tags=["surveys"], response=SendOut, auth=["organizer"], errors=[401, 404, 409])
 def post_reminders(slug: str):
-    """At most one reminder per person, channel and day (Japan time)."""
+    """At most one reminder per person, channel and day (Japan time). 409 ``survey_not_open``
+    before the survey opens (nobody can have answered yet); ``survey_closed``."""
     event = events.get_event_for(slug, principal())
     survey = service.require_survey(event)
     result = service.send_reminders(survey, principal(), now_utc(), link_for=personal_url)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core import export
@@ -143,6 +143,8 @@ class SaveResult:
     new_versions: list[SurveyQuestion] = field(default_factory=list)
     #: removed questions whose answers are kept
     retired: list[SurveyQuestion] = field(default_factory=list)
+    #: invitations and reminders waiting to go out that now wait for the later opening
+    rescheduled: int = 0
 
 
 # ------------------------------------------------------------------ the default template
@@ -352,7 +354,8 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
     version, so earlier answers stay with the wording they answered.
 
     ``data.opens_at`` left at :data:`DEFAULT_OPENING`: a new survey opens at the event's
-    start, an existing one keeps its opening time.
+    start, an existing one keeps its opening time. Invitations and reminders still waiting
+    to go out never leave before the opening: moved later, they wait for the new time.
     """
     d = validate_survey(data)
     if event.status == "cancelled":
@@ -420,6 +423,8 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
         else:
             survey.all_questions.remove(question)
     db.session.flush()
+    if survey.opens_at is not None and survey.opens_at > now:
+        result.rescheduled = _wait_for_opening(survey)
     return result
 
 
@@ -967,6 +972,15 @@ register_invite_channel("mail", _mail)
 
 
 @dataclass
+class SendNote:
+    """Something the organizer should know about a send (the API's ``warnings``): a code and a
+    message (``at``: the date it names, for pages to write in their language)."""
+
+    code: str
+    message: object
+
+
+@dataclass
 class SendResult:
     deliveries: list[Delivery] = field(default_factory=list)
     #: registrations written to (at least one channel)
@@ -975,16 +989,19 @@ class SendResult:
     answered: int = 0
     #: already sent earlier (dedupe key existed)
     already_sent: int = 0
+    #: the survey is not open yet: the deliveries written wait for its opening (None: they go now)
+    scheduled_at: datetime | None = None
+    notes: list[SendNote] = field(default_factory=list)
 
 
 def _enqueue(out: Outgoing, *, event: Event, registration: Registration, dedupe_key: str,
-             now: datetime) -> tuple[Delivery, bool]:
+             now: datetime, not_before: datetime | None = None) -> tuple[Delivery, bool]:
     """An outbox row in this transaction; (row, created). The dedupe key makes it once only."""
     existing = db.session.scalar(select(Delivery).where(Delivery.dedupe_key == dedupe_key))
     if existing is not None:
         return existing, False
     row = outbox.enqueue(out.kind, out.target, out.payload, event_id=event.id, registration_id=registration.id,
-                         dedupe_key=dedupe_key, now=now)
+                         dedupe_key=dedupe_key, now=now, not_before=not_before)
     return row, True
 
 
@@ -999,9 +1016,40 @@ def _respondent_ids(survey: Survey) -> set[int]:
                                   .where(SurveyRespondent.survey_id == survey.id)))
 
 
+def _survey_prefix(survey: Survey) -> str:
+    """The start of every dedupe key of this survey's invitations and reminders (any channel)."""
+    return f"survey:{survey.id}:"
+
+
+def _wait_for_opening(survey: Survey) -> int:
+    """Invitations and reminders of ``survey`` not sent yet wait until it opens (``opens_at``);
+    returns how many rows were moved. Held rows too: released later, they still wait."""
+    res = db.session.execute(
+        update(Delivery).where(Delivery.event_id == survey.event_id,
+                               Delivery.dedupe_key.startswith(_survey_prefix(survey)),
+                               Delivery.state.in_(("queued", "held")), Delivery.next_attempt_at < survey.opens_at)
+        .values(next_attempt_at=survey.opens_at).execution_options(synchronize_session="fetch"))
+    return res.rowcount or 0
+
+
+def scheduled_deliveries(survey: Survey, now: datetime) -> list[tuple[datetime, int]]:
+    """Invitations and reminders not tried yet that wait for a later time (the opening):
+    (when, how many), soonest first."""
+    rows = db.session.execute(
+        select(Delivery.next_attempt_at, func.count()).where(
+            Delivery.event_id == survey.event_id,
+            Delivery.dedupe_key.startswith(_survey_prefix(survey)),
+            Delivery.state == "queued", Delivery.attempts == 0, Delivery.next_attempt_at > now)
+        .group_by(Delivery.next_attempt_at).order_by(Delivery.next_attempt_at))
+    return [(at, n) for at, n in rows]
+
+
 def _send(survey: Survey, people: list[Registration], purpose: str, now: datetime, tag: str,
           link_for: Callable[[Registration], str]) -> SendResult:
     result = SendResult()
+    if state(survey, now) == "scheduled":
+        # sent before the survey opens, the link would only say "opens at …": wait for the opening
+        result.scheduled_at = survey.opens_at
     responded = _respondent_ids(survey)
     for reg in people:
         if reg.id in responded:
@@ -1014,6 +1062,7 @@ def _send(survey: Survey, people: list[Registration], purpose: str, now: datetim
             if out is None:
                 continue
             row, created = _enqueue(out, event=survey.event, registration=reg, now=now,
+                                    not_before=result.scheduled_at,
                                     dedupe_key=invitation_key(survey, reg, name, tag))
             if created:
                 result.deliveries.append(row)
@@ -1021,17 +1070,31 @@ def _send(survey: Survey, people: list[Registration], purpose: str, now: datetim
             else:
                 result.already_sent += 1
         result.people += wrote
+    if result.scheduled_at is not None and result.deliveries:
+        result.notes.append(SendNote("waits_for_opening", msg(
+            N_("アンケートの受付開始（%(when)s）まで送信を待ちます。受付開始を遅らせると、送信もそれに合わせて遅れます。"),
+            when=format_datetime(result.scheduled_at), at=result.scheduled_at)))
     return result
 
 
-def _check_sendable(survey: Survey, now: datetime) -> None:
-    if state(survey, now) == "closed":
+def _check_sendable(survey: Survey, now: datetime, purpose: str) -> None:
+    st = state(survey, now)
+    if st == "closed":
         raise Conflict("survey_closed", N_("締め切ったアンケートの案内は送れません。"))
+    if st == "scheduled" and purpose == "reminder":
+        # nobody can have answered yet: a reminder would only repeat the invitation
+        raise Conflict("survey_not_open", msg(N_("アンケートの受付開始（%(when)s）より前には、リマインドは送れません。"),
+                                              when=format_datetime(survey.opens_at), at=survey.opens_at))
 
 
 def send_invitations(survey: Survey, actor, now: datetime, *, link_for: Callable[[Registration], str]) -> SendResult:
-    """Invite the people who checked in (and have not answered yet), once each per channel."""
-    _check_sendable(survey, now)
+    """Invite the people who checked in (and have not answered yet), once each per channel.
+
+    Before the survey opens the deliveries are written at once but wait for the opening
+    (``next_attempt_at``; :attr:`SendResult.scheduled_at`): an invitation never leads to a page
+    that can't be answered yet. Moving the opening later moves them too (:func:`save_survey`).
+    """
+    _check_sendable(survey, now, "invite")
     ids = checked_in_ids(survey.event)
     if ids is None:
         raise Conflict("attendance_unknown",
@@ -1039,12 +1102,17 @@ def send_invitations(survey: Survey, actor, now: datetime, *, link_for: Callable
     people = list(db.session.scalars(select(Registration).where(
         Registration.event_id == survey.event_id, Registration.status == "confirmed",
         Registration.erased_at.is_(None), Registration.id.in_(ids)).order_by(Registration.id))) if ids else []
-    return _send(survey, people, "invite", now, "invite", link_for)
+    result = _send(survey, people, "invite", now, "invite", link_for)
+    if not people:
+        result.notes.append(SendNote("nobody_checked_in", N_(
+            "受付（チェックイン）をした人がまだいないため、誰にも送っていません。招待は来場した人にだけ送ります。")))
+    return result
 
 
 def send_reminders(survey: Survey, actor, now: datetime, *, link_for: Callable[[Registration], str]) -> SendResult:
-    """Remind those invited who have not answered; at most once a day (Japan time) per person."""
-    _check_sendable(survey, now)
+    """Remind those invited who have not answered; at most once a day (Japan time) per person.
+    Not before the survey opens (409 ``survey_not_open``)."""
+    _check_sendable(survey, now, "reminder")
     invited = select(Delivery.registration_id).where(Delivery.event_id == survey.event_id,
                                                      Delivery.dedupe_key.startswith(f"survey:{survey.id}:invite:"))
     people = list(db.session.scalars(select(Registration).where(
@@ -1056,7 +1124,7 @@ def send_reminders(survey: Survey, actor, now: datetime, *, link_for: Callable[[
 def invitation_counts(survey: Survey) -> dict[str, int]:
     """How many people were invited / reminded (any channel)."""
     rows = db.session.execute(select(Delivery.dedupe_key).where(
-        Delivery.event_id == survey.event_id, Delivery.dedupe_key.startswith(f"survey:{survey.id}:")))
+        Delivery.event_id == survey.event_id, Delivery.dedupe_key.startswith(_survey_prefix(survey))))
     invited, reminded = set(), set()
     for (key,) in rows:
         parts = key.split(":")
@@ -1066,10 +1134,11 @@ def invitation_counts(survey: Survey) -> dict[str, int]:
 
 __all__ = [
     "DEFAULT_OPENING", "AnswerData", "CompareChoice", "CompareRow", "DomainError", "InviteContext", "Outgoing",
-    "QuestionData", "SaveResult", "SendResult", "SurveyData", "SurveyResults", "answerable_ids", "check_eligible",
-    "checked_in_ids", "compare", "comparable_questions", "create_survey", "default_template", "export_csv",
-    "export_table", "export_xlsx", "get_by_short_code", "get_survey", "has_responded", "invitation_key", "link_token",
-    "my_answers", "register_attendance_source", "register_invite_channel", "registration_by_attendee_token",
-    "registration_by_code", "require_survey", "resolve_link", "results", "save_survey", "send_invitations",
-    "send_reminders", "set_closing", "state", "submit_response", "validate_answers", "validate_survey",
+    "QuestionData", "SaveResult", "SendNote", "SendResult", "SurveyData", "SurveyResults", "answerable_ids",
+    "check_eligible", "check_open", "checked_in_ids", "compare", "comparable_questions", "create_survey",
+    "default_template", "export_csv", "export_table", "export_xlsx", "get_by_short_code", "get_survey",
+    "has_responded", "invitation_key", "link_token", "my_answers", "register_attendance_source",
+    "register_invite_channel", "registration_by_attendee_token", "registration_by_code", "require_survey",
+    "resolve_link", "results", "save_survey", "scheduled_deliveries", "send_invitations", "send_reminders",
+    "set_closing", "state", "submit_response", "validate_answers", "validate_survey",
 ]

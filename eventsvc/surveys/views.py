@@ -253,7 +253,9 @@ def manage(slug: str):
     ctx = {"event": event, "survey": survey, "action": ActionForm()}
     if survey is not None:
         res = service.results(survey)
-        ctx.update(res=res, state=service.state(survey, now_utc()), counts=service.invitation_counts(survey),
+        now = now_utc()
+        ctx.update(res=res, state=service.state(survey, now), counts=service.invitation_counts(survey),
+                   scheduled=service.scheduled_deliveries(survey, now),
                    short_url=external_url("surveys.short", code=survey.short_code),
                    entry_url=external_url("surveys.entry", slug=event.slug))
     return render_template("surveys/manage.html", **ctx)
@@ -344,6 +346,9 @@ def manage_edit(event, survey):
             for q in result.retired:
                 flash(_("削除した質問「%(text)s」の回答は、結果の「変更前・削除した質問」に残しています。",
                         text=q.current.text[:40]), "info")
+            if result.rescheduled:
+                flash(_("送信待ちの案内 %(n)s件は、新しい受付開始（%(when)s）に送信します。", n=result.rescheduled,
+                        when=format_datetime(result.survey.opens_at, locale())), "info")
             return redirect(url_for("surveys.manage", slug=event.slug))
         except DomainError as err:
             db.session.rollback()
@@ -388,6 +393,8 @@ def manage_send(event, survey, what: str):
         db.session.commit()
         flash(_("%(n)s人に送信を予約しました（回答済み %(a)s人、送信済み %(s)s件は除きました）。",
                 n=result.people, a=result.answered, s=result.already_sent), "success")
+        for note in result.notes:
+            flash(shown(note.message), "info" if note.code == "waits_for_opening" else "warning")
     except DomainError as err:
         db.session.rollback()
         flash(shown(err.message), "error")

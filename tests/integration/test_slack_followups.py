@@ -4,7 +4,8 @@ the real WebClient against the fake Slack Web API."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from flask import current_app
@@ -270,6 +271,38 @@ def test_survey_invitations_from_the_survey_page_reach_slack(make, organizer, sl
     send_all()
     (msg,) = posts(slack, slack.dm_channel(user))
     assert f"https://events.example.lg.jp/x/{reg.id}" in msg["text"]
+
+
+def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, slack):
+    """A DM sent before the survey opens would lead to "opens at …": it waits for the opening,
+    and for a later one when the organizer moves it."""
+    event, at = _past_event(make, organizer)
+    opens = (now_utc() + timedelta(hours=3)).replace(second=0, microsecond=0)
+    survey = surveys.create_survey(event, organizer, now_utc(), replace(surveys.default_template(), opens_at=opens))
+    db.session.commit()
+    user = slack.add_user(email="late@city.naha.lg.jp")["id"]
+    reg = make.registration(event, email="late@city.naha.lg.jp", now=at)
+    link(reg, user)
+    _check_in(event, reg, organizer)
+    body = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm", "preview": True}).get_json()
+    assert datetime.fromisoformat(body["preview"][0]["not_before"]) == opens
+    assert any("アンケートの受付開始" in n for n in body["notes"])
+    body = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm"}).get_json()
+    assert len(body["deliveries"]) == 1
+    (row,) = deliveries()
+    assert (row.state, row.next_attempt_at) == ("queued", opens)
+    assert send_all() == {} and posts(slack, slack.dm_channel(user)) == []
+    # the organizer moves the opening later: the DM moves with it
+    later = opens + timedelta(days=1)
+    surveys.save_survey(event, replace(surveys.SurveyData.from_survey(survey), opens_at=later), organizer, now_utc())
+    db.session.commit()
+    db.session.expire_all()
+    (row,) = deliveries()
+    assert row.next_attempt_at == later
+    assert send_all(now=opens + timedelta(minutes=5)) == {}
+    assert posts(slack, slack.dm_channel(user)) == []
+    assert send_all(now=later + timedelta(minutes=1)) == {"sent": 1}
+    assert len(posts(slack, slack.dm_channel(user))) == 1
 
 
 def test_survey_dm_without_a_survey_is_refused(make, organizer, token, api, slack):

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
+from eventsvc.outbox import worker
+from eventsvc.outbox.models import Delivery
 from eventsvc.surveys.models import SurveyRespondent, SurveyResponse
 from tests.integration.test_survey_support import attendee, checked_in, no_attendance
 
@@ -371,6 +373,10 @@ def test_invitations_reminders_and_exports(api, token, event, survey, monkeypatc
 
 
 # ------------------------------------------------------------------ before the survey opens
+def _later(hours: float) -> datetime:
+    return (now_utc() + timedelta(hours=hours)).replace(second=0, microsecond=0)
+
+
 def test_answers_before_the_survey_opens_are_409_whatever_is_wrong_with_them(api, token, event):
     """Open or closed is checked first: field errors are no use for answers that can't be saved."""
     scheduled = api("put", f"/events/{event.slug}/survey", token, json=SURVEY).json
@@ -400,9 +406,66 @@ def test_answers_before_the_survey_opens_are_409_whatever_is_wrong_with_them(api
     assert (count(SurveyResponse), count(SurveyRespondent)) == (0, 0)
 
 
+def _invitation_rows():
+    db.session.expire_all()
+    return db.session.scalars(select(Delivery).where(Delivery.kind.startswith("mail.survey"))).all()
+
+
+def test_invitations_before_the_survey_opens_go_out_at_its_opening(api, token, event, monkeypatch):
+    opens = _later(2)
+    created = api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, "opens_at": opens.isoformat()}).json
+    assert created["state"] == "scheduled"
+    came = attendee(event)
+    checked_in(monkeypatch, {event.id: [came]})
+    r = api("post", f"/events/{event.slug}/survey/invitations", token)
+    assert r.status_code == 200 and r.json["people"] == 1, r.json
+    assert datetime.fromisoformat(r.json["scheduled_at"]) == opens
+    assert [w["code"] for w in r.json["warning_details"]] == ["waits_for_opening"]
+    assert r.json["warnings"] == [w["message"] for w in r.json["warning_details"]]
+    assert "受付開始" in r.json["warnings"][0] and "まで送信を待ちます" in r.json["warnings"][0]
+    # the organizer sees it waiting for the opening
+    listed = [d for d in api("get", f"/events/{event.slug}/deliveries", token).json if d["id"] in r.json["deliveries"]]
+    assert [(d["kind"], d["state"], datetime.fromisoformat(d["next_attempt_at"])) for d in listed] == [
+        ("mail.survey_invite", "queued", opens)]
+    # a reminder could only repeat it: refused until the survey opens
+    r = api("post", f"/events/{event.slug}/survey/reminders", token)
+    assert (r.status_code, r.json["error"]) == (409, "survey_not_open")
+    assert "リマインドは送れません" in r.json["message"]
+    # the worker leaves it alone until then
+    worker.run_once(now=opens - timedelta(minutes=1), periodic=False)
+    (row,) = _invitation_rows()
+    assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 0, opens)
+    # moving the opening later moves the invitation with it: never sent early
+    later = opens + timedelta(hours=3)
+    body = {**SURVEY, "opens_at": later.isoformat(),
+            "questions": [{k: v for k, v in q.items() if k != "version"} for q in created["questions"]]}
+    assert api("put", f"/events/{event.slug}/survey", token, json=body).status_code == 200
+    (row,) = _invitation_rows()
+    assert (row.state, row.next_attempt_at) == ("queued", later)
+    worker.run_once(now=opens + timedelta(minutes=1), periodic=False)
+    (row,) = _invitation_rows()
+    assert (row.state, row.attempts) == ("queued", 0)
+    # at the opening it goes (held here: no SMTP in the tests)
+    worker.run_once(now=later + timedelta(minutes=1), periodic=False)
+    (row,) = _invitation_rows()
+    assert row.state in ("held", "sent")
+
+
+def test_invitations_with_nobody_checked_in_say_why_nobody_was_invited(api, token, event, survey, monkeypatch):
+    attendee(event)
+    checked_in(monkeypatch, {event.id: []})
+    r = api("post", f"/events/{event.slug}/survey/invitations", token)
+    assert r.status_code == 200 and r.json["deliveries"] == [] and r.json["people"] == 0
+    assert [w["code"] for w in r.json["warning_details"]] == ["nobody_checked_in"]
+    assert "チェックイン" in r.json["warnings"][0]
+
+
 def test_openapi_describes_the_survey_calls(client):
     doc = client.get("/api/v1/openapi.json").json
     assert {"put", "get"} <= set(doc["paths"]["/events/{slug}/survey"])
     assert "post" in doc["paths"]["/events/{slug}/survey/responses"]
     assert "get" in doc["paths"]["/events/{slug}/survey/results"]
     assert "SurveyIn" in doc["components"]["schemas"] and "ResultsOut" in doc["components"]["schemas"]
+    send = doc["components"]["schemas"]["SendOut"]["properties"]
+    assert {"scheduled_at", "warnings", "warning_details"} <= set(send)
+    assert "survey_not_open" in doc["paths"]["/events/{slug}/survey/reminders"]["post"]["description"]

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from eventsvc.core.clock import format_datetime, now_utc
+from eventsvc.core.clock import format_datetime, now_utc, to_jst
 from eventsvc.extensions import db
 from eventsvc.outbox.models import Delivery
 from eventsvc.surveys import service
@@ -570,6 +570,45 @@ def test_the_manage_page_says_when_answers_open(client, login, make, organizer):
     db.session.commit()
     page = html(client.get(f"/manage/events/{event.slug}/survey"))
     assert "Not set" in re.search(r'id="survey-opens-at">([^<]+)<', page).group(1)
+
+
+def test_invitations_before_the_survey_opens_are_scheduled_for_the_opening(client, login, setup, organizer,
+                                                                           monkeypatch):
+    event, survey = setup
+    opens = (now_utc() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    survey.opens_at = opens
+    db.session.commit()
+    came = attendee(event)
+    checked_in(monkeypatch, {event.id: [came]})
+    login(organizer)
+    page = html(client.get(f"/manage/events/{event.slug}/survey"))
+    assert 'id="survey-invite-scheduled"' in page  # says so before anything is sent
+    page = html(client.post(f"/manage/events/{event.slug}/survey/invitations", follow_redirects=True))
+    assert "1人に送信を予約しました" in page
+    assert f"アンケートの受付開始（{format_datetime(opens)}）まで送信を待ちます。" in page
+    (mail,) = db.session.scalars(select(Delivery).where(Delivery.kind == "mail.survey_invite")).all()
+    assert (mail.state, mail.next_attempt_at) == ("queued", opens)
+    assert f"送信予約 1件（{format_datetime(opens)} に送信）" in page
+    page = html(client.post(f"/manage/events/{event.slug}/survey/reminders", follow_redirects=True))
+    assert f"アンケートの受付開始（{format_datetime(opens)}）より前には、リマインドは送れません。" in page
+    # moving the opening later in the builder moves the invitation too, and says so
+    later = opens + timedelta(days=1)
+    data = {**survey_builder_form(survey), "opens_at": to_jst(later).strftime("%Y-%m-%dT%H:%M")}
+    page = html(client.post(f"/manage/events/{event.slug}/survey/edit", data=data, follow_redirects=True))
+    assert f"送信待ちの案内 1件は、新しい受付開始（{format_datetime(later)}）に送信します。" in page
+    db.session.expire_all()
+    assert db.session.get(Delivery, mail.id).next_attempt_at == later
+    assert f"送信予約 1件（{format_datetime(later)} に送信）" in page
+
+
+def test_inviting_before_anyone_checked_in_says_why_nobody_was_invited(client, login, setup, organizer,
+                                                                       monkeypatch):
+    event, survey = setup
+    attendee(event)
+    checked_in(monkeypatch, {event.id: []})
+    login(organizer)
+    page = html(client.post(f"/manage/events/{event.slug}/survey/invitations", follow_redirects=True))
+    assert "受付（チェックイン）をした人がまだいないため、誰にも送っていません。" in page
 
 
 def test_the_ticket_page_says_the_survey_has_closed(app, client, setup):
