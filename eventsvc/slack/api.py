@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app
-from pydantic import StrictBool
+from pydantic import Field, StrictBool
 
 from ..core.clock import now_utc
 from ..errors import Conflict, DomainError
@@ -59,10 +59,21 @@ class PlannedOut(Output):
     not_before: str | None = None
 
 
+class FollowupWarningOut(Output):
+    code: Literal["nobody_linked", "not_linked", "already_answered", "no_participants"] = Field(description=(
+        "survey_dm: nobody_linked — no participant is linked to Slack, so no DM at all; not_linked — some are "
+        "not linked; already_answered — some have answered; no_participants — nobody to write to"))
+    message: str
+    count: int = Field(description="how many people it concerns")
+
+
 class FollowupOut(Output):
     deliveries: list[int]
     channel: str | None = None
     notes: list[str] = []
+    warnings: list[str] = Field(default_factory=list, description="who is left out and why (Japanese)")
+    warning_details: list[FollowupWarningOut] = Field(default_factory=list,
+                                                      description="the same warnings, with a code and a count")
     preview: list[PlannedOut] | None = None
 
 
@@ -119,24 +130,30 @@ def link_accounts(slug: str):
 def queue_followup(slug: str, body: FollowupIn):
     """``announcement`` (published events), ``reminder`` (the day before at noon), ``report``
     (after the start; team list as a thread reply), ``survey_dm`` (each linked attendee, after
-    the end), ``invite`` (linked attendees into the channel). Queuing the same kind again
-    corrects sent posts with ``chat.update``. Without Slack configured, deliveries are kept
-    (``held``) and sent once it is."""
+    the end and not before the survey opens), ``invite`` (linked attendees into the channel).
+    Queuing the same kind again corrects sent posts with ``chat.update``. Without Slack
+    configured, deliveries are kept (``held``) and sent once it is. ``warnings`` /
+    ``warning_details`` say who is left out and why (``survey_dm``: ``nobody_linked`` when no
+    participant is linked to Slack, so ``deliveries`` is empty)."""
     event = events_service.get_event_for(slug, principal())
     now = now_utc()
+    plan = service.plan_followup(event, body.kind, now, channel=body.channel)
     if body.preview:
-        plan = service.plan_followup(event, body.kind, now, channel=body.channel)
         if plan.problems:
             code, message = plan.problems[0]
             raise Conflict(code, message)
-        return FollowupOut(deliveries=[], channel=plan.channel.id if plan.channel else None, notes=plan.notes,
-                           preview=[PlannedOut(kind=i.kind, target=i.target, label=i.label, action=i.action,
-                                               text=i.message.text if i.message else None,
-                                               blocks=i.message.blocks if i.message else None,
-                                               users=list(i.users) or None,
-                                               not_before=i.not_before.isoformat() if i.not_before else None)
-                                    for i in plan.items])
-    rows = service.queue_followup(event, body.kind, principal(), now, channel=body.channel)
+        return _followup_out(plan, [], preview=[
+            PlannedOut(kind=i.kind, target=i.target, label=i.label, action=i.action,
+                       text=i.message.text if i.message else None, blocks=i.message.blocks if i.message else None,
+                       users=list(i.users) or None, not_before=i.not_before.isoformat() if i.not_before else None)
+            for i in plan.items])
+    rows = service.queue_followup(event, body.kind, principal(), now, channel=body.channel, plan=plan)
     db.session.commit()
-    plan_channel = service.channel_for(event, body.channel)
-    return FollowupOut(deliveries=[r.id for r in rows], channel=plan_channel.id if plan_channel else None)
+    return _followup_out(plan, rows)
+
+
+def _followup_out(plan: service.Plan, rows, preview: list[PlannedOut] | None = None) -> FollowupOut:
+    warnings = [FollowupWarningOut(code=w.code, message=str(w.message), count=w.count) for w in plan.warnings]
+    return FollowupOut(deliveries=[r.id for r in rows], channel=plan.channel.id if plan.channel else None,
+                       notes=[str(n) for n in plan.notes], warnings=[w.message for w in warnings],
+                       warning_details=warnings, preview=preview)

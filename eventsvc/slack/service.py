@@ -767,6 +767,18 @@ class Planned:
 
 
 @dataclass
+class PlanWarning:
+    """Why a follow-up leaves people out (the API's ``warnings`` / ``warning_details``)."""
+
+    #: nobody_linked · not_linked · already_answered · no_participants
+    code: str
+    #: Japanese (a :class:`~eventsvc.core.i18n.Message`: pages translate it)
+    message: str
+    #: how many people it concerns
+    count: int
+
+
+@dataclass
 class Plan:
     event: Event
     kind: str
@@ -774,6 +786,7 @@ class Plan:
     items: list[Planned] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[PlanWarning] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # Slack user id → name (preview)
     digest: str = ""
 
@@ -932,10 +945,8 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
             plan.items.append(Planned(event.id, "slack.survey_dm", user, reg.name, blocks.survey_dm(info, url),
                                       registration_id=reg.id, not_before=at, key=survey_dm_key(event, reg)))
             plan.names[user] = reg.name
-        if missing:
-            plan.notes.append(msg(N_("Slackと連携していない %(n)s名には送りません（メールでの案内をご利用ください）。"), n=missing))
-        if answered:
-            plan.notes.append(msg(N_("回答済みの %(n)s名には送りません。"), n=answered))
+        if not plan.problems:
+            _survey_dm_warnings(plan, len(came), missing, answered)
     elif kind == "invite":
         came, _checked = participants(event)
         users = tuple(sorted({u for u in (_attendee_ref(r, links).slack_user_id for r in came) if u}))
@@ -962,6 +973,22 @@ def plan_followup(event: Event, kind: str, now: datetime, *, channel: str | None
     return plan
 
 
+def _survey_dm_warnings(plan: Plan, people: int, missing: int, answered: int) -> None:
+    """Say who gets no survey DM and why — above all when nobody gets one."""
+    if not people:
+        plan.warnings.append(PlanWarning("no_participants", N_("参加者がいないため、DMは送りません。"), 0))
+    elif missing == people:
+        plan.warnings.append(PlanWarning("nobody_linked", msg(N_(
+            "参加者 %(n)s名のうち、Slackと連携済みの方がいないため、DMは1通も送りません。Slackのページで"
+            "アカウントを照合してください（メールでの案内はアンケートのページから送れます）。"), n=missing), missing))
+    elif missing:
+        plan.warnings.append(PlanWarning("not_linked", msg(N_(
+            "Slackと連携していない %(n)s名には送りません（メールでの案内をご利用ください）。"), n=missing), missing))
+    if answered:
+        plan.warnings.append(PlanWarning("already_answered", msg(N_("回答済みの %(n)s名には送りません。"), n=answered),
+                                         answered))
+
+
 def invite_calls(n: int) -> int:
     """How many ``conversations.invite`` calls ``n`` users take (at most 100 a call)."""
     return max(1, -(-n // INVITE_CHUNK))
@@ -981,10 +1008,12 @@ def _payload(item: Planned, event: Event, followup: str) -> dict:
 
 
 def queue_followup(event: Event, kind: str, actor: Any, now: datetime, *, channel: str | None = None,
-                   expected_digest: str | None = None) -> list[Delivery]:
+                   expected_digest: str | None = None, plan: Plan | None = None) -> list[Delivery]:
     """Queue the planned deliveries (in the caller's transaction); returns those created or
-    changed. ``expected_digest`` (from the preview) refuses if the plan changed since."""
-    plan = plan_followup(event, kind, now, channel=channel)
+    changed. ``expected_digest`` (from the preview) refuses if the plan changed since.
+    ``plan``: the caller's :func:`plan_followup` of the same arguments (to show its notes and
+    warnings), instead of planning again."""
+    plan = plan or plan_followup(event, kind, now, channel=channel)
     if plan.problems:
         code, message = plan.problems[0]
         raise Conflict(code, message)
@@ -1304,11 +1333,11 @@ def not_configured_reason(config: Mapping[str, Any]) -> str | None:
 
 
 __all__ = [
-    "FOLLOWUP_KINDS", "Answer", "ChannelRef", "LinkRow", "LinkSummary", "Plan", "Planned", "SlackConfigError",
-    "attended", "channel_for", "configured", "event_info", "events_answer", "gateway", "link_accounts",
-    "link_manually", "link_rows", "oidc_finish", "oidc_start", "participants", "plan_followup", "queue_followup",
-    "refresh_channels", "register_attendance_source", "register_from_modal", "register_from_slack", "register_survey_dm_key",
-    "register_survey_link_source",
-    "register_team_source", "remember", "set_event_channel", "set_region_channels", "survey_link", "teams_of",
-    "unlink", "workspace_status",
+    "FOLLOWUP_KINDS", "Answer", "ChannelRef", "LinkRow", "LinkSummary", "Plan", "PlanWarning", "Planned",
+    "SlackConfigError", "attended", "channel_for", "configured", "event_info", "events_answer", "gateway",
+    "link_accounts", "link_manually", "link_rows", "oidc_finish", "oidc_start", "participants", "plan_followup",
+    "queue_followup", "refresh_channels", "register_attendance_source", "register_from_modal", "register_from_slack",
+    "register_survey_dm_key", "register_survey_link_source", "register_survey_opening_source", "register_team_source",
+    "remember", "set_event_channel", "set_region_channels", "survey_link", "survey_opens_at", "teams_of", "unlink",
+    "workspace_status",
 ]

@@ -499,17 +499,23 @@ def manage_queue(slug: str, kind: str):
     if not form.validate_on_submit():
         abort(400)
     channel = (form.channel.data or "").strip() or None
+    now = now_utc()
     try:
-        rows = service.queue_followup(event, kind, current_user, now_utc(), channel=channel,
-                                      expected_digest=form.digest.data or "")
+        plan = service.plan_followup(event, kind, now, channel=channel)
+        rows = service.queue_followup(event, kind, current_user, now, channel=channel,
+                                      expected_digest=form.digest.data or "", plan=plan)
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
         return _preview(event, kind, channel, status=409 if err.status == 409 else 422, error=page_message(err.message))
     if rows:
         flash(_("%(n)s件の送信を予約しました。", n=len(rows)), "success")
-    else:
+    elif plan.items:
         flash(_("前回と同じ内容のため、何も送りませんでした。"), "info")
+    else:
+        flash(_("送る相手がいないため、何も送りませんでした。"), "info")
+    for warning in plan.warnings:
+        flash(page_message(warning.message), "warning")
     return redirect(url_for("slack.manage_event", slug=slug) + "#deliveries")
 
 

@@ -273,6 +273,41 @@ def test_survey_invitations_from_the_survey_page_reach_slack(make, organizer, sl
     assert f"https://events.example.lg.jp/x/{reg.id}" in msg["text"]
 
 
+def test_survey_dm_with_nobody_linked_says_why_nothing_was_sent(make, organizer, token, api, slack, client, login):
+    event, at = _past_event(make, organizer)
+    surveys.create_survey(event, organizer, now_utc())  # opened at the start, yesterday
+    db.session.commit()
+    regs = [make.registration(event, email=f"u{i}@city.naha.lg.jp", now=at) for i in range(3)]
+    for reg in regs:
+        _check_in(event, reg, organizer)
+    for preview in (True, False):
+        r = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm", "preview": preview})
+        body = r.get_json()
+        assert r.status_code == 200 and body["deliveries"] == [], body
+        assert [(w["code"], w["count"]) for w in body["warning_details"]] == [("nobody_linked", 3)]
+        assert body["warnings"] == [w["message"] for w in body["warning_details"]]
+        assert "参加者 3名のうち、Slackと連携済みの方がいないため、DMは1通も送りません。" in body["warnings"][0]
+    assert deliveries() == []
+    # the page says it too, and offers nothing to confirm
+    login(organizer)
+    page = client.get(f"/manage/events/{event.slug}/slack/followups/survey_dm").get_data(as_text=True)
+    assert 'id="preview-warnings"' in page and 'data-code="nobody_linked"' in page
+    assert "Slackと連携済みの方がいないため" in page and "この内容で送信を予約する" not in page
+    digest = slack_service.plan_followup(event, "survey_dm", now_utc()).digest  # a form posted anyway
+    r = client.post(f"/manage/events/{event.slug}/slack/followups/survey_dm", data={"digest": digest, "channel": ""},
+                    follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "送る相手がいないため、何も送りませんでした。" in page and "Slackと連携済みの方がいないため" in page
+    assert "前回と同じ内容のため" not in page
+    # one linked: a DM for them, and a count of the others
+    user = slack.add_user(email="u0@city.naha.lg.jp")["id"]
+    link(regs[0], user)
+    body = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm"}).get_json()
+    assert len(body["deliveries"]) == 1
+    assert [(w["code"], w["count"]) for w in body["warning_details"]] == [("not_linked", 2)]
+    assert "Slackと連携していない 2名には送りません" in body["warnings"][0]
+
+
 def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, slack):
     """A DM sent before the survey opens would lead to "opens at …": it waits for the opening,
     and for a later one when the organizer moves it."""
@@ -288,7 +323,7 @@ def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, sla
     assert datetime.fromisoformat(body["preview"][0]["not_before"]) == opens
     assert any("アンケートの受付開始" in n for n in body["notes"])
     body = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm"}).get_json()
-    assert len(body["deliveries"]) == 1
+    assert len(body["deliveries"]) == 1 and any("アンケートの受付開始" in n for n in body["notes"])
     (row,) = deliveries()
     assert (row.state, row.next_attempt_at) == ("queued", opens)
     assert send_all() == {} and posts(slack, slack.dm_channel(user)) == []
