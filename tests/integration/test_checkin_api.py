@@ -18,6 +18,8 @@ from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
 from eventsvc.registration.tickets import make_code
 
+from .trace_support import round_trips_of
+
 RESULT_KEYS = {"result", "reason", "message", "registration", "checked_in_at", "checked_in_by", "duplicate",
                "replayed", "nonce", "admissible_now"}
 
@@ -476,3 +478,26 @@ def test_parallel_scans_of_different_tickets_with_one_nonce_each_check_in(served
 def test_absurd_ids_in_urls_are_404_not_500(api, event, token, rid):
     assert api("delete", f"/events/{event.slug}/checkins/{rid}", token).status_code == 404
     assert api("delete", f"/events/{event.slug}/staff-links/{rid}", token).status_code == 404
+
+
+def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, make, event, token):
+    """The desk's hot path: the scan's writes and the COMMIT go together, and nothing is sent
+    after them to build the answer."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("round trips are a PostgreSQL matter (SQLite runs in the process)")
+    code = make.registration(event, email="taro@city.naha.lg.jp").ticket_code
+    path = f"/events/{event.slug}/checkins"
+    api("post", path, token, json={"code": "T1-UNKNOWN"})  # the token's first use notes it (once an hour)
+    for expected in ("checked_in", "already_checked_in"):
+        answer: dict = {}
+
+        def scan(answer=answer):
+            r = api("post", path, token, json={"code": code, "nonce": make_code()})
+            answer.update(r.json)
+            return r
+
+        trips = round_trips_of(scan)
+        assert answer["result"] == expected
+        assert len(trips) <= 5, trips
+        assert trips[-1][-1] == "COMMIT" and len(trips[-1]) >= 2, trips  # the writes, then COMMIT
+        assert sum("FOR UPDATE" in s for trip in trips for s in trip) <= 1, trips

@@ -14,6 +14,8 @@ from eventsvc.outbox.models import Delivery
 from eventsvc.registration import service
 from eventsvc.registration.models import Registration
 
+from .trace_support import round_trips_of
+
 BODY = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "organization_code": "472018",
         "department": "デジタル推進課", "ticket_type": "venue"}
 
@@ -60,55 +62,6 @@ def _statements_of(call) -> list[str]:
     return seen
 
 
-def _round_trips_of(call) -> list[list[str]]:
-    """PostgreSQL: what ``call`` sent, as libpq's protocol trace shows it (statements run in
-    psycopg's pipeline mode included), one list of statements per round trip."""
-    import tempfile
-
-    from psycopg import pq
-    from sqlalchemy import event as sa_event
-
-    db.session.commit()
-    with tempfile.TemporaryFile("w+") as trace:
-
-        def on_checkout(dbapi_connection, _record, _proxy):
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-        def on_checkin(dbapi_connection, _record):
-            dbapi_connection.pgconn.untrace()
-
-        sa_event.listen(db.engine, "checkout", on_checkout)
-        sa_event.listen(db.engine, "checkin", on_checkin)
-        try:
-            assert call().status_code == 201
-        finally:
-            sa_event.remove(db.engine, "checkout", on_checkout)
-            sa_event.remove(db.engine, "checkin", on_checkin)
-        trace.seek(0)
-        lines = trace.read().splitlines()
-    records: list[str] = []  # one per protocol message; a statement's text may span lines
-    for line in lines:
-        if line[:2] in ("F\t", "B\t") or not records:
-            records.append(line)
-        else:
-            records[-1] += " " + line
-    trips: list[list[str]] = [[]]
-    for record in records:
-        parts = record.split("\t")
-        if len(parts) < 3 or parts[0] != "F":
-            continue
-        message, text = parts[2], "\t".join(parts[3:])
-        if message == "Query":  # the simple protocol: one statement, one round trip
-            trips[-1].append(text.split('"')[1])
-            trips.append([])
-        elif message == "Parse":  # ' "" "<statement>" <n>': the extended protocol, up to a Sync
-            trips[-1].append(" ".join(text.split('"')[3].split()))
-        elif message == "Sync" and trips[-1]:
-            trips.append([])
-    return [trip for trip in trips if trip]
-
-
 def test_a_registration_costs_few_statements_and_nothing_after_the_commit(api, event, app):
     """The hot path's budget: the event with its types and settings, the lock, one read under
     it, the two inserts (plus SQLite's ``BEGIN IMMEDIATE``) — and no reload of the row after
@@ -122,7 +75,7 @@ def test_a_registration_costs_few_statements_and_nothing_after_the_commit(api, e
     with_settings = {**BODY, "email": "hanako@city.naha.lg.jp"}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         for body in (BODY, with_settings):
-            trips = _round_trips_of(lambda body=body: api("post", path, json=body))
+            trips = round_trips_of(lambda body=body: api("post", path, json=body))
             assert len(trips) <= 4, trips
             locking = next((i for i, trip in enumerate(trips) if any("FOR UPDATE" in s for s in trip)), None)
             assert locking == len(trips) - 2, trips  # the lock, then one more round trip
