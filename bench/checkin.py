@@ -168,49 +168,6 @@ def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
         return event.slug, token, codes
 
 
-# ---------------------------------------------------------------- CPU time (steadier than req/s on a shared machine)
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (Linux ``/proc``; 0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _database_pids() -> list[int]:
-    """The PostgreSQL server's processes on this machine (its backends do a share of each request's work)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() in ("postgres", "postmaster"):
-                        pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
-
-
-def cpu_used(server_pids: list[int], backend: str):
-    """Call before a run; the returned function gives ``(server ms, database ms)`` used since."""
-    db_pids = _database_pids() if backend == "postgresql" else []
-    before = [_cpu_seconds(p) for p in server_pids], {p: _cpu_seconds(p) for p in db_pids}
-
-    def since() -> tuple[float, float]:
-        server = sum(_cpu_seconds(p) for p in server_pids) - sum(before[0])
-        database = sum(_cpu_seconds(p) - t0 for p, t0 in before[1].items())
-        new = [p for p in _database_pids() if p not in before[1]] if backend == "postgresql" else []
-        database += sum(_cpu_seconds(p) for p in new)
-        return server * 1000, database * 1000
-
-    return since
-
-
 # ---------------------------------------------------------------- load
 def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
     latencies: list[float] = []
@@ -306,7 +263,7 @@ def main() -> None:
                             bodies = [{"code": code, "device_id": f"bench-{c}", "nonce": secrets.token_hex(16),
                                        "method": "camera"} for code in batch]
                             drive(ports, path, bodies[:warm], min(c, warm), hdrs)  # connections, pools, imports
-                            since = cpu_used([p.pid for p in procs], backend)
+                            since = serving.cpu_used([p.pid for p in procs], backend)
                             results[(kind, c)] = drive(ports, path, bodies[warm:], c, hdrs)
                             server_ms, db_ms = since()
                             n = results[(kind, c)]["n"]

@@ -8,8 +8,10 @@ database that is dropped afterwards), migrates it, and starts N server processes
 socket, as ``eventsvc serve --processes N --threads T`` does (``bench/serving.py``; the defaults
 are that command's ``--processes 2 --threads 1``). Each level registers ``--requests`` new people for an event with half as
 many seats, from ``c`` client threads with keep-alive connections, and prints throughput,
-p50/p99 latency, the confirmed count (must equal the seats) and the ratio to a bare Flask
-endpoint that does one INSERT per request, served and driven the same way.
+p50/p99 latency, the confirmed count (must equal the seats), the ratio to a bare Flask
+endpoint that does one INSERT per request, served and driven the same way, and the CPU time
+per request of the server processes ("cpu ms") and of the PostgreSQL server ("db ms"; read
+from /proc): steadier than req/s on a shared machine.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def main() -> None:
     print(f"# registration bench: {args.processes} waitress processes × {args.threads} threads, "
           f"{args.requests} registrations per level (seats = half), {os.cpu_count()} CPUs")
     print(f"{'backend':10} {'endpoint':12} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'confirmed':>9} {'waitlisted':>10} {'non-2xx':>7} {'vs bare':>8}")
+          f"{'confirmed':>9} {'waitlisted':>10} {'non-2xx':>7} {'vs bare':>8} {'cpu ms':>7} {'db ms':>6}")
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="eventsvc-bench-") as tmp:
             url, drop = prepare(backend, args.pg, tmp)
@@ -220,7 +222,11 @@ def main() -> None:
                             path = "/write" if kind == "bare" else f"/api/v1/events/{slugs[c]}/registrations"
                             warm = "/write" if kind == "bare" else f"/api/v1/events/{slugs['warm']}/registrations"
                             drive(ports, warm, bodies_for(f"warm{kind}{c}x", 2 * c), c)  # connections, pools, imports
+                            since = serving.cpu_used([p.pid for p in procs], backend)
                             results[(kind, c)] = drive(ports, path, bodies_for(f"{kind}{c}x", args.requests), c)
+                            server_ms, db_ms = since()
+                            n = results[(kind, c)]["n"]
+                            results[(kind, c)].update(cpu=server_ms / n, db_cpu=db_ms / n)
                     finally:
                         serving.stop_servers(procs)
                 for c in levels:
@@ -229,10 +235,11 @@ def main() -> None:
                     bad = sum(n for code, n in app["statuses"].items() if not 200 <= code < 300)
                     print(f"{backend:10} {'bare insert':12} {c:>3} {bare['rps']:8.0f} {bare['p50']:8.1f} "
                           f"{bare['p99']:8.1f} {'':>9} {'':>10} "
-                          f"{sum(n for code, n in bare['statuses'].items() if not 200 <= code < 300):>7} {'1.00':>8}")
+                          f"{sum(n for code, n in bare['statuses'].items() if not 200 <= code < 300):>7} {'1.00':>8} "
+                          f"{bare['cpu']:7.2f} {bare['db_cpu']:6.2f}")
                     print(f"{backend:10} {'register':12} {c:>3} {app['rps']:8.0f} {app['p50']:8.1f} {app['p99']:8.1f} "
                           f"{counts.get('confirmed', 0):>9} {counts.get('waitlisted', 0):>10} {bad:>7} "
-                          f"{app['rps'] / bare['rps']:8.2f}")
+                          f"{app['rps'] / bare['rps']:8.2f} {app['cpu']:7.2f} {app['db_cpu']:6.2f}")
             finally:
                 drop()
 
