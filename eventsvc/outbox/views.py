@@ -65,7 +65,8 @@ def manage_list(slug: str):
     else:
         rows = service.list_for_event(event.id, state=state, withdrawn=False if state == "failed" else None)
     return render_template("outbox/manage_list.html", event=event, rows=rows, state=state, states=SHOWN_STATES,
-                           counts=service.counts_for_event(event.id), mail_notice=channel_notice("mail."))
+                           counts=service.counts_for_event(event.id), mail_notice=channel_notice("mail."),
+                           now=now_utc())
 
 
 @bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>")
@@ -79,7 +80,7 @@ def manage_show(slug: str, delivery_id: int):
     except renderers.RenderError as err:
         payload, render_error = row.payload, str(err)
     return render_template("outbox/manage_show.html", event=event, d=row, payload=payload, deferred=deferred,
-                           render_error=render_error, action=ActionForm())
+                           render_error=render_error, action=ActionForm(), now=now_utc())
 
 
 @bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>/retry", methods=["POST"])

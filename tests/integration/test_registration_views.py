@@ -553,3 +553,20 @@ def test_attendees_cancel_until_the_event_starts(client, make, organizer):
     assert "キャンセルはできません" in r.get_data(as_text=True)
     db.session.refresh(reg)
     assert reg.status == "confirmed"
+
+
+def test_delivery_pages_say_when_a_failed_send_is_tried_again(manager, make, event):
+    from datetime import timedelta
+
+    from eventsvc.core.clock import format_datetime, now_utc
+    from eventsvc.outbox.models import Delivery
+
+    make.registration(event)
+    d = db.session.scalar(select(Delivery))
+    retry_at = (now_utc() + timedelta(minutes=5)).replace(microsecond=0)
+    d.attempts, d.next_attempt_at, d.last_error = 1, retry_at, "SMTP 451: try again later"
+    db.session.commit()
+    when = format_datetime(retry_at)
+    assert f"次の再試行: {when}" in manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
+    page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
+    assert f"次の再試行: {when}" in page and "送信予定" not in page

@@ -599,6 +599,10 @@ def test_invitations_before_the_survey_opens_are_scheduled_for_the_opening(clien
     db.session.expire_all()
     assert db.session.get(Delivery, mail.id).next_attempt_at == later
     assert f"送信予約 1件（{format_datetime(later)} に送信）" in page
+    # the deliveries pages say when it goes out (not only "waiting")
+    assert f"送信予定: {format_datetime(later)}" in html(client.get(f"/manage/events/{event.slug}/deliveries"))
+    assert f"送信予定: {format_datetime(later)}" in html(
+        client.get(f"/manage/events/{event.slug}/deliveries/{mail.id}"))
 
 
 def test_inviting_before_anyone_checked_in_says_why_nobody_was_invited(client, login, setup, organizer,
