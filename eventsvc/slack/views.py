@@ -381,7 +381,7 @@ def _render_event(event, *, channel_form=None, link_forms=None, status=200):
         missing=[r.registration for r in rows if r.status == "not_in_workspace"],
         deliveries=service.slack_deliveries(event), configured=service.configured(current_app.config),
         kinds=service.FOLLOWUP_KINDS, join_url=current_app.config.get("SLACK_JOIN_URL"),
-        notice=_not_configured()), status
+        notice=_not_configured(), now=now_utc()), status
 
 
 @bp.route("/manage/events/<slug>/slack")

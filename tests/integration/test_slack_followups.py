@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from eventsvc.checkin import service as checkin
-from eventsvc.core.clock import JST, now_utc, to_jst
+from eventsvc.core.clock import JST, format_datetime, now_utc, to_jst
 from eventsvc.extensions import db
 from eventsvc.outbox.models import Delivery
 from eventsvc.slack import service as slack_service
@@ -308,7 +308,7 @@ def test_survey_dm_with_nobody_linked_says_why_nothing_was_sent(make, organizer,
     assert "Slackと連携していない 2名には送りません" in body["warnings"][0]
 
 
-def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, slack):
+def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, slack, client, login):
     """A DM sent before the survey opens would lead to "opens at …": it waits for the opening,
     and for a later one when the organizer moves it."""
     event, at = _past_event(make, organizer)
@@ -327,6 +327,8 @@ def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, sla
     (row,) = deliveries()
     assert (row.state, row.next_attempt_at) == ("queued", opens)
     assert send_all() == {} and posts(slack, slack.dm_channel(user)) == []
+    login(organizer)  # the event's Slack page says when it goes out
+    assert f"送信予定: {format_datetime(opens)}" in client.get(f"/manage/events/{event.slug}/slack").get_data(as_text=True)
     # the organizer moves the opening later: the DM moves with it
     later = opens + timedelta(days=1)
     surveys.save_survey(event, replace(surveys.SurveyData.from_survey(survey), opens_at=later), organizer, now_utc())
