@@ -112,7 +112,57 @@ def serve_with_waitress(app, *, threads: int, **options) -> None:
     import waitress
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    waitress.serve(app, threads=threads, **options)
+    server = waitress.create_server(app, threads=threads, **options)
+    if "sockets" not in options:  # a server process of --processes: its parent says where it listens
+        server.print_listen("Serving on http://{}:{}")
+    _run_until_stopped(server)
+
+
+#: seconds the requests in progress get to finish once the server is asked to stop
+DRAIN_SECONDS = 8.0
+
+
+def _run_until_stopped(server) -> None:
+    """Run waitress's loop until SIGTERM or Ctrl+C, then stop gracefully: accept nothing new
+    (on a shared socket the other server processes go on accepting), let the requests in
+    progress finish and their answers go out, close each connection once it is idle, and end
+    when none is left or after :data:`DRAIN_SECONDS`. A registration being written when a
+    deployment restarts the server is answered, not cut off."""
+    import signal
+
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+
+    stopping: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    adj = server.adj
+    tasks = server.task_dispatcher
+    dispatchers = getattr(server, "map", None) or server._map
+    try:
+        while not stopping:
+            wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=dispatchers, use_poll=adj.asyncore_use_poll,
+                           count=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for listener in [d for d in list(dispatchers.values()) if isinstance(d, BaseWSGIServer)]:
+        wasyncore.dispatcher.close(listener)  # its socket only: its trigger still wakes the loop
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            channels = [d for d in list(dispatchers.values()) if isinstance(d, HTTPChannel)]
+            for channel in channels:
+                if not (channel.requests or channel.total_outbufs_len or channel.request is not None):
+                    channel.handle_close()  # idle: nothing is lost by closing it
+            if not any(isinstance(d, HTTPChannel) for d in dispatchers.values()):
+                break
+            wasyncore.loop(timeout=0.05, map=dispatchers, use_poll=adj.asyncore_use_poll, count=1)
+    except KeyboardInterrupt:  # a second Ctrl+C: stop at once
+        pass
+    tasks.shutdown(cancel_pending=True, timeout=1)
+    wasyncore.close_all(dispatchers)
 
 
 @command
@@ -242,10 +292,12 @@ class _Supervisor:
     BACKOFF_MAX = 10.0
     #: a server process that ran this long was not dying young
     HEALTHY_AFTER = 30.0
-    #: seconds the server processes get to end after SIGTERM before SIGKILL
-    STOP_TIMEOUT = 10.0
+    #: seconds the server processes get to end after SIGTERM (they finish what they are
+    #: answering, up to DRAIN_SECONDS) before SIGKILL
+    STOP_TIMEOUT = DRAIN_SECONDS + 2.0
 
     def __init__(self, sockets: list[socket.socket], processes: int, threads: int):
+        self.sockets = sockets
         self.fds = [sock.fileno() for sock in sockets]
         self.argv = [sys.executable, "-c", "from eventsvc.cli import main; main()", "serve",
                      "--threads", str(threads), "--no-worker", "--parent-pid", str(os.getpid())]
@@ -286,6 +338,10 @@ class _Supervisor:
                 self.started[i] = now
 
     def _end_all(self) -> None:
+        # the port closes once the server processes have closed their copies too (the first
+        # thing they do on SIGTERM): a new connection is refused, not left waiting in the queue
+        for sock in self.sockets:
+            sock.close()
         live = [p for p in self.procs if p is not None and p.poll() is None]
         for proc in live:
             proc.terminate()

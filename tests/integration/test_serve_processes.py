@@ -262,3 +262,34 @@ def test_two_server_processes_on_postgresql(fresh_pg, tmp_path):
         server.stop()
         db.session.remove()
         ctx.pop()
+
+
+def test_a_request_in_progress_when_the_server_is_stopped_is_answered(sqlite_server, tmp_path):
+    """SIGTERM (a deployment restarting the service) stops the accepting at once, but a
+    registration already being written is finished and answered before the processes end."""
+    import sqlite3
+    import threading
+
+    from tests import factories as make
+
+    server = sqlite_server
+    slug = seats_event(make).slug
+    db.session.commit()
+    conn = server.connection()
+    assert get(conn, "/") == 200  # a connection one server process has accepted
+    blocker = sqlite3.connect(tmp_path / "eventsvc.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # SQLite's write lock: the registration below waits for it
+    answer: list = []
+    sending = threading.Thread(target=lambda: answer.append(register(conn, slug, "late@city.naha.lg.jp")))
+    sending.start()
+    time.sleep(1.0)  # the request has reached the app and waits for the write lock
+    assert not answer
+    server.parent.send_signal(signal.SIGTERM)
+    wait_until(server.refused, 5, "the server still accepts new connections while stopping")
+    blocker.execute("COMMIT")  # the write goes through now
+    blocker.close()
+    sending.join(15)
+    assert answer and answer[0][0] == 201, (answer, server.procs.tail())
+    assert server.parent.wait(12) == 0, server.procs.tail()
+    assert not server.processes_of()
+    assert_saved(["late@city.naha.lg.jp"])
