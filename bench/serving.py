@@ -26,8 +26,7 @@ def serve_socket(app, fd: int, threads: int) -> None:
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
     print("ready", flush=True)  # the socket listens already: connections wait in its backlog
-    serve_with_waitress(app, sockets=[socket.socket(fileno=fd)], threads=threads, connection_limit=1000,
-                        _quiet=True)
+    serve_with_waitress(app, sockets=[socket.socket(fileno=fd)], threads=threads, connection_limit=1000)
 
 
 def start_servers(script: str, kind: str, url: str, processes: int, threads: int) -> tuple[list, list[int]]:
