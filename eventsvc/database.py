@@ -352,7 +352,10 @@ def first_rows_pipelined(session, statements, *, commit: bool = False) -> list:
         import psycopg  # only here: PostgreSQL's driver
 
         if isinstance(error, psycopg.Error):
-            raise exc.DBAPIError.instance(None, None, error, psycopg.Error) from error
+            if raw.broken or raw.closed:  # as SQLAlchemy does on a lost connection: not back to the pool
+                connection.invalidate(error)
+            raise exc.DBAPIError.instance(None, None, error, psycopg.Error,
+                                          connection_invalidated=connection.invalidated) from error
         raise
     finally:
         for cursor in cursors:

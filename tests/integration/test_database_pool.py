@@ -89,3 +89,29 @@ def test_a_dead_idle_connection_is_replaced_and_the_request_answered(pg_app, pos
     response = client.get("/api/v1/events")
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert not before & set(_backends(postgres_database))  # it answered on a new connection
+
+
+def test_a_connection_lost_in_a_pipelined_batch_does_not_go_back_to_the_pool(pg_app, monkeypatch):
+    """The registration's batches bypass SQLAlchemy's own execution (psycopg's pipeline mode):
+    a connection that dies in one is still thrown away, so the next request, moments later (no
+    ping), gets a live one instead of failing too."""
+    from sqlalchemy import func, select
+
+    from eventsvc.registration import service as registration
+    from tests import factories as make
+
+    with pg_app.app_context():
+        slug = make.event().slug
+        db.session.remove()
+    client = pg_app.test_client()
+    body = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "organization_code": "472018", "ticket_type": "venue",
+            "consent_privacy": True}
+    path = f"/api/v1/events/{slug}/registrations"
+    assert client.post(path, json={**body, "email": "first@city.naha.lg.jp"}).status_code == 201
+    # the server ends this connection's backend in the middle of the lock's batch
+    monkeypatch.setattr(registration, "_new_id_statement", lambda: select(func.pg_terminate_backend(func.pg_backend_pid())))
+    lost = client.post(path, json={**body, "email": "lost@city.naha.lg.jp"})
+    assert lost.status_code >= 500 and "Traceback" not in lost.get_data(as_text=True)
+    monkeypatch.undo()
+    again = client.post(path, json={**body, "email": "again@city.naha.lg.jp"})
+    assert again.status_code == 201, again.get_data(as_text=True)[:300]
