@@ -890,6 +890,65 @@ def test_a_registration_cancelled_with_its_check_in_still_valid_starts_clean_whe
     assert [r for r, _label in log_of(reg)] == ["checked_in", "undone", "checked_in"]
 
 
+
+def test_upgrading_takes_back_the_check_ins_that_earlier_cancellations_left_valid(make, event, actor):
+    """Migration 012bba54b245: registrations cancelled (or rejected) before cancelling took the check-in
+    back kept a valid one, which survey attendance and the export's 受付日時 still counted. Upgrading
+    takes it back as a cancellation now does: undone when the registration was cancelled (else at the
+    upgrade), by nobody in particular, with an ``undone`` line in the log; everything else is left."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import update
+
+    from eventsvc.registration.models import Registration
+    from eventsvc.surveys import service as surveys
+
+    came, left, refused, undone = (make.registration(event) for _ in range(4))
+    for reg in (came, left, refused, undone):
+        scan(event, reg.ticket_code, actor)
+    service.undo_checkin(event, undone.id, actor=actor, now=now_utc())
+    scan(event, left.ticket_code, actor, nonce="phone-1", offline=True, method="offline")  # a duplicate row
+    cancelled_at = now_utc().replace(microsecond=0) - timedelta(days=3)
+    # as a cancellation (and a rejection) made before d55f84b left them: the check-in still valid
+    for reg, status, at in ((left, "cancelled", cancelled_at), (refused, "rejected", None),
+                            (undone, "cancelled", cancelled_at)):
+        db.session.execute(update(Registration).where(Registration.id == reg.id).values(status=status,
+                                                                                        cancelled_at=at))
+    db.session.commit()
+    assert surveys.checked_in_ids(event) == {came.id, left.id, refused.id}
+    logged = {reg.id: log_of(reg) for reg in (came, left, refused, undone)}
+    db.session.commit()  # the upgrade's writes wait for no read of ours
+
+    before = now_utc()
+    downgrade(revision="7c3e5b2a9d41")
+    try:
+        upgrade(revision="012bba54b245")  # on the filled database
+    finally:
+        upgrade()
+    after = now_utc()
+
+    assert surveys.checked_in_ids(event) == {came.id}
+    export = dict(service._export_checkin_time(event))["受付日時"]
+    assert set(export) == {came.id}
+    assert checkins_of(came) == [("checked_in", False, "")]
+    assert checkins_of(left) == [("checked_in", True, ""), ("duplicate", False, "")]
+    assert checkins_of(refused) == [("checked_in", True, "")]
+    assert checkins_of(undone) == [("checked_in", True, "主催 太郎")]  # undone at the desk: left as it was
+    taken = {c.registration_id: c for c in db.session.scalars(select(Checkin).where(
+        Checkin.registration_id.in_([left.id, refused.id]), Checkin.result == "checked_in"))}
+    assert taken[left.id].undone_at == cancelled_at
+    assert before <= taken[refused.id].undone_at <= after  # no cancellation time: the upgrade's
+    # the log says so, where it happened (as _take_back writes it); nobody else's log changes
+    assert log_of(came) == logged[came.id] and log_of(undone) == logged[undone.id]
+    for reg in (left, refused):
+        assert log_of(reg) == [*logged[reg.id], ("undone", "")]
+        line = db.session.scalars(select(CheckinLog).where(CheckinLog.registration_id == reg.id)
+                                  .order_by(CheckinLog.id.desc()).limit(1)).one()
+        assert (line.checkin_id, line.event_id, line.method, line.device_id, line.nonce, line.duplicate) == (
+            taken[reg.id].id, event.id, "scanner", "", None, False)
+        assert line.scanned_at == line.received_at == taken[reg.id].undone_at
+    assert [entry.log.result for entry in service.scan_log(event, result="undone")[0]] == ["undone"] * 3
+
+
 # ------------------------------------------------------------------ self check-in
 def test_self_check_in_only_with_the_code_and_only_during_the_event(make, event):
     reg = make.registration(event)
