@@ -539,6 +539,16 @@ def _cancelled(registration: Registration, actor, now: datetime) -> None:
 
 registrations.register_cancel_listener(_cancelled)
 
+CHECKIN_TAKEN_BACK = N_("この方は受付済みです。キャンセルすると、受付も取り消されます。")
+
+
+def _cancel_notice(registration: Registration) -> str | None:
+    """Before an organizer cancels: a check-in that :func:`_cancelled` would take back."""
+    return CHECKIN_TAKEN_BACK if _valid_checkin(registration.id) is not None else None
+
+
+registrations.register_cancel_notice(_cancel_notice)
+
 
 # ------------------------------------------------------------------ offline sync
 @dataclass

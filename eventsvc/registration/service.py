@@ -793,6 +793,24 @@ def _application_ended(reg: Registration, actor, now: datetime) -> None:
         fn(reg, actor, now)
 
 
+#: ``fn(reg) -> message | None``: what cancelling ``reg`` would also take back (see :func:`register_cancel_notice`)
+CancelNotice = Callable[[Registration], "str | None"]
+_cancel_notices: list[CancelNotice] = []
+
+
+def register_cancel_notice(fn: CancelNotice) -> None:
+    """A feature whose cancel listener takes something back (check-in: the admission at the door)
+    says so before an organizer cancels: ``fn(reg)`` returns an ``N_`` message when cancelling
+    ``reg`` now would take something back, else None."""
+    if fn not in _cancel_notices:
+        _cancel_notices.append(fn)
+
+
+def cancel_notices(reg: Registration) -> list[str]:
+    """What cancelling ``reg`` would also take back, as messages (pages translate them with ``page_message``)."""
+    return [message for fn in _cancel_notices if (message := fn(reg))]
+
+
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
     What later features kept about the application ends with it (:func:`register_cancel_listener`:

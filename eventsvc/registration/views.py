@@ -475,7 +475,8 @@ def manage_detail(reg_id: int):
     reg = service.get_for_organizer(reg_id, current_user)
     return render_template("registration/manage_detail.html", reg=reg, event=reg.event, note_form=NoteForm(),
                            action=ActionForm(), position=service.waitlist_position(reg),
-                           questions=service.questions_of(reg.event))
+                           questions=service.questions_of(reg.event),
+                           cancel_notices=page_messages(service.cancel_notices(reg)) if reg.status in ACTIVE else [])
 
 
 @bp.route("/manage/registrations/<int:reg_id>/<action>", methods=["POST"])

@@ -417,6 +417,38 @@ def test_exports_say_when_each_person_was_checked_in(manager, make, organizer, e
                                                    "取り消し 人": None}
 
 
+def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, make, organizer, event):
+    """Cancelling takes the person's check-in back: the organizer's page says so next to the button
+    (tied to it), only while the person is checked in; in English too."""
+    from eventsvc.checkin import service as checkin
+
+    came, other = make.registration(event, ticket_type="online"), make.registration(event, ticket_type="online")
+    desk = checkin.Actor.organizer(organizer)
+    checkin.check_in(event, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=desk, now=now_utc())
+    db.session.commit()
+    notice = "この方は受付済みです。キャンセルすると、受付も取り消されます。"
+    html = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
+    assert f'<p class="notice notice-warning" id="cancel-notice">{notice}</p>' in html
+    assert re.search(r'<button type="submit" class="button button-danger" aria-describedby="cancel-notice">'
+                     r'キャンセルする</button>', html)
+    manager.get("/lang/en?next=/")
+    english = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
+    assert "This person is checked in. Cancelling will also undo the check-in." in english
+    manager.get("/lang/ja?next=/")
+    page = manager.get(f"/manage/registrations/{other.id}").get_data(as_text=True)  # not checked in
+    assert notice not in page and "cancel-notice" not in page
+    checkin.undo_checkin(event, came.id, actor=desk, now=now_utc())  # undone at the desk: nothing to take back
+    db.session.commit()
+    assert notice not in manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
+    checkin.check_in(event, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=desk, now=now_utc())
+    db.session.commit()
+    assert manager.post(f"/manage/registrations/{came.id}/cancel").status_code == 302
+    page = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)  # cancelled: no button, no notice
+    assert notice not in page and "キャンセルする</button>" not in page
+
+
 def test_message_settings_and_lottery_pages(manager, make, organizer):
     e = make.event(org=organizer, selection="lottery", ticket_types=[events.TicketTypeData("venue", "会場", 1)])
     make.registration(e)
