@@ -18,6 +18,7 @@ from .config import (
     load_or_create_secret,
     normalize_database_url,
 )
+from .core import ratelimit_storage
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 __all__ = ["create_app"]
@@ -135,6 +136,9 @@ def _finish_config(app: Flask) -> None:
         app.config["SECRET_KEY"] = load_or_create_secret(app.instance_path)
     if not app.config["RATELIMIT_ENABLED"]:
         app.config["RATELIMIT_ENABLED"] = False
+    if not app.config.get("RATELIMIT_STORAGE_URI"):  # the file is made on the first counted request
+        path = os.path.join(app.instance_path, "ratelimits.sqlite")
+        app.config["RATELIMIT_STORAGE_URI"] = ratelimit_storage.storage_uri(path)
 
 
 def _select_locale() -> str:

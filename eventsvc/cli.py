@@ -186,8 +186,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     CPython runs one thread of a process at a time, so on more than one core more processes
     with fewer threads answer faster: --processes 2 --threads 2 suits a 2-core machine. This
     process then migrates, listens, runs the outbox worker and starts the server processes
-    (a new one when one dies); Ctrl+C or SIGTERM ends them all. Rate limits kept in memory
-    (the default) are counted by each process on its own.
+    (a new one when one dies); Ctrl+C or SIGTERM ends them all. Rate limits are counted
+    together in ``instance/ratelimits.sqlite`` (the default), or in Redis; kept in memory
+    (``memory://``) they would be counted by each process on its own.
     """
     app = current_app._get_current_object()
     if listen_fds:
@@ -211,8 +212,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
     if sockets and app.config.get("RATELIMIT_ENABLED", True) and \
             str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
-        click.echo(f"eventsvc: rate limits are counted by each of the {processes} processes on its own; "
-                   "set EVENTSVC_RATELIMIT_STORAGE_URL=redis://… to count them together", err=True)
+        click.echo(f"eventsvc: rate limits are counted by each of the {processes} processes on its own "
+                   "(EVENTSVC_RATELIMIT_STORAGE_URL=memory://); leave it unset to count them together "
+                   "in the instance folder, or set redis://…", err=True)
     try:
         if sockets:
             _Supervisor(sockets, processes, threads).run()

@@ -62,7 +62,9 @@ class Config:
     SMTP_URL: str | None = None
     MAIL_FROM: str = "eventsvc <no-reply@localhost>"
     RATELIMIT_ENABLED: bool = True
-    RATELIMIT_STORAGE_URI: str = "memory://"
+    #: default: a SQLite file in the instance folder (``ratelimits.sqlite``), shared by the
+    #: processes of this host; ``redis://…`` to share it between hosts
+    RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_HEADERS_ENABLED: bool = True
     SESSION_COOKIE_SECURE: bool = False  # HTTP-only LGWAN hosts exist; set on for HTTPS
     SESSION_COOKIE_HTTPONLY: bool = True

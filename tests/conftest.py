@@ -169,13 +169,16 @@ def app(request):
 
 
 @pytest.fixture
-def limited(sqlite_app, sqlite_database):
+def limited(sqlite_app, sqlite_database, tmp_path):
     """An app with rate limits on (the shared test apps have them off), on SQLite, its context
-    pushed; the limiter's global state is put back after."""
+    pushed; the limiter's global state is put back after. Its counters are in a file of this
+    test's own (the default storage, in a folder the run's other tests do not share)."""
+    from eventsvc.core.ratelimit_storage import storage_uri
     from eventsvc.extensions import limiter
 
     saved = (limiter.enabled, limiter._storage, limiter._limiter)
-    app = create_app(test_config(sqlite_database, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
+    app = create_app(test_config(sqlite_database, RATELIMIT_ENABLED=True,
+                                 RATELIMIT_STORAGE_URI=storage_uri(str(tmp_path / "ratelimits.sqlite"))))
     ctx = app.app_context()
     ctx.push()
     try:

@@ -42,11 +42,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reas
 class Server:
     """``eventsvc serve --processes 2 --threads 1`` on a free port, and the app to look at its data."""
 
-    def __init__(self, tmp_path: Path, url: str):
+    def __init__(self, tmp_path: Path, url: str, env: dict | None = None):
         self.port = free_port()
         self.procs = Procs(tmp_path, {"EVENTSVC_DATABASE_URL": url, "EVENTSVC_SECRET_KEY": "processes-test",
                                       "EVENTSVC_INSTANCE_PATH": str(tmp_path), "EVENTSVC_RATELIMIT": "off",
-                                      "EVENTSVC_LOG_LEVEL": "WARNING"})
+                                      "EVENTSVC_LOG_LEVEL": "WARNING", **(env or {})})
         self.parent = self.procs.spawn(BIN / "eventsvc", "serve", "--processes", "2", "--threads", "1",
                                        "--port", str(self.port))
         self.procs.wait_port(self.port, self.parent)
@@ -195,6 +195,22 @@ def registrations_through_each_process(server: Server) -> dict[int, str]:
     return sent
 
 
+def connection_to_each_process(server: Server) -> list[http.client.HTTPConnection]:
+    """An open keep-alive connection to each server process, in the order of ``server.kids``."""
+    found: dict[int, http.client.HTTPConnection] = {}
+    deadline = time.monotonic() + 10
+    while set(found) != set(server.kids) and time.monotonic() < deadline:
+        conn = server.connection()
+        assert get(conn, "/") == 200
+        pid = server_pid(conn, server.port, server.kids)
+        if pid in found:
+            conn.close()
+        else:
+            found[pid] = conn
+    assert set(found) == set(server.kids), "a server process never accepted a connection"
+    return [found[pid] for pid in server.kids]
+
+
 def assert_saved(emails) -> None:
     with database.read_only():
         db.session.commit()
@@ -293,3 +309,40 @@ def test_a_request_in_progress_when_the_server_is_stopped_is_answered(sqlite_ser
     assert server.parent.wait(12) == 0, server.procs.tail()
     assert not server.processes_of()
     assert_saved(["late@city.naha.lg.jp"])
+
+
+@pytest.mark.parametrize("storage", ["default", "memory"])
+def test_the_server_processes_count_rate_limits_together(tmp_path, storage):
+    """Left unset, the rate-limit counters are kept in ``instance/ratelimits.sqlite``, which every
+    server process uses: one address registering through both processes in turn is refused at its
+    6th attempt in the minute, as it would be by one process alone. In memory (``memory://``,
+    which the parent warns about) each process counts its own, and the 6th goes through."""
+    from tests import factories as make
+
+    env = {"EVENTSVC_RATELIMIT": "on"}
+    if storage == "memory":
+        env["EVENTSVC_RATELIMIT_STORAGE_URL"] = "memory://"
+    server = Server(tmp_path, "sqlite:///" + str(tmp_path / "eventsvc.db"), env)
+    ctx = server.app.app_context()
+    ctx.push()
+    conns = []
+    try:
+        slug = seats_event(make).slug
+        db.session.commit()
+        conns = connection_to_each_process(server)
+        # the first registers, the next four are already registered, then the limit (5 per minute)
+        codes = [register(conns[i % 2], slug, "same@city.naha.lg.jp")[0] for i in range(7)]
+        warned = "counted by each of the 2 processes on its own" in server.procs.tail()
+        if storage == "default":
+            assert codes == [201] + [409] * 4 + [429] * 2, codes  # the two 429s from different processes
+            assert (tmp_path / "ratelimits.sqlite").exists() and not warned
+        else:
+            assert codes == [201] + [409] * 6, codes
+            assert warned
+        assert_saved(["same@city.naha.lg.jp"])
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()
+        db.session.remove()
+        ctx.pop()
