@@ -43,7 +43,9 @@ def _text(max_length: int, multiline: bool = False):
         try:
             return check_text(value, max_length=max_length, multiline=multiline)
         except TextError as err:
-            raise PydanticCustomError(err.code, err.message) from None
+            # a type of our own: pydantic's "too_long" (a list with too many items, 多すぎます) must not
+            # take the place of the text's message (100文字以内で入力してください。)
+            raise PydanticCustomError(f"text_{err.code}", err.message) from None
 
     return AfterValidator(check)
 
