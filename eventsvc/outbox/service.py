@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import bindparam, column, exists, func, insert, not_, select
@@ -166,12 +167,26 @@ def resend(row: Delivery, now: datetime) -> Delivery:
     return retry(row, now)
 
 
+#: ``fn(row, now) -> datetime | None``: a re-sent row must not go out before that time (None: no reason to wait)
+RetryNotBefore = Callable[[Delivery, datetime], "datetime | None"]
+_retry_not_before: list[RetryNotBefore] = []
+
+
+def register_retry_not_before(fn: RetryNotBefore) -> None:
+    """A feature whose deliveries wait for something (surveys: an invitation waits for the
+    survey's opening) keeps a re-sent row waiting for it too (:func:`retry`)."""
+    if fn not in _retry_not_before:
+        _retry_not_before.append(fn)
+
+
 def retry(row: Delivery, now: datetime) -> Delivery:
-    """A person decided to send a failed or uncertain delivery again (the only way it is re-sent)."""
+    """A person decided to send a failed or uncertain delivery again (the only way it is re-sent).
+
+    It goes out at once, unless a feature says it must wait (:func:`register_retry_not_before`)."""
     if row.state not in ("failed", "uncertain", "held"):
         raise Conflict("not_retryable", N_("送信済み・送信待ちの配信は再送できません。"))
     row.state = "queued"
-    row.next_attempt_at = now
+    row.next_attempt_at = max([now, *(at for fn in _retry_not_before if (at := fn(row, now)) is not None)])
     row.claimed_by, row.claimed_until, row.send_started_at = "", None, None
     db.session.flush()
     return row

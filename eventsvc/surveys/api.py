@@ -161,7 +161,8 @@ class SendOut(Output):
     already_sent: int
     scheduled_at: datetime | None = Field(default=None, description=(
         "the survey is not open yet: the deliveries written go out at its opening (their next_attempt_at in "
-        "/deliveries); moving opens_at later moves them too. null: they go out at once"))
+        "/deliveries); moving opens_at moves them too (earlier or later; cleared or past: now), and a resend "
+        "before the opening waits for it. null: they go out at once"))
     warnings: list[str] = Field(default_factory=list, description="what the organizer should know (Japanese)")
     warning_details: list[SendWarningOut] = Field(default_factory=list, description="the same warnings, with a code")
 
@@ -333,7 +334,8 @@ def _send_out(result: service.SendResult) -> SendOut:
 def post_invitations(slug: str):
     """One delivery per person and channel (``mail.survey_invite``…), once ever (dedupe key).
     Before the survey opens they are written now and go out at its opening (``scheduled_at``,
-    warning ``waits_for_opening``); moving ``opens_at`` later moves them too.
+    warning ``waits_for_opening``); moving ``opens_at`` moves them too (earlier or later; cleared or
+    past: now).
     409 ``attendance_unknown`` when check-in records are not available; ``survey_closed``."""
     event = events.get_event_for(slug, principal())
     survey = service.require_survey(event)

@@ -355,7 +355,9 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
 
     ``data.opens_at`` left at :data:`DEFAULT_OPENING`: a new survey opens at the event's
     start, an existing one keeps its opening time. Invitations and reminders still waiting
-    to go out never leave before the opening: moved later, they wait for the new time.
+    to go out never leave before the opening: moved later, they wait for the new time; those
+    that waited for the opening follow it when it moves earlier too (now, when it is cleared or
+    past). ``SaveResult.rescheduled`` counts the rows moved either way.
     """
     d = validate_survey(data)
     if event.status == "cancelled":
@@ -391,6 +393,7 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
         raise ValidationFailed(errors)
 
     result = SaveResult(survey)
+    old_opening = None if new else survey.opens_at
     survey.title, survey.description, survey.anonymous = d.title, d.description, d.anonymous
     survey.opens_at, survey.closes_at = d.opens_at, d.closes_at
     survey.revision = (survey.revision or 0) + 1
@@ -425,6 +428,8 @@ def save_survey(event: Event, data: SurveyData, actor, now: datetime) -> SaveRes
     db.session.flush()
     if survey.opens_at is not None and survey.opens_at > now:
         result.rescheduled = _wait_for_opening(survey)
+    if old_opening is not None and (survey.opens_at is None or survey.opens_at < old_opening):
+        result.rescheduled += _follow_earlier_opening(survey, old_opening, now)
     return result
 
 
@@ -1030,6 +1035,41 @@ def _wait_for_opening(survey: Survey) -> int:
                                Delivery.state.in_(("queued", "held")), Delivery.next_attempt_at < survey.opens_at)
         .values(next_attempt_at=survey.opens_at).execution_options(synchronize_session="fetch"))
     return res.rowcount or 0
+
+
+def _follow_earlier_opening(survey: Survey, old_opening: datetime, now: datetime) -> int:
+    """The opening moved earlier or was cleared: the invitations and reminders not sent yet that
+    waited for the old opening go out at the new one (now when it is cleared or past), never
+    before it; returns how many rows were moved. Rows waiting for something else (a retry's
+    backoff) keep their time. A Slack survey DM queued from the Slack page (its payload carries
+    the ``not_before`` it was planned with) also waits for the event's end, as that page plans it."""
+    at = max(now, survey.opens_at or now)
+    rows = db.session.scalars(select(Delivery).where(
+        Delivery.event_id == survey.event_id, Delivery.dedupe_key.startswith(_survey_prefix(survey)),
+        Delivery.state.in_(("queued", "held")), Delivery.next_attempt_at == old_opening)).all()
+    moved = 0
+    for row in rows:
+        due = max(at, survey.event.ends_at) if "not_before" in (row.payload or {}) else at
+        if due < row.next_attempt_at:
+            row.next_attempt_at = due
+            moved += 1
+    db.session.flush()
+    return moved
+
+
+def _retry_not_before(row: Delivery, now: datetime) -> datetime | None:
+    """An invitation or reminder sent again (the organizer's 再送) while the survey is not open
+    yet waits for the opening, as it did when it was first written (:func:`_send`)."""
+    survey_id = (row.dedupe_key or "").split(":")[1] if (row.dedupe_key or "").startswith("survey:") else ""
+    if not survey_id.isdigit():
+        return None
+    survey = db.session.get(Survey, int(survey_id))
+    if survey is None or survey.event_id != row.event_id or state(survey, now) != "scheduled":
+        return None
+    return survey.opens_at
+
+
+outbox.register_retry_not_before(_retry_not_before)
 
 
 def scheduled_deliveries(survey: Survey, now: datetime) -> list[tuple[datetime, int]]:

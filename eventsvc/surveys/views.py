@@ -337,7 +337,8 @@ def manage_edit(event, survey):
             anonymous=bool(form.anonymous.data), opens_at=form.opens_at.data, closes_at=form.closes_at.data,
             questions=[q for _i, q in rows])
         try:
-            result = service.save_survey(event, data, current_user, now_utc())
+            now = now_utc()
+            result = service.save_survey(event, data, current_user, now)
             db.session.commit()
             flash(_("アンケートを保存しました。"), "success")
             for q in result.new_versions:
@@ -346,9 +347,11 @@ def manage_edit(event, survey):
             for q in result.retired:
                 flash(_("削除した質問「%(text)s」の回答は、結果の「変更前・削除した質問」に残しています。",
                         text=q.current.text[:40]), "info")
-            if result.rescheduled:
+            if result.rescheduled and result.survey.opens_at is not None and result.survey.opens_at > now:
                 flash(_("送信待ちの案内 %(n)s件は、新しい受付開始（%(when)s）に送信します。", n=result.rescheduled,
                         when=format_datetime(result.survey.opens_at, locale())), "info")
+            elif result.rescheduled:
+                flash(_("送信待ちの案内 %(n)s件は、受付開始を待たずに送信します。", n=result.rescheduled), "info")
             return redirect(url_for("surveys.manage", slug=event.slug))
         except DomainError as err:
             db.session.rollback()

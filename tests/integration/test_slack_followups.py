@@ -342,6 +342,45 @@ def test_survey_dm_waits_for_the_survey_to_open(make, organizer, token, api, sla
     assert len(posts(slack, slack.dm_channel(user))) == 1
 
 
+def test_survey_dms_follow_an_earlier_opening_but_the_slack_pages_still_wait_for_the_end(make, organizer, token,
+                                                                                          api, slack):
+    """The opening moves earlier, to before the event's end: invitations from the survey page (e-mail
+    and Slack) go at the new opening; the Slack page's survey DM, planned for the later of the end and
+    the opening, now waits for the end."""
+    start = (now_utc() - timedelta(hours=1)).replace(second=0, microsecond=0)
+    event = make.event(organizer, starts_at=start, ends_at=start + timedelta(hours=4), now=start - timedelta(days=7))
+    opens = event.ends_at + timedelta(days=1)
+    survey = surveys.create_survey(event, organizer, now_utc(), replace(surveys.default_template(), opens_at=opens))
+    db.session.commit()
+    people = []
+    for name in ("early", "late"):
+        user = slack.add_user(email=f"{name}@city.naha.lg.jp")["id"]
+        reg = make.registration(event, email=f"{name}@city.naha.lg.jp", now=start - timedelta(days=7))
+        link(reg, user)
+        _check_in(event, reg, organizer)
+        people.append(reg)
+        if name == "early":  # the Slack page's survey DM, for the first person only
+            assert len(api("POST", f"/events/{event.slug}/followups", token,
+                           json={"kind": "survey_dm"}).get_json()["deliveries"]) == 1
+    with current_app.test_request_context():
+        surveys.send_invitations(survey, organizer, now_utc(), link_for=lambda r: f"https://events.example.lg.jp/x/{r.id}")
+        db.session.commit()
+    def invitations():
+        return {(row.kind, row.registration_id): row.next_attempt_at for row in deliveries("")
+                if row.kind in ("slack.survey_dm", "mail.survey_invite")}
+
+    rows = invitations()
+    assert set(rows.values()) == {opens} and len(rows) == 4  # a DM and a mail each
+    earlier = (now_utc() + timedelta(hours=1)).replace(second=0, microsecond=0)
+    surveys.save_survey(event, replace(surveys.SurveyData.from_survey(survey), opens_at=earlier), organizer,
+                        now_utc())
+    db.session.commit()
+    early, late = people
+    assert invitations() == {
+        ("slack.survey_dm", early.id): event.ends_at, ("mail.survey_invite", early.id): earlier,
+        ("slack.survey_dm", late.id): earlier, ("mail.survey_invite", late.id): earlier}
+
+
 def test_survey_dm_without_a_survey_is_refused(make, organizer, token, api, slack):
     event, _at = _past_event(make, organizer)
     r = api("POST", f"/events/{event.slug}/followups", token, json={"kind": "survey_dm"})

@@ -451,6 +451,46 @@ def test_invitations_before_the_survey_opens_go_out_at_its_opening(api, token, e
     assert row.state in ("held", "sent")
 
 
+def test_invitations_follow_the_opening_when_it_moves_earlier_or_is_cleared(api, token, event, monkeypatch):
+    """What waits for the opening goes at the new one when the opening moves earlier, at once when it
+    is cleared or moved into the past; never before the opening."""
+    opens = _later(5)
+    created = api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, "opens_at": opens.isoformat()}).json
+    checked_in(monkeypatch, {event.id: [attendee(event)]})
+    assert api("post", f"/events/{event.slug}/survey/invitations", token).json["people"] == 1
+    questions = [{k: v for k, v in q.items() if k != "version"} for q in created["questions"]]
+
+    def reopen(opens_at):
+        r = api("put", f"/events/{event.slug}/survey", token, json={**SURVEY, "opens_at": opens_at,
+                                                                     "questions": questions})
+        assert r.status_code == 200, r.json
+        (row,) = _invitation_rows()
+        return row
+
+    earlier = _later(2)
+    row = reopen(earlier.isoformat())
+    assert (row.state, row.next_attempt_at) == ("queued", earlier)
+    worker.run_once(now=earlier - timedelta(minutes=1), periodic=False)  # still not before the opening
+    (row,) = _invitation_rows()
+    assert (row.state, row.attempts) == ("queued", 0)
+    before = now_utc()
+    row = reopen(None)  # no opening any more: the survey is open, the invitation goes now
+    assert row.state == "queued" and before <= row.next_attempt_at <= now_utc()
+    assert reopen(opens.isoformat()).next_attempt_at == opens  # later again: it waits again
+    before = now_utc()
+    row = reopen((now_utc() - timedelta(hours=1)).isoformat())  # an opening in the past: now
+    assert before <= row.next_attempt_at <= now_utc()
+    # held (no SMTP in the tests): it still follows the opening, both ways
+    worker.run_once(now=now_utc() + timedelta(seconds=1), periodic=False)
+    (row,) = _invitation_rows()
+    assert row.state == "held"
+    again = _later(3)
+    assert reopen(again.isoformat()).next_attempt_at == again
+    before = now_utc()
+    row = reopen(None)
+    assert row.state == "held" and before <= row.next_attempt_at <= now_utc()
+
+
 def test_invitations_with_nobody_checked_in_say_why_nobody_was_invited(api, token, event, survey, monkeypatch):
     attendee(event)
     checked_in(monkeypatch, {event.id: []})

@@ -605,6 +605,64 @@ def test_invitations_before_the_survey_opens_are_scheduled_for_the_opening(clien
         client.get(f"/manage/events/{event.slug}/deliveries/{mail.id}"))
 
 
+def test_clearing_the_opening_sends_the_waiting_invitations_now_and_says_so(client, login, setup, organizer,
+                                                                           monkeypatch):
+    event, survey = setup
+    opens = (now_utc() + timedelta(days=1)).replace(second=0, microsecond=0)
+    survey.opens_at = opens
+    db.session.commit()
+    checked_in(monkeypatch, {event.id: [attendee(event)]})
+    login(organizer)
+    client.post(f"/manage/events/{event.slug}/survey/invitations")
+    (mail,) = db.session.scalars(select(Delivery).where(Delivery.kind == "mail.survey_invite")).all()
+    assert mail.next_attempt_at == opens
+    # an earlier opening: the invitation moves with it
+    earlier = opens - timedelta(hours=20)
+    data = {**survey_builder_form(survey), "opens_at": to_jst(earlier).strftime("%Y-%m-%dT%H:%M")}
+    page = html(client.post(f"/manage/events/{event.slug}/survey/edit", data=data, follow_redirects=True))
+    assert f"送信待ちの案内 1件は、新しい受付開始（{format_datetime(earlier)}）に送信します。" in page
+    db.session.expire_all()
+    assert db.session.get(Delivery, mail.id).next_attempt_at == earlier
+    # no opening any more: it goes now
+    before = now_utc()
+    page = html(client.post(f"/manage/events/{event.slug}/survey/edit", data=survey_builder_form(survey),
+                            follow_redirects=True))
+    assert "送信待ちの案内 1件は、受付開始を待たずに送信します。" in page
+    db.session.expire_all()
+    assert before <= db.session.get(Delivery, mail.id).next_attempt_at <= now_utc()
+
+
+def test_resending_a_failed_invitation_before_the_survey_opens_waits_for_the_opening(client, login, setup,
+                                                                                    organizer, monkeypatch):
+    event, survey = setup
+    opens = (now_utc() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    survey.opens_at = opens
+    db.session.commit()
+    checked_in(monkeypatch, {event.id: [attendee(event)]})
+    login(organizer)
+    client.post(f"/manage/events/{event.slug}/survey/invitations")
+    (mail,) = db.session.scalars(select(Delivery).where(Delivery.kind == "mail.survey_invite")).all()
+
+    def fail_and_resend():
+        db.session.expire_all()
+        row = db.session.get(Delivery, mail.id)
+        row.state, row.attempts, row.last_error = "failed", 1, "550 mailbox unavailable"
+        db.session.commit()
+        r = client.post(f"/manage/events/{event.slug}/deliveries/{mail.id}/retry", follow_redirects=True)
+        assert "再送を予約しました。" in html(r)
+        db.session.expire_all()
+        return db.session.get(Delivery, mail.id)
+
+    row = fail_and_resend()
+    assert (row.state, row.next_attempt_at) == ("queued", opens)  # not at once: the link could not be answered
+    survey = db.session.get(type(survey), survey.id)
+    survey.opens_at = now_utc() - timedelta(minutes=1)  # open now: a resend goes at once
+    db.session.commit()
+    before = now_utc()
+    row = fail_and_resend()
+    assert row.state == "queued" and before <= row.next_attempt_at <= now_utc()
+
+
 def test_inviting_before_anyone_checked_in_says_why_nobody_was_invited(client, login, setup, organizer,
                                                                        monkeypatch):
     event, survey = setup
