@@ -1058,10 +1058,12 @@ def slack_deliveries(event: Event) -> list[Delivery]:
 
 
 def retry_delivery(event: Event, delivery_id: int, now: datetime) -> Delivery:
+    """The Slack page's 再送: as the deliveries page's (:func:`outbox.resend`), so a delivery stopped
+    by an erasure of personal data is refused (409 ``not_retryable``)."""
     row = outbox.get_for_event(event.id, delivery_id)
     if not row.kind.startswith("slack."):
         raise NotFound("delivery_not_found", N_("配信が見つかりません。"))
-    return outbox.retry(row, now)
+    return outbox.resend(row, now)
 
 
 # ================================================================== Slack → eventsvc

@@ -105,6 +105,25 @@ def test_the_slack_page_shows_them_apart_without_a_resend_button(client, login, 
     assert "失敗" not in row and ERASED_NOTE not in row and "/retry" not in row
 
 
+def test_the_slack_pages_resend_refuses_them_as_the_outbox_does(client, login, organizer, rows):
+    """The Slack page offers no resend button for them; a resend posted anyway (or asked of the
+    service) is refused with the outbox's own code and message, and the row stays withdrawn."""
+    from eventsvc.errors import DomainError
+    from eventsvc.slack import service as slack
+
+    event, stopped, _failed = rows
+    (dm,) = [d for d in stopped if d.kind.startswith("slack.")]
+    with pytest.raises(DomainError) as refused:
+        slack.retry_delivery(event, dm.id, now_utc())
+    assert (refused.value.code, refused.value.message) == ("not_retryable", outbox.NOT_RETRYABLE_WITHDRAWN)
+    db.session.rollback()
+    login(organizer)
+    r = client.post(f"/manage/events/{event.slug}/slack/deliveries/{dm.id}/retry", follow_redirects=True)
+    assert "個人情報を削除した方への配信は、再送できません" in text_of(r)
+    db.session.refresh(dm)
+    assert dm.state == "failed" and dm.withdrawn
+
+
 def test_the_api_keeps_the_failed_state_and_says_withdrawn(api, organizer, token, rows):
     event, stopped, failed = rows
     r = api("get", f"/events/{event.slug}/deliveries", token)
