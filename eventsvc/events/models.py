@@ -79,6 +79,21 @@ class Event(db.Model):
         ``online``. An event with no venue is not online for that alone (its venue may be undecided)."""
         return bool(self.online_url) or any(t.code == "online" for t in self.ticket_types)
 
+    @property
+    def online_only(self) -> bool:
+        """Everyone takes part online, as far as the event says: it is online (:attr:`is_online`)
+        and not hybrid — an event with an ``online`` type beside another (会場参加) has a venue,
+        perhaps not decided yet."""
+        codes = [t.code for t in self.ticket_types]
+        return self.is_online and not ("online" in codes and any(c != "online" for c in codes))
+
+    @property
+    def calendar_location(self) -> str:
+        """An .ics LOCATION: the venue and its address; オンライン when everyone takes part online;
+        else none (a venue not decided yet is no place to put in a calendar)."""
+        return "、".join(x for x in (self.venue_name, self.venue_address) if x) or (
+            "オンライン" if self.online_only else "")
+
     def ticket_type(self, code: str) -> TicketType | None:
         return next((t for t in self.ticket_types if t.code == code), None)
 

@@ -84,10 +84,8 @@ def ics_event(event: Event) -> IcsEvent:
             lines.append(f"{when} {what}")
     url = external_url("events.show", slug=event.slug)
     lines += ["", url]
-    location = (_("、").join(x for x in (event.venue_name, event.venue_address) if x)
-                or (_("オンライン") if event.is_online else ""))  # no venue yet: no LOCATION
     return IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at, ends_at=event.ends_at,
-                    url=url, description="\n".join(lines).strip(), location=location,
+                    url=url, description="\n".join(lines).strip(), location=event.calendar_location,
                     updated_at=event.updated_at, cancelled=event.status == "cancelled",
                     sequence=int(event.updated_at.timestamp()) // 60 - int(event.created_at.timestamp()) // 60)
 

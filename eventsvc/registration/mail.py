@@ -57,12 +57,9 @@ def _attachment(filename: str, content_type: str, data: bytes) -> dict:
 
 def event_ics(event: Event) -> bytes:
     url = absolute_url("events.show", slug=event.slug)
-    # as the event's own .ics (events.views.ics_event): no venue yet and not online → no LOCATION
-    location = ("、".join(x for x in (event.venue_name, event.venue_address) if x)
-                or ("オンライン" if event.is_online else ""))
     return _ics(IcsEvent(uid=f"{event.uid}@eventsvc", title=event.title, starts_at=event.starts_at,
                          ends_at=event.ends_at, url=url, description=(event.summary + "\n\n" + url).strip(),
-                         location=location, updated_at=event.updated_at, cancelled=event.status == "cancelled"))
+                         location=event.calendar_location, updated_at=event.updated_at, cancelled=event.status == "cancelled"))
 
 
 @functools.lru_cache(maxsize=64)

@@ -405,3 +405,10 @@ def test_an_event_without_a_venue_is_online_only_when_it_is(client, organizer, l
     assert "会場未定" in cards  # the undecided one, in the list too
     # an event with a venue and an online type is shown by its venue, as before
     assert "那覇市IT創造館" in client.get(f"/events/{make.event(organizer).slug}").get_data(as_text=True)
+    # the same hybrid event before its venue is decided is not "online": those at the venue need one
+    hybrid = make.event(organizer, venue_name="", title="会場とオンラインの勉強会")  # 会場参加 + オンライン参加
+    for page, path in (("show", f"/events/{hybrid.slug}"), ("manage", f"/manage/events/{hybrid.slug}"),
+                       ("poster", f"/events/{hybrid.slug}/poster")):
+        html = client.get(path).get_data(as_text=True)
+        assert where[page].format("会場未定（オンライン参加あり）") in html, path
+    assert "LOCATION" not in client.get(f"/events/{hybrid.slug}.ics").get_data(as_text=True)
