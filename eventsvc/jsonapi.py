@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
+from werkzeug.exceptions import BadRequest
 
 from .core.clock import INSTANT_YEARS, to_utc
 from .core.text import TextError, check_text
@@ -346,11 +347,11 @@ def _parse_body(model: Any, root: str = "") -> Any:
     if not request.is_json:
         raise DomainError("unsupported_media_type", "Content-Type: application/json で送信してください。", status=415)
     try:
-        data = request.get_json(silent=True)
+        data = request.get_json()  # a body of ``null`` is JSON: the schema answers it, as for ``123``
     except RecursionError:
         raise DomainError("malformed_json", "JSON の入れ子が深すぎます。", status=400) from None
-    if data is None:
-        raise DomainError("malformed_json", "JSON として読み取れません。", status=400)
+    except BadRequest:
+        raise DomainError("malformed_json", "JSON として読み取れません。", status=400) from None
     try:
         return adapter(model).validate_python(data)
     except ValidationError as err:

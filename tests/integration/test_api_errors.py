@@ -55,6 +55,11 @@ def test_every_kind_of_error_carries_error_message_and_fields(api, client, event
     assert_error_body(api("post", "/events", token, data="title=x", content_type="text/plain"), 415,
                       "unsupported_media_type")
     assert_error_body(api("post", "/events", token, data="{", content_type="application/json"), 400, "malformed_json")
+    assert_error_body(api("post", "/events", token, data="", content_type="application/json"), 400, "malformed_json")
+    # JSON that is not an object (null as much as 123 or "x"): the schema says what it wants
+    for not_an_object in ("null", "123", '"x"', "[]"):
+        assert_error_body(api("post", "/events", token, data=not_an_object, content_type="application/json"), 422,
+                          "validation_error")
     # 413 (Werkzeug): a body over MAX_CONTENT_LENGTH
     big = b'{"title": "' + b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + b'"}'
     assert_error_body(api("post", "/events", token, data=big, content_type="application/json"), 413)
