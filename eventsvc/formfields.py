@@ -45,3 +45,18 @@ class DateField(_Friendly, wtforms.DateField):
 
 class TimeField(_Friendly, wtforms.TimeField):
     message = _l("時刻を正しく入力してください（例: 13:30）。")
+
+
+class Length(wtforms.validators.Length):
+    """WTForms' ``Length`` with the app's own words: "100文字以内で入力してください。" (WTForms'
+    Japanese reads "フィールドは 100 文字を超えることはできません。", unlike every other message)."""
+
+    def __init__(self, min: int = -1, max: int = -1, message=None):  # noqa: A002 - WTForms' names
+        if message is None:
+            if min > 0 and max >= 0:
+                message = _l("%(min)d〜%(max)d文字で入力してください。")
+            elif min > 0:
+                message = _l("%(min)d文字以上で入力してください。")
+            else:
+                message = _l("%(max)d文字以内で入力してください。")
+        super().__init__(min=min, max=max, message=message)

@@ -11,9 +11,9 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
-from ..formfields import DateTimeLocalField
+from ..formfields import DateTimeLocalField, Length
 
 DT = "%Y-%m-%dT%H:%M"
 
@@ -34,7 +34,7 @@ class WalkInForm(FlaskForm):
     name_kana = StringField(_l("ふりがな"), validators=[DataRequired(_l("ふりがなを入力してください。")), Length(max=100)],
                             render_kw={"autocomplete": "off"})
     email = EmailField(_l("メールアドレス"), validators=[DataRequired(_l("メールアドレスを入力してください。")),
-                                                   Length(max=254)], render_kw={"autocomplete": "off"})
+                                                   Length(max=320)], render_kw={"autocomplete": "off"})
     organization_name = StringField(_l("所属"), validators=[Optional(), Length(max=200)],
                                     description=_l("例: 那覇市、デジタル庁"), render_kw={"autocomplete": "off"})
     ticket_type = SelectField(_l("参加区分"), validators=[InputRequired(_l("参加区分を選んでください。"))])

@@ -16,10 +16,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
 from ..core import orgs
-from ..formfields import DateTimeLocalField, IntegerField, TimeField
+from ..formfields import DateTimeLocalField, IntegerField, Length, TimeField
 
 DT = "%Y-%m-%dT%H:%M"
 

@@ -24,12 +24,12 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core import orgs
 from ..events.forms import choices
-from ..formfields import DateTimeLocalField
+from ..formfields import DateTimeLocalField, Length
 from ..formfields import IntegerField as NumberField
 
 NATIONAL = "gov"

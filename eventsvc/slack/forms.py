@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, SubmitField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from ..core import orgs
 from ..events.forms import choices
+from ..formfields import Length
 from .models import ChannelCache
 
 

@@ -21,10 +21,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
 from ..events.forms import choices
-from ..formfields import DateTimeLocalField
+from ..formfields import DateTimeLocalField, Length
 from .service import AnswerData, QuestionData
 
 DT = "%Y-%m-%dT%H:%M"

@@ -13,10 +13,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from ..events.forms import choices
-from ..formfields import IntegerField
+from ..formfields import IntegerField, Length
 
 
 class _Form(FlaskForm):

@@ -291,6 +291,11 @@ def test_edit_details_and_participation_type(client, make, event):
     assert (saved.name, saved.name_kana, saved.organization_name) == ("比嘉 一郎", "ヒガ イチロウ", "沖縄県浦添市")
     r = client.post(url, data={"d-name": "", "d-name_kana": "", "d-submit": "保存"})
     assert r.status_code == 422
+    # an overlong name is told in the app's own words (not WTForms' "フィールドは 100 文字を超える…")
+    r = client.post(url, data={"d-name": "比" * 101, "d-name_kana": "ひが", "d-prefecture": "47",
+                               "d-organization_code": "472085", "d-submit": "保存"})
+    assert r.status_code == 422 and "100文字以内で入力してください。" in r.get_data(as_text=True)
+    assert "フィールドは" not in r.get_data(as_text=True)
     r = client.post(url, data={"t-ticket_type": "online", "t-submit": "変更"})
     assert r.status_code == 302
     db.session.expire_all()
