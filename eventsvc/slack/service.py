@@ -96,20 +96,20 @@ _LOCAL_KINDS = {"prefecture", "designated_city", "city", "town", "village"}
 
 #: Scopes the bot token needs, what each is for, and whether we can do without it.
 SCOPES: tuple[tuple[str, str, bool], ...] = (
-    ("chat:write", "告知・リマインダー・開催報告・アンケートDMの投稿", True),
-    ("channels:read", "チャンネル一覧（地域チャンネルの選択）", True),
-    ("channels:join", "公開チャンネルへの参加（投稿の前に）", True),
-    ("channels:manage", "参加者を公開チャンネルに招待", True),
-    ("channels:history", "投稿済みかの確認（通信が途切れたときの二重投稿防止）", True),
-    ("im:write", "アンケートのDMを開く", True),
-    ("im:history", "DMが届いたかの確認", True),
-    ("users:read", "Slackユーザーの確認", True),
-    ("users:read.email", "メールアドレスでのアカウント照合", True),
-    ("commands", "スラッシュコマンドと参加登録ボタン", True),
-    ("chat:write.public", "参加していない公開チャンネルへの投稿（任意）", False),
-    ("groups:read", "非公開チャンネルの一覧（任意）", False),
-    ("groups:write", "非公開チャンネルへの招待（任意）", False),
-    ("groups:history", "非公開チャンネルの投稿確認（任意）", False),
+    ("chat:write", N_("告知・リマインダー・開催報告・アンケートDMの投稿"), True),
+    ("channels:read", N_("チャンネル一覧（地域チャンネルの選択）"), True),
+    ("channels:join", N_("公開チャンネルへの参加（投稿の前に）"), True),
+    ("channels:manage", N_("参加者を公開チャンネルに招待"), True),
+    ("channels:history", N_("投稿済みかの確認（通信が途切れたときの二重投稿防止）"), True),
+    ("im:write", N_("アンケートのDMを開く"), True),
+    ("im:history", N_("DMが届いたかの確認"), True),
+    ("users:read", N_("Slackユーザーの確認"), True),
+    ("users:read.email", N_("メールアドレスでのアカウント照合"), True),
+    ("commands", N_("スラッシュコマンドと参加登録ボタン"), True),
+    ("chat:write.public", N_("参加していない公開チャンネルへの投稿（任意）"), False),
+    ("groups:read", N_("非公開チャンネルの一覧（任意）"), False),
+    ("groups:write", N_("非公開チャンネルへの招待（任意）"), False),
+    ("groups:history", N_("非公開チャンネルの投稿確認（任意）"), False),
 )
 
 

@@ -32,6 +32,10 @@ def test_settings_show_the_workspace_and_each_scope(client, login, organizer, sl
     assert "付与済み" in row
     row = re.search(r'<tr id="scope-chat-write-public">.*?</tr>', html, re.S).group(0)
     assert "なし（任意）" in row
+    client.set_cookie("lang", "en")  # what each scope is for, in English too
+    html = _html(client.get("/manage/slack"))
+    row = re.search(r'<tr id="scope-users-read-email">.*?</tr>', html, re.S).group(0)
+    assert "Matching accounts by e-mail address" in row and "照合" not in row
 
 
 def test_settings_say_when_the_token_is_wrong(client, login, organizer, slack):
