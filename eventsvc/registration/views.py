@@ -139,6 +139,28 @@ def _fill_org_choices(form, event=None) -> None:
     form.organization_code.choices = organization_choices(pref, form.organization_code.data)
 
 
+def _fill_from(form, reg: Registration, questions) -> None:
+    """The person's details as ``reg`` holds them, into ``form`` (the required consents stay unticked)."""
+    for name in ("name", "name_kana", "organization_code", "department", "consent_listing", "consent_slack_mention"):
+        form[name].data = getattr(reg, name)
+    form.organization_name.data = "" if reg.organization_code else reg.organization_name
+    for q in questions:
+        form[f"q_{q.id}"].data = (reg.answers or {}).get(q.id)
+
+
+def _cancelled_application(event, token: str | None) -> Registration | None:
+    """The cancelled registration for ``event`` that a "apply again" link names (its signed
+    attendee link, ``?again=``), or None: a wrong, expired or other event's link just gives
+    the empty form."""
+    if not token:
+        return None
+    try:
+        reg = service.registration_from_link(token)
+    except DomainError:
+        return None
+    return reg if reg.event_id == event.id and reg.status == "cancelled" else None
+
+
 def _person_data(form, questions, **extra) -> service.RegistrationData:
     return service.RegistrationData(
         name=form.name.data or "", name_kana=form.name_kana.data or "", email=extra.pop("email", ""),
@@ -177,6 +199,13 @@ def register(slug: str):
     form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
     if request.method == "GET" and event.ticket_types:
         form.ticket_type.data = event.ticket_types[0].code
+    before = _cancelled_application(event, request.args.get("again")) if request.method == "GET" else None
+    if before is not None:
+        # applying again after cancelling: what was typed the first time, to check and send
+        _fill_from(form, before, questions)
+        form.email.data = before.email
+        if event.ticket_type(before.ticket_type.code) is not None:
+            form.ticket_type.data = before.ticket_type.code
     _fill_org_choices(form, event)
     closed = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
                                        closes_at=event.registration_closes_at, ends_at=event.ends_at)
@@ -184,7 +213,10 @@ def register(slug: str):
                    closed=closed, closed_message=_closed_message(closed))
     if request.method == "GET" or closed:
         status = 409 if closed and request.method == "POST" else 200
-        return render_template("registration/register.html", form=form, **context), status
+        page = render_template("registration/register.html", form=form, **context)
+        if before is not None:  # the person's details, and their link in the address: for nobody else
+            return page, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        return page, status
     if form.pick_prefecture.data:  # the no-JS organisation picker: show that prefecture's list
         return render_template("registration/register.html", form=form, picked=True, **context)
     form_ok = form.validate()
@@ -335,11 +367,7 @@ def attendee_edit(token: str):
     type_form = TicketTypeForm(prefix="t")
     type_form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
     if request.method == "GET":
-        for name in ("name", "name_kana", "organization_code", "department", "consent_listing", "consent_slack_mention"):
-            form[name].data = getattr(reg, name)
-        form.organization_name.data = "" if reg.organization_code else reg.organization_name
-        for q in questions:
-            form[f"q_{q.id}"].data = (reg.answers or {}).get(q.id)
+        _fill_from(form, reg, questions)
         type_form.ticket_type.data = reg.ticket_type.code
     _fill_org_choices(form)
     context = dict(reg=reg, event=event, token=token, type_form=type_form, questions=questions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import re
 from datetime import timedelta
@@ -223,7 +224,17 @@ def test_who_cancelled_is_offered_to_apply_again_on_the_form(client, make, event
     url = attendee_url(reg)
     client.post(url + "/cancel")
     page = client.get(url).get_data(as_text=True)
-    assert "取り消されています" in page and f'href="/events/{event.slug}/register"' in page
+    assert "取り消されています" in page
+    link = re.search(rf'href="(/events/{event.slug}/register\?again=[^"]+)"', page).group(1)
+    # the form comes filled in with what was typed the first time (the consents to tick again)
+    r = client.get(html_lib.unescape(link))
+    form = r.get_data(as_text=True)
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] != "same-origin"
+    assert 'value="taro@city.naha.lg.jp"' in form and f'value="{reg.name}"' in form
+    assert not re.search(r'<input[^>]*name="consent_privacy"[^>]*checked', form)
+    # a link of another event's, or a broken one, gives the empty form
+    blank = client.get(f"/events/{event.slug}/register?again=nonsense").get_data(as_text=True)
+    assert "taro@city.naha.lg.jp" not in blank
     r = client.post(f"/events/{event.slug}/register", data={**FORM, "email": "Taro@City.Naha.lg.jp"})
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     db.session.expire_all()
