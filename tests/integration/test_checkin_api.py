@@ -480,11 +480,10 @@ def test_absurd_ids_in_urls_are_404_not_500(api, event, token, rid):
     assert api("delete", f"/events/{event.slug}/staff-links/{rid}", token).status_code == 404
 
 
+@pytest.mark.parametrize("app", ["postgres"], indirect=True)  # round trips: SQLite runs in the process
 def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, make, event, token):
     """The desk's hot path: the scan's writes and the COMMIT go together, and nothing is sent
     after them to build the answer."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("round trips are a PostgreSQL matter (SQLite runs in the process)")
     code = make.registration(event, email="taro@city.naha.lg.jp").ticket_code
     path = f"/events/{event.slug}/checkins"
     api("post", path, token, json={"code": "T1-UNKNOWN"})  # the token's first use notes it (once an hour)

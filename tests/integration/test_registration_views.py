@@ -501,6 +501,7 @@ def test_delivery_page_shows_the_held_message(manager, make, event, app):
     assert d.state == "held" and d.last_error == "未送信: SMTP未設定"
     html = manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
     assert 'id="delivery-count-held">1<' in html
+    assert '<span class="notice-label">注意:</span>' in html  # SMTP not set: a warning, labelled as flashes are
     assert f"【参加確定】{event.title}" in html
     page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
     # not sent yet: made on the spot from the registration, as it would be sent now
