@@ -605,16 +605,24 @@ def test_invitations_before_the_survey_opens_are_scheduled_for_the_opening(clien
         client.get(f"/manage/events/{event.slug}/deliveries/{mail.id}"))
 
 
-def test_clearing_the_opening_sends_the_waiting_invitations_now_and_says_so(client, login, setup, organizer,
-                                                                           monkeypatch):
+def _invited_before_opening(client, login, setup, organizer, monkeypatch, opens_in: timedelta):
+    """A survey opening ``opens_in`` from now, one attendee checked in, and the organizer's
+    invitation sent already: ``(event, survey, opens, the invitation's delivery)``."""
     event, survey = setup
-    opens = (now_utc() + timedelta(days=1)).replace(second=0, microsecond=0)
+    opens = (now_utc() + opens_in).replace(second=0, microsecond=0)
     survey.opens_at = opens
     db.session.commit()
     checked_in(monkeypatch, {event.id: [attendee(event)]})
     login(organizer)
     client.post(f"/manage/events/{event.slug}/survey/invitations")
     (mail,) = db.session.scalars(select(Delivery).where(Delivery.kind == "mail.survey_invite")).all()
+    return event, survey, opens, mail
+
+
+def test_clearing_the_opening_sends_the_waiting_invitations_now_and_says_so(client, login, setup, organizer,
+                                                                           monkeypatch):
+    event, survey, opens, mail = _invited_before_opening(client, login, setup, organizer, monkeypatch,
+                                                         timedelta(days=1))
     assert mail.next_attempt_at == opens
     # an earlier opening: the invitation moves with it
     earlier = opens - timedelta(hours=20)
@@ -634,14 +642,8 @@ def test_clearing_the_opening_sends_the_waiting_invitations_now_and_says_so(clie
 
 def test_resending_a_failed_invitation_before_the_survey_opens_waits_for_the_opening(client, login, setup,
                                                                                     organizer, monkeypatch):
-    event, survey = setup
-    opens = (now_utc() + timedelta(hours=2)).replace(second=0, microsecond=0)
-    survey.opens_at = opens
-    db.session.commit()
-    checked_in(monkeypatch, {event.id: [attendee(event)]})
-    login(organizer)
-    client.post(f"/manage/events/{event.slug}/survey/invitations")
-    (mail,) = db.session.scalars(select(Delivery).where(Delivery.kind == "mail.survey_invite")).all()
+    event, survey, opens, mail = _invited_before_opening(client, login, setup, organizer, monkeypatch,
+                                                         timedelta(hours=2))
 
     def fail_and_resend():
         db.session.expire_all()
