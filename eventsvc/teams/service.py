@@ -13,6 +13,7 @@ confirmed registration. Functions take the actor and ``now``, flush and never co
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import secrets
@@ -28,7 +29,7 @@ from sqlalchemy.orm import selectinload
 from ..checkin import service as checkin
 from ..core import orgs
 from ..core.i18n import N_, join, msg
-from ..core.text import search_key
+from ..core.text import TextError, check_text, search_key
 from ..errors import Conflict, DomainError, NotFound, ValidationFailed
 from ..events.models import Event
 from ..extensions import db
@@ -248,7 +249,23 @@ def _scope_words(scope: str):
     return msg(_SCOPE_WORDS.get(scope, N_("参加確定の人")))
 
 
-def _check_request(req: RunRequest) -> None:
+def _label(value: str | None, errors: dict, key: str) -> str | None:
+    """A team name or topic as it may be stored: trimmed, no control or bidi characters
+    (PostgreSQL refuses NUL), at most ``MAX_NAME``; text that shows nothing is none."""
+    if value is None:
+        return None
+    try:
+        value = check_text(value)
+    except TextError as err:
+        errors.setdefault(key, err.message)
+        return value
+    if len(value) > MAX_NAME:
+        errors.setdefault(key, msg(N_("%(n)s文字以内で指定してください。"), n=MAX_NAME))
+    return value
+
+
+def _check_request(req: RunRequest) -> RunRequest:
+    """Refuse malformed input; return the request with its names and topics cleaned."""
     errors: dict[str, str] = {}
     if req.scope not in SCOPES:
         errors["scope"] = N_("checked_in か confirmed を指定してください。")
@@ -260,9 +277,8 @@ def _check_request(req: RunRequest) -> None:
         errors["team_size"] = N_("1チームの人数は1〜1000で指定してください。")
     if req.seed is not None and not 0 <= req.seed <= SEED_LIMIT:
         errors["seed"] = msg(N_("シードは0〜%(max)sの整数で指定してください。"), max=SEED_LIMIT)
-    for key, values in (("names", req.names), ("topics", req.topics)):
-        if values is not None and any(v is not None and len(v) > MAX_NAME for v in values):
-            errors[key] = msg(N_("%(n)s文字以内で指定してください。"), n=MAX_NAME)
+    names = None if req.names is None else [_label(v, errors, "names") or "" for v in req.names]
+    topics = None if req.topics is None else [_label(v, errors, "topics") or None for v in req.topics]
     for key, groups in (("keep_apart", req.keep_apart), ("keep_together", req.keep_together)):
         if len(groups) > MAX_GROUPS:
             errors[key] = msg(N_("グループは%(n)s個までです。"), n=MAX_GROUPS)
@@ -270,6 +286,7 @@ def _check_request(req: RunRequest) -> None:
             errors[key] = N_("各グループに別々の2人以上を指定してください。")
     if errors:
         raise ValidationFailed(errors)
+    return dataclasses.replace(req, names=names, topics=topics)
 
 
 def _check_people(groups: Sequence[Sequence[int]], regs_by_id: dict[int, Registration], event: Event,
@@ -346,7 +363,7 @@ def run(event: Event, req: RunRequest, actor, now: datetime, *,
     ``ValidationFailed`` for malformed input and :class:`TeamError` (422) for input no
     teams can satisfy — its message names the conflict and the people in it.
     """
-    _check_request(req)
+    req = _check_request(req)
     regs = in_scope(event, req.scope)
     if not regs:
         raise TeamError("no_people", msg(N_("チームに分ける人がいません（%(scope)s: 0人）。"), scope=_scope_words(req.scope)),
@@ -637,19 +654,23 @@ def set_locked(run: TeamAssignment, registration_id: int, locked: bool, now: dat
     return member
 
 
+def _text_or_error(value: str | None, errors: dict, key: str) -> str:
+    try:
+        return check_text(value or "", max_length=MAX_NAME)
+    except TextError as err:
+        errors[key] = err.message
+        return ""
+
+
 def rename(run: TeamAssignment, position: int, name: str, topic: str | None, now: datetime) -> Team:
     """Rename a team (and set or clear its topic)."""
     _lock(run)
     team = _team_at(run, position)
-    name = (name or "").strip()
-    topic = (topic or "").strip() or None
-    errors = {}
-    if not name:
+    errors: dict = {}
+    name = _text_or_error(name, errors, "name")
+    topic = _text_or_error(topic, errors, "topic") or None
+    if "name" not in errors and not name:
         errors["name"] = N_("チーム名を入力してください。")
-    elif len(name) > MAX_NAME:
-        errors["name"] = msg(N_("%(n)s文字以内で入力してください。"), n=MAX_NAME)
-    if topic and len(topic) > MAX_NAME:
-        errors["topic"] = msg(N_("%(n)s文字以内で入力してください。"), n=MAX_NAME)
     if not errors and any(t.name == name for t in run.teams if t.id != team.id):
         errors["name"] = N_("ほかのチームと同じ名前です。")
     if errors:

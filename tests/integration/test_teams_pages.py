@@ -136,6 +136,30 @@ def test_rename_a_team(client, login, event, people, organizer):
     assert current(event).teams[2].name == "C"
 
 
+def test_team_names_with_control_characters_are_refused(client, login, event, people, organizer):
+    """A NUL (PostgreSQL cannot store it) or a bidi override in a team name or topic, typed in the
+    run form or the rename form, is refused with the app's message, not saved; a name that shows
+    nothing (zero-width space) is no name."""
+    login(organizer)
+    r = run_form(client, event, names="窓口\n庁内\x00DX\n広報")
+    assert r.status_code == 422 and "制御文字は使用できません" in text(r)
+    r = run_form(client, event, names="窓口\n\u202e庁内DX\n広報", use_topics="y")
+    assert r.status_code == 422 and "制御文字は使用できません" in text(r)
+    assert current(event) is None
+    r = run_form(client, event, names="窓口\n\u200b\n𠮷野🍣")
+    assert r.status_code == 303
+    assert [t.name for t in current(event).teams] == ["窓口", "B", "𠮷野🍣"]
+
+    run = current(event)
+    for name, topic in (("a\x00b", ""), ("窓口", "\u202eテーマ"), ("a\x07", "")):
+        r = client.post(url(event, "/rename"), data={"run_id": run.id, "position": "1", "name": name, "topic": topic})
+        assert r.status_code == 422 and "制御文字は使用できません" in text(r), name
+    r = client.post(url(event, "/rename"), data={"run_id": run.id, "position": "1", "name": "\u200b", "topic": ""})
+    assert r.status_code == 422 and "チーム名を入力してください" in text(r)
+    team = current(event).teams[1]
+    assert (team.name, team.topic) == ("B", None)
+
+
 def test_team_names_and_topics_from_the_form(client, login, event, people, organizer):
     login(organizer)
     r = run_form(client, event, names="窓口\n庁内DX\n広報")
