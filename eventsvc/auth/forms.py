@@ -42,7 +42,7 @@ class PasswordForm(FlaskForm):
         render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(_l("新しいパスワード"), validators=[
         DataRequired(_l("新しいパスワードを入力してください。")),
-        Length(min=10, max=1000, message=_l("パスワードは10文字以上にしてください。"))],
+        Length(min=10, message=_l("パスワードは10文字以上にしてください。")), Length(max=1000)],
         description=_l("10文字以上。よく使われているパスワードや、メールアドレス・名前を含むものは使えません。ほかのサービスと同じパスワードは避けてください。"),
         render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("新しいパスワード（確認）"), validators=[
@@ -63,7 +63,7 @@ class OrganizerForm(FlaskForm):
                        render_kw={"autocomplete": "off"})
     password = PasswordField(_l("初期パスワード"), validators=[
         DataRequired(_l("初期パスワードを入力してください。")),
-        Length(min=10, max=1000, message=_l("パスワードは10文字以上にしてください。"))],
+        Length(min=10, message=_l("パスワードは10文字以上にしてください。")), Length(max=1000)],
         description=_l("10文字以上。よく使われているパスワードや、メールアドレス・名前を含むものは使えません。本人に別の方法で伝え、ログイン後に変更してもらってください。"),
         render_kw={"autocomplete": "new-password"})
     is_admin = BooleanField(_l("管理者にする（すべてのイベントと主催者を管理できます。二段階認証が必須です）"))

@@ -26,6 +26,9 @@ def test_password_change_needs_the_current_password(client, login, organizer):
     assert r.status_code == 422 and "現在のパスワードが正しくありません" in text_of(r)
     r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": "short", "confirm": "short"})
     assert r.status_code == 422 and "10文字以上" in text_of(r)
+    long = "a long password " * 63  # 1,008 characters: too long, not too short
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": long, "confirm": long})
+    assert r.status_code == 422 and "1000文字以内で入力してください" in text_of(r) and "10文字以上にしてください" not in text_of(r)
     r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW, "confirm": NEW + "x"})
     assert r.status_code == 422 and "一致しません" in text_of(r)
     r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": PASSWORD,

@@ -142,6 +142,9 @@ def test_admin_lists_creates_and_deactivates_organizers(client, app, api, make, 
     assert dup.status_code == 422 and "既に登録されています" in text_of(dup)
     short = client.post("/admin/organizers", data={"email": "y@city.naha.lg.jp", "name": "y", "password": "short"})
     assert short.status_code == 422 and "10文字以上" in text_of(short)
+    long = client.post("/admin/organizers", data={"email": "y@city.naha.lg.jp", "name": "y", "password": "z" * 1001})
+    assert long.status_code == 422 and "1000文字以内で入力してください" in text_of(long)
+    assert "10文字以上にしてください" not in text_of(long)
     common = client.post("/admin/organizers", data={"email": "y@city.naha.lg.jp", "name": "y", "password": "password123"})
     assert common.status_code == 422 and "よく使われているパスワードのため使えません" in text_of(common)
     own = client.post("/admin/organizers", data={"email": "yamada@city.naha.lg.jp", "name": "山田 花子",
