@@ -168,3 +168,21 @@ def login_in_browser(page, organizer, password=None) -> None:
     page.get_by_label("パスワード").fill(password or PASSWORD)
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url("**/manage")
+
+
+MODES = [(js, lang) for js in (False, True) for lang in ("ja", "en")]
+MODE_IDS = [f"{'js' if js else 'nojs'}-{lang}" for js, lang in MODES]
+
+
+def page_in(browser, base: str, *, javascript: bool, lang: str, organizer=None):
+    """A new page (its own context) with or without JavaScript, in Japanese or English (cookie
+    ``lang``), logged in as ``organizer`` if given; ``page.requests`` as in ``page``. Close it
+    with ``page.context.close()``."""
+    ctx, log = _context(browser, javascript=javascript, viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.requests, pg.base = log, base
+    if organizer is not None:
+        login_in_browser(pg, organizer)
+    if lang != "ja":
+        ctx.add_cookies([{"name": "lang", "value": lang, "url": base}])
+    return pg
