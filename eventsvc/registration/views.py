@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -434,6 +435,8 @@ STATUS_LABELS = {"applied": N_("抽選待ち"), "pending_review": N_("確認待�
 
 @bp.app_template_global()
 def registration_status_label(status: str) -> str:
+    if status == "cancelled":  # キャンセル is also the list's button (English: Cancel); as a state: Cancelled
+        return pgettext("registration status", "キャンセル")
     return _(STATUS_LABELS.get(status, status))
 
 
