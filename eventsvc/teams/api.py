@@ -6,6 +6,7 @@ lock) and publishing, so that everything the page does can be scripted too.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Literal
 
@@ -13,6 +14,7 @@ from flask import current_app
 from pydantic import Field, StrictBool, StrictInt
 
 from ..core.clock import now_utc
+from ..errors import ValidationFailed
 from ..events import service as events
 from ..extensions import db
 from ..jsonapi import Input, Output, Text, operation, principal
@@ -147,6 +149,17 @@ def get_teams(slug: str):
     return teams_out(service.require_current(event))
 
 
+@contextlib.contextmanager
+def _person_as_registration_id():
+    """The service names the person ``registration`` (the page's form field); this API's bodies
+    name it ``registration_id``, and a 422 names the body's field."""
+    try:
+        yield
+    except ValidationFailed as err:
+        err.fields = {"registration_id" if key == "registration" else key: value for key, value in err.fields.items()}
+        raise
+
+
 @operation("/events/<slug>/teams/moves", "POST", summary="Move one person to another team", tags=["teams"],
            body=MoveIn, response=TeamsOut, auth=["organizer"], errors=[401, 404, 409, 415, 422])
 def post_move(slug: str, body: MoveIn):
@@ -154,7 +167,8 @@ def post_move(slug: str, body: MoveIn):
     The teams are re-scored; unbalanced sizes show up in ``violations``."""
     event = events.get_event_for(slug, principal())
     run = service.check_current(event, body.run_id)
-    service.move(run, body.registration_id, body.team, principal(), now_utc())
+    with _person_as_registration_id():
+        service.move(run, body.registration_id, body.team, principal(), now_utc())
     db.session.commit()
     return teams_out(run)
 
@@ -175,7 +189,8 @@ def post_lock(slug: str, body: LockIn):
     """A locked person stays in their team when the teams are formed again."""
     event = events.get_event_for(slug, principal())
     run = service.check_current(event, body.run_id)
-    service.set_locked(run, body.registration_id, body.locked, now_utc())
+    with _person_as_registration_id():
+        service.set_locked(run, body.registration_id, body.locked, now_utc())
     db.session.commit()
     return teams_out(run)
 

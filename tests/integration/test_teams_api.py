@@ -305,6 +305,11 @@ def test_move_swap_and_evaluation(api, make, event, token):
     # moving back restores a valid assignment
     r = api("post", f"/events/{event.slug}/teams/moves", token, json={"registration_id": a, "team": 0})
     assert r.json["violations"] == [] and sizes(r.json) == [4, 4, 4]
+    # someone who is not in the event: the error names the body's field
+    for path, body in (("moves", {"registration_id": 999_999, "team": 0}),
+                       ("locks", {"registration_id": 999_999, "locked": True})):
+        r = api("post", f"/events/{event.slug}/teams/{path}", token, json=body)
+        assert r.status_code == 422 and set(r.json["fields"]) == {"registration_id"}, (path, r.json)
 
     # a swap keeps the sizes and changes the score only through who is where
     r = api("post", f"/events/{event.slug}/teams/swaps", token, json={"first": a, "second": b})
