@@ -445,7 +445,7 @@ def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, m
     db.session.commit()
     notice = "この方は受付済みです。キャンセルすると、受付も取り消されます。"
     html = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
-    assert f'<p class="notice notice-warning" id="cancel-notice">{notice}</p>' in html
+    assert f'<p class="notice notice-warning" id="cancel-notice"><span class="notice-label">注意:</span> {notice}</p>' in html
     assert re.search(r'<button type="submit" class="button button-danger" aria-describedby="cancel-notice">'
                      r'キャンセルする</button>', html)
     manager.get("/lang/en?next=/")

@@ -1,0 +1,75 @@
+"""Warning notices in a real Chromium, with and without JavaScript, in Japanese and in English:
+labelled 注意 (Warning) as warning flashes are — the organizer's note that cancelling takes a
+check-in back (the cancel button's description), the closed-registration notice. Each page passes
+axe and asks no other host."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from playwright.sync_api import expect
+
+from eventsvc.checkin import service as checkin
+from eventsvc.core.clock import now_utc
+from eventsvc.extensions import db
+from tests import factories as make
+from tests.browser_fixtures import MODE_IDS, MODES, assert_accessible, page_in
+
+pytestmark = pytest.mark.browser
+
+TEXT = {
+    "ja": {"warning": "注意:", "cancel": "キャンセルする", "closed": "申込受付は終了しました",
+           "checked_in": "この方は受付済みです。キャンセルすると、受付も取り消されます。"},
+    "en": {"warning": "Warning:", "cancel": "Cancel registration", "closed": "Registration has closed",
+           "checked_in": "This person is checked in. Cancelling will also undo the check-in."},
+}
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_the_cancel_button_is_described_by_the_check_in_notice(browser, live_server, javascript, lang):
+    text = TEXT[lang]
+    org = make.organizer()
+    event = make.event(org)
+    came, other = make.registration(event, ticket_type="online"), make.registration(event, ticket_type="online")
+    checkin.check_in(event, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=checkin.Actor.organizer(org), now=now_utc())
+    db.session.commit()
+    came_id, other_id, who = came.id, other.id, SimpleNamespace(email=org.email)
+    db.session.rollback()
+    page = page_in(browser, live_server, javascript=javascript, lang=lang, organizer=who)
+    try:
+        page.goto(f"{live_server}/manage/registrations/{came_id}")
+        button = page.get_by_role("button", name=text["cancel"], exact=True)
+        # said before the person acts, tied to the button, and labelled as a warning is elsewhere
+        expect(button).to_have_accessible_description(f"{text['warning']} {text['checked_in']}")
+        assert page.locator("#cancel-notice .notice-label").inner_text() == text["warning"]
+        assert_accessible(page)
+        page.goto(f"{live_server}/manage/registrations/{other_id}")  # not checked in: nothing to say
+        expect(page.get_by_role("button", name=text["cancel"], exact=True)).to_have_accessible_description("")
+        assert page.locator("#cancel-notice").count() == 0
+        assert page.requests.external() == []
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_the_closed_registration_notice(browser, live_server, javascript, lang):
+    text = TEXT[lang]
+    event = make.event()
+    event.registration_closes_at = now_utc() - timedelta(minutes=1)
+    db.session.commit()
+    slug = event.slug
+    db.session.rollback()
+    page = page_in(browser, live_server, javascript=javascript, lang=lang)
+    try:
+        page.goto(f"{live_server}/events/{slug}/register")
+        notice = page.locator(".notice-warning")
+        assert notice.locator(".notice-label").inner_text() == text["warning"]
+        assert text["closed"] in notice.inner_text()
+        assert page.locator("form.registration-form").count() == 0
+        assert_accessible(page)
+        assert page.requests.external() == []
+    finally:
+        page.context.close()
