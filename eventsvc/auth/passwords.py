@@ -37,6 +37,12 @@ def common_passwords() -> frozenset[str]:
         return frozenset(word for word in (line.strip() for line in lines) if word)
 
 
+def has_control_characters(password: str) -> bool:
+    """Characters nobody can type at a login form (NUL, other control and format characters
+    such as bidi overrides): a password made with them locks its owner out."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in password)
+
+
 def is_common(password: str) -> bool:
     return fold(password) in common_passwords()
 

@@ -66,6 +66,8 @@ def check_new_password(password: str, field: str = "password", *, email: str = "
         raise ValidationFailed({field: msg(N_("パスワードは%(n)s文字以上にしてください。"), n=MIN_PASSWORD)})
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed({field: N_("パスワードが長すぎます。")})
+    if passwords.has_control_characters(password):
+        raise ValidationFailed({field: N_("パスワードに制御文字（改行、NULなど）は使えません。")})
     if passwords.is_common(password):
         raise ValidationFailed({field: COMMON_PASSWORD})
     if passwords.contains_personal(password, email=email, name=name):

@@ -31,6 +31,10 @@ def test_password_change_needs_the_current_password(client, login, organizer):
     assert r.status_code == 422 and "1000文字以内で入力してください" in text_of(r) and "10文字以上にしてください" not in text_of(r)
     r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW, "confirm": NEW + "x"})
     assert r.status_code == 422 and "一致しません" in text_of(r)
+    untypable = "\u202e" + NEW  # a bidi override: nobody could type it at the login form
+    r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": untypable,
+                                               "confirm": untypable})
+    assert r.status_code == 422 and "制御文字" in text_of(r)
     r = client.post("/account/password", data={"current_password": PASSWORD, "new_password": PASSWORD,
                                                "confirm": PASSWORD})
     assert r.status_code == 422 and "違うパスワード" in text_of(r)

@@ -56,3 +56,10 @@ def test_the_accounts_address_or_name_inside_is_found(password, email, name):
 ])
 def test_other_passwords_do_not_contain_the_account(password, email, name):
     assert not passwords.contains_personal(password, email=email, name=name)
+
+
+@pytest.mark.parametrize(("password", "untypable"), [
+    ("\x00" * 12, True), ("correct horse\nbattery", True), ("correct\u202ehorse battery", True),
+    ("correct horse battery staple", False), ("日本語の長いパスワードです𠮷", False), ("tab\tis a control", True)])
+def test_passwords_nobody_can_type_at_a_login_form(password, untypable):
+    assert passwords.has_control_characters(password) is untypable
