@@ -394,8 +394,9 @@ def manage_send(event, survey, what: str):
     try:
         result = send(survey, current_user, now_utc(), link_for=personal_url)
         db.session.commit()
-        flash(_("%(n)s人に送信を予約しました（回答済み %(a)s人、送信済み %(s)s件は除きました）。",
-                n=result.people, a=result.answered, s=result.already_sent), "success")
+        flash(ngettext("%(num)s人に送信を予約しました（回答済み %(a)s人、送信済み %(s)s件は除きました）。",
+                       "%(num)s人に送信を予約しました（回答済み %(a)s人、送信済み %(s)s件は除きました）。",
+                       result.people, a=result.answered, s=result.already_sent), "success")
         for note in result.notes:
             flash(shown(note.message), "info" if note.code == "waits_for_opening" else "warning")
     except DomainError as err:

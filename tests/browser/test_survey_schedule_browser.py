@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 TEXT = {
     "ja": {"invite": "来場者に招待を送る", "invited": "1人に送信を予約しました", "scheduled": "送信予約 1件",
            "save": "保存", "moved": "送信待ちの案内 1件は、新しい受付開始"},
-    "en": {"invite": "Invite attendees", "invited": "Scheduled for 1 people", "scheduled": "1 scheduled",
+    "en": {"invite": "Invite attendees", "invited": "Scheduled for 1 person", "scheduled": "1 scheduled",
            "save": "Save", "moved": "1 invitation(s) or reminder(s) waiting to be sent will go out at the new opening"},
 }
 
