@@ -118,6 +118,8 @@ def test_too_long_fields_are_named_in_the_summary_and_next_to_the_field(browser,
         page.locator("#department").fill("い" * 201)
         page.locator("#submit").click()
         page.locator("#error-summary").wait_for()
+        # the reader starts at the list of problems (autofocus: with and without JavaScript)
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'error-summary'")
         summary = page.locator("#error-summary").inner_text()
         assert text["long100"] in summary and text["long200"] in summary
         assert text["long100"] in tied_to_its_field(page, "name")

@@ -84,6 +84,9 @@ def test_the_delivery_page_explains_and_offers_no_resend(client, login, organize
     text = text_of(page)
     assert LABEL in text and "送信の失敗ではありません" in text and "失敗 —" not in text
     assert f"/deliveries/{d.id}/retry" not in page.get_data(as_text=True)
+    # nothing is left of the person: the page says so instead of showing an empty address and body
+    assert "（削除済み）" in text and 'class="message-body"' not in page.get_data(as_text=True)
+    assert "（削除済み）" in text_of(client.get(f"/manage/events/{event.slug}/deliveries"))
     # a resend sent anyway is refused, and the row stays as it is
     r = client.post(f"/manage/events/{event.slug}/deliveries/{d.id}/retry", follow_redirects=True)
     assert "個人情報を削除した方への配信は、再送できません" in text_of(r)
