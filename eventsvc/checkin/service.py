@@ -516,7 +516,7 @@ def _take_back(checkin: Checkin, label: str, now: datetime, *, device: str = "")
 
 
 def _cancelled(registration: Registration, actor, now: datetime) -> None:
-    """A cancelled application takes its check-in with it (registration's cancel listener).
+    """A cancelled (or rejected) application takes its check-in with it (registration's cancel listener).
 
     A cancelled registration is no longer expected, so it must not count as checked in either
     (counters, reception list, name tags, the offline snapshot, surveys and teams all read the

@@ -176,6 +176,9 @@ def approve(reg_id: int, body: ReviewIn):
            tags=["registration"], body=ReviewIn, response=RegistrationOut, auth=["organizer"],
            errors=[401, 404, 409, 422])
 def reject(reg_id: int, body: ReviewIn):
+    """Only a registration waiting for review (409 ``not_pending`` otherwise, e.g. once the door has
+    confirmed it). The application ends as a cancelled one does: a check-in of it is taken back (an
+    undo in the check-in log)."""
     reg = _organizer_registration(reg_id)
     service.reject(reg, principal(), now_utc(), note=body.message)
     db.session.commit()

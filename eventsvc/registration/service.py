@@ -779,8 +779,9 @@ _cancel_listeners: list[CancelListener] = []
 def register_cancel_listener(fn: CancelListener) -> None:
     """A feature that keeps state about an application (check-in: the admission at the door)
     drops it when the application ends. ``fn(reg, actor, now)`` runs in the same transaction,
-    after the row says ``cancelled`` (and is locked), with who cancelled as ``actor`` (an
-    organizer, the registration itself for the attendee, or None); and again with ``actor`` None
+    after the row says ``cancelled`` (:func:`cancel`) or ``rejected`` (:func:`reject`) and is
+    locked, with who ended it as ``actor`` (an organizer, the registration itself for the
+    attendee, or None); and again with ``actor`` None
     when a cancelled registration applies again, so that the new application starts with nothing
     of the old one's even when that one was cancelled before the listener existed. It must be
     harmless to call twice; it keeps history (logs) and clears only the current state."""
@@ -932,11 +933,24 @@ def approve(reg: Registration, actor, now: datetime, *, note: str = "") -> Regis
 
 
 def reject(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
+    """Turn down a registration that waited for review. Decided on the row as it is under the lock,
+    as :func:`approve` does: a person the door admitted meanwhile (:func:`register_at_door`, which
+    takes the same lock) is confirmed by now, and is not rejected (``not_pending``).
+
+    The application ends as a cancelled one does (:func:`register_cancel_listener`): whatever later
+    features kept about it goes with it, so a rejected person never counts as checked in.
+    """
     if reg.status != "pending_review":
         raise Conflict("not_pending", N_("確認待ちの申込みではありません。"))
     note = _note(note)
+    tt = db.session.get(TicketType, reg.ticket_type_id)
+    _lock(tt)
+    db.session.refresh(reg)
+    if reg.status != "pending_review":
+        raise Conflict("not_pending", N_("確認待ちの申込みではありません。"))
     reg.status, reg.review_note, reg.updated_at = "rejected", note, now
     db.session.flush()
+    _application_ended(reg, actor, now)
     _notify_status(reg, now, reason="rejected", note=note)
     return reg
 

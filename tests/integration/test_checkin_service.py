@@ -891,6 +891,85 @@ def test_a_registration_cancelled_with_its_check_in_still_valid_starts_clean_whe
 
 
 
+def _pending_with_a_valid_check_in(make, org, event, actor):
+    """A pending application that still holds a valid check-in, as a cancellation and a new application
+    made before d55f84b left it: approved, checked in, cancelled (the check-in kept), then applied for
+    again from an address that waits for review. (Migration 012bba54b245 took back the check-ins of
+    cancelled and rejected rows only.)"""
+    from sqlalchemy import update
+
+    from eventsvc.registration import service as registrations
+    from eventsvc.registration.models import Registration
+
+    reg = make.registration(event, status="pending_review")
+    registrations.approve(reg, org, now_utc())
+    db.session.commit()
+    assert scan(event, reg.ticket_code, actor).result == "checked_in"
+    db.session.execute(update(Registration).where(Registration.id == reg.id).values(status="pending_review"))
+    db.session.commit()
+    assert valid_checkins(reg) == 1
+    return reg
+
+
+def test_an_organizer_rejecting_an_application_takes_its_check_in_back(make, org, event, actor):
+    """A rejection ends the application as a cancellation does (the cancel listeners run): a rejected
+    person is not checked in anywhere (survey attendance, the export's 受付日時, the desk's undo), the
+    log says who took the check-in back, and admitted at the door after all they are checked in anew."""
+    from eventsvc.outbox.models import Delivery
+    from eventsvc.registration import service as registrations
+    from eventsvc.surveys import service as surveys
+
+    reg = _pending_with_a_valid_check_in(make, org, event, actor)
+    assert surveys.checked_in_ids(event) == {reg.id}
+    registrations.reject(reg, org, now_utc(), note="対象外のため")
+    db.session.commit()
+    assert reg.status == "rejected"
+    assert checkins_of(reg) == [("checked_in", True, "主催 太郎")]
+    assert log_of(reg) == [("checked_in", "主催 太郎"), ("undone", "主催 太郎")]
+    assert surveys.checked_in_ids(event) == set()
+    assert dict(service._export_checkin_time(event))["受付日時"] == {}
+    assert db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.registration_id == reg.id, Delivery.kind == "mail.rejected")) == 1  # told, as before
+    with pytest.raises(DomainError) as err:  # nothing left to undo at the desk
+        service.undo_checkin(event, reg.id, actor=actor, now=now_utc())
+    assert err.value.code == "not_checked_in"
+    db.session.rollback()
+    # the organizer admits the person at the door after all: a check-in of its own, not "already checked in"
+    result = service.walk_in(event, walk_in_data(email=reg.email), actor=actor, now=now_utc(), override=True)
+    db.session.commit()
+    assert (result.result, result.walk_in.was, result.walk_in.overridden) == ("checked_in", "rejected", True)
+    assert checkins_of(reg) == [("checked_in", True, "主催 太郎"), ("checked_in", False, "")]
+
+
+def test_a_rejection_without_a_check_in_leaves_the_log_alone(make, org, event):
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(event, status="pending_review")
+    registrations.reject(reg, org, now_utc())
+    db.session.commit()
+    assert (reg.status, checkins_of(reg), log_of(reg)) == ("rejected", [], [])
+
+
+def test_a_rejection_is_decided_on_the_application_as_it_is_now(make, org, event, actor):
+    """The door confirmed and checked in a pending person while the organizer's request, which read the
+    application before, rejects it: reject reads the row again under the participation type's lock (the
+    door takes the same lock), so the person stays confirmed and checked in, and the organizer is told."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from eventsvc.registration import service as registrations
+
+    reg = make.registration(event, status="pending_review")
+    result = service.walk_in(event, walk_in_data(email=reg.email), actor=actor, now=now_utc(), override=True)
+    db.session.commit()
+    assert (result.result, result.walk_in.was) == ("checked_in", "pending_review")
+    set_committed_value(reg, "status", "pending_review")  # as read before the door's commit
+    with pytest.raises(DomainError) as err:
+        registrations.reject(reg, org, now_utc())
+    assert err.value.code == "not_pending"
+    db.session.rollback()
+    assert reg.status == "confirmed" and valid_checkins(reg) == 1
+
+
 def test_upgrading_takes_back_the_check_ins_that_earlier_cancellations_left_valid(make, event, actor):
     """Migration 012bba54b245: registrations cancelled (or rejected) before cancelling took the check-in
     back kept a valid one, which survey attendance and the export's 受付日時 still counted. Upgrading
