@@ -9,14 +9,15 @@ Writers to one SQLite file wait in line for that lock (:class:`WriterQueue`): th
 of a process on a lock, processes on ``flock`` of a file beside the database. SQLite's
 own busy handler polls instead, sleeping up to 100 ms between tries, so a writer that
 came first could wait for many that came later: under a burst of check-ins from two
-server processes that made the slowest answers half a second.
+server processes that made the slowest answers half a second. Where there is no ``flock``
+(Windows: no ``fcntl``) only the threads queue, and processes are left to SQLite's busy
+handler, as when the lock file cannot be made (``serve --processes`` is POSIX-only anyway).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import logging
 import os
 import sqlite3
@@ -25,6 +26,11 @@ import time
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+
+try:
+    import fcntl
+except ImportError:  # Windows: processes do not queue (see the module's docstring)
+    fcntl = None
 
 log = logging.getLogger(__name__)
 _immediate = contextvars.ContextVar("eventsvc_sqlite_immediate", default=True)
@@ -99,7 +105,9 @@ class WriterQueue:
                 self._threads.release()
 
     def _open(self) -> int:
-        """The lock file's descriptor, or -1 when it cannot be made (then only threads queue)."""
+        """The lock file's descriptor, or -1 when it cannot be made or locked (then only threads queue)."""
+        if fcntl is None:
+            return -1
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as err:
@@ -116,7 +124,8 @@ class WriterQueue:
         cls._all_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=WriterQueue._forget_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX; where processes are not forked there is nothing to forget
+    os.register_at_fork(after_in_child=WriterQueue._forget_after_fork)
 
 
 class QueuedConnection(sqlite3.Connection):

@@ -241,3 +241,44 @@ def test_a_writer_that_waited_too_long_goes_ahead_without_its_turn(engine, monke
         conn.execute(text("INSERT INTO seen VALUES ('in turn')"))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT who FROM seen")).scalars().all() == ["went ahead", "in turn"]
+
+
+WITHOUT_FCNTL = textwrap.dedent("""
+    import os, sys, threading, time
+    sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
+    del os.fork, os.register_at_fork  # POSIX only too (the standard library looks for fork first)
+    from sqlalchemy import create_engine, text
+    from eventsvc import database
+    assert database.fcntl is None
+    url = sys.argv[1]
+    engine = create_engine(url, connect_args=database.sqlite_connect_args())
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE seen (who TEXT)"))
+    order = []
+    with engine.connect() as first:
+        first.begin()
+        first.execute(text("INSERT INTO seen VALUES ('first')"))
+        def second():
+            with engine.begin() as conn:
+                order.append("second began")
+                conn.execute(text("INSERT INTO seen VALUES ('second')"))
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first commits")
+        first.commit()
+        t.join(10)
+    with engine.connect() as conn:
+        print(order, conn.execute(text("SELECT who FROM seen")).scalars().all())
+""")
+
+
+def test_without_fcntl_the_module_imports_and_threads_still_queue(tmp_path):
+    """On a platform without ``fcntl`` (Windows) writers of other processes are left to SQLite's busy
+    handler, as when the lock file cannot be made; the threads of a process still wait in line."""
+    done = subprocess.run([sys.executable, "-c", WITHOUT_FCNTL, f"sqlite:///{tmp_path}/queue.db"],
+                          capture_output=True, text=True, cwd=os.getcwd(), timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "['first commits', 'second began'] ['first', 'second']"
+    assert "will not queue" not in done.stderr  # nothing to warn about: there is no flock to have
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith("-writers")) == []
