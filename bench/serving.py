@@ -3,8 +3,9 @@
 The parent binds one listening socket and hands it to N child processes (``pass_fds``); each
 child serves it with waitress through :func:`eventsvc.cli.serve_with_waitress` (so with the same
 interpreter switch interval as ``eventsvc serve``). The kernel hands each new connection to
-whichever child accepts first, as it does for ``eventsvc serve --processes``: the figures are those
-of the production command, its uneven spread of keep-alive connections included.
+whichever child accepts first, and the children share out the connections evenly through the
+same board as ``eventsvc serve --processes`` (``eventsvc/core/balance.py``): the figures are those
+of the production command.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ def serve_socket(app, fd: int, threads: int) -> None:
     from eventsvc.cli import serve_with_waitress
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    from eventsvc.core.balance import Board
+
     print("ready", flush=True)  # the socket listens already: connections wait in its backlog
-    serve_with_waitress(app, sockets=[socket.socket(fileno=fd)], threads=threads, connection_limit=1000)
+    spec = os.environ.get("EVENTSVC_BENCH_BALANCE")  # "fd,slots,slot" from start_servers
+    balance = None
+    if spec:
+        board_fd, slots, slot = (int(x) for x in spec.split(","))
+        balance = (Board(board_fd, slots), slot)
+    serve_with_waitress(app, sockets=[socket.socket(fileno=fd)], threads=threads, connection_limit=1000,
+                        balance=balance)
 
 
 def start_servers(script: str, kind: str, url: str, processes: int, threads: int) -> tuple[list, list[int]]:
@@ -38,10 +47,15 @@ def start_servers(script: str, kind: str, url: str, processes: int, threads: int
     listener.bind(("127.0.0.1", 0))
     listener.listen(2048)
     port, fd = listener.getsockname()[1], listener.fileno()
+    from eventsvc.core.balance import Board
+
+    board = Board.create(processes)  # as eventsvc serve --processes shares out the connections
     procs = [subprocess.Popen([sys.executable, script, "--serve", kind, str(fd), url, str(threads)],
-                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, pass_fds=[fd],
-                              stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                             "EVENTSVC_BENCH_BALANCE": f"{board.fd},{processes},{i}"},
+                              pass_fds=[fd, board.fd], stdout=subprocess.PIPE, text=True) for i in range(processes)]
     listener.close()  # the children hold it now
+    board.close()  # and the board
     for p in procs:
         if p.stdout.readline().strip() != "ready":
             stop_servers(procs)

@@ -19,6 +19,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import create_app
+from .core.balance import Board
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,12 @@ def upgrade_database() -> None:
 SWITCH_INTERVAL = 0.0005
 
 
-def serve_with_waitress(app, *, threads: int, **options) -> None:
+def serve_with_waitress(app, *, threads: int, balance: tuple[Board, int] | None = None, **options) -> None:
     """Serve ``app`` with waitress, the way ``eventsvc serve`` does (the benchmarks call this too).
 
     ``options`` go to waitress: ``host`` and ``port``, or ``sockets`` already listening.
+    ``balance``: the board and this process's slot on it, when the server processes of
+    ``--processes`` share the sockets (see :mod:`eventsvc.core.balance`).
 
     A request thread mostly waits: for its socket, for the database. When its wait ends it
     needs the interpreter back, and CPython lets it wait up to the switch interval while
@@ -112,17 +115,39 @@ def serve_with_waitress(app, *, threads: int, **options) -> None:
     import waitress
 
     sys.setswitchinterval(SWITCH_INTERVAL)
+    if balance is not None:  # the least loaded process must notice soon that it may accept again
+        options.setdefault("asyncore_loop_timeout", BALANCED_LOOP_TIMEOUT)
     server = waitress.create_server(app, threads=threads, **options)
     if "sockets" not in options:  # a server process of --processes: its parent says where it listens
         server.print_listen("Serving on http://{}:{}")
-    _run_until_stopped(server)
+    if balance is not None:
+        _accept_when_least_loaded(server, *balance)
+    _run_until_stopped(server, balance)
+
+
+#: seconds a balanced server process's loop waits at most before it looks at the board again
+BALANCED_LOOP_TIMEOUT = 0.1
+
+
+def _accept_when_least_loaded(server, board: Board, slot: int) -> None:
+    """Have this process listen for new connections only while it is among the least loaded of
+    the server processes (:meth:`Board.may_accept`), so that keep-alive connections spread evenly."""
+    from waitress.server import BaseWSGIServer
+
+    dispatchers = getattr(server, "map", None) or server._map
+    for listener in [d for d in dispatchers.values() if isinstance(d, BaseWSGIServer)]:
+        def readable(listener=listener, waitress_readable=listener.readable):
+            # every process counts its listeners and its trigger too: the same few in each
+            return waitress_readable() and board.may_accept(slot, len(dispatchers))
+
+        listener.readable = readable
 
 
 #: seconds the requests in progress get to finish once the server is asked to stop
 DRAIN_SECONDS = 8.0
 
 
-def _run_until_stopped(server) -> None:
+def _run_until_stopped(server, balance: tuple[Board, int] | None = None) -> None:
     """Run waitress's loop until SIGTERM or Ctrl+C, then stop gracefully: accept nothing new
     (on a shared socket the other server processes go on accepting), let the requests in
     progress finish and their answers go out, close each connection once it is idle, and end
@@ -149,6 +174,8 @@ def _run_until_stopped(server) -> None:
         signal.signal(signal.SIGTERM, previous)
     for listener in [d for d in list(dispatchers.values()) if isinstance(d, BaseWSGIServer)]:
         wasyncore.dispatcher.close(listener)  # its socket only: its trigger still wakes the loop
+    if balance is not None:  # the others accept on their own now
+        balance[0].leave(balance[1])
     deadline = time.monotonic() + DRAIN_SECONDS
     try:
         while time.monotonic() < deadline:
@@ -178,9 +205,11 @@ def _run_until_stopped(server) -> None:
 # a server process started by --processes: serve these listening sockets, nothing else
 @click.option("--listen-fd", "listen_fds", multiple=True, type=int, hidden=True)
 @click.option("--parent-pid", type=int, hidden=True)
+# and the board the server processes share, with this process's slot on it (core/balance.py)
+@click.option("--balance", type=(int, int, int), hidden=True, help="fd, slots, slot")
 @with_appcontext
 def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, threads: int,
-          listen_fds: tuple[int, ...], parent_pid: int | None):
+          listen_fds: tuple[int, ...], parent_pid: int | None, balance: tuple[int, int, int] | None):
     """Migrate the database, then serve with waitress.
 
     CPython runs one thread of a process at a time, so on more than one core more processes
@@ -192,7 +221,7 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     """
     app = current_app._get_current_object()
     if listen_fds:
-        _serve_listening(app, listen_fds, parent_pid, threads)
+        _serve_listening(app, listen_fds, parent_pid, threads, balance)
         return
     if processes > 1 and os.name != "posix":  # the socket is handed over with pass_fds
         raise click.UsageError("--processes needs a POSIX system (Linux, macOS); "
@@ -215,6 +244,12 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
         click.echo(f"eventsvc: rate limits are counted by each of the {processes} processes on its own "
                    "(EVENTSVC_RATELIMIT_STORAGE_URL=memory://); leave it unset to count them together "
                    "in the instance folder, or set redis://…", err=True)
+    from .extensions import rate_limit_storage_problem
+
+    problem = rate_limit_storage_problem(app)
+    if problem:
+        click.echo(f"eventsvc: {problem}: rate limits are counted in memory, by each server process on its "
+                   "own, until it can be used again (the server keeps answering)", err=True)
     try:
         if sockets:
             _Supervisor(sockets, processes, threads).run()
@@ -252,7 +287,8 @@ def _listen(host: str, port: int) -> list[socket.socket]:
     return sockets
 
 
-def _serve_listening(app, fds: tuple[int, ...], parent_pid: int | None, threads: int) -> None:
+def _serve_listening(app, fds: tuple[int, ...], parent_pid: int | None, threads: int,
+                     balance: tuple[int, int, int] | None = None) -> None:
     """A server process of ``serve --processes``: its parent migrated, listens and runs the worker."""
     import signal
 
@@ -260,7 +296,8 @@ def _serve_listening(app, fds: tuple[int, ...], parent_pid: int | None, threads:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _end_with_parent(parent_pid)
     sockets = [socket.socket(fileno=fd) for fd in fds]
-    serve_with_waitress(app, sockets=sockets, threads=threads, ident="eventsvc")
+    board = (Board(balance[0], balance[1]), balance[2]) if balance else None
+    serve_with_waitress(app, sockets=sockets, threads=threads, ident="eventsvc", balance=board)
 
 
 def _end_with_parent(parent_pid: int | None) -> None:
@@ -305,6 +342,8 @@ class _Supervisor:
                      "--threads", str(threads), "--no-worker", "--parent-pid", str(os.getpid())]
         for fd in self.fds:
             self.argv += ["--listen-fd", str(fd)]
+        #: where the server processes note their connections, to share them out evenly
+        self.board = Board.create(processes)
         self.procs: list[subprocess.Popen | None] = [None] * processes
         self.started = [0.0] * processes
         self.due = [0.0] * processes
@@ -335,8 +374,11 @@ class _Supervisor:
                 log.warning("server process %d ended (%s); starting another in %.1f s", proc.pid,
                             _exit_reason(proc.returncode), delay)
                 self.procs[i], self.due[i] = None, now + delay
+                self.board.leave(i)  # the others need not wait for it
             if self.procs[i] is None and now >= self.due[i] and not self.stopping:
-                self.procs[i] = subprocess.Popen(self.argv, pass_fds=self.fds)
+                self.procs[i] = subprocess.Popen(
+                    [*self.argv, "--balance", str(self.board.fd), str(len(self.procs)), str(i)],
+                    pass_fds=[*self.fds, self.board.fd])
                 self.started[i] = now
 
     def _end_all(self) -> None:
@@ -354,6 +396,7 @@ class _Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self.board.close()
 
 
 def _exit_reason(code: int) -> str:

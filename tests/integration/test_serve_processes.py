@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -142,6 +143,17 @@ def server_pid(conn: http.client.HTTPConnection, port: int, kids: list[int]) -> 
     raise AssertionError(f"no server process {kids} holds the connection")
 
 
+def server_ends(port: int) -> int:
+    """Open connections whose server end is on ``port`` (ESTABLISHED or CLOSE_WAIT: not yet closed by the server)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] in ("01", "08"):
+                count += 1
+    return count
+
+
 def get(conn: http.client.HTTPConnection, path: str) -> int:
     conn.request("GET", path)
     response = conn.getresponse()
@@ -228,6 +240,32 @@ def test_two_server_processes_answer_on_one_port_and_both_save(sqlite_server):
     sent = registrations_through_each_process(server)
     assert_saved(sent.values())
     assert server.procs.tail().count(f"eventsvc: http://127.0.0.1:{server.port}/") == 1
+
+
+def test_keep_alive_connections_opened_at_once_are_shared_out_evenly(sqlite_server):
+    """32 clients connecting at the same moment (a proxy's pool, a benchmark's burst) are served half by
+    each process: the kernel alone handed all of them to one process in some runs (core/balance.py)."""
+    server = sqlite_server
+    for _round in range(2):
+        barrier = threading.Barrier(32)
+        conns = [server.connection() for _ in range(32)]
+
+        def first_request(conn, barrier=barrier):
+            barrier.wait()
+            assert get(conn, "/") == 200
+
+        threads = [threading.Thread(target=first_request, args=(conn,)) for conn in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        held = [server_pid(conn, server.port, server.kids) for conn in conns]
+        shares = sorted(held.count(pid) for pid in server.kids)
+        assert shares[0] >= 14, f"connections per process: {shares}"
+        for conn in conns:
+            conn.close()
+        # the next round starts when the processes have seen these end (and noted it on the board)
+        wait_until(lambda: server_ends(server.port) == 0, 10, "the server still holds the connections")
 
 
 def test_a_killed_server_process_is_replaced_and_a_killed_parent_takes_them_along(sqlite_server):

@@ -1,0 +1,87 @@
+"""Spreading connections evenly over the server processes of ``eventsvc serve --processes N``.
+
+The processes accept on one shared listening socket, and the kernel hands a new connection to
+whichever process calls ``accept`` first. With keep-alive clients (a reverse proxy's pool, a
+reception desk's phones, a benchmark) that race decides for the connection's whole life, and it
+is far from fair: of 32 connections opened at once, one process often took all 32 while the
+other stayed idle, halving the throughput and doubling the slow answers.
+
+A :class:`Board` is a small table in memory shared by the processes (a file the parent creates
+and hands over, mapped by each): one slot per process with its open connections and the time
+it last looked. A process listens for new connections only while it is among the least loaded
+(:meth:`Board.may_accept`): at most :data:`TOLERANCE` more connections than the least loaded live
+process. The least loaded one always listens, so a connection never waits for nobody; a process
+that stopped looking for :data:`STALE_AFTER` seconds (hung, or gone) no longer holds the others back.
+
+Nothing here imports Flask or waitress (the server's hook is ``eventsvc.cli``).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import time
+
+#: a process may hold this many connections more than the least loaded live one and still accept
+TOLERANCE = 1
+#: seconds after which a process that has not looked at the board is left out (hung or gone)
+STALE_AFTER = 3.0
+#: a slot's fields: open connections (-1: no process in this slot), last look (monotonic seconds)
+_FIELDS = 2
+_ABSENT = -1.0
+
+
+class Board:
+    """The shared table: ``slots`` slots of (connections, last look), as doubles in a mapped file."""
+
+    def __init__(self, fd: int, slots: int):
+        self.fd = fd
+        self.slots = slots
+        self._map = mmap.mmap(fd, slots * _FIELDS * 8)
+        self._cells = memoryview(self._map).cast("d")
+
+    @classmethod
+    def create(cls, slots: int) -> Board:
+        """A new board (in the parent), every slot empty; its ``fd`` is inherited by the server processes."""
+        handle, path = tempfile.mkstemp(prefix="eventsvc-balance-")
+        os.unlink(path)  # the open descriptor keeps it; nothing is left behind on disk
+        os.ftruncate(handle, slots * _FIELDS * 8)
+        board = cls(handle, slots)
+        for slot in range(slots):
+            board.leave(slot)
+        return board
+
+    def look(self, slot: int, connections: int, now: float | None = None) -> None:
+        """This process (in ``slot``) holds ``connections`` open connections, as of ``now``."""
+        self._cells[slot * _FIELDS] = float(connections)
+        self._cells[slot * _FIELDS + 1] = time.monotonic() if now is None else now
+
+    def leave(self, slot: int) -> None:
+        """No process in ``slot`` (it stopped accepting, ended, or was never started)."""
+        self._cells[slot * _FIELDS] = _ABSENT
+        self._cells[slot * _FIELDS + 1] = 0.0
+
+    def may_accept(self, slot: int, connections: int, now: float | None = None) -> bool:
+        """Note this process's ``connections`` and say whether it should accept a new one now."""
+        now = time.monotonic() if now is None else now
+        self.look(slot, connections, now)
+        least = connections
+        for other in range(self.slots):
+            if other == slot:
+                continue
+            count, seen = self._cells[other * _FIELDS], self._cells[other * _FIELDS + 1]
+            if count != _ABSENT and now - seen < STALE_AFTER:
+                least = min(least, int(count))
+        return connections <= least + TOLERANCE
+
+    def counts(self) -> list[int | None]:
+        """Each slot's connections as last noted (None: empty) — for tests and diagnostics."""
+        return [None if self._cells[s * _FIELDS] == _ABSENT else int(self._cells[s * _FIELDS])
+                for s in range(self.slots)]
+
+    def close(self) -> None:
+        """Unmap the board and close its descriptor."""
+        self._cells.release()
+        self._map.close()
+        os.close(self.fd)
