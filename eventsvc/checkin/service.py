@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -539,15 +539,20 @@ def _cancelled(registration: Registration, actor, now: datetime) -> None:
 
 registrations.register_cancel_listener(_cancelled)
 
-CHECKIN_TAKEN_BACK = N_("この方は受付済みです。キャンセルすると、受付も取り消されます。")
+#: the cancel notice of a registration checked in, for each audience (see ``registration.service.NOTICE_AUDIENCES``)
+CHECKIN_TAKEN_BACK = {"organizer": N_("この方は受付済みです。キャンセルすると、受付も取り消されます。"),
+                      "attendee": N_("受付済みです。キャンセルすると、受付も取り消されます。")}
 
 
-def _cancel_notice(registration: Registration) -> str | None:
-    """Before an organizer cancels: a check-in that :func:`_cancelled` would take back."""
-    return CHECKIN_TAKEN_BACK if _valid_checkin(registration.id) is not None else None
+def _cancel_notices(registrations_: Sequence[Registration], audience: str) -> dict[int, str]:
+    """Before a cancellation: the check-ins that :func:`_cancelled` would take back (one query for a list)."""
+    ids = [registration.id for registration in registrations_]
+    checked_in = db.session.scalars(select(Checkin.registration_id).where(
+        Checkin.registration_id.in_(ids), Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
+    return dict.fromkeys(checked_in, CHECKIN_TAKEN_BACK[audience])
 
 
-registrations.register_cancel_notice(_cancel_notice)
+registrations.register_cancel_notice(_cancel_notices)
 
 
 # ------------------------------------------------------------------ offline sync

@@ -20,7 +20,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -794,22 +794,43 @@ def _application_ended(reg: Registration, actor, now: datetime) -> None:
         fn(reg, actor, now)
 
 
-#: ``fn(reg) -> message | None``: what cancelling ``reg`` would also take back (see :func:`register_cancel_notice`)
-CancelNotice = Callable[[Registration], "str | None"]
+#: who reads a cancel notice: an organizer (about the person: "this person is checked in") or the
+#: attendee on their own cancel page (to the person: "you are checked in")
+NOTICE_AUDIENCES = ("organizer", "attendee")
+#: ``fn(regs, audience) -> {registration id: message}``: what cancelling each of ``regs`` would also
+#: take back (see :func:`register_cancel_notice`)
+CancelNotice = Callable[[Sequence[Registration], str], Mapping[int, str]]
 _cancel_notices: list[CancelNotice] = []
 
 
 def register_cancel_notice(fn: CancelNotice) -> None:
     """A feature whose cancel listener takes something back (check-in: the admission at the door)
-    says so before an organizer cancels: ``fn(reg)`` returns an ``N_`` message when cancelling
-    ``reg`` now would take something back, else None."""
+    says so before anyone cancels: ``fn(regs, audience)`` returns, for each of ``regs`` that
+    cancelling now would take something back from, an ``N_`` message worded for ``audience`` (one of
+    :data:`NOTICE_AUDIENCES`); one call (one query) for a whole list of registrations."""
     if fn not in _cancel_notices:
         _cancel_notices.append(fn)
 
 
-def cancel_notices(reg: Registration) -> list[str]:
-    """What cancelling ``reg`` would also take back, as messages (pages translate them with ``page_message``)."""
-    return [message for fn in _cancel_notices if (message := fn(reg))]
+def cancel_notices_of(regs: Iterable[Registration], *, audience: str = "organizer") -> dict[int, list[str]]:
+    """What cancelling each of ``regs`` would also take back, as messages by registration id (pages
+    translate them with ``page_messages``). Registrations that can no longer be cancelled have none."""
+    if audience not in NOTICE_AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    active = [reg for reg in regs if reg.status in ACTIVE]
+    out: dict[int, list[str]] = {}
+    if not active:
+        return out
+    for fn in _cancel_notices:
+        for reg_id, message in (fn(active, audience) or {}).items():
+            if message:
+                out.setdefault(reg_id, []).append(message)
+    return out
+
+
+def cancel_notices(reg: Registration, *, audience: str = "organizer") -> list[str]:
+    """What cancelling ``reg`` would also take back, as messages (see :func:`cancel_notices_of`)."""
+    return cancel_notices_of([reg], audience=audience).get(reg.id, [])
 
 
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:

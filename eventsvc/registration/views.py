@@ -335,7 +335,8 @@ def attendee_cancel(token: str):
         return _private(Response(render_template(
             "registration/attendee_cancel.html", reg=reg, event=event, token=token, action=ActionForm(),
             position=service.waitlist_position(reg), seated=reg.status in SEATED,
-            can_apply_again=service.accepting(event, now))))
+            can_apply_again=service.accepting(event, now),
+            cancel_notices=page_messages(service.cancel_notices(reg, audience="attendee")))))
     if not ActionForm().validate_on_submit():
         abort(400)
     service.cancel(reg, reg, now)
@@ -457,7 +458,9 @@ def manage_list(slug: str):
     event = events_service.get_event_for(slug, current_user)
     status, tt, q = _filters(event)
     rows = service.list_registrations(event, status=status, ticket_type=tt, q=q)
+    cancel_notices = {reg_id: page_messages(messages) for reg_id, messages in service.cancel_notices_of(rows).items()}
     return render_template("registration/manage_list.html", event=event, rows=rows, counts=service.counts(event),
+                           cancel_notices=cancel_notices,
                            positions=service.waitlist_positions(event), status=status, ticket_type=tt, q=q or "",
                            statuses=STATUSES, action=ActionForm(), lottery_form=LotteryForm(),
                            draws=service.draws_for(event), left=events_service.capacity_left(event))
@@ -507,7 +510,7 @@ def manage_detail(reg_id: int):
     return render_template("registration/manage_detail.html", reg=reg, event=reg.event, note_form=NoteForm(),
                            action=ActionForm(), position=service.waitlist_position(reg),
                            questions=service.questions_of(reg.event),
-                           cancel_notices=page_messages(service.cancel_notices(reg)) if reg.status in ACTIVE else [])
+                           cancel_notices=page_messages(service.cancel_notices(reg)))
 
 
 @bp.route("/manage/registrations/<int:reg_id>/<action>", methods=["POST"])

@@ -1,7 +1,8 @@
 """Warning notices in a real Chromium, with and without JavaScript, in Japanese and in English:
-labelled 注意 (Warning) as warning flashes are — the organizer's note that cancelling takes a
-check-in back (the cancel button's description), the closed-registration notice. Each page passes
-axe and asks no other host."""
+labelled 注意 (Warning) as warning flashes are — the note that cancelling takes a check-in back (the
+cancel button's description: on the organizer's registration page, on each row of the registrations
+list, and on the attendee's own cancel page, in their words), the closed-registration notice. Each
+page passes axe and asks no other host."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from eventsvc.checkin import service as checkin
+from eventsvc.checkin.models import Checkin
 from eventsvc.core.clock import now_utc
 from eventsvc.extensions import db
 from tests import factories as make
@@ -21,10 +24,31 @@ pytestmark = pytest.mark.browser
 
 TEXT = {
     "ja": {"warning": "注意:", "cancel": "キャンセルする", "closed": "申込受付は終了しました",
-           "checked_in": "この方は受付済みです。キャンセルすると、受付も取り消されます。"},
+           "checked_in": "この方は受付済みです。キャンセルすると、受付も取り消されます。",
+           "list_cancel": "キャンセル", "my_cancel": "参加をキャンセルする",
+           "my_checked_in": "受付済みです。キャンセルすると、受付も取り消されます。",
+           "for_good": "キャンセルは元に戻せません。"},
     "en": {"warning": "Warning:", "cancel": "Cancel registration", "closed": "Registration has closed",
-           "checked_in": "This person is checked in. Cancelling will also undo the check-in."},
+           "checked_in": "This person is checked in. Cancelling will also undo the check-in.",
+           "list_cancel": "Cancel", "my_cancel": "Cancel my registration",
+           "my_checked_in": "You are checked in. Cancelling will also undo your check-in.",
+           "for_good": "Cancelling cannot be undone."},
 }
+
+
+def _one_checked_in(org):
+    """An event with two people, the first of them checked in: (event slug, came, other) — ids and links."""
+    from eventsvc.registration import service as registrations
+
+    event = make.event(org)
+    came, other = make.registration(event, ticket_type="online"), make.registration(event, ticket_type="online")
+    checkin.check_in(event, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=checkin.Actor.organizer(org), now=now_utc())
+    db.session.commit()
+    seen = SimpleNamespace(slug=event.slug, came=came.id, other=other.id, came_link=registrations.link_token(came),
+                           other_link=registrations.link_token(other))
+    db.session.rollback()
+    return seen
 
 
 @pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
@@ -52,6 +76,58 @@ def test_the_cancel_button_is_described_by_the_check_in_notice(browser, live_ser
         assert page.requests.external() == []
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_each_rows_cancel_button_in_the_list_is_described_by_the_check_in_notice(browser, live_server, javascript,
+                                                                                lang):
+    text = TEXT[lang]
+    org = make.organizer()
+    seen, who = _one_checked_in(org), SimpleNamespace(email=org.email)
+    page = page_in(browser, live_server, javascript=javascript, lang=lang, organizer=who)
+    try:
+        page.goto(f"{live_server}/manage/events/{seen.slug}/registrations")
+        button = page.locator(f"#reg-{seen.came}").get_by_role("button", name=text["list_cancel"], exact=True)
+        expect(button).to_have_accessible_description(f"{text['warning']} {text['checked_in']}")
+        notice = page.locator(f"#cancel-notice-{seen.came}")
+        expect(notice).to_be_visible()
+        assert notice.locator(".notice-label").inner_text() == text["warning"]
+        # a row not checked in: nothing to say
+        other = page.locator(f"#reg-{seen.other}").get_by_role("button", name=text["list_cancel"], exact=True)
+        expect(other).to_have_accessible_description("")
+        assert page.locator(".row-notice").count() == 1
+        assert_accessible(page)
+        assert page.requests.external() == []
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_the_attendees_cancel_button_is_described_by_the_check_in_notice(browser, live_server, javascript, lang):
+    text = TEXT[lang]
+    seen = _one_checked_in(make.organizer())
+    page = page_in(browser, live_server, javascript=javascript, lang=lang)
+    try:
+        page.goto(f"{live_server}/my/{seen.came_link}/cancel")
+        button = page.get_by_role("button", name=text["my_cancel"], exact=True)
+        expect(button).to_have_accessible_description(
+            f"{text['warning']} {text['my_checked_in']} {text['for_good']}")
+        assert page.locator("#cancel-notice .notice-label").inner_text() == text["warning"]
+        assert_accessible(page)
+        page.goto(f"{live_server}/my/{seen.other_link}/cancel")  # not checked in: only the warning
+        expect(page.get_by_role("button", name=text["my_cancel"], exact=True)).to_have_accessible_description(
+            text["for_good"])
+        assert page.locator("#cancel-notice").count() == 0
+        page.goto(f"{live_server}/my/{seen.came_link}/cancel")
+        page.get_by_role("button", name=text["my_cancel"], exact=True).click()
+        page.wait_for_url(f"**/my/{seen.came_link}")
+        assert page.locator(".notice-success").count() == 1
+        assert_accessible(page)
+        assert page.requests.external() == []
+    finally:
+        page.context.close()
+    assert db.session.scalar(select(Checkin.undone_by).where(Checkin.registration_id == seen.came)) == "本人"
+    db.session.rollback()
 
 
 @pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)

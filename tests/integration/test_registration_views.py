@@ -465,6 +465,85 @@ def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, m
     assert notice not in page and "キャンセルする</button>" not in page
 
 
+def test_the_lists_cancel_buttons_say_which_cancellations_take_a_check_in_back(manager, make, organizer, event):
+    """The registrations list cancels in one press: the row of a person checked in says, next to its
+    キャンセル button and as the button's description, that cancelling takes the check-in back; other rows
+    say nothing; in English too. Who is checked in is read once for the whole list."""
+    from sqlalchemy import event as sa_event
+
+    from eventsvc.checkin import service as checkin
+    from eventsvc.checkin.models import Checkin
+
+    came, other = make.registration(event, ticket_type="online"), make.registration(event, ticket_type="online")
+    left = make.registration(event, ticket_type="online")
+    desk = checkin.Actor.organizer(organizer)
+    for reg in (came, left):
+        checkin.check_in(event, reg.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                         actor=desk, now=now_utc())
+    db.session.commit()
+    service.cancel(left, organizer, now_utc())  # cancelled: no button, nothing to take back
+    db.session.commit()
+    url = f"/manage/events/{event.slug}/registrations"
+    notice = "この方は受付済みです。キャンセルすると、受付も取り消されます。"
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        html = manager.get(url).get_data(as_text=True)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    assert sum(Checkin.__tablename__ in s and "undone_at IS NULL" in s for s in statements) == 1
+    assert (f'<button type="submit" class="button button-danger button-small" '
+            f'aria-describedby="cancel-notice-{came.id}">キャンセル</button>') in html
+    assert (f'<p class="row-notice" id="cancel-notice-{came.id}"><span class="notice-label">注意:</span> '
+            f'{notice}</p>') in html
+    assert html.count(notice) == 1 and html.count("aria-describedby=\"cancel-notice-") == 1
+    other_row = html.split(f'id="reg-{other.id}"', 1)[1].split("</tr>", 1)[0]
+    assert '<button type="submit" class="button button-danger button-small">キャンセル</button>' in other_row
+    left_row = html.split(f'id="reg-{left.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "キャンセル</button>" not in left_row and "cancel-notice" not in left_row
+    manager.get("/lang/en?next=/")
+    english = manager.get(url).get_data(as_text=True)
+    assert (f'id="cancel-notice-{came.id}"><span class="notice-label">Warning:</span> '
+            'This person is checked in. Cancelling will also undo the check-in.</p>') in english
+    manager.get("/lang/ja?next=/")
+    assert manager.post(f"/manage/registrations/{came.id}/cancel", data={"back": url}).status_code == 302
+    html = manager.get(url).get_data(as_text=True)
+    assert notice not in html and "cancel-notice" not in html
+
+
+def test_the_attendees_cancel_page_says_that_cancelling_takes_their_check_in_back(client, make, organizer, event):
+    """The person checked in (at a desk that opened before the event starts) is told on their own cancel
+    page, in their words, and the cancel button is described by it before the "cannot be undone" warning."""
+    from eventsvc.checkin import service as checkin
+    from eventsvc.checkin.models import Checkin
+
+    came, other = make.registration(event, ticket_type="online"), make.registration(event, ticket_type="online")
+    checkin.check_in(event, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=checkin.Actor.organizer(organizer), now=now_utc())
+    db.session.commit()
+    url = attendee_url(came) + "/cancel"
+    notice = "受付済みです。キャンセルすると、受付も取り消されます。"
+    html = client.get(url).get_data(as_text=True)
+    assert (f'<p class="notice notice-warning" id="cancel-notice"><span class="notice-label">注意:</span> '
+            f'{notice}</p>') in html
+    assert ('<button type="submit" class="button button-danger" aria-describedby="cancel-notice cancel-warning">'
+            '参加をキャンセルする</button>') in html
+    assert "この方は" not in html  # the organizer's wording is not the attendee's
+    client.get("/lang/en?next=/")
+    assert "You are checked in. Cancelling will also undo your check-in." in client.get(url).get_data(as_text=True)
+    client.get("/lang/ja?next=/")
+    page = client.get(attendee_url(other) + "/cancel").get_data(as_text=True)  # not checked in: nothing to say
+    assert notice not in page and 'id="cancel-notice"' not in page
+    assert '<button type="submit" class="button button-danger" aria-describedby="cancel-warning">' in page
+    assert client.post(url).status_code == 302
+    taken = db.session.scalars(select(Checkin).where(Checkin.registration_id == came.id)).one()
+    assert taken.undone_at is not None and taken.undone_by == "本人"
+
+
 def test_message_settings_and_lottery_pages(manager, make, organizer):
     e = make.event(org=organizer, selection="lottery", ticket_types=[events.TicketTypeData("venue", "会場", 1)])
     make.registration(e)
