@@ -17,12 +17,21 @@ Keys name who is limited (an IP address and an e-mail address for registrations)
 are stored hashed (BLAKE2b, 128 bits): the file holds counts, not addresses. The file is
 created on first use, readable by its owner only.
 
+When the file cannot be used (a read-only folder, a file that is not a database, a full disk,
+a lock held for longer than the busy timeout) the operations raise, as any ``limits`` storage
+does when its server is down; the first failure is logged once with what went wrong (the
+path and SQLite's or the OS's reason, never a key), until :meth:`SQLiteStorage.check` finds the
+file usable again. Flask-Limiter then counts in memory (see ``Config``) and calls ``check``
+now and then to know when to come back: ``check`` writes as a hit does, so that a file that
+can be read but not written is not taken for a working one.
+
 Imports nothing from Flask: it is tested and measured alone (``tests/unit/``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -31,6 +40,8 @@ import time
 from limits.errors import ConfigurationError
 from limits.storage import Storage
 
+log = logging.getLogger(__name__)
+
 SCHEME = "eventsvc+sqlite"
 
 #: seconds between two deletions of expired rows, per process
@@ -38,6 +49,10 @@ PRUNE_EVERY = 60.0
 
 #: milliseconds a statement waits for another writer before it fails (they hold it for microseconds)
 BUSY_TIMEOUT_MS = 10_000
+
+#: milliseconds :meth:`SQLiteStorage.check` waits for another writer: Flask-Limiter calls it inside a
+#: request while it counts in memory, and a file locked for long stays "not usable" until the next check
+CHECK_BUSY_TIMEOUT_MS = 200
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS ratelimits (key BLOB PRIMARY KEY, count INTEGER NOT NULL, "
            "expires_at REAL NOT NULL) WITHOUT ROWID")
@@ -64,6 +79,21 @@ def hashed_key(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+#: the counter :meth:`SQLiteStorage.check` hits (Flask-Limiter's keys start with its prefix, ``LIMITER``)
+_CHECK_KEY = hashed_key("eventsvc/check")
+
+
+def describe(err: BaseException) -> str:
+    """What went wrong with the file, in words that name no value: SQLite's error name and message
+    (``SQLITE_NOTADB: file is not a database``), or the OS's (``Read-only file system``)."""
+    if isinstance(err, sqlite3.Error):
+        name = getattr(err, "sqlite_errorname", None)
+        return f"{name}: {err}" if name else f"{type(err).__name__}: {err}"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return type(err).__name__
+
+
 class SQLiteStorage(Storage):
     """Fixed-window rate-limit counters in a SQLite file (see the module's docstring)."""
 
@@ -78,11 +108,18 @@ class SQLiteStorage(Storage):
         self.clock = time.time
         self._local = threading.local()
         self._next_prune = 0.0
+        self._failing = False  # a failure has been logged, and no check has succeeded since
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return sqlite3.Error
+        return (sqlite3.Error, OSError)
+
+    def _failed(self, err: BaseException) -> None:
+        """Log the first failure (until a check succeeds): where and why, never the key."""
+        if not self._failing:
+            self._failing = True
+            log.warning("rate-limit counters cannot be kept in %s (%s)", self.path, describe(err))
 
     # ------------------------------------------------------------ connections
     def _connection(self) -> sqlite3.Connection:
@@ -132,31 +169,56 @@ class SQLiteStorage(Storage):
         """Add ``amount`` to the counter of ``key`` (a new window of ``expiry`` seconds when there is
         none, or it has ended) and return the count."""
         now = self.clock()
-        conn = self._connection()
-        count = conn.execute(_INCR, (hashed_key(key), amount, now, expiry)).fetchone()[0]
-        if now >= self._next_prune:
-            self._next_prune = now + PRUNE_EVERY
-            conn.execute("DELETE FROM ratelimits WHERE expires_at <= ?", (now,))
+        try:
+            conn = self._connection()
+            count = conn.execute(_INCR, (hashed_key(key), amount, now, expiry)).fetchone()[0]
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_EVERY
+                conn.execute("DELETE FROM ratelimits WHERE expires_at <= ?", (now,))
+        except (sqlite3.Error, OSError) as err:
+            self._failed(err)
+            raise
         return count
 
     def get(self, key: str) -> int:
-        row = self._connection().execute(
-            "SELECT count FROM ratelimits WHERE key = ? AND expires_at > ?", (hashed_key(key), self.clock())).fetchone()
+        try:
+            row = self._connection().execute(
+                "SELECT count FROM ratelimits WHERE key = ? AND expires_at > ?", (hashed_key(key), self.clock())).fetchone()
+        except (sqlite3.Error, OSError) as err:
+            self._failed(err)
+            raise
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
         """When the window of ``key`` ends (seconds since the epoch); now when there is none."""
         now = self.clock()
-        row = self._connection().execute(
-            "SELECT expires_at FROM ratelimits WHERE key = ? AND expires_at > ?", (hashed_key(key), now)).fetchone()
+        try:
+            row = self._connection().execute(
+                "SELECT expires_at FROM ratelimits WHERE key = ? AND expires_at > ?", (hashed_key(key), now)).fetchone()
+        except (sqlite3.Error, OSError) as err:
+            self._failed(err)
+            raise
         return row[0] if row else now
 
-    def check(self) -> bool:
+    def problem(self) -> str | None:
+        """Why the counters cannot be kept in the file now (see :func:`describe`), or None when they
+        can: one write as a hit makes (a counter of its own), waiting :data:`CHECK_BUSY_TIMEOUT_MS`
+        at most for another writer."""
         try:
-            self._connection().execute("SELECT 1 FROM ratelimits LIMIT 1").fetchall()
-        except (sqlite3.Error, OSError):
-            return False
-        return True
+            conn = self._connection()
+            conn.execute(f"PRAGMA busy_timeout={CHECK_BUSY_TIMEOUT_MS}")
+            try:
+                conn.execute(_INCR, (_CHECK_KEY, 1, self.clock(), 1)).fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except (sqlite3.Error, OSError) as err:
+            return describe(err)
+        self._failing = False
+        return None
+
+    def check(self) -> bool:
+        """Whether the counters can be kept in the file now (:meth:`problem`)."""
+        return self.problem() is None
 
     def reset(self) -> int | None:
         """Forget every counter; how many there were."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+import time
 
 import pytest
 from limits import parse
@@ -152,6 +153,87 @@ def test_a_forked_child_opens_its_own_connection(path):
 def test_check_says_when_the_file_cannot_be_used(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     assert not storage(tmp_path / "dir.sqlite").check()
+
+
+def break_file(path, how: str) -> None:
+    """Make the counters' file unusable in ways that hold for root too (chmod does not)."""
+    if how == "directory":
+        path.mkdir(parents=True)
+    elif how == "garbage":
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"these bytes are not a database " * 300)
+    elif how == "folder is a file":
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.write_bytes(b"")
+
+
+@pytest.mark.parametrize(("how", "reason"), [
+    ("directory", "SQLITE_CANTOPEN: unable to open database file"),
+    ("garbage", "SQLITE_NOTADB: file is not a database"),
+    ("folder is a file", "File exists"),
+])
+def test_an_unusable_file_raises_and_says_why_once(path, how, reason, caplog):
+    break_file(path, how)
+    s = storage(path)
+    assert s.problem() == reason and not s.check()
+    for _ in range(3):
+        with pytest.raises((sqlite3.Error, OSError)):
+            s.incr("LIMITER/register-ip-email/10.20.30.40|staff0@city.naha.lg.jp/5/1/minute", 60)
+        with pytest.raises((sqlite3.Error, OSError)):
+            s.get("LIMITER/register-ip-email/10.20.30.40|staff0@city.naha.lg.jp/5/1/minute")
+    lines = [r for r in caplog.records if r.name == ratelimit_storage.__name__]
+    assert [r.getMessage() for r in lines] == [f"rate-limit counters cannot be kept in {path} ({reason})"]
+    assert lines[0].levelname == "WARNING"
+    assert not [m for m in caplog.messages if "10.20.30.40" in m or "naha" in m]
+
+
+def test_once_usable_again_the_next_failure_is_said_again(path, caplog):
+    break_file(path, "directory")
+    s = storage(path)
+    with pytest.raises(sqlite3.Error):
+        s.incr("k", 60)
+    assert not s.check()  # still broken: nothing more is said
+    path.rmdir()
+    assert s.check() and s.incr("k", 60) == 1  # repaired: counted in the file again
+    s._local.conn.close()  # broken again, for a new connection
+    s._local.conn = None
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+    path.mkdir()
+    with pytest.raises(sqlite3.Error):
+        s.incr("k", 60)
+    assert len([r for r in caplog.records if r.name == ratelimit_storage.__name__]) == 2
+
+
+def test_check_writes_as_a_hit_does_and_does_not_wait_long_for_a_lock(path):
+    """A file that can be read but not written is not usable: check() writes. A writer that holds
+    the file for long makes check() say so after CHECK_BUSY_TIMEOUT_MS, not after the busy timeout."""
+    s = storage(path)
+    s.incr("k", 60)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert s.problem() == "SQLITE_BUSY: database is locked"
+        assert time.monotonic() - started < 2
+        assert s.get("k") == 1  # reading works meanwhile (WAL)
+        busy_timeout = s._connection().execute("PRAGMA busy_timeout").fetchone()[0]
+        assert busy_timeout == ratelimit_storage.BUSY_TIMEOUT_MS  # hits wait as long as before
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert s.check() and s.incr("k", 60) == 2
+
+
+def test_a_full_database_is_said_to_be_full(path, caplog):
+    s = storage(path)
+    s.incr("first", 60)
+    conn = s._connection()
+    conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.Error):
+        for i in range(10_000):
+            s.incr(f"key{i}", 60)
+    assert "(SQLITE_FULL: database or disk is full)" in caplog.text
 
 
 def test_the_fixed_window_strategy_on_it(path):
