@@ -66,6 +66,12 @@ class Config:
     #: processes of this host; ``redis://…`` to share it between hosts
     RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_HEADERS_ENABLED: bool = True
+    #: when the storage fails (the file unusable, Redis down), each process counts in memory and
+    #: tries the storage again now and then (Flask-Limiter's fallback, which logs a warning); an
+    #: error of the limiter itself lets the request through (logged) instead of answering 500.
+    #: Flask-Limiter reads these two from the first app it is set up with: keep them here.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED: bool = True
+    RATELIMIT_SWALLOW_ERRORS: bool = True
     SESSION_COOKIE_SECURE: bool = False  # HTTP-only LGWAN hosts exist; set on for HTTPS
     SESSION_COOKIE_HTTPONLY: bool = True
     SESSION_COOKIE_SAMESITE: str = "Lax"

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import secrets
@@ -168,17 +169,22 @@ def app(request):
         _empty_tables(the_app)
 
 
-@pytest.fixture
-def limited(sqlite_app, sqlite_database, tmp_path):
-    """An app with rate limits on (the shared test apps have them off), on SQLite, its context
-    pushed; the limiter's global state is put back after. Its counters are in a file of this
-    test's own (the default storage, in a folder the run's other tests do not share)."""
+#: the shared limiter's state that an app with limits on replaces or changes (Flask-Limiter's
+#: in-memory fallback included: a test that breaks the storage leaves it "dead")
+_LIMITER_STATE = ("enabled", "_storage", "_limiter", "_storage_dead", "_fallback_limiter", "_fallback_storage")
+
+
+@contextlib.contextmanager
+def _rate_limited_app(url: str, folder, client_class=None):
     from eventsvc.core.ratelimit_storage import storage_uri
     from eventsvc.extensions import limiter
 
-    saved = (limiter.enabled, limiter._storage, limiter._limiter)
-    app = create_app(test_config(sqlite_database, RATELIMIT_ENABLED=True,
-                                 RATELIMIT_STORAGE_URI=storage_uri(str(tmp_path / "ratelimits.sqlite"))))
+    saved = {name: getattr(limiter, name, None) for name in _LIMITER_STATE}
+    limiter._storage_dead = False  # a storage an earlier test broke is not this test's
+    app = create_app(test_config(url, RATELIMIT_ENABLED=True,
+                                 RATELIMIT_STORAGE_URI=storage_uri(str(folder / "ratelimits.sqlite"))))
+    if client_class is not None:
+        app.test_client_class = client_class
     ctx = app.app_context()
     ctx.push()
     try:
@@ -187,7 +193,33 @@ def limited(sqlite_app, sqlite_database, tmp_path):
         db.session.remove()
         ctx.pop()
         _empty_tables(app)
-        limiter.enabled, limiter._storage, limiter._limiter = saved
+        with app.app_context():
+            db.engine.dispose()
+        for name, value in saved.items():
+            setattr(limiter, name, value)
+
+
+@pytest.fixture
+def limited(sqlite_app, sqlite_database, tmp_path):
+    """An app with rate limits on (the shared test apps have them off), on SQLite, its context
+    pushed; the limiter's global state is put back after. Its counters are in a file of this
+    test's own (the default storage, in a folder the run's other tests do not share)."""
+    with _rate_limited_app(sqlite_database, tmp_path) as app:
+        yield app
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def limited_app(request, tmp_path):
+    """As ``limited``, on SQLite and on PostgreSQL (the counters are in a SQLite file either way),
+    with the ``app`` fixture's client (each request in an app context of its own)."""
+    request.getfixturevalue(f"{request.param}_app")  # the database, migrated
+    url = request.getfixturevalue(f"{request.param}_database")
+    with _rate_limited_app(url, tmp_path, IsolatedClient) as app:
+        intent = database.set_write_intent(False)  # as in ``app``: the test's reads take no write lock
+        try:
+            yield app
+        finally:
+            database.reset_write_intent(intent)
 
 
 @pytest.fixture
