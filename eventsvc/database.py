@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import sqlite3
@@ -208,6 +209,52 @@ def _sqlite_begin(conn):
 #: ``aliveBypassWindowMs`` has the same 500 ms): under load every checkout finds one just used
 PING_AFTER_IDLE = 0.5
 _RETURNED_AT = "eventsvc_returned_at"
+
+
+@event.listens_for(Engine, "do_connect")
+def _psycopg_connect(dialect, _record, cargs, cparams):
+    """PostgreSQL through psycopg: connections whose transactions send ``BEGIN`` with their first statement."""
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        connection_class, cursor_class = _begin_with_first_statement()
+        return connection_class.connect(*cargs, **{"cursor_factory": cursor_class, **cparams})
+    return None
+
+
+@functools.cache
+def _begin_with_first_statement():
+    """psycopg connection and cursor classes that send a transaction's ``BEGIN`` together with its
+    first statement: one round trip less for every transaction (every request).
+
+    psycopg sends ``BEGIN`` on its own and waits for its answer before it sends the statement
+    (in pipeline mode too: it syncs after a ``BEGIN``). This cursor runs a transaction's first
+    statement in pipeline mode, and the connection queues the ``BEGIN`` there without syncing, so
+    both travel in one batch; the cursor leaves the pipeline before it returns, so the statement's
+    result (or error) is there as after a plain ``execute`` — SQLAlchemy sees no difference.
+    Statements inside a transaction, ``executemany`` and autocommit connections run as psycopg
+    runs them. (``_start_query``, ``_exec_command`` and ``_get_tx_start_command`` are psycopg's
+    private methods, as of 3.3: check them on an upgrade; ``tests/integration/test_database_pool.py``
+    and the hot paths' round-trip tests count what is sent.)"""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    idle = TransactionStatus.IDLE
+
+    class Connection(psycopg.Connection):
+        def _start_query(self):
+            if self._autocommit or self.pgconn.transaction_status != idle:
+                return
+            yield from self._exec_command(self._get_tx_start_command())  # queued with the statement in a pipeline
+
+    class Cursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            conn = self._conn
+            if conn._pipeline is None and not conn._autocommit and conn.pgconn.transaction_status == idle:
+                with conn.pipeline():
+                    super().execute(query, params, prepare=prepare, binary=binary)
+                return self
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+    return Connection, Cursor
 
 
 def ping_idle_connections(engine: Engine) -> None:

@@ -115,3 +115,40 @@ def test_a_connection_lost_in_a_pipelined_batch_does_not_go_back_to_the_pool(pg_
     monkeypatch.undo()
     again = client.post(path, json={**body, "email": "again@city.naha.lg.jp"})
     assert again.status_code == 201, again.get_data(as_text=True)[:300]
+
+
+def test_a_transactions_begin_goes_with_its_first_statement_and_errors_stay_as_they_were(pg_app):
+    """psycopg would send BEGIN on its own round trip; the app's connections send it with the
+    transaction's first statement (database._begin_with_first_statement). A failing first or
+    later statement is raised as SQLAlchemy raises it, and the session goes on after a rollback."""
+    from sqlalchemy import exc
+
+    from .trace_support import round_trips_of
+
+    with pg_app.test_request_context():
+        class Answered:
+            status_code = 200
+
+        def two_statements():
+            db.session.execute(text("SELECT 1")).all()
+            db.session.execute(text("SELECT 2")).all()
+            db.session.commit()
+            return Answered()
+
+        trips = round_trips_of(two_statements)
+        assert trips == [["BEGIN", "SELECT 1"], ["SELECT 2"], ["COMMIT"]], trips
+        for before in ([], ["SELECT 1"]):
+            for sql in before:
+                db.session.execute(text(sql)).all()
+            with pytest.raises(exc.DataError):
+                db.session.execute(text("SELECT 1/0")).all()
+            db.session.rollback()
+            assert db.session.execute(text("SELECT 3")).scalar() == 3
+            db.session.commit()
+        raw = db.session.connection().connection.driver_connection
+        assert type(raw).__name__ == "Connection" and type(raw) is not __import__("psycopg").Connection
+        db.session.rollback()
+        # an autocommit connection (CREATE DATABASE, VACUUM) sends no BEGIN at all
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            assert conn.execute(text("SELECT 4")).scalar() == 4
+            assert conn.connection.driver_connection.info.transaction_status == 0  # idle: no transaction
