@@ -180,6 +180,19 @@ def _clean_nonce(nonce: str | None) -> str | None:
     return nonce
 
 
+def event_day(event: Event, now: datetime) -> str:
+    """Where today (in Japan) stands against the event's days: ``before``, ``during`` or ``after``.
+
+    The desk says so when it is not an event day (a desk opened for the wrong event, or a
+    rehearsal): check-in still works — staff may test the desk, and an event may run late."""
+    today = to_jst(now).date()
+    if today < to_jst(event.starts_at).date():
+        return "before"
+    if today > to_jst(event.ends_at).date():
+        return "after"
+    return "during"
+
+
 def _scan_time(scanned_at: datetime | None, now: datetime) -> datetime:
     """The device's scan time, unless it is in the future (a wrong clock): then ``now``."""
     if scanned_at is None:

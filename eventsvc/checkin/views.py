@@ -193,7 +193,7 @@ def _render_desk(event: Event, actor: service.Actor, *, result: present.CheckinO
         "checkin/desk.html", event=event, actor=actor, result=result, query=query, hits=hits,
         counters=counters, form=scan_form, walk_in=_walk_in_form(event, walk_in), action=ActionForm(),
         walk_in_open=walk_in is not None and bool(walk_in.errors),
-        duplicates=counters.duplicates)
+        duplicates=counters.duplicates, event_day=service.event_day(event, now_utc()))
     response = Response(html, status=status)
     response.headers["Permissions-Policy"] = DESK_PERMISSIONS
     response.headers["Cache-Control"] = "no-store"

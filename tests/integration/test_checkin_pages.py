@@ -190,6 +190,28 @@ def test_counters_on_the_desk(client, login, make, organizer, event):
     assert re.search(r'id="total-checked-in">1<', html) and re.search(r'id="total-expected">3<', html)
 
 
+def test_the_desk_says_when_today_is_not_a_day_of_the_event(client, login, make, organizer, event):
+    """A desk opened for the wrong event (two sessions in one week) or a rehearsal: a note, not a refusal."""
+    login(organizer)
+    reg = make.registration(event)
+    page = text_of(client.get(desk_url(event)))
+    assert "注意: 今日はこのイベントの開催日ではありません" in " ".join(page.split())
+    assert client.post(desk_url(event), data={"code": reg.ticket_code}).status_code == 200  # still admits
+    start = now_utc() - timedelta(days=3)
+    ended = make.event(organizer, starts_at=start, ends_at=start + timedelta(hours=3), agenda=False)
+    assert "このイベントは終了しています" in text_of(client.get(desk_url(ended)))
+    from eventsvc.core.clock import JST
+
+    today = now_utc().astimezone(JST).replace(hour=0, minute=1, second=0, microsecond=0)
+    for running in (make.event(organizer, starts_at=today, ends_at=today + timedelta(minutes=5), agenda=False),  # today
+                    make.event(organizer, starts_at=today - timedelta(days=1), ends_at=today + timedelta(hours=23),
+                               agenda=False)):
+        html = client.get(desk_url(running)).get_data(as_text=True)
+        assert 'id="event-day-note"' not in html
+    client.get("/lang/en?next=/")
+    assert "Today is not a day of this event" in text_of(client.get(desk_url(event)))
+
+
 def test_walk_in_form(client, login, make, organizer, event):
     login(organizer)
     r = client.post(f"/events/{event.slug}/checkin/walk-in", data={
