@@ -99,6 +99,19 @@ class AgendaItemOut(Output):
     materials_url: str
 
 
+class RegistrationQuestionOut(Output):
+    """One question of the registration form; a registration answers it in ``answers[id]``."""
+
+    id: str = Field(description="the key of the answer in the registration's `answers`")
+    kind: Literal["text", "long_text", "single", "multiple"] = Field(
+        description="text / long_text: a string (long_text may have several lines); single: one of `options` "
+                    "(a string); multiple: a list of `options`")
+    text: str = Field(description="the question, as the registration form asks it")
+    required: bool = Field(description="a registration without an answer is refused (422, field `answers.<id>`)")
+    options: list[str] = Field(description="the choices, in order (single and multiple; else empty)")
+    max_length: int | None = Field(description="the longest answer taken, in characters (text kinds; else null)")
+
+
 class EventOut(Output):
     slug: str
     public_url: str
@@ -118,6 +131,13 @@ class EventOut(Output):
     ticket_types: list[TicketTypeOut]
     agenda: list[AgendaItemOut]
     status: str
+    registration_open: bool = Field(description="whether `POST /events/{slug}/registrations` takes a "
+                                                "registration now (the event's status and registration window)")
+    registration_closed_reason: str | None = Field(
+        description="why not, when it does not: not_published, not_open_yet, closed, event_over, event_closed, "
+                    "event_cancelled (the `reason` of the 409 `registration_closed`); null when open")
+    questions: list[RegistrationQuestionOut] = Field(
+        description="the event's own questions, which a registration answers in `answers`")
 
 
 class CapacityWarningOut(Output):
@@ -158,9 +178,10 @@ def viewer() -> Organizer | None:
     return p if isinstance(p, Organizer) else None
 
 
-def event_out(event: Event) -> EventOut:
+def event_out(event: Event, now: datetime | None = None) -> EventOut:
     left = service.capacity_left(event)
     organizer = viewer()
+    closed_reason = service.registration_closed_reason(event, now or now_utc())
     return EventOut(
         slug=event.slug, public_url=external_url("events.show", slug=event.slug), title=event.title,
         summary=event.summary, description=event.description,
@@ -174,6 +195,10 @@ def event_out(event: Event) -> EventOut:
                       for t in event.ticket_types],
         agenda=[AgendaItemOut.model_validate(a) for a in event.agenda_items],
         status=event.status,
+        registration_open=closed_reason is None, registration_closed_reason=closed_reason,
+        questions=[RegistrationQuestionOut(id=q.id, kind=q.kind, text=q.text, required=q.required,
+                                           options=list(q.options), max_length=q.max_length)
+                   for q in service.registration_questions(event)],
     )
 
 
@@ -209,7 +234,7 @@ def list_events(query: EventListQuery):
     if query.past is not None:
         want_past = query.past == "true"
         events = [e for e in events if (e.ends_at < now) == want_past]
-    return [event_out(e) for e in events]
+    return [event_out(e, now) for e in events]
 
 
 @operation("/events/<slug>", "GET", summary="One event", tags=["events"], response=EventOut,

@@ -128,6 +128,57 @@ def register_capacity_listener(listener: CapacityListener) -> None:
         _capacity_listeners.append(listener)
 
 
+class FormQuestion(Protocol):
+    """One question of an event's registration form (registration's ``Question``)."""
+
+    id: str
+    #: ``text`` / ``long_text`` (a string), ``single`` (one of ``options``), ``multiple`` (a list of them)
+    kind: str
+    text: str
+    options: list[str]
+    required: bool
+    #: the longest answer taken (text kinds), else None
+    max_length: int | None
+
+
+#: ``source(event) -> the questions its registration form asks``; registration plugs itself in here
+QuestionSource = Callable[[Event], Sequence[FormQuestion]]
+_question_sources: list[QuestionSource] = []
+
+#: ``check(event, now) -> None when the event takes registrations now, else the reason code``
+#: (registration's window: the ``reason`` of its 409 ``registration_closed``)
+WindowCheck = Callable[[Event, datetime], str | None]
+_window_checks: list[WindowCheck] = []
+
+
+def register_question_source(source: QuestionSource) -> None:
+    if source not in _question_sources:
+        _question_sources.append(source)
+
+
+def register_window_check(check: WindowCheck) -> None:
+    if check not in _window_checks:
+        _window_checks.append(check)
+
+
+def registration_questions(event: Event) -> list[FormQuestion]:
+    """The questions a registrant answers, in the form's order."""
+    return [q for source in _question_sources for q in source(event)]
+
+
+def registration_closed_reason(event: Event, now: datetime) -> str | None:
+    """None when the event takes registrations now; else why not (first reason given).
+
+    Without a check plugged in, only a published event counts as open."""
+    if not _window_checks:
+        return None if event.status == "published" else "not_published"
+    for check in _window_checks:
+        reason = check(event, now)
+        if reason is not None:
+            return reason
+    return None
+
+
 def seats_taken(event: Event) -> dict[int, int]:
     taken: dict[int, int] = {}
     for counter in _seat_counters:
@@ -534,6 +585,8 @@ __all__ = [
     "AgendaItemData", "CapacityWarning", "DomainError", "EventData", "EventUpdate", "Promoted", "Promotion",
     "TicketTypeData", "capacity_left", "copy_event",
     "create_event", "get_event_for", "get_public_event", "get_visible_event", "list_managed",
-    "list_public", "publish", "register_capacity_listener", "register_seat_counter", "replace_agenda", "seats_taken", "set_status",
+    "list_public", "publish", "register_capacity_listener", "register_question_source", "register_seat_counter",
+    "register_window_check", "registration_closed_reason", "registration_questions", "replace_agenda", "seats_taken",
+    "set_status",
     "update_event", "validate_agenda", "validate_event",
 ]

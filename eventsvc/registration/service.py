@@ -68,6 +68,8 @@ LINK_SALT = "eventsvc.attendee-link.v1"
 DEFAULT_LINK_DAYS = 180
 MAX_QUESTIONS = 20
 MAX_OPTIONS = 30
+#: the longest answer to a question of a text kind (the form's fields say the same)
+ANSWER_MAX_LENGTH = {"text": 200, "long_text": 2000}
 
 
 # ------------------------------------------------------------------ inputs
@@ -96,6 +98,11 @@ class Question:
     text: str
     options: list[str] = field(default_factory=list)
     required: bool = False
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest answer taken (text kinds), else None."""
+        return ANSWER_MAX_LENGTH.get(self.kind)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "text": self.text, "options": list(self.options),
@@ -132,6 +139,9 @@ def new_settings_row(event: Event, now: datetime | None = None) -> RegistrationS
 
 def questions_of(event: Event) -> list[Question]:
     return [Question(**q) for q in (settings_for(event).questions or [])]
+
+
+events_service.register_question_source(questions_of)  # the event's API resource publishes them
 
 
 def update_settings(event: Event, actor, now: datetime, *, promotion_mode: str, offer_hours: int,
@@ -227,7 +237,7 @@ def _answers(errors: dict, questions: list[Question], given: dict, *, require: b
         value = given.get(q.id)
         required = q.required and require
         if q.kind in ("text", "long_text"):
-            v = clean_field(errors, key, value, 200 if q.kind == "text" else 2000, multiline=q.kind == "long_text")
+            v = clean_field(errors, key, value, ANSWER_MAX_LENGTH[q.kind], multiline=q.kind == "long_text")
             if required and not v and key not in errors:
                 errors[key] = N_("回答してください。")
             if v:
@@ -537,11 +547,19 @@ def event_for_registration(slug: str) -> Event:
 
 
 def check_window(event: Event, now: datetime) -> None:
-    reason = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
-                                       closes_at=event.registration_closes_at, ends_at=event.ends_at)
+    reason = closed_reason(event, now)
     if reason is not None:
         raise Conflict("registration_closed", rules.WINDOW_MESSAGES.get(reason, N_("申込みを受け付けていません。")),
                        {"reason": reason})
+
+
+def closed_reason(event: Event, now: datetime) -> str | None:
+    """None when the event takes registrations now, else the reason code of ``registration_closed``."""
+    return rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
+                                     closes_at=event.registration_closes_at, ends_at=event.ends_at)
+
+
+events_service.register_window_check(closed_reason)
 
 
 def accepting(event: Event, now: datetime) -> bool:
@@ -909,6 +927,23 @@ def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
 _PROMOTED_FROM = {"waitlisted": "promoted", "offered": "promoted", "applied": "registered"}
 
 
+def _promotion_goes_over(status: str, taken: int, capacity: int) -> bool:
+    """Whether confirming a person in ``status`` goes over ``capacity`` (``taken``: the seats the
+    participation type holds; an offered person holds one of them already)."""
+    return taken - (1 if status == "offered" else 0) >= capacity
+
+
+def promotion_goes_over_capacity(reg: Registration, taken: int | None = None) -> bool:
+    """Whether :func:`promote` would refuse ``reg`` for want of a seat now (and so needs
+    ``over_capacity``): what the organizer's pages offer. ``taken``: the seats its participation
+    type holds, counted when not given."""
+    if reg.status not in _PROMOTED_FROM:
+        return False
+    if taken is None:
+        taken = seats_taken(reg.ticket_type_id)
+    return _promotion_goes_over(reg.status, taken, reg.ticket_type.capacity)
+
+
 def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = False) -> Registration:
     """An organizer moves one waitlisted (or applied) person to confirmed, out of turn."""
     if reg.status not in _PROMOTED_FROM:
@@ -919,8 +954,7 @@ def promote(reg: Registration, actor, now: datetime, *, over_capacity: bool = Fa
     if reg.status not in _PROMOTED_FROM:
         raise Conflict("not_waitlisted", N_("キャンセル待ちの申込みではありません。"))
     was = reg.status
-    taken = seats_taken(tt.id) - (1 if was == "offered" else 0)
-    if taken >= capacity and not over_capacity:
+    if _promotion_goes_over(was, seats_taken(tt.id), capacity) and not over_capacity:
         raise Conflict("no_seat_left", N_("空席がありません（定員を超えて確定するには「定員超過で確定」を選んでください）。"))
     reg.status, reg.confirmed_at, reg.offer_expires_at, reg.updated_at = "confirmed", now, None, now
     db.session.flush()

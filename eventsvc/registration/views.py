@@ -452,6 +452,12 @@ def _filters(event):
     return status, tt, q
 
 
+def _over_capacity_note(reg: Registration, taken: int) -> str:
+    """What the 定員超過で確定 button says first: the participation type is full, with its seats."""
+    return _("「%(name)s」は満席です（定員%(capacity)s人・確保済み%(taken)s席）。", name=reg.ticket_type.name,
+             capacity=reg.ticket_type.capacity, taken=taken)
+
+
 @bp.route("/manage/events/<slug>/registrations")
 @login_required
 def manage_list(slug: str):
@@ -459,8 +465,15 @@ def manage_list(slug: str):
     status, tt, q = _filters(event)
     rows = service.list_registrations(event, status=status, ticket_type=tt, q=q)
     cancel_notices = {reg_id: page_messages(messages) for reg_id, messages in service.cancel_notices_of(rows).items()}
+    taken = events_service.seats_taken(event)
+    # the rows whose 参加確定にする would be refused for want of a seat offer 定員超過で確定 instead
+    over_capacity = {r.id: _over_capacity_note(r, taken.get(r.ticket_type_id, 0)) for r in rows
+                     if r.status in ("waitlisted", "offered")
+                     and service.promotion_goes_over_capacity(r, taken.get(r.ticket_type_id, 0))}
+    # the list's own actions come back to the list as it was shown (filters and search)
+    here = url_for("registration.manage_list", slug=event.slug, status=status, ticket_type=tt, q=q)
     return render_template("registration/manage_list.html", event=event, rows=rows, counts=service.counts(event),
-                           cancel_notices=cancel_notices,
+                           cancel_notices=cancel_notices, over_capacity=over_capacity, here=here,
                            positions=service.waitlist_positions(event), status=status, ticket_type=tt, q=q or "",
                            statuses=STATUSES, action=ActionForm(), lottery_form=LotteryForm(),
                            draws=service.draws_for(event), left=events_service.capacity_left(event))
@@ -503,22 +516,27 @@ def export_xlsx(slug: str):
                                 f"{event.slug}-registrations.xlsx")
 
 
+def _detail_page(reg: Registration, note_form: NoteForm | None = None):
+    taken = service.seats_taken(reg.ticket_type_id)
+    over_capacity = _over_capacity_note(reg, taken) if service.promotion_goes_over_capacity(reg, taken) else None
+    return render_template("registration/manage_detail.html", reg=reg, event=reg.event,
+                           note_form=NoteForm(formdata=None) if note_form is None else note_form, action=ActionForm(),
+                           position=service.waitlist_position(reg), questions=service.questions_of(reg.event),
+                           cancel_notices=page_messages(service.cancel_notices(reg)), over_capacity=over_capacity)
+
+
 @bp.route("/manage/registrations/<int:reg_id>")
 @login_required
 def manage_detail(reg_id: int):
-    reg = service.get_for_organizer(reg_id, current_user)
-    return render_template("registration/manage_detail.html", reg=reg, event=reg.event, note_form=NoteForm(),
-                           action=ActionForm(), position=service.waitlist_position(reg),
-                           questions=service.questions_of(reg.event),
-                           cancel_notices=page_messages(service.cancel_notices(reg)))
+    return _detail_page(service.get_for_organizer(reg_id, current_user))
 
 
 @bp.route("/manage/registrations/<int:reg_id>/<action>", methods=["POST"])
 @login_required
 def manage_action(reg_id: int, action: str):
     reg = service.get_for_organizer(reg_id, current_user)
-    back = request.form.get("back") or ""
-    target = back if back.startswith("/manage/") and not back.startswith("//") else url_for(
+    back = request.form.get("back") or ""  # a page of this site's organizer pages (the list with its filters)
+    target = back if back.startswith(request.script_root + "/manage/") and not back.startswith("//") else url_for(
         "registration.manage_list", slug=reg.event.slug)
     now = now_utc()
     form = NoteForm()

@@ -16,7 +16,7 @@ from eventsvc.events import service as events
 from eventsvc.extensions import db
 from eventsvc.registration import service
 from eventsvc.registration.models import Registration
-from tests.integration.page_support import error_summary
+from tests.integration.page_support import error_summary, page_forms
 
 FORM = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "prefecture": "47",
         "organization_code": "472018", "organization_name": "", "department": "デジタル推進課", "ticket_type": "venue",
@@ -698,3 +698,89 @@ def test_delivery_pages_say_when_a_failed_send_is_tried_again(manager, make, eve
     assert f"次の再試行: {when}" in manager.get(f"/manage/events/{event.slug}/deliveries").get_data(as_text=True)
     page = manager.get(f"/manage/events/{event.slug}/deliveries/{d.id}").get_data(as_text=True)
     assert f"次の再試行: {when}" in page and "送信予定" not in page
+
+
+def _form(page: str, action: str) -> dict:
+    (form,) = [f for f in page_forms(page) if f["action"] == action]
+    return form
+
+
+def test_a_full_type_offers_confirming_over_capacity_on_the_registration_page(manager, make, event):
+    make.registration(event)  # the one seat of 会場参加
+    waiting = make.registration(event)
+    assert waiting.status == "waitlisted"
+    url = f"/manage/registrations/{waiting.id}"
+    promote = f"{url}/promote"
+    page = manager.get(url).get_data(as_text=True)
+    note = "「会場参加」は満席です（定員1人・確保済み1席）。"
+    assert f'<p class="notice notice-warning" id="over-capacity-note"><span class="notice-label">注意:</span> {note}</p>' \
+        in page
+    form = _form(page, promote)
+    assert form["buttons"] == [(None, "")] and form["fields"]["over_capacity"] == ["1"]
+    assert '<button type="submit" class="button button-secondary" aria-describedby="over-capacity-note">定員超過で確定' \
+        in page
+    assert ">参加確定にする</button>" not in page  # it could only be refused
+    # what the refusal asks for is on the page, and does it
+    r = manager.post(promote, data=form["fields"])
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, waiting.id).status == "confirmed"
+    assert "参加確定にしました。" in manager.get(r.headers["Location"]).get_data(as_text=True)
+    # in English
+    manager.set_cookie("lang", "en")
+    page = manager.get(f"/manage/registrations/{make.registration(event).id}").get_data(as_text=True)
+    assert '"会場参加" is full (capacity 1, 2 seats taken).' in html_lib.unescape(page)
+    assert "Confirm over capacity</button>" in page
+
+
+def test_an_offered_person_holds_a_seat_and_is_confirmed_without_going_over(manager, make, organizer):
+    e = make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場", 1)])
+    service.update_settings(e, organizer, e.created_at, promotion_mode="offer", offer_hours=48, questions=[],
+                            lottery_at=None, privacy_purpose="")
+    a, b = make.registration(e), make.registration(e)
+    service.cancel(a, a, now_utc())
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Registration, b.id).status == "offered"
+    page = manager.get(f"/manage/registrations/{b.id}").get_data(as_text=True)
+    assert ">参加確定にする</button>" in page and "定員超過で確定" not in page and "over-capacity-note" not in page
+    page = manager.get(f"/manage/events/{e.slug}/registrations").get_data(as_text=True)
+    assert ">参加確定にする</button>" in page and "定員超過で確定" not in page
+
+
+def test_the_list_offers_confirming_over_capacity_and_keeps_its_filters(manager, make, event):
+    make.registration(event)
+    waiting = make.registration(event, name="待機 一郎", name_kana="タイキ イチロウ")
+    other = make.registration(event, name="待機 二郎", name_kana="タイキ ジロウ")
+    base = f"/manage/events/{event.slug}/registrations"
+    shown = base + "?status=waitlisted&q=%E5%BE%85%E6%A9%9F"  # ?status=waitlisted&q=待機
+    page = manager.get(shown).get_data(as_text=True)
+    promote = f"/manage/registrations/{waiting.id}/promote"
+    form = _form(page, promote)
+    assert form["fields"]["over_capacity"] == ["1"]
+    assert f'aria-describedby="over-capacity-note-{waiting.id}">定員超過で確定</button>' in page
+    assert (f'<p class="row-notice" id="over-capacity-note-{waiting.id}"><span class="notice-label">注意:</span> '
+            "「会場参加」は満席です（定員1人・確保済み1席）。</p>") in page
+    # without the box (what the button said before): refused, and back to the list as it was shown
+    r = manager.post(promote, data={"back": form["fields"]["back"][0]})
+    assert r.status_code == 302 and r.headers["Location"] == shown
+    page = manager.get(r.headers["Location"]).get_data(as_text=True)
+    assert "空席がありません" in page and "定員超過で確定" in page and "待機 二郎" in page
+    # the button as shown: confirmed over capacity, back to the same filtered list
+    r = manager.post(promote, data=form["fields"])
+    assert r.status_code == 302 and r.headers["Location"] == shown
+    db.session.expire_all()
+    assert db.session.get(Registration, waiting.id).status == "confirmed"
+    page = manager.get(r.headers["Location"]).get_data(as_text=True)
+    assert "参加確定にしました。" in page and "待機 一郎" not in page and "待機 二郎" in page
+    assert "「会場参加」は満席です（定員1人・確保済み2席）。" in page
+    # the other actions of the list come back to it too
+    cancel = _form(page, f"/manage/registrations/{other.id}/cancel")
+    r = manager.post(cancel["action"], data=cancel["fields"])
+    assert r.status_code == 302 and r.headers["Location"] == shown
+    # somewhere else than this site's organizer pages: the list
+    for back in ("//evil.example/manage/", "https://evil.example/manage/", "/my/x"):
+        pending = make.registration(event, status="pending_review")
+        r = manager.post(f"/manage/registrations/{pending.id}/approve", data={"back": back})
+        assert r.headers["Location"] == base, back
+
