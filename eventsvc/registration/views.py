@@ -365,17 +365,21 @@ def attendee_edit(token: str):
     reg = _attendee(token)
     event = reg.event
     questions = service.questions_of(event)
-    form = add_question_fields(EditForm, questions)(prefix="d")
-    type_form = TicketTypeForm(prefix="t")
+    # two forms on one page: the one sent reads the request, the other shows what is saved
+    type_sent = request.method == "POST" and "t-submit" in request.form
+    details_sent = request.method == "POST" and not type_sent
+    form = add_question_fields(EditForm, questions)(prefix="d", **({} if details_sent else {"formdata": None}))
+    type_form = TicketTypeForm(prefix="t", **({} if type_sent else {"formdata": None}))
     type_form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
-    if request.method == "GET":
+    if not details_sent:
         _fill_from(form, reg, questions)
+    if not type_sent:
         type_form.ticket_type.data = reg.ticket_type.code
     _fill_org_choices(form)
     context = dict(reg=reg, event=event, token=token, type_form=type_form, questions=questions)
     if request.method == "POST" and reg.status in ("cancelled", "rejected"):
         abort(409)
-    if request.method == "POST" and type_form.submit.data:
+    if type_sent:
         if not type_form.validate():
             abort(400)
         try:

@@ -784,3 +784,45 @@ def test_the_list_offers_confirming_over_capacity_and_keeps_its_filters(manager,
         r = manager.post(f"/manage/registrations/{pending.id}/approve", data={"back": back})
         assert r.headers["Location"] == base, back
 
+
+def test_a_refused_type_change_keeps_the_saved_details_on_the_edit_page(client, make, organizer, event):
+    service.update_settings(event, organizer, event.created_at, promotion_mode="auto", offer_hours=48, questions=[
+        service.Question("topic", "single", "関心のあるテーマ", ["窓口BPR", "ウェブサイト"], True),
+        service.Question("tools", "multiple", "使っているツール", ["Slack", "kintone"], False)],
+        lottery_at=None, privacy_purpose="")
+    db.session.commit()
+    make.registration(event, answers={"topic": "窓口BPR"})  # 会場参加 is full
+    reg = make.registration(event, ticket_type="online", name="知念 花子", name_kana="チネン ハナコ",
+                            organization_code="472085", department="情報政策課", consent_listing=True,
+                            consent_slack_mention=False, answers={"topic": "ウェブサイト", "tools": ["kintone"]})
+    url = attendee_url(reg) + "/edit"
+    page = client.get(url).get_data(as_text=True)
+    saved = page_forms(page)[-2]  # the details form, as the page first shows it (the type form is the last)
+    assert saved["action"] == url and "d-name" in saved["fields"]
+    r = client.post(url, data={"t-ticket_type": "venue", "t-submit": "参加区分を変更"})
+    assert r.status_code == 409
+    page = r.get_data(as_text=True)
+    assert "「会場参加」は満席です。" in page
+    details, change = [f for f in page_forms(page) if f["action"] == url]
+    assert details["fields"] == saved["fields"]
+    assert details["fields"]["d-name"] == ["知念 花子"] and details["fields"]["d-department"] == ["情報政策課"]
+    assert details["fields"]["d-organization_code"] == ["472085"] and details["fields"]["d-prefecture"] == ["47"]
+    assert details["fields"]["d-consent_listing"] == ["y"] and "d-consent_slack_mention" not in details["fields"]
+    assert details["fields"]["d-q_topic"] == ["ウェブサイト"] and details["fields"]["d-q_tools"] == ["kintone"]
+    assert change["fields"]["t-ticket_type"] == ["venue"]  # what was asked for, with why not
+    assert "現在の参加区分: オンライン参加" in page
+    assert error_summary(page) == [("#t-ticket_type", "参加区分: 「会場参加」は満席です。")]
+    # saving the details as shown changes nothing else (the consents stay as they were)
+    r = client.post(url, data={**details["fields"], "d-department": "DX推進課", "d-submit": "変更を保存"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    db.session.expire_all()
+    row = db.session.get(Registration, reg.id)
+    assert (row.department, row.consent_listing, row.consent_slack_mention) == ("DX推進課", True, False)
+    assert row.answers == {"topic": "ウェブサイト", "tools": ["kintone"]} and row.ticket_type.code == "online"
+    # a refused details form keeps what was typed, and the type form shows the saved type
+    r = client.post(url, data={**details["fields"], "d-name": "", "d-department": "総務課", "d-submit": "変更を保存"})
+    assert r.status_code == 422
+    details, change = [f for f in page_forms(r.get_data(as_text=True)) if f["action"] == url]
+    assert details["fields"]["d-name"] == [""] and details["fields"]["d-department"] == ["総務課"]
+    assert change["fields"]["t-ticket_type"] == ["online"]
+
