@@ -545,9 +545,8 @@ def manage_action(reg_id: int, action: str):
     now = now_utc()
     form = NoteForm()
     if not form.validate_on_submit():
-        if form.message.errors:
-            flash(form.message.errors[0], "error")
-            return redirect(url_for("registration.manage_detail", reg_id=reg_id))
+        if form.message.errors:  # the message to the applicant: back to its page, with what was typed
+            return _detail_page(reg, form), 422
         abort(400)
     note = form.message.data or ""
     try:
@@ -572,6 +571,9 @@ def manage_action(reg_id: int, action: str):
         flash(message, "success")
     except DomainError as err:
         db.session.rollback()
+        if "message" in err.fields:  # e.g. control characters in the message: said at the field, kept
+            apply_errors(form, {"message": err.fields["message"]})
+            return _detail_page(service.get_for_organizer(reg_id, current_user), form), 422
         flash(page_message(err.message), "error")
     return redirect(target)
 

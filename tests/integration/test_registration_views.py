@@ -826,3 +826,29 @@ def test_a_refused_type_change_keeps_the_saved_details_on_the_edit_page(client, 
     assert details["fields"]["d-name"] == [""] and details["fields"]["d-department"] == ["総務課"]
     assert change["fields"]["t-ticket_type"] == ["online"]
 
+
+@pytest.mark.parametrize(("message", "error"), [
+    ("ご参加ください\u202eよろしく", "制御文字は使用できません。"),
+    ("ご参加ください\x01よろしく", "制御文字は使用できません。"),
+    ("あ" * 1001, "1000文字以内で入力してください。"),
+])
+@pytest.mark.parametrize("button", [{"approve": "承認する"}, {"reject": "お断りする"}])
+def test_a_refused_review_message_stays_on_the_registration_page_as_typed(manager, make, event, message, error,
+                                                                         button):
+    pending = make.registration(event, status="pending_review", name="外部 さん")
+    url = f"/manage/registrations/{pending.id}"
+    r = manager.post(f"{url}/review", data={"message": message, **button})
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "<h1>外部 さん" in page
+    form = _form(page, f"{url}/review")
+    assert form["fields"]["message"] == [message]
+    assert error_summary(page) == [("#message", f"申込者へのメッセージ（任意）: {error}")]
+    assert f'<p class="error-message" id="message-error"><span class="visually-hidden">エラー: </span>{error}</p>' \
+        in page
+    assert 'aria-invalid="true"' in page
+    db.session.expire_all()
+    assert db.session.get(Registration, pending.id).status == "pending_review"
+    # put right, it goes through
+    r = manager.post(f"{url}/review", data={"message": "ようこそ", **button})
+    assert r.status_code == 302
