@@ -259,11 +259,34 @@ def validation_fields(err: ValidationError, root: str = "", data: Any = UNKNOWN)
 # ---------------------------------------------------------------- auth
 AuthResolver = Callable[[str], Any]
 AUTH_SCHEMES: dict[str, AuthResolver] = {}
+#: schemes whose resolver also loads the event of the call's ``<slug>`` (``event_slug=``)
+EVENT_AWARE_SCHEMES: set[str] = set()
 
 
-def register_auth(name: str, resolver: AuthResolver) -> None:
-    """``resolver(token) -> principal | None`` for bearer tokens of one kind."""
+def register_auth(name: str, resolver: AuthResolver, *, event_aware: bool = False) -> None:
+    """``resolver(token) -> principal | None`` for bearer tokens of one kind. ``event_aware``:
+    for an operation declared with ``event_with_principal=True`` it is called as
+    ``resolver(token, event_slug=…)`` and should load, with the principal, the event of that
+    slug it may act on (:func:`principal_event`): one query instead of two on hot paths."""
     AUTH_SCHEMES[name] = resolver
+    if event_aware:
+        EVENT_AWARE_SCHEMES.add(name)
+    else:
+        EVENT_AWARE_SCHEMES.discard(name)
+
+
+def set_principal_event(slug: str, event: Any) -> None:
+    """An event-aware resolver's answer: the event of ``slug`` the principal may act on (or None)."""
+    g.api_principal_event = (slug, event)
+
+
+def principal_event(slug: str) -> tuple[bool, Any]:
+    """``(True, event or None)`` when the principal's resolver already looked ``slug`` up
+    (None: no such event, or not one the principal may act on); ``(False, None)`` otherwise."""
+    found = g.get("api_principal_event")
+    if found is None or found[0] != slug:
+        return False, None
+    return True, found[1]
 
 
 def bearer_token() -> str | None:
@@ -281,7 +304,7 @@ class Unauthorized(DomainError):
         super().__init__("unauthorized", "有効なトークンを Authorization: Bearer で指定してください。")
 
 
-def authenticate(schemes: Iterable[str], optional: bool) -> Any:
+def authenticate(schemes: Iterable[str], optional: bool, event_slug: str | None = None) -> Any:
     token = bearer_token()
     if token is None or len(token) > 512:
         if optional:
@@ -289,7 +312,12 @@ def authenticate(schemes: Iterable[str], optional: bool) -> Any:
         raise Unauthorized()
     for name in schemes:
         resolver = AUTH_SCHEMES.get(name)
-        principal = resolver(token) if resolver else None
+        if resolver is None:
+            principal = None
+        elif event_slug is not None and name in EVENT_AWARE_SCHEMES:
+            principal = resolver(token, event_slug=event_slug)
+        else:
+            principal = resolver(token)
         if principal is not None:
             return principal
     raise Unauthorized()
@@ -402,18 +430,22 @@ def operation(
     errors: Iterable[int] = (),
     body_root: str = "",
     before_body: Callable[..., None] | None = None,
+    event_with_principal: bool = False,
 ):
     """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models. ``body_root`` names
     a body that is a list in its error keys, as the service names it (``agenda.0.title``).
     ``before_body(**url_args)`` runs after authentication and before the body is read: a refusal
-    that makes the body irrelevant (a survey not open yet) answers instead of its field errors."""
+    that makes the body irrelevant (a survey not open yet) answers instead of its field errors.
+    ``event_with_principal``: event-aware auth schemes load the event of the rule's ``<slug>`` with the
+    caller (see :func:`register_auth`); the view finds it with :func:`principal_event`."""
 
     def decorate(fn):
         endpoint = f"{fn.__module__.rsplit('.', 2)[-2]}_{fn.__name__}"
 
         @functools.wraps(fn)
         def view(**kwargs):
-            g.api_principal = authenticate(auth_tuple, auth_optional) if auth_tuple else None
+            g.api_principal = authenticate(auth_tuple, auth_optional, kwargs.get("slug") if event_with_principal
+                                           else None) if auth_tuple else None
             if before_body is not None:
                 before_body(**kwargs)
             if body is not None:

@@ -22,7 +22,17 @@ from ..core.clock import now_utc
 from ..errors import NotFound
 from ..events.models import Event, event_organizers
 from ..extensions import db
-from ..jsonapi import Input, Instant, Output, Text, api, operation, principal, register_auth
+from ..jsonapi import (
+    Input,
+    Instant,
+    Output,
+    Text,
+    api,
+    operation,
+    principal,
+    principal_event,
+    register_auth,
+)
 from ..web import external_url
 from . import present, service
 from .models import REFUSALS, StaffLink
@@ -79,9 +89,10 @@ def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
         if event is None or event.slug != slug:
             raise NotFound("event_not_found", "イベントが見つかりません。")
         return event, service.Actor.staff(who)
-    if who.is_admin:
+    known, event = principal_event(slug)  # loaded with the caller's token (event_with_principal)
+    if not known and who.is_admin:
         event = db.session.scalars(_EVENT, {"slug": slug}).first()
-    else:  # one query: the event, if this organizer is one of its organizers
+    elif not known:  # one query: the event, if this organizer is one of its organizers
         event = db.session.scalars(_ORGANIZERS_EVENT, {"slug": slug, "oid": who.id}).first()
     if event is None:
         raise NotFound("event_not_found", "イベントが見つかりません。")
@@ -251,7 +262,7 @@ def undo(event: Event, actor: service.Actor, registration_id: int, now: datetime
 
 # ------------------------------------------------------------------ check-in
 @operation("/events/<slug>/checkins", "POST", summary="Check a ticket in", tags=["checkin"], body=CheckinIn,
-           response=CheckinOut, auth=DESK, errors=[401, 404, 415, 422])
+           response=CheckinOut, auth=DESK, event_with_principal=True, errors=[401, 404, 415, 422])
 def post_checkin(slug: str, body: CheckinIn):
     """Answers 200 with a stable ``result`` whatever was scanned: ``checked_in``, ``already_checked_in``,
     ``unknown_code``, ``not_admitted`` (with ``reason``) or ``wrong_event``. The same ``nonce`` sent again for
@@ -262,7 +273,7 @@ def post_checkin(slug: str, body: CheckinIn):
 
 
 @operation("/events/<slug>/checkins/<int:registration_id>", "DELETE", summary="Undo a check-in",
-           tags=["checkin"], response=CheckinOut, auth=DESK, errors=[401, 404, 409])
+           tags=["checkin"], response=CheckinOut, auth=DESK, event_with_principal=True, errors=[401, 404, 409])
 def delete_checkin(slug: str, registration_id: int):
     """409 ``not_checked_in`` when the person is not checked in."""
     event, actor = desk_event(slug, principal())
@@ -270,7 +281,7 @@ def delete_checkin(slug: str, registration_id: int):
 
 
 @operation("/events/<slug>/checkins/sync", "POST", summary="Upload scans queued offline", tags=["checkin"],
-           body=SyncIn, response=SyncOut, auth=DESK, errors=[401, 404, 415, 422])
+           body=SyncIn, response=SyncOut, auth=DESK, event_with_principal=True, errors=[401, 404, 415, 422])
 def post_sync(slug: str, body: SyncIn):
     """Each scan keeps its own ``scanned_at`` and ``nonce`` (the same rule as a single check-in: the same nonce
     for the same ticket is the same scan): a batch sent twice counts once, and a ticket
@@ -282,7 +293,7 @@ def post_sync(slug: str, body: SyncIn):
 
 
 @operation("/events/<slug>/checkins/snapshot", "GET", summary="Tickets for offline judging", tags=["checkin"],
-           response=SnapshotOut, auth=DESK, errors=[401, 404])
+           response=SnapshotOut, auth=DESK, event_with_principal=True, errors=[401, 404])
 def get_snapshot(slug: str):
     """One entry per ticket: SHA-256 of the code (``h``), name, reading, organisation, participation type,
     status and current check-in. Never the codes themselves."""
@@ -291,14 +302,14 @@ def get_snapshot(slug: str):
 
 
 @operation("/events/<slug>/checkins/counters", "GET", summary="Checked in / expected per participation type",
-           tags=["checkin"], response=CountersOut, auth=DESK, errors=[401, 404])
+           tags=["checkin"], response=CountersOut, auth=DESK, event_with_principal=True, errors=[401, 404])
 def get_counters(slug: str):
     event, _actor = desk_event(slug, principal())
     return present.counters_out(service.counters(event))
 
 
 @operation("/events/<slug>/checkins/search", "GET", summary="Find attendees by name or reading",
-           tags=["checkin"], query=SearchQuery, response=list[AttendeeOut], auth=DESK, errors=[401, 404, 422])
+           tags=["checkin"], query=SearchQuery, response=list[AttendeeOut], auth=DESK, event_with_principal=True, errors=[401, 404, 422])
 def get_search(slug: str, query: SearchQuery):
     """Kanji or kana; hiragana, katakana and half-width kana match alike."""
     event, _actor = desk_event(slug, principal())

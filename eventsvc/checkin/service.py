@@ -973,7 +973,9 @@ def resolve_staff_token(token: str, now: datetime) -> StaffLink | None:
     if not isinstance(token, str) or not token.startswith(STAFF_TOKEN_PREFIX) or len(token) > 100:
         return None
     digest = hash_token(token)
-    link = db.session.scalar(select(StaffLink).where(StaffLink.token_hash == digest))
+    # with its event: the desk call's event lookup then finds it in the session (no query)
+    link = db.session.scalar(select(StaffLink).where(StaffLink.token_hash == digest)
+                             .options(joinedload(StaffLink.event, innerjoin=True)))
     if link is None or not hmac.compare_digest(link.token_hash, digest) or not link.is_active(now):
         return None
     return link

@@ -481,23 +481,45 @@ def test_absurd_ids_in_urls_are_404_not_500(api, event, token, rid):
 
 
 @pytest.mark.parametrize("app", ["postgres"], indirect=True)  # round trips: SQLite runs in the process
-def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, make, event, token):
-    """The desk's hot path: the scan's writes and the COMMIT go together, and nothing is sent
-    after them to build the answer."""
-    code = make.registration(event, email="taro@city.naha.lg.jp").ticket_code
+@pytest.mark.parametrize("who", ["organizer", "staff"])
+def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, make, event, token, staff_token, who):
+    """The desk's hot path, three round trips: the caller's token with the event (and the
+    transaction's BEGIN) in one query, the ticket under its lock, then the scan's writes with the
+    COMMIT — and nothing is sent after them to build the answer."""
+    bearer = token if who == "organizer" else staff_token
     path = f"/events/{event.slug}/checkins"
-    api("post", path, token, json={"code": "T1-UNKNOWN"})  # the token's first use notes it (once an hour)
+    api("post", path, bearer, json={"code": "T1-UNKNOWN"})  # the token's first use notes it (once a minute)
+    code = make.registration(event, email="taro@city.naha.lg.jp").ticket_code
     for expected in ("checked_in", "already_checked_in"):
         answer: dict = {}
 
         def scan(answer=answer):
-            r = api("post", path, token, json={"code": code, "nonce": make_code()})
+            r = api("post", path, bearer, json={"code": code, "nonce": make_code()})
             answer.update(r.json)
             return r
 
         trips = round_trips_of(scan)
         assert answer["result"] == expected
-        assert len(trips) <= 4, trips
-        assert trips[0][0] == "BEGIN" and len(trips[0]) == 2, trips  # BEGIN goes with the token's query
+        assert len(trips) == 3, trips
+        assert trips[0][0] == "BEGIN" and len(trips[0]) == 2 and "events" in trips[0][1], trips  # token + event
         assert trips[-1][-1] == "COMMIT" and len(trips[-1]) >= 2, trips  # the writes, then COMMIT
         assert sum("FOR UPDATE" in s for trip in trips for s in trip) <= 1, trips
+
+
+def test_the_desk_finds_only_events_its_caller_runs(api, make, event, token, staff_token):
+    """The event comes with the caller's token: another organizer's event, an unknown slug and
+    another event for a staff link are 404, an admin reaches any event."""
+    from eventsvc.auth import service as auth
+
+    other = make.event(make.organizer())
+    body = {"code": "T1-UNKNOWN"}
+    for bearer in (token, staff_token):
+        assert api("post", f"/events/{other.slug}/checkins", bearer, json=body).status_code == 404
+        assert api("post", "/events/no-such-event/checkins", bearer, json=body).status_code == 404
+        assert api("get", f"/events/{other.slug}/checkins/counters", bearer).status_code == 404
+        assert api("post", f"/events/{event.slug}/checkins", bearer, json=body).json["result"] == "unknown_code"
+    admin = make.organizer(admin=True)
+    admin_token = auth.create_token(admin, "desk")
+    db.session.commit()
+    assert api("post", f"/events/{other.slug}/checkins", admin_token, json=body).json["result"] == "unknown_code"
+    assert api("post", "/events/no-such-event/checkins", admin_token, json=body).status_code == 404
