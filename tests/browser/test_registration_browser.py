@@ -6,12 +6,13 @@ import io
 from types import SimpleNamespace
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from eventsvc.extensions import db
 from eventsvc.registration.models import Registration
 from tests import factories as make
-from tests.browser_fixtures import assert_accessible, login_in_browser
+from tests.browser_fixtures import MODE_IDS, MODES, assert_accessible, login_in_browser, page_in
 
 pytestmark = pytest.mark.browser
 
@@ -206,3 +207,60 @@ def test_held_delivery_and_waitlisted_attendee_pages_are_accessible(page):
     assert "自動で送信" in page.locator("#state-help").inner_text()
     assert page.get_by_role("button", name="再送する").count() == 0
     assert_accessible(page)
+
+
+OVER = {
+    "ja": {"over": "定員超過で確定", "confirm": "参加確定にする", "warning": "注意:", "waitlisted": "キャンセル待ち",
+           "full": "「会場参加」は満席です（定員1人・確保済み{taken}席）。", "done": "参加確定にしました。",
+           "filter": "絞り込む", "none": "該当する申込みはありません。"},
+    "en": {"over": "Confirm over capacity", "confirm": "Confirm", "warning": "Warning:", "waitlisted": "Waitlisted",
+           "full": '"会場参加" is full (capacity 1, {taken} seats taken).', "done": "Confirmed.",
+           "filter": "Filter", "none": "No matching registrations."},
+}
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_confirming_over_capacity_from_the_registration_page_and_the_filtered_list(browser, live_server,
+                                                                                 javascript, lang):
+    """A full participation type: 定員超過で確定 instead of a 参加確定にする that could only be refused,
+    described by the note of the seats; the list keeps its filter after the action."""
+    from eventsvc.events import service as events
+
+    text = OVER[lang]
+    organizer = make.organizer()
+    event = make.event(organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1),
+                                                events.TicketTypeData("online", "オンライン参加", 10)])
+    make.registration(event)
+    first, second = make.registration(event), make.registration(event)
+    slug, first_id, second_id, who = event.slug, first.id, second.id, SimpleNamespace(email=organizer.email)
+    settle()
+    page = page_in(browser, live_server, javascript=javascript, lang=lang, organizer=who)
+    try:
+        # the registration page
+        page.goto(f"{live_server}/manage/registrations/{first_id}")
+        assert page.get_by_role("button", name=text["confirm"], exact=True).count() == 0
+        button = page.get_by_role("button", name=text["over"], exact=True)
+        expect(button).to_have_accessible_description(f"{text['warning']} {text['full'].format(taken=1)}")
+        assert_accessible(page)
+        button.click()
+        page.wait_for_url("**/registrations")
+        assert text["done"] in page.locator(".flashes").inner_text()
+        # the list, filtered to the waitlist: the row says the same, and the filter stays after the action
+        page.locator("#status").select_option("waitlisted")
+        page.get_by_role("button", name=text["filter"], exact=True).click()
+        page.wait_for_url("**status=waitlisted**")
+        row = page.locator(f"#reg-{second_id}")
+        button = row.get_by_role("button", name=text["over"], exact=True)
+        expect(button).to_have_accessible_description(f"{text['warning']} {text['full'].format(taken=2)}")
+        assert row.get_by_role("button", name=text["confirm"], exact=True).count() == 0
+        assert_accessible(page)
+        button.click()
+        page.wait_for_url(f"{live_server}/manage/events/{slug}/registrations?status=waitlisted")  # the filter, kept
+        assert text["done"] in page.locator(".flashes").inner_text()
+        assert page.locator("#status").input_value() == "waitlisted"
+        assert text["none"] in page.locator("main").inner_text()  # nobody waits any more
+        assert_accessible(page)
+        assert page.requests.external() == []
+    finally:
+        page.context.close()
+    assert [r.status for r in saved_registrations()] == ["confirmed"] * 3
