@@ -12,7 +12,7 @@ from ..errors import DomainError, page_message
 from ..events import service as events_service
 from ..events.forms import ActionForm
 from ..extensions import db
-from . import renderers, service
+from . import kinds, renderers, service
 from .models import STATES
 from .senders import sender_for
 
@@ -33,6 +33,9 @@ SHOWN_STATES = (*STATES, service.WITHDRAWN)
 @bp.app_template_global()
 def delivery_state_label(state: str) -> str:
     return _(STATE_LABELS.get(state, state))
+
+
+bp.add_app_template_global(kinds.kind_label, "delivery_kind_label")
 
 
 @bp.app_template_global()
