@@ -214,7 +214,7 @@ OVER = {
            "full": "「会場参加」は満席です（定員1人・確保済み{taken}席）。", "done": "参加確定にしました。",
            "filter": "絞り込む", "none": "該当する申込みはありません。"},
     "en": {"over": "Confirm over capacity", "confirm": "Confirm", "warning": "Warning:", "waitlisted": "Waitlisted",
-           "full": '"会場参加" is full (capacity 1, {taken} seats taken).', "done": "Confirmed.",
+           "full": '"会場参加" is full (capacity 1, seats taken: {taken}).', "done": "Confirmed.",
            "filter": "Filter", "none": "No matching registrations."},
 }
 

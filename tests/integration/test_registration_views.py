@@ -729,7 +729,7 @@ def test_a_full_type_offers_confirming_over_capacity_on_the_registration_page(ma
     # in English
     manager.set_cookie("lang", "en")
     page = manager.get(f"/manage/registrations/{make.registration(event).id}").get_data(as_text=True)
-    assert '"会場参加" is full (capacity 1, 2 seats taken).' in html_lib.unescape(page)
+    assert '"会場参加" is full (capacity 1, seats taken: 2).' in html_lib.unescape(page)
     assert "Confirm over capacity</button>" in page
 
 
