@@ -186,9 +186,12 @@ def _walk_in_form(event: Event, form: WalkInForm | None = None) -> WalkInForm:
 
 
 def _render_desk(event: Event, actor: service.Actor, *, result: present.CheckinOut | None = None,
-                 query: str = "", hits=None, walk_in: WalkInForm | None = None, status: int = 200):
+                 query: str = "", hits=None, walk_in: WalkInForm | None = None, status: int = 200,
+                 scan_error: str | None = None):
     counters = service.counters(event)
     scan_form = ScanForm(formdata=None, nonce=uuid.uuid4().hex)
+    if scan_error:
+        scan_form.code.errors = [scan_error]
     html = render_template(
         "checkin/desk.html", event=event, actor=actor, result=result, query=query, hits=hits,
         counters=counters, form=scan_form, walk_in=_walk_in_form(event, walk_in), action=ActionForm(),
@@ -214,6 +217,8 @@ def desk_scan(slug: str):
     form = ScanForm()
     if not form.validate_on_submit():
         abort(400)
+    if not (form.code.data or "").strip():  # Enter on an empty field: nothing was scanned
+        return _render_desk(event, actor, scan_error=_("チケットのコードを読み取るか、入力してください。"), status=422)
     body = desk_api.CheckinIn(code=form.code.data or "", nonce=_clean_nonce(form.nonce.data), method="scanner")
     return _render_desk(event, actor, result=desk_api.scan(event, actor, body, now_utc()))
 

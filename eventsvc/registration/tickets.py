@@ -10,8 +10,8 @@ Layout (version 1)::
 - 28 symbols from a 30-character alphabet without look-alikes (no 0/O, 1/I/L, U):
   ``23456789ABCDEFGHJKMNPQRSTVWXYZ`` → about 137 bits from :mod:`secrets` (a CSPRNG),
   shown in groups of four for reading aloud.
-- Parsing is forgiving (spaces, hyphens, lower case, full-width characters) and never
-  raises: garbage gives ``None``.
+- Parsing is forgiving (spaces, hyphens, lower case, full-width characters, the version mark
+  left out when typing) and never raises: garbage gives ``None``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def normalize_code(raw: str) -> str | None:
         return None
     text = unicodedata.normalize("NFKC", raw).upper()
     compact = "".join(ch for ch in text if ch.isalnum())
+    if len(compact) == _SYMBOLS and all(ch in ALPHABET for ch in compact):
+        return format_code(VERSION + compact)  # typed without its version mark (T1-)
     if not compact.startswith(VERSION):
         return None
     body = compact[2:]

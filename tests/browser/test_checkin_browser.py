@@ -477,3 +477,32 @@ def test_paper_and_management_pages_pass_axe(page):
     assert len(page.locator(".attendance-code").inner_text().replace(" ", "")) == 6
     assert_accessible(page)
     assert page.requests.external() == []
+
+
+def test_long_names_stay_inside_their_printed_name_tag(page):
+    """Names may be 100 characters and organisations 200: the type shrinks, nothing spills over
+    the tag's edge or over the next line (printed, A4)."""
+    organizer = make.organizer()
+    event = make.event(organizer)
+    names = ["山田 太郎", "寿限無寿限無五劫の擦り切れ海砂利水魚", "𠮷" * 40, "長" * 100]
+    for i, name in enumerate(names):
+        make.registration(event, name=name, name_kana="ジュゲム" * (2 + 6 * i), email=f"tag{i}@city.naha.lg.jp",
+                          organization_code=None, organization_name=("那覇市総務部デジタル推進課" * (1 + 4 * i))[:200])
+    db.session.commit()
+    login_in_browser(page, organizer)
+    page.emulate_media(media="print")
+    page.goto(f"{page.base}/manage/events/{event.slug}/name-tags?qr=1")
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.nametag')].map(tag => {
+        const box = e => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+        return {tag: box(tag), parts: [...tag.querySelectorAll('p')].map(box)};
+    })""")
+    assert len(boxes) == len(names)
+    for found in boxes:
+        tag, parts = found["tag"], found["parts"]
+        for part in parts:
+            assert tag["top"] - 0.5 <= part["top"] and part["bottom"] <= tag["bottom"] + 0.5, found
+            assert tag["left"] - 0.5 <= part["left"] and part["right"] <= tag["right"] + 0.5, found
+        for upper, lower in zip(parts, parts[1:], strict=False):
+            assert upper["bottom"] <= lower["top"] + 0.5, found
+    page.emulate_media(media="screen")  # the page's heading is not printed
+    assert_accessible(page)

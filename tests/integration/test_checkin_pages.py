@@ -212,6 +212,20 @@ def test_the_desk_says_when_today_is_not_a_day_of_the_event(client, login, make,
     assert "Today is not a day of this event" in text_of(client.get(desk_url(event)))
 
 
+def test_enter_on_an_empty_code_field_asks_for_a_code_and_logs_nothing(client, login, make, organizer, event):
+    from eventsvc.checkin.models import CheckinLog
+
+    login(organizer)
+    reg = make.registration(event)
+    r = client.post(desk_url(event), data={"code": "  "})
+    assert r.status_code == 422 and "チケットのコードを読み取るか、入力してください。" in text_of(r)
+    assert 'aria-invalid="true"' in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == 0
+    # typed without its version mark (T1-), as people copy the groups from their ticket
+    r = client.post(desk_url(event), data={"code": reg.ticket_code[3:].replace("-", " ")})
+    assert "受付しました" in text_of(r) or "checked_in" in r.get_data(as_text=True)
+
+
 def test_walk_in_form(client, login, make, organizer, event):
     login(organizer)
     r = client.post(f"/events/{event.slug}/checkin/walk-in", data={

@@ -14,7 +14,7 @@ from eventsvc.outbox.models import Delivery
 from eventsvc.registration import service
 from eventsvc.registration.models import Registration
 
-from .trace_support import round_trips_of
+from .trace_support import round_trips_of, without_ping
 
 BODY = {"name": "比嘉 太郎", "name_kana": "ひが たろう", "email": "taro@city.naha.lg.jp", "organization_code": "472018",
         "department": "デジタル推進課", "ticket_type": "venue"}
@@ -76,9 +76,9 @@ def test_a_registration_costs_few_statements_and_nothing_after_the_commit(api, e
     with_settings = {**BODY, "email": "hanako@city.naha.lg.jp"}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         for body in (BODY, with_settings):
-            trips = round_trips_of(lambda body=body: api("post", path, json=body))
+            trips, pinged = without_ping(round_trips_of(lambda body=body: api("post", path, json=body)))
             assert len(trips) <= 3, trips
-            assert trips[0][0] == "BEGIN" and len(trips[0]) == 2, trips  # BEGIN goes with the event's query
+            assert pinged or (trips[0][0] == "BEGIN" and len(trips[0]) == 2), trips  # BEGIN goes with the event's query
             locking = next((i for i, trip in enumerate(trips) if any("FOR UPDATE" in s for s in trip)), None)
             assert locking == len(trips) - 2, trips  # the lock, then one more round trip
             assert [s.split(" (")[0] for s in trips[-1]] == [

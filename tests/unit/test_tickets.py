@@ -44,6 +44,10 @@ def test_parse_is_forgiving():
     assert tickets.normalize_code(" ".join(compact)) == code
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in compact)
     assert tickets.normalize_code(full_width) == code
+    # typed without the version mark (the desk's field, the attendee's copy of the groups)
+    assert tickets.normalize_code(code[3:]) == code
+    assert tickets.normalize_code(code[3:].replace("-", " ").lower()) == code
+    assert tickets.normalize_code(code[4:]) is None and tickets.normalize_code("1" + code[3:]) is None
 
 
 def test_garbage_is_none():
