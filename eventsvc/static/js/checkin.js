@@ -59,6 +59,7 @@
   function normalizeCode(raw) {
     if (typeof raw !== 'string' || raw.length > 200) { return null; }
     var compact = raw.normalize('NFKC').toUpperCase().replace(/[^\p{L}\p{N}]/gu, '');
+    if (compact.length === 28) { compact = 'T1' + compact; }  // typed without its version mark
     if (compact.slice(0, 2) !== 'T1') { return null; }
     var body = compact.slice(2);
     if (body.length !== 28) { return null; }
