@@ -46,6 +46,9 @@ class CheckinOut(Output):
     #: for ``refused_offline`` (an uploaded scan the device refused; ``reason`` is what it answered):
     #: the ticket admits now — the device's snapshot was older — so the person may be called back
     admissible_now: bool = False
+    #: for a replayed ``checked_in`` / ``already_checked_in``: the check-in that answer names was taken back
+    #: since (an undo or a cancellation) — the person is not checked in by it now
+    taken_back: bool = False
 
 
 class TypeCountOut(Output):
@@ -73,11 +76,15 @@ def reason_text(reason: str | None) -> str:
     }.get(reason or "", reason or "")
 
 
+def _taken_back() -> str:
+    return _("その後、この受付は取り消されました（いまは受付されていません）。")
+
+
 def message(result: CheckinResult) -> str:
     """One plain sentence for the big panel (also read out by screen readers)."""
     c = result.checkin
     if result.result == "checked_in":
-        return _("受付しました")
+        return _("受付しました") + (" " + _taken_back() if result.taken_back else "")
     if result.result == "already_checked_in":
         if c is not None:
             text = _("受付済みです（%(time)s、%(who)s）", time=format_time(c.scanned_at), who=c.actor_label)
@@ -85,7 +92,7 @@ def message(result: CheckinResult) -> str:
             text = _("受付済みです")
         if result.duplicate:
             text += " " + _("別の端末と重複した受付として記録しました。")
-        return text
+        return text + (" " + _taken_back() if result.taken_back else "")
     if result.result == "not_admitted":
         return _("入場できません（%(reason)s）", reason=reason_text(result.reason))
     if result.result == "wrong_event":
@@ -153,7 +160,7 @@ def result_out(event: Event, result: CheckinResult) -> CheckinOut:
         registration=brief(event, reg, _team(event, result)) if reg is not None else None,
         checked_in_at=c.scanned_at if c else None, checked_in_by=c.actor_label if c else None,
         duplicate=result.duplicate, replayed=result.replayed, nonce=result.nonce,
-        admissible_now=result.admissible_now)
+        admissible_now=result.admissible_now, taken_back=result.taken_back)
 
 
 class WalkInOut(CheckinOut):

@@ -158,6 +158,9 @@ class CheckinResult:
     team_known: bool = False
     #: for ``refused_offline``: the server would admit this ticket now (the device's snapshot was older)
     admissible_now: bool = False
+    #: for a replayed ``checked_in`` / ``already_checked_in``: the check-in that answer named was taken
+    #: back since (an undo, a cancellation) — the person is not checked in by it now
+    taken_back: bool = False
     #: for a walk-in: what became of the address's registration (made, found, applied for again, confirmed)
     walk_in: registrations.AtDoor | None = None
 
@@ -352,7 +355,8 @@ def _replay(log: CheckinLog, nonce: str) -> CheckinResult:
     A replay answers the request that was sent again: the result, the reason and the check-in
     that answer named (its time and who admitted), even if that check-in was taken back or
     another was made since — it is the answer the device missed, not the state now, and it
-    never admits again (an undo stays undone). Told as of now: the registration's brief (name,
+    never admits again (an undo stays undone); ``taken_back`` then says the named check-in no
+    longer holds, so a desk does not show a replayed admission as a valid one. Told as of now: the registration's brief (name,
     status), and ``admissible_now`` of an offline refusal, which says by its name whether the
     ticket admits *now*. (Rescans logged before revision 0bcbcc4b62ea name no check-in: theirs
     replay ``already_checked_in`` without a time.)
@@ -367,7 +371,8 @@ def _replay(log: CheckinLog, nonce: str) -> CheckinResult:
     admissible = (log.result == "refused_offline" and registration is not None and registration.status == "confirmed"
                   and _valid_checkin(registration.id) is None)
     return CheckinResult(log.result, log.reason or None, registration, named, duplicate=log.duplicate,
-                         replayed=True, nonce=nonce, admissible_now=admissible)
+                         replayed=True, nonce=nonce, admissible_now=admissible,
+                         taken_back=named is not None and named.undone_at is not None)
 
 
 def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: str | None

@@ -21,7 +21,7 @@ from eventsvc.registration.tickets import make_code
 from .trace_support import round_trips_of, without_ping
 
 RESULT_KEYS = {"result", "reason", "message", "registration", "checked_in_at", "checked_in_by", "duplicate",
-               "replayed", "nonce", "admissible_now"}
+               "replayed", "nonce", "admissible_now", "taken_back"}
 
 
 @pytest.fixture
@@ -128,18 +128,26 @@ def test_a_nonce_reused_for_another_ticket_checks_that_ticket_in(api, make, even
     assert db.session.scalar(select(func.count()).select_from(Checkin).where(Checkin.nonce == "n1")) == 3
 
 
-def test_a_retry_after_undo_repeats_the_first_answer_with_its_time(api, make, event, token):
+def test_a_retry_after_undo_repeats_the_first_answer_with_its_time_and_says_it_was_taken_back(
+        api, make, event, token):
+    """The device missed the first answer, so it gets it again as it was — and ``taken_back``, so that
+    it does not show a ✓ for someone whose check-in an organizer undid meanwhile."""
     reg = make.registration(event)
     first = checkin(api, event, token, code=reg.ticket_code, nonce="n1").json
     rescan = checkin(api, event, token, code=reg.ticket_code, nonce="n2").json
     assert rescan["result"] == "already_checked_in" and rescan["checked_in_at"] == first["checked_in_at"]
+    assert checkin(api, event, token, code=reg.ticket_code, nonce="n1").json["taken_back"] is False  # still valid
     assert api("delete", f"/events/{event.slug}/checkins/{reg.id}", token).json["result"] == "undone"
     for body, answer in (({"nonce": "n1"}, first), ({"nonce": "n2"}, rescan)):
         again = checkin(api, event, token, code=reg.ticket_code, **body).json
-        assert again["replayed"] is True and again["checked_in_at"] is not None
-        assert {k: again[k] for k in ("result", "checked_in_at", "checked_in_by", "message")} == {
-            k: answer[k] for k in ("result", "checked_in_at", "checked_in_by", "message")}
+        assert again["replayed"] is True and again["checked_in_at"] is not None and again["taken_back"] is True
+        assert {k: again[k] for k in ("result", "checked_in_at", "checked_in_by")} == {
+            k: answer[k] for k in ("result", "checked_in_at", "checked_in_by")}
+        assert again["message"] == answer["message"] + " その後、この受付は取り消されました（いまは受付されていません）。"
     assert api("get", f"/events/{event.slug}/checkins/counters", token).json["checked_in"] == 0  # the undo stands
+    # checked in again: a replay of the first scan still names the first, undone admission
+    assert checkin(api, event, token, code=reg.ticket_code, nonce="n3").json["result"] == "checked_in"
+    assert checkin(api, event, token, code=reg.ticket_code, nonce="n1").json["taken_back"] is True
 
 
 def test_check_in_by_registration_id_from_a_name_search(api, make, event, token):

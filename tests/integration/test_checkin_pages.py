@@ -226,6 +226,26 @@ def test_enter_on_an_empty_code_field_asks_for_a_code_and_logs_nothing(client, l
     assert "受付しました" in text_of(r) or "checked_in" in r.get_data(as_text=True)
 
 
+def test_a_form_sent_again_after_an_undo_shows_no_tick(client, login, make, organizer, event):
+    """The browser sends the scan's form again (back, reload) after someone undid that check-in:
+    the page repeats the first answer, marked as taken back, in amber, with no undo button."""
+    login(organizer)
+    reg = make.registration(event)
+    form = {"code": reg.ticket_code, "nonce": "0123456789abcdef0123456789abcdef"}
+
+    def panel(response) -> str:  # the big answer, without the rest of the page
+        html = response.get_data(as_text=True)
+        return html[html.index('id="result"'):html.index('id="undo-box"')]
+
+    first = panel(client.post(desk_url(event), data=form))
+    assert "result-ok" in first and "この受付を取り消す" in first
+    client.post(f"/events/{event.slug}/checkin/registrations/{reg.id}/undo", data={})
+    again = panel(client.post(desk_url(event), data=form))
+    assert "result-warn" in again and "result-ok" not in again and "この受付を取り消す" not in again
+    assert "受付しました その後、この受付は取り消されました（いまは受付されていません）。" in " ".join(
+        unescape(re.sub(r"<[^>]+>", " ", again)).split())
+
+
 def test_walk_in_form(client, login, make, organizer, event):
     login(organizer)
     r = client.post(f"/events/{event.slug}/checkin/walk-in", data={

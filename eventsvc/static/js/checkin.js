@@ -230,7 +230,7 @@
   }
 
   function showResult(out) {
-    var kind = kindOf(out.result);
+    var kind = out.taken_back ? 'warn' : kindOf(out.result);  // a replayed admission undone since
     var inner = el('div', 'result-inner result-' + kind + (out.local ? ' result-local' : ''));
     var mark = el('p', 'result-mark', {ok: '✓', warn: '!', info: '↶'}[kind] || '✕');
     mark.setAttribute('aria-hidden', 'true');
@@ -252,7 +252,7 @@
     inner.appendChild(body);
     els.result.textContent = '';
     els.result.appendChild(inner);
-    els.undoBox.hidden = !(out.result === 'checked_in' && r);
+    els.undoBox.hidden = !(out.result === 'checked_in' && r && !out.taken_back);
     beep(kind);
   }
 
@@ -375,7 +375,7 @@
   function markLocally(out, nonce, h) {
     // keep the snapshot in step with what the server said (for later offline scans)
     var r = out.registration;
-    if (!r) { return; }
+    if (!r || out.taken_back) { return; }  // a replay of an admission undone since says nothing of now
     var t = h ? state.tickets.get(h) : findById(state.tickets, r.id);
     if (!t) { return; }
     if (out.result === 'checked_in' || out.result === 'already_checked_in') {
@@ -522,7 +522,7 @@
   }
   function reportSync(batch, results) {
     (results || []).forEach(function (r, i) {
-      if (r.result === 'checked_in' && !r.duplicate) { return; }
+      if (r.result === 'checked_in' && !r.duplicate && !r.taken_back) { return; }
       // a refusal the desk already told: only news if the ticket admits by now
       if (r.result === 'refused_offline' && !r.admissible_now) { return; }
       var li = el('li', null, (r.registration ? r.registration.name : batch[i].name || '') + ': ' + r.message +
