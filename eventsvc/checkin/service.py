@@ -494,20 +494,21 @@ def _write(checkin: dict | None, log: dict, *, commit: bool = False) -> int | No
     go in one round trip (:func:`database.first_rows_pipelined`), and the caller's own commit
     has nothing left to send."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    if checkin is None:
-        if postgres and commit:
-            database.first_rows_pipelined(db.session, [(_INSERT_LOG, log)], commit=True)
-        else:
-            database.execute_now(db.session, _INSERT_LOG, log)
-        return None
-    if postgres:
+    if checkin is not None and not postgres:  # SQLite: the check-in's id first, then the log row naming it
+        checkin_id = database.execute_now(db.session, _INSERT_CHECKIN, checkin).scalar_one()
+        database.execute_now(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
+        return checkin_id
+    if checkin is None:  # the log row alone
+        statement, params = _INSERT_LOG, log
+    else:  # PostgreSQL: both rows in one statement, returning the check-in's id
+        statement = _INSERT_BOTH
         params = {f"c_{k}": checkin[k] for k in _CHECKIN_KEYS} | {f"l_{k}": log[k] for k in _LOG_KEYS}
-        if commit:
-            return database.first_rows_pipelined(db.session, [(_INSERT_BOTH, params)], commit=True)[0][0]
-        return database.execute_now(db.session, _INSERT_BOTH, params).scalar_one()
-    checkin_id = database.execute_now(db.session, _INSERT_CHECKIN, checkin).scalar_one()
-    database.execute_now(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
-    return checkin_id
+    if postgres and commit:
+        row = database.first_rows_pipelined(db.session, [(statement, params)], commit=True)[0]
+    else:
+        result = database.execute_now(db.session, statement, params)
+        row = result.first() if result.returns_rows else None
+    return row[0] if checkin is not None else None
 
 
 def undo_checkin(event: Event, registration_id: int, *, actor: Actor, now: datetime,
