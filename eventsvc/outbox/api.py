@@ -25,9 +25,15 @@ class DeliveryOut(Output):
     next_attempt_at: datetime
     registration_id: int | None
     withdrawn: bool = Field(description=(
-        "true for a delivery stopped because the person's personal data was erased: its state stays "
-        "failed (last_error says why) but nothing went wrong and it cannot be retried; count it apart "
-        "from the failures"))
+        "true for a delivery that was never to be sent (see withdrawn_reason): its state stays failed "
+        "(last_error says why) but nothing went wrong and it cannot be retried; count it apart from "
+        "the failures"))
+    withdrawn_reason: Literal["erased", "superseded"] | None = Field(default=None, description=(
+        "why a withdrawn delivery was not sent (null when it was not withdrawn): erased — the person's "
+        "personal data was erased; superseded — what it told was no longer so before it left (a "
+        "registration's mail about an application cancelled or applied for again since, or about a "
+        "status that has changed since, e.g. a confirmation of someone no longer confirmed; the newer "
+        "state has a delivery of its own)"))
 
 
 class DeliveryQuery(Input):

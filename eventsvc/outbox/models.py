@@ -24,6 +24,12 @@ ERASED_PAYLOAD = {"erased": True}
 #: nothing is to be done, so pages show it apart (:attr:`Delivery.withdrawn`)
 ERASED_NOTE = N_("個人情報を削除したため送信しません")
 
+#: why a row was withdrawn (:attr:`Delivery.withdrawn_reason`): the person's data was erased, or what
+#: it was about has moved on before it left (a confirmation of an application since cancelled, a
+#: waitlist notice of someone confirmed since: ``outbox.service.register_superseded_check``)
+ERASED, SUPERSEDED = "erased", "superseded"
+WITHDRAWN_REASONS = (ERASED, SUPERSEDED)
+
 
 class Delivery(db.Model):
     __tablename__ = "deliveries"
@@ -53,14 +59,23 @@ class Delivery(db.Model):
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: a registration's mail: which of its applications it is about (``Registration.reapplications``
+    #: when it was queued) and the status it was about (None: about no status, e.g. a link); the
+    #: worker does not send a mail whose registration has moved on since (``registration.mail``)
+    registration_application: Mapped[int | None] = mapped_column(Integer)
+    registration_status: Mapped[str | None] = mapped_column(String(20))
+    #: one of :data:`WITHDRAWN_REASONS` on a ``failed`` row that was never to be sent (:attr:`withdrawn`)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
 
     @hybrid_property
     def withdrawn(self) -> bool:
-        """Never to be sent because the person's data was erased: not a failure (stored as
-        ``failed`` with :data:`ERASED_NOTE`; counted and labelled apart, not re-sent by hand)."""
-        return self.state == "failed" and self.last_error == ERASED_NOTE
+        """Never to be sent, and not a failure: the person's data was erased (``last_error`` is
+        :data:`ERASED_NOTE`), or what it was about has moved on (``last_error`` says how). Stored as
+        ``failed`` with its :attr:`withdrawn_reason` (the state machine and the API's states stay as
+        they are); counted and labelled apart, not re-sent by hand."""
+        return self.state == "failed" and self.withdrawn_reason is not None
 
     @withdrawn.inplace.expression
     @classmethod
     def _withdrawn_expression(cls):
-        return and_(cls.state == "failed", cls.last_error == ERASED_NOTE)
+        return and_(cls.state == "failed", cls.withdrawn_reason.isnot(None))

@@ -25,9 +25,12 @@ bp = Blueprint("outbox", __name__)
 
 STATE_LABELS = {"queued": N_("送信待ち"), "sending": N_("送信中"), "sent": N_("送信済み"), "failed": N_("失敗"),
                 "uncertain": N_("送信不明"), "held": N_("保留"),
-                service.WITHDRAWN: N_("取り消し（個人情報の削除）")}
-#: what the list counts and filters by: the states, and the rows an erasure stopped (not failures)
-SHOWN_STATES = (*STATES, service.WITHDRAWN)
+                service.WITHDRAWN: N_("取り消し（個人情報の削除）"),
+                service.SUPERSEDED_SHOWN: N_("取り消し（申込みの状態が変わったため）")}
+#: what the list counts and filters by: the states, and the withdrawn rows by their reason (not failures)
+SHOWN_STATES = (*STATES, service.WITHDRAWN, service.SUPERSEDED_SHOWN)
+#: the rows that may still be sent (by the worker, or by a person's 再送)
+UNSENT = ("queued", "held", "failed", "uncertain")
 
 
 @bp.app_template_global()
@@ -40,9 +43,10 @@ bp.add_app_template_global(kinds.kind_label, "delivery_kind_label")
 
 @bp.app_template_global()
 def delivery_shown_state(d) -> str:
-    """The state a page shows: ``withdrawn`` for a ``failed`` row an erasure of personal data
-    stopped (nobody to send it to: not a fault, nothing to retry), else the row's state."""
-    return service.WITHDRAWN if d.withdrawn else d.state
+    """The state a page shows: for a withdrawn ``failed`` row (not a fault, nothing to retry) its
+    reason's — ``withdrawn`` when an erasure of personal data stopped it (nobody to send it to),
+    ``superseded`` when what it was about moved on before it left — else the row's state."""
+    return service.shown_state(d)
 
 
 @bp.app_template_global()
@@ -63,8 +67,9 @@ def channel_notice(kind_prefix: str) -> str | None:
 def manage_list(slug: str):
     event = events_service.get_event_for(slug, current_user)
     state = request.args.get("state") if request.args.get("state") in SHOWN_STATES else None
-    if state == service.WITHDRAWN:
-        rows = service.list_for_event(event.id, state="failed", withdrawn=True)
+    reasons = {shown: reason for reason, shown in service.SHOWN_WITHDRAWALS.items()}
+    if state in reasons:
+        rows = service.list_for_event(event.id, state="failed", withdrawn_reason=reasons[state])
     else:
         rows = service.list_for_event(event.id, state=state, withdrawn=False if state == "failed" else None)
     return render_template("outbox/manage_list.html", event=event, rows=rows, state=state, states=SHOWN_STATES,
@@ -77,13 +82,19 @@ def manage_list(slug: str):
 def manage_show(slug: str, delivery_id: int):
     event = events_service.get_event_for(slug, current_user)
     row = service.get_for_event(event.id, delivery_id)
+    # not sent yet, but what it is about has moved on (the worker will withdraw it): neither made
+    # from what is true now (another application's ticket…) nor offered for a resend
+    superseded = service.superseded_note(row) if row.state in UNSENT and not row.withdrawn else None
     deferred, render_error = renderers.is_deferred(row.payload), None
-    try:
-        payload = renderers.resolve(row)
-    except renderers.RenderError as err:
-        payload, render_error = row.payload, str(err)
+    if deferred and (superseded or row.withdrawn):
+        payload = {key: value for key, value in row.payload.items() if key != "render"}  # never made
+    else:
+        try:
+            payload = renderers.resolve(row)
+        except renderers.RenderError as err:
+            payload, render_error = row.payload, str(err)
     return render_template("outbox/manage_show.html", event=event, d=row, payload=payload, deferred=deferred,
-                           render_error=render_error, action=ActionForm(), now=now_utc())
+                           render_error=render_error, superseded=superseded, action=ActionForm(), now=now_utc())
 
 
 @bp.route("/manage/events/<slug>/deliveries/<int:delivery_id>/retry", methods=["POST"])

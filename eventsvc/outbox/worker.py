@@ -8,6 +8,10 @@ One pass (:func:`run_once`)::
     claim     due 'queued' rows → 'sending' with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED,
               so several workers never claim the same row; SQLite: the write lock serialises)
               rows without a usable sender → 'held' with the reason
+    check     per row: a row whose cause has moved on (``service.register_superseded_check``: a
+              confirmation of an application cancelled since) is withdrawn, not sent — checked
+              again at the point of no return (right before DATA), where a change made meanwhile
+              still stops it
     render    per row carrying a recipe instead of its text (``renderers.py``): make the message
               and store it in the row, so the row holds what is sent
     send      per row: mark send_started_at (only if the claim is still ours) — for mail only
@@ -38,8 +42,8 @@ from .. import database
 from ..core.clock import now_utc
 from ..extensions import db
 from . import mail as _mail  # noqa: F401  (registers the mail.* sender)
-from . import renderers
-from .models import Delivery
+from . import renderers, service
+from .models import SUPERSEDED, Delivery
 from .senders import ClaimLost, PermanentError, TemporaryError, UncertainError, sender_for
 
 log = logging.getLogger(__name__)
@@ -126,6 +130,14 @@ def claim(who: str, now: datetime, limit: int = BATCH) -> list[int]:
     return claimed
 
 
+class _Superseded(Exception):  # noqa: N818 - not an error: what the row was about has moved on
+    """Raised by the worker's ``point_of_no_return`` when the row no longer applies (its note says why)."""
+
+    def __init__(self, note: str):
+        super().__init__(note)
+        self.note = note
+
+
 def _finish(row_id: int, who: str, **values) -> None:
     _mark(row_id, who, claimed_by="", claimed_until=None, **values)
 
@@ -151,11 +163,13 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     so registrations and check-ins go on meanwhile. Every write here is a short transaction.
     """
     config = current_app.config
-    rendered = None
+    rendered = superseded = None
     with database.read_only():
         row = db.session.get(Delivery, row_id)
         sender = sender_for(row.kind) if row is not None else None
-        if sender is not None and renderers.is_deferred(row.payload):
+        if sender is not None:
+            superseded = service.superseded_note(row)
+        if sender is not None and superseded is None and renderers.is_deferred(row.payload):
             try:
                 rendered = renderers.resolve(row)
             except renderers.RenderError as err:
@@ -166,6 +180,8 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     if sender is None:
         db.session.rollback()
         return "lost"
+    if superseded:
+        return _withdraw_claimed(row_id, who, superseded)
     if isinstance(rendered, renderers.RenderError):
         _finish(row_id, who, state="failed", last_error=str(rendered)[:2000])
         return "failed"
@@ -182,6 +198,11 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
         return "lost"
 
     def point_of_no_return() -> None:
+        db.session.rollback()  # read the row's cause as it is now, not as it was when the send began
+        current = db.session.get(Delivery, row_id)
+        note = service.superseded_note(current) if current is not None else None  # gone: the claim says so
+        if note:
+            raise _Superseded(note)
         if not _mark(row_id, who, send_started_at=now_utc()):
             raise ClaimLost()
 
@@ -199,6 +220,8 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     except ClaimLost:
         db.session.rollback()
         return "lost"  # nothing went out; the row belongs to whoever holds it now
+    except _Superseded as err:
+        return _withdraw_claimed(row_id, who, err.note)  # nothing went out
     except TemporaryError as err:
         # a rate limit is not a failure: the other side said when to come back (within reason)
         asked = err.retry_after is not None and attempts < MAX_ATTEMPTS * 3
@@ -221,6 +244,12 @@ def deliver(row_id: int, who: str, rnd: random.Random | None = None) -> str:
     _finish(row_id, who, state="sent", sent_at=now_utc(), external_id=str(external_id or "")[:200],
             last_error="")
     return "sent"
+
+
+def _withdraw_claimed(row_id: int, who: str, note: str) -> str:
+    """Our claimed row is not to be sent (what it was about has moved on): withdrawn, not failed."""
+    _finish(row_id, who, state="failed", withdrawn_reason=SUPERSEDED, last_error=note[:2000])
+    return "withdrawn"
 
 
 def run_periodic(now: datetime) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy import delete, or_, select
 
 from ..events.models import Event
 from ..extensions import db
-from ..outbox.models import ERASED_NOTE, ERASED_PAYLOAD, Delivery
+from ..outbox.models import ERASED, ERASED_NOTE, ERASED_PAYLOAD, Delivery
 from . import service
 from .models import LotteryDraw, Registration, RegistrationSettings
 
@@ -129,6 +129,7 @@ def _erase_deliveries(er: Erasure) -> None:
             d.target, d.external_id = "", ""
         d.payload = dict(ERASED_PAYLOAD)
         d.last_error = ERASED_NOTE if d.state == "failed" else ""
+        d.withdrawn_reason = ERASED if d.state == "failed" else None
         if d.dedupe_key and any(n in d.dedupe_key for n in er.needles):
             d.dedupe_key = f"erased:{d.id}"
     er.count("deliveries_emptied", len(rows))
