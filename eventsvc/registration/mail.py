@@ -7,6 +7,13 @@ the outbox row (subject, template, reason, note, position: see :func:`recipe`), 
 the result in the row before sending it (``outbox/renderers.py``), and shows organizers a
 not-yet-sent message rendered on the spot. Templates live in ``templates/emails/``. A message is
 written in the language the person registered in (``reg.locale``: Japanese unless English).
+
+Each mail records what it is about: which application of the registration (``reapplications``:
+a person who cancelled may apply again on the same row) and which status it tells of. A mail
+goes only while that is still so (:func:`superseded_note`): a confirmation whose application
+was cancelled since, or a waitlist notice of someone confirmed since, is withdrawn instead of
+sent — the newer state has a mail of its own. A cancellation notice always goes: what it says
+stays true; it names the participation type of its own application (recorded in the recipe).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from flask_babel import force_locale, gettext
 from ..core.clock import format_range
 from ..core.i18n import N_
 from ..events.ical import IcsEvent, to_ics
-from ..events.models import Event
+from ..events.models import Event, TicketType
 from ..outbox import service as outbox
 from ..web import external_url
 
@@ -68,11 +75,12 @@ def _ics(item: IcsEvent) -> bytes:
     return to_ics([item])
 
 
-def _render(template: str, reg, **context) -> str:
+def _render(template: str, reg, ticket_type: TicketType | None = None, **context) -> str:
     event = reg.event
     locale = reg.locale or "ja"
     with force_locale(locale):
         return render_template(f"emails/{template}.txt", reg=reg, event=event,
+                               ticket_type=ticket_type or reg.ticket_type,
                                when=format_range(event.starts_at, event.ends_at, locale),
                                event_url=absolute_url("events.show", slug=event.slug), **context)
 
@@ -87,13 +95,16 @@ def recipe(template: str, **params) -> dict:
     return {"with": "registration", "template": template, **{k: v for k, v in params.items() if v}}
 
 
-def render(reg, spec: dict, manage_url: str) -> dict:
+def render(reg, spec: dict, manage_url: str, *, ticket_type: TicketType | None = None) -> dict:
     """The finished message for ``reg`` from a :func:`recipe`: ``text`` and, for the ticket mail,
-    ``attachments`` (the QR image is drawn by the mail sender; the .ics file is made here)."""
+    ``attachments`` (the QR image is drawn by the mail sender; the .ics file is made here).
+    ``ticket_type``: the participation type to name instead of the registration's current one (a
+    cancellation notice of an earlier application names that application's)."""
     template = spec.get("template", "")
     if template == "message":
         return {"text": _render("message", reg, manage_url=manage_url, body=spec.get("body", ""))}
-    context = {"manage_url": manage_url, "reason": spec.get("reason", ""), "note": spec.get("note", "")}
+    context = {"manage_url": manage_url, "reason": spec.get("reason", ""), "note": spec.get("note", ""),
+               "ticket_type": ticket_type}
     if template == "confirmed":
         return {"text": _render("confirmed", reg, **context), "attachments": [
             {"filename": f"ticket-{reg.ticket_code}.png", "content_type": "image/png", "qr": reg.ticket_code},
@@ -115,10 +126,11 @@ def enqueue_confirmed(reg, now: datetime, *, reason: str, note: str = "", fresh:
 
 def enqueue_simple(reg, template: str, now: datetime, *, key: str, position: int | None = None,
                    reason: str = "", note: str = "", fresh: bool = False) -> None:
-    """A mail made from ``template``; ``key`` dedupes it (``fresh``: see :func:`enqueue_confirmed`)."""
+    """A mail made from ``template``; ``key`` dedupes it (``fresh``: see :func:`enqueue_confirmed`).
+    It is about the registration's status now, except the link mail (:data:`ABOUT_NO_STATUS`)."""
     spec = recipe(template, position=position, reason=reason, note=note)
     _enqueue(reg, f"mail.{template}", {"subject": _subject(template, reg), "render": spec}, f"mail.{key}", now,
-             fresh)
+             fresh, about_status=template not in ABOUT_NO_STATUS)
 
 
 def enqueue_message(reg, subject: str, body: str, now: datetime, *, key: str, reply_to: str | None = None) -> None:
@@ -128,8 +140,46 @@ def enqueue_message(reg, subject: str, body: str, now: datetime, *, key: str, re
     _enqueue(reg, "mail.message", payload, f"mail.{key}", now, False)
 
 
-def _enqueue(reg, kind: str, payload: dict, dedupe_key: str, now: datetime, fresh: bool) -> None:
-    if reg.reapplications:  # an application after a cancellation has mails of its own
-        dedupe_key = f"{dedupe_key}#{reg.reapplications}"
+def _enqueue(reg, kind: str, payload: dict, dedupe_key: str, now: datetime, fresh: bool, *,
+             about_status: bool = True) -> None:
+    application = reg.reapplications or 0
+    if application:  # an application after a cancellation has mails of its own
+        dedupe_key = f"{dedupe_key}#{application}"
+    payload["render"]["ticket_type"] = reg.ticket_type_id  # the type this application was for, then
     enqueue = outbox.enqueue_new if fresh else outbox.enqueue
-    enqueue(kind, reg.email, payload, event_id=reg.event_id, registration_id=reg.id, dedupe_key=dedupe_key, now=now)
+    enqueue(kind, reg.email, payload, event_id=reg.event_id, registration_id=reg.id, dedupe_key=dedupe_key, now=now,
+            registration_application=application, registration_status=reg.status if about_status else None)
+
+
+# ------------------------------------------------------------------ which mails still go
+#: mails about no status of the registration: the link to its page (made when sent: always good)
+ABOUT_NO_STATUS = ("link",)
+#: statuses whose mail goes even after the registration has moved on: what a cancellation notice
+#: says stays true (that application did end), and the person must hear it (an organizer's note)
+LASTING = ("cancelled",)
+
+#: why a mail no longer applies (stored as its ``last_error``; pages translate it)
+SUPERSEDED_CANCELLED = N_("申込みがキャンセルされました")
+SUPERSEDED_REAPPLIED = N_("この方が申し込み直しました（このメールは前の申込みについてのものです）")
+SUPERSEDED_STATUS = N_("申込みの状態が変わりました")
+
+
+def superseded_note(delivery, reg) -> str | None:
+    """Why the mail ``delivery`` of ``reg`` must not go any more, or None while it still applies.
+
+    A mail tells of one status of one application. It no longer applies once the person has
+    applied again (its application is over: it would show the old ticket, or a new application's
+    facts as if they were its own), or once the status it tells of has changed (a confirmation
+    of someone cancelled or rejected since, a waitlist notice of someone confirmed since, a
+    review notice of an application decided since, an offer accepted or expired since): each
+    newer status has a mail of its own. Cancellation notices (:data:`LASTING`) and mails about no
+    status (:data:`ABOUT_NO_STATUS`) always go."""
+    about = delivery.registration_status
+    if about is None or about in LASTING:
+        return None
+    if (reg.reapplications or 0) != (delivery.registration_application or 0):
+        return SUPERSEDED_REAPPLIED
+    if reg.status != about:
+        return SUPERSEDED_CANCELLED if reg.status == "cancelled" else SUPERSEDED_STATUS
+    return None
+

@@ -51,6 +51,7 @@ from ..events import service as events_service
 from ..events.models import Event, TicketType
 from ..extensions import db
 from ..outbox import service as outbox
+from ..outbox.models import SUPERSEDED, Delivery
 from ..outbox.renderers import RenderError, register_renderer
 from . import lottery, mail, rules, tickets
 from .models import (
@@ -714,12 +715,16 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
 
 # ------------------------------------------------------------------ notifications
 def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str = "",
-                   position: int | None = None, fresh: bool = False) -> None:
-    """Enqueue the e-mail for the registration's (new) status.
+                   position: int | None = None, fresh: bool = False, supersede: bool = True) -> None:
+    """Enqueue the e-mail for the registration's (new) status, and withdraw the mails still waiting
+    to leave that it makes untrue (:func:`withdraw_superseded_mails`; ``supersede=False``: the
+    caller has done that for many registrations at once).
 
     ``fresh``: ``reg`` was inserted in this transaction, so no mail keyed by its id can exist
     yet (the outbox then skips its look-up and savepoint; see :func:`outbox.enqueue`).
     """
+    if supersede and not fresh:
+        withdraw_superseded_mails([reg])
     if reg.status == "confirmed":
         mail.enqueue_confirmed(reg, now, reason=reason, note=note, fresh=fresh)
     elif reg.status == "waitlisted":
@@ -739,6 +744,28 @@ def _notify_status(reg: Registration, now: datetime, *, reason: str, note: str =
     elif reg.status == "cancelled":
         mail.enqueue_simple(reg, "cancelled", now, reason=reason, note=note, key=f"cancelled:{reg.id}",
                             fresh=fresh)
+
+
+def withdraw_superseded_mails(regs: Sequence[Registration]) -> int:
+    """The registrations have just moved on (cancelled, applied again, promoted, decided…): their
+    mails still waiting to leave (queued or held) that no longer apply are withdrawn now, in the
+    same transaction, so organizers see at once that they will not go (:func:`mail.superseded_note`:
+    a confirmation of a cancelled application, a waitlist notice of someone confirmed…). The
+    worker checks again right before a send, for the mails it had claimed meanwhile. Returns how
+    many were withdrawn."""
+    by_id = {reg.id: reg for reg in regs}
+    if not by_id:
+        return 0
+    waiting = db.session.execute(select(Delivery.id, Delivery.registration_id, Delivery.registration_application,
+                                        Delivery.registration_status).where(
+        Delivery.registration_id.in_(list(by_id)), Delivery.state.in_(("queued", "held")),
+        Delivery.registration_status.isnot(None))).all()
+    stale: dict[str, list[int]] = {}
+    for row in waiting:
+        note = mail.superseded_note(row, by_id[row.registration_id])
+        if note:
+            stale.setdefault(note, []).append(row.id)
+    return sum(outbox.withdraw_waiting(ids, SUPERSEDED, note) for note, ids in stale.items())
 
 
 # ------------------------------------------------------------------ promotion
@@ -914,6 +941,7 @@ def expire_offers(now: datetime, *, ticket_type_id: int | None = None) -> int:
             reg.status, reg.queue_rank, reg.updated_at = "waitlisted", _next_rank(tt_id), now
             reg.offer_expires_at = None
             db.session.flush()
+            withdraw_superseded_mails([reg])  # the offer, unless it left already
             mail.enqueue_simple(reg, "offer_expired", now, position=waitlist_position(reg),
                                 key=f"offer_expired:{reg.id}:{reg.queue_rank}")
             n += 1
@@ -1176,8 +1204,9 @@ def run_lottery(event: Event, actor_label: str, now: datetime, *, seed: str | No
                           drawn_by=actor_label[:254], drawn_at=now)
         db.session.add(row)
         db.session.flush()
+        withdraw_superseded_mails(applied)  # "抽選へのお申込みを受け付けました" still waiting: the result replaces it
         for rid in d.order:
-            _notify_status(by_id[rid], now, reason="lottery")
+            _notify_status(by_id[rid], now, reason="lottery", supersede=False)
         draws.append(row)
     if not draws:
         raise Conflict("lottery_already_drawn", N_("抽選は実施済みです。"))
@@ -1396,11 +1425,30 @@ def _periodic(now: datetime) -> None:
 
 def render_mail(delivery) -> dict:
     """The outbox's renderer for registration mails (see ``outbox/renderers.py``): the message
-    made from the registration as it is now, with a freshly signed link to its page."""
+    made from the registration as it is now, with a freshly signed link to its page. A mail of an
+    earlier application (only a cancellation notice still goes: :func:`mail.superseded_note`)
+    names that application's participation type, which its recipe recorded."""
     reg = db.session.get(Registration, delivery.registration_id) if delivery.registration_id else None
     if reg is None or reg.erased_at is not None:
         raise RenderError("申込みが削除されたため、このメールは作成できません")
-    return mail.render(reg, delivery.payload["render"], manage_url(reg))
+    spec = delivery.payload["render"]
+    ticket_type = None
+    if delivery.registration_application is not None and delivery.registration_application != reg.reapplications:
+        ticket_type = db.session.get(TicketType, spec["ticket_type"]) if spec.get("ticket_type") else None
+        if ticket_type is not None and ticket_type.event_id != reg.event_id:
+            ticket_type = None
+    return mail.render(reg, spec, manage_url(reg), ticket_type=ticket_type)
+
+
+def superseded_mail_note(delivery) -> str | None:
+    """The outbox's check for registration mails (``outbox.service.register_superseded_check``):
+    why a mail no longer applies to its registration as it is now (:func:`mail.superseded_note`)."""
+    if delivery.registration_id is None or delivery.registration_status is None:
+        return None
+    reg = db.session.get(Registration, delivery.registration_id)
+    if reg is None or reg.erased_at is not None:
+        return None  # nothing left to tell: the erasure withdraws it (or rendering it fails)
+    return mail.superseded_note(delivery, reg)
 
 
 def _register_worker_hooks() -> None:
@@ -1408,6 +1456,7 @@ def _register_worker_hooks() -> None:
 
     register_periodic("registration", _periodic)
     register_renderer("registration", render_mail)
+    outbox.register_superseded_check(superseded_mail_note)
 
 
 _register_worker_hooks()

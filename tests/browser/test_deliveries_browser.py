@@ -1,7 +1,9 @@
 """The organizer's deliveries pages in a real Chromium, with and without JavaScript, in Japanese
-and in English: the list with a scheduled row (送信予定), a retry (次の再試行) and rows withdrawn by an
-erasure of personal data (取り消し（個人情報の削除）), the SMTP notice labelled 注意; each delivery's
-page; the Slack event page's delivery table. Each page passes axe and asks no other host."""
+and in English: the list with a scheduled row (送信予定), a retry (次の再試行), rows withdrawn by an
+erasure of personal data (取り消し（個人情報の削除）) and a confirmation withdrawn because the person
+cancelled (取り消し（申込みの状態が変わったため）), the SMTP notice labelled 注意; each delivery's page
+(a failed confirmation of someone who cancelled since: 注意, not sent, no resend); the Slack event
+page's delivery table. Each page passes axe and asks no other host."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from eventsvc.extensions import db
 from eventsvc.outbox import service as outbox
 from eventsvc.outbox.models import Delivery
 from eventsvc.registration import privacy
+from eventsvc.registration import service as registrations
 from tests import factories as make
 from tests.browser_fixtures import MODE_IDS, MODES, assert_accessible, page_in
 
@@ -23,9 +26,13 @@ pytestmark = pytest.mark.browser
 
 TEXT = {
     "ja": {"warning": "注意:", "withdrawn": "取り消し（個人情報の削除）", "scheduled": "送信予定: ",
-           "retry": "次の再試行: ", "queued": "送信待ち", "explained": "送信の失敗ではありません", "resend": "再送"},
+           "retry": "次の再試行: ", "queued": "送信待ち", "explained": "送信の失敗ではありません", "resend": "再送",
+           "superseded": "取り消し（申込みの状態が変わったため）", "cancelled": "申込みがキャンセルされました",
+           "not_sent": "このメールは送信しません（申込みがキャンセルされました）。"},
     "en": {"warning": "Warning:", "withdrawn": "Withdrawn (personal data erased)", "scheduled": "Scheduled for ",
-           "retry": "Next retry: ", "queued": "Queued", "explained": "It is not a sending failure", "resend": "Resend"},
+           "retry": "Next retry: ", "queued": "Queued", "explained": "It is not a sending failure", "resend": "Resend",
+           "superseded": "Withdrawn (registration changed)", "cancelled": "The registration was cancelled",
+           "not_sent": "This message will not be sent. The registration was cancelled."},
 }
 
 
@@ -50,11 +57,18 @@ def outbox_rows(live_server):
     dm = outbox.enqueue("slack.survey_dm", "UKANARIA02", {"text": "アンケートのお願い", "label": "玉城 健"},
                         event_id=event.id)
     dm.next_attempt_at = later
+    cancelled, failed = make.registration(event), make.registration(event)
+    confirmation = {reg.id: db.session.scalar(select(Delivery).where(Delivery.registration_id == reg.id))
+                    for reg in (cancelled, failed)}
+    confirmation[failed.id].state, confirmation[failed.id].last_error = "failed", "550 5.1.1 no such user"
+    for reg in (cancelled, failed):
+        registrations.cancel(reg, reg, now_utc())
     db.session.commit()
     withdrawn = db.session.scalars(select(Delivery.id).where(Delivery.registration_id == erased.id)
                                    .order_by(Delivery.id)).all()
     rows = SimpleNamespace(organizer=SimpleNamespace(email=org.email), slug=event.slug, withdrawn=withdrawn,
-                           scheduled=scheduled.id, retry=retry.id, dm=dm.id)
+                           scheduled=scheduled.id, retry=retry.id, dm=dm.id,
+                           superseded=confirmation[cancelled.id].id, stale=confirmation[failed.id].id)
     db.session.rollback()
     return rows
 
@@ -70,8 +84,10 @@ def test_deliveries_list_and_pages(browser, live_server, outbox_rows, javascript
         assert notice.locator(".notice-label").inner_text() == text["warning"]
         assert notice.get_attribute("role") == "status"
         assert page.locator("#delivery-count-withdrawn").inner_text() == str(len(rows.withdrawn))
+        assert page.locator("#delivery-count-superseded").inner_text() == "1"
         table = page.get_by_role("table")
         assert table.get_by_text(text["withdrawn"], exact=True).count() == len(rows.withdrawn)
+        assert table.get_by_text(text["superseded"], exact=True).count() == 1
         assert text["scheduled"] in table.get_by_role("row").filter(has_text="sakura@").inner_text()
         assert text["retry"] in table.get_by_role("row").filter(has_text="ken@").inner_text()
         assert_accessible(page)
@@ -82,6 +98,18 @@ def test_deliveries_list_and_pages(browser, live_server, outbox_rows, javascript
         page.goto(f"{base}/{rows.withdrawn[0]}")
         assert text["withdrawn"] in page.locator("dl.facts").inner_text()
         assert text["explained"] in page.locator("#state-help").inner_text()
+        assert page.get_by_role("button", name=text["resend"]).count() == 0
+        assert_accessible(page)
+        page.goto(f"{base}/{rows.superseded}")
+        assert f"{text['superseded']} — {text['cancelled']}" in page.locator("dl.facts").inner_text()
+        assert text["explained"] in page.locator("#state-help").inner_text()
+        assert page.get_by_role("button", name=text["resend"]).count() == 0
+        assert_accessible(page)
+        page.goto(f"{base}/{rows.stale}")  # failed, and the person cancelled since: not to be resent
+        help_text = page.locator("#state-help")
+        assert help_text.get_attribute("role") == "status"
+        assert help_text.locator(".notice-label").inner_text() == text["warning"]
+        assert text["not_sent"] in help_text.inner_text()
         assert page.get_by_role("button", name=text["resend"]).count() == 0
         assert_accessible(page)
         for delivery_id, due in ((rows.scheduled, "scheduled"), (rows.retry, "retry")):
