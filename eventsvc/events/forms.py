@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -10,6 +11,7 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     SelectChoice,
     SelectField,
     StringField,
@@ -19,6 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from ..core import orgs
+from ..core.i18n import N_
 from ..formfields import DateTimeLocalField, IntegerField, Length, TimeField
 
 DT = "%Y-%m-%dT%H:%M"
@@ -39,14 +42,41 @@ def prefecture_choices(blank=None):
     return choices([("", blank or _l("（指定なし）"))] + list(orgs.prefectures()))
 
 
+#: the participation types the new-event form starts with (code → name); a row of them whose
+#: capacity is left empty is not created (:meth:`TicketTypeForm.is_unused_suggestion`)
+SUGGESTED_TICKET_TYPES = {"venue": N_("会場参加"), "online": N_("オンライン参加")}
+
+
 class TicketTypeForm(Form):
     code = StringField(_l("コード"), validators=[Optional(), Length(max=32)],
                        description=_l("半角英小文字・数字（例: venue, online）"))
     name = StringField(_l("名前"), validators=[Optional(), Length(max=100)])
     capacity = IntegerField(_l("定員"), validators=[Optional()])
+    #: the code of the suggestion the form filled this row with (:data:`SUGGESTED_TICKET_TYPES`)
+    suggested = HiddenField()
 
     def is_blank(self) -> bool:
         return not (self.code.data or self.name.data or self.capacity.data not in (None, ""))
+
+    def suggest(self, code: str) -> None:
+        self.code.data, self.name.data, self.suggested.data = code, _(SUGGESTED_TICKET_TYPES[code]), code
+
+    def is_unused_suggestion(self) -> bool:
+        """A row the form filled in (not the organizer) whose capacity was left empty: the
+        organizer did not take it up (e.g. オンライン参加 of a venue-only event). A row whose
+        name or code was changed, or that was typed, is the organizer's own: an empty capacity
+        there is a mistake to point out."""
+        code = (self.code.data or "").strip()
+        suggestion = SUGGESTED_TICKET_TYPES.get(self.suggested.data or "")
+        if suggestion is None or code != self.suggested.data:
+            return False
+        if (self.name.data or "").strip() not in (suggestion, _(suggestion)):
+            return False
+        return not any((value or "").strip() for value in (self.capacity.raw_data or []))
+
+    def is_left_out(self) -> bool:
+        """Not made into a participation type: a blank row, or a suggestion not taken up."""
+        return self.is_blank() or self.is_unused_suggestion()
 
 
 class EventForm(FlaskForm):
@@ -79,6 +109,11 @@ class EventForm(FlaskForm):
 
     #: how the error summary names a field of a row (as the row's own labels do)
     row_labels = {"ticket_types": _l("参加区分%(n)sの%(label)s")}
+
+    def suggested_names(self) -> list[str]:
+        """The names of the suggested rows the form holds (none when editing an event)."""
+        return [_(SUGGESTED_TICKET_TYPES[code]) for t in self.ticket_types
+                if (code := t.form.suggested.data) in SUGGESTED_TICKET_TYPES]
 
 
 class AgendaItemForm(Form):

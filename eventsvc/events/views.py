@@ -151,7 +151,7 @@ def _naive_jst(value: datetime | None):
 def _form_data(form: EventForm) -> service.EventData:
     types = [service.TicketTypeData(code=(t.form.code.data or "").strip(), name=t.form.name.data or "",
                                     capacity=t.form.capacity.data if t.form.capacity.data is not None else -1)
-             for t in form.ticket_types if not t.form.is_blank()]
+             for t in form.ticket_types if not t.form.is_left_out()]
     domains = [d for d in (form.allowed_email_domains.data or "").replace("、", ",").split(",")]
     return service.EventData(
         title=form.title.data or "", slug=(form.slug.data or "").strip() or None,
@@ -207,7 +207,7 @@ def _save_event(form: EventForm, event: Event | None) -> service.EventUpdate | N
         db.session.rollback()
         fields = err.fields or {"": err.message}
         # the service counts the rows it was given: blank rows were left out
-        kept = [i for i, t in enumerate(form.ticket_types) if not t.form.is_blank()]
+        kept = [i for i, t in enumerate(form.ticket_types) if not t.form.is_left_out()]
         aliases = {"venue.name": "venue_name", "venue.address": "venue_address"}
         for path in fields:
             parts = path.split(".", 2)
@@ -223,12 +223,17 @@ def manage_new():
     form = EventForm()
     if request.method == "GET":
         form.allowed_email_domains.data = "lg.jp, go.jp"
-        form.ticket_types.entries[0].form.code.data = "venue"
-        form.ticket_types.entries[0].form.name.data = _("会場参加")
-        form.ticket_types.append_entry({"code": "online", "name": _("オンライン参加")})
+        # suggestions: a row whose capacity is left empty is not created (the form says so)
+        form.ticket_types.entries[0].form.suggest("venue")
+        form.ticket_types.append_entry()
+        form.ticket_types.entries[-1].form.suggest("online")
     saved = _save_event(form, None) if request.method == "POST" else None
     if saved is not None:
         flash(_("イベントを作成しました（下書き）。プログラムを入力して公開してください。"), "success")
+        for t in form.ticket_types:
+            if t.form.is_unused_suggestion():
+                flash(_("「%(name)s」は定員が空欄だったので作成していません。必要なら、イベントの編集で追加できます。",
+                        name=t.form.name.data.strip()), "info")
         return redirect(url_for("events.manage_show", slug=saved.event.slug))
     status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
     return render_template("events/edit.html", form=form, event=None), status

@@ -124,3 +124,20 @@ def test_row_errors_are_summarised_and_marked_accessibly(page, make):
     link = page.locator("#error-summary").get_by_role("link", name="参加区分1の定員: 定員は0〜100,000の整数です。")
     assert link.get_attribute("href") == "#ticket_types-0-capacity"
     assert_accessible(page)
+
+
+def test_a_venue_only_event_leaves_the_suggested_online_row_as_it_is(page, make):
+    organizer = make.organizer()
+    login_in_browser(page, organizer)
+    page.goto(page.base + "/manage/events/new")
+    assert page.get_by_label("参加区分2の名前").input_value() == "オンライン参加"
+    assert page.get_by_text("あらかじめ入っている行（会場参加、オンライン参加）は、定員を入れたものだけ作成します。").is_visible()
+    page.get_by_label("タイトル").fill("会場だけの勉強会")
+    page.get_by_label("開始日時").fill("2031-02-01T13:30")
+    page.get_by_label("終了日時").fill("2031-02-01T17:00")
+    page.get_by_label("参加区分1の定員").fill("20")
+    page.get_by_role("button", name="保存").click()
+    page.get_by_text("イベントを作成しました").wait_for()
+    assert page.get_by_text("「オンライン参加」は定員が空欄だったので作成していません。").is_visible()
+    assert_accessible(page)
+    assert page.requests.external() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from datetime import timedelta
 
@@ -9,7 +10,9 @@ import icalendar
 import vobject
 
 from eventsvc.core.clock import now_utc
-from tests.integration.page_support import error_summary
+from eventsvc.events.models import Event
+from eventsvc.extensions import db
+from tests.integration.page_support import error_summary, page_forms
 
 FORM = {
     "title": "自治体職員の勉強会 in 久留米",
@@ -282,6 +285,85 @@ def test_ticket_type_mistakes_are_in_the_summary_and_capacity_is_marked_required
     assert error_summary(html) == [("#ticket_types-2-capacity", "参加区分3の定員: 定員は0〜100,000の整数です。")]
     assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="ticket_types-2-capacity"', html) or \
         re.search(r'<input[^>]*id="ticket_types-2-capacity"[^>]*aria-invalid="true"', html)
+
+
+def _new_event_form(client, **typed) -> dict:
+    """The new-event form as the page fills it in (its suggested participation types), with the
+    event's own fields and ``typed`` (``{"ticket_types-1-capacity": "60"}`` …) typed in."""
+    page = client.get("/manage/events/new").get_data(as_text=True)
+    (form,) = [f for f in page_forms(page) if f["action"] == ""]
+    data = {name: values[0] for name, values in form["fields"].items()}
+    own = ("title", "starts_at", "ends_at", "venue_name", "prefecture_code", "region", "selection")  # selects: as a browser sends them
+    return {**data, **{k: FORM[k] for k in own}, **typed, "submit": "保存"}
+
+
+def _created(client, data):
+    r = client.post("/manage/events/new", data=data)
+    assert r.status_code == 302, error_summary(r.get_data(as_text=True))
+    slug = r.headers["Location"].rsplit("/", 1)[-1]
+    db.session.expire_all()
+    event = db.session.scalar(db.select(Event).where(Event.slug == slug))
+    return event, client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_suggested_participation_type_left_without_capacity_is_not_created_and_the_organizer_is_told(
+        client, organizer, login):
+    login(organizer)
+    page = client.get("/manage/events/new").get_data(as_text=True)
+    assert "空の行は無視されます。あらかじめ入っている行（会場参加、オンライン参加）は、定員を入れたものだけ作成します。" \
+           "使わない区分は、定員を空欄のままにしてください。" in page
+    # a venue-only event: the オンライン参加 row is left as the form filled it, without a capacity
+    event, shown = _created(client, _new_event_form(client, **{"ticket_types-0-capacity": "30"}))
+    assert [(t.code, t.name, t.capacity) for t in event.ticket_types] == [("venue", "会場参加", 30)]
+    assert "「オンライン参加」は定員が空欄だったので作成していません。必要なら、イベントの編集で追加できます。" in shown
+    assert "「会場参加」は定員が空欄" not in shown
+    # online only: the venue row is the one left out
+    event, shown = _created(client, _new_event_form(client, **{"ticket_types-1-capacity": "100"}))
+    assert [(t.code, t.capacity) for t in event.ticket_types] == [("online", 100)]
+    assert "「会場参加」は定員が空欄だったので作成していません。" in shown
+    # both given: both made, nothing to say
+    event, shown = _created(client, _new_event_form(client, **{"ticket_types-0-capacity": "30",
+                                                                "ticket_types-1-capacity": "0"}))
+    assert [(t.code, t.capacity) for t in event.ticket_types] == [("venue", 30), ("online", 0)]
+    assert "定員が空欄だったので" not in shown
+
+
+def test_a_participation_type_the_organizer_touched_or_typed_is_never_dropped_for_its_empty_capacity(
+        client, organizer, login):
+    login(organizer)
+    before = db.session.scalar(db.select(db.func.count()).select_from(Event))
+    for typed, field_id in (
+            ({"ticket_types-1-name": "オンライン参加（Zoom）"}, "ticket_types-1-capacity"),  # renamed
+            ({"ticket_types-1-code": "zoom"}, "ticket_types-1-capacity"),  # another code
+            ({"ticket_types-2-name": "見学", "ticket_types-2-code": "visit"}, "ticket_types-2-capacity")):  # typed
+        r = client.post("/manage/events/new", data=_new_event_form(client, **{"ticket_types-0-capacity": "30"}, **typed))
+        assert r.status_code == 422, typed
+        n = int(field_id.split("-")[1]) + 1
+        assert error_summary(r.get_data(as_text=True)) == [
+            (f"#{field_id}", f"参加区分{n}の定員: 定員は0〜100,000の整数です。")], typed
+    # nothing at all: the organizer is asked for one, and the suggestions come back as they were
+    r = client.post("/manage/events/new", data=_new_event_form(client))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "参加区分を1つ以上設定してください。" in html
+    assert 'value="オンライン参加"' in html and "あらかじめ入っている行（会場参加、オンライン参加）" in html
+    assert db.session.scalar(db.select(db.func.count()).select_from(Event)) == before
+    # the event's edit page suggests nothing: a capacity emptied there is a mistake to point out
+    event, _shown = _created(client, _new_event_form(client, **{"ticket_types-0-capacity": "30"}))
+    page = client.get(f"/manage/events/{event.slug}/edit").get_data(as_text=True)
+    assert "あらかじめ入っている行" not in page and "空の行は無視されます。" in page
+
+
+def test_suggested_participation_types_in_english(client, organizer, login):
+    login(organizer)
+    client.set_cookie("lang", "en")
+    page = client.get("/manage/events/new").get_data(as_text=True)
+    assert 'value="In person"' in page and 'value="Online"' in page
+    assert "Empty rows are ignored. The rows filled in for you (In person, Online) are created only " \
+           "with a capacity: leave the capacity of a type you do not use empty." in page
+    event, shown = _created(client, _new_event_form(client, **{"ticket_types-0-capacity": "30"}))
+    assert [(t.code, t.name) for t in event.ticket_types] == [("venue", "In person")]
+    assert "“Online” was not created: its capacity was empty. You can add it when you edit the event." \
+        in html_lib.unescape(shown)
 
 
 def _small_event(make, organizer, venue: int):
