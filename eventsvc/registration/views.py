@@ -211,7 +211,7 @@ def register(slug: str):
     closed = rules.registration_window(now=now, status=event.status, opens_at=event.registration_opens_at,
                                        closes_at=event.registration_closes_at, ends_at=event.ends_at)
     context = dict(event=event, questions=questions, settings=settings, left=events_service.capacity_left(event),
-                   closed=closed, closed_message=_closed_message(closed))
+                   closed=closed, closed_message=_closed_message(closed), now=now)
     if request.method == "GET" or closed:
         status = 409 if closed and request.method == "POST" else 200
         page = render_template("registration/register.html", form=form, **context)

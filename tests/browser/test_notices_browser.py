@@ -149,3 +149,30 @@ def test_the_closed_registration_notice(browser, live_server, javascript, lang):
         assert page.requests.external() == []
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize(("javascript", "lang"), MODES, ids=MODE_IDS)
+def test_the_not_open_yet_notice_says_when_registration_opens_and_closes(browser, live_server, javascript, lang):
+    from eventsvc.core.clock import format_datetime
+
+    event = make.event()
+    event.registration_opens_at = opens = now_utc() + timedelta(days=2)
+    event.registration_closes_at = closes = now_utc() + timedelta(days=9)
+    db.session.commit()
+    slug = event.slug
+    db.session.rollback()
+    said = {"ja": f"申込受付はまだ始まっていません。受付開始は{format_datetime(opens)}です。",
+            "en": f"Registration has not opened yet. It opens on {format_datetime(opens, 'en')} (Japan time)."}[lang]
+    until = {"ja": f"申込締切: {format_datetime(closes)}", "en": f"Registration closes: {format_datetime(closes, 'en')}"}[lang]
+    page = page_in(browser, live_server, javascript=javascript, lang=lang)
+    try:
+        page.goto(f"{live_server}/events/{slug}/register")
+        notice = page.locator(".notice-warning")
+        assert notice.locator(".notice-label").inner_text() == TEXT[lang]["warning"]
+        assert " ".join(notice.inner_text().split()) == f"{TEXT[lang]['warning']} {said}"
+        assert page.get_by_text(until, exact=True).is_visible()
+        assert page.locator("form.registration-form").count() == 0
+        assert_accessible(page)
+        assert page.requests.external() == []
+    finally:
+        page.context.close()

@@ -109,6 +109,45 @@ def test_duplicate_and_closed_on_the_form(client, event, make):
     assert client.get(f"/events/{closed.slug}/register").status_code == 200
 
 
+def test_the_form_says_when_registration_opens_and_when_it_closes_or_closed(client, event):
+    from eventsvc.core.clock import format_datetime
+
+    opens, closes = now_utc() + timedelta(days=3), now_utc() + timedelta(days=10)
+    event.registration_opens_at, event.registration_closes_at = opens, closes
+    db.session.commit()
+    notice = re.compile(r'<div class="notice notice-warning"[^>]*>(.*?)</div>', re.S)
+    for r in (client.get(f"/events/{event.slug}/register"), client.post(f"/events/{event.slug}/register", data=FORM)):
+        html = r.get_data(as_text=True)
+        text = " ".join(re.sub(r"<[^>]+>", "", notice.search(html).group(1)).split())
+        assert text == f"注意: 申込受付はまだ始まっていません。受付開始は{format_datetime(opens)}です。", r.status_code
+        assert f"<p>申込締切: {format_datetime(closes)}</p>" in html
+        assert "registration-form" not in html
+    assert r.status_code == 409 and count() == 0
+    # the event page says it too, while it is ahead
+    page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert f"<dt>申込受付開始</dt><dd>{format_datetime(opens)}</dd>" in page
+    # open: the form says until when
+    event.registration_opens_at = now_utc() - timedelta(days=1)
+    db.session.commit()
+    html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    assert "registration-form" in html and f"<p>申込締切: {format_datetime(closes)}</p>" in html
+    assert "申込受付開始" not in client.get(f"/events/{event.slug}").get_data(as_text=True)
+    # closed: since when
+    event.registration_closes_at = closes = now_utc() - timedelta(hours=2)
+    db.session.commit()
+    html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    text = " ".join(re.sub(r"<[^>]+>", "", notice.search(html).group(1)).split())
+    assert text == f"注意: 申込受付は終了しました（締切: {format_datetime(closes)}）。"
+    # in English, with the time zone
+    client.set_cookie("lang", "en")
+    event.registration_opens_at, event.registration_closes_at = opens, None
+    db.session.commit()
+    html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    text = " ".join(re.sub(r"<[^>]+>", "", notice.search(html).group(1)).split())
+    assert text == f"Warning: Registration has not opened yet. It opens on {format_datetime(opens, 'en')} (Japan time)."
+    assert "Registration closes" not in html
+
+
 def test_questions_render_and_validate(client, event, organizer):
     service.update_settings(event, organizer, event.created_at, promotion_mode="auto", offer_hours=48, questions=[
         service.Question("topic", "single", "関心のあるテーマ", ["窓口BPR", "ウェブサイト"], True),
