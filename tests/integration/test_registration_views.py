@@ -358,6 +358,11 @@ def test_participants_only_for_consenting_confirmed_attendees(client, make, even
     html = client.get(attendee_url(shown) + "/participants").get_data(as_text=True)
     assert "見える 人" in html and "見えない 人" not in html
     assert "秘密の係" not in html and shown.email not in html
+    # the rule is said once (the page's footer says it, as on every page), in either language
+    assert html.count("ここでの発言は個人の見解であり、所属組織の見解ではありません。") == 1
+    client.set_cookie("lang", "en")
+    html = client.get(attendee_url(shown) + "/participants").get_data(as_text=True)
+    assert html.count("Views expressed here are personal and not those of anyone’s organization.") == 1
     assert client.get(attendee_url(hidden) + "/participants").status_code == 403
 
 
