@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_eval_context
 from markupsafe import Markup
 
-from .core import orgs
+from .core import lang, orgs
 from .core.clock import format_date, format_datetime, format_range, format_time
 from .core.i18n import N_
 from .core.markup import render_markdown
@@ -18,6 +19,27 @@ from .errors import page_message
 
 def locale() -> str:
     return str(get_locale() or "ja")
+
+
+def _japanese_page(eval_ctx) -> bool:
+    """Whether Japanese needs no marking here: the page is in Japanese, or the template is not
+    HTML (plain-text mails are not autoescaped and must not get tags)."""
+    return not eval_ctx.autoescape or locale().startswith("ja")
+
+
+@pass_eval_context
+def lang_ja(eval_ctx, value):
+    """The filter ``lang_ja``: on a page that is not in Japanese, text people typed in Japanese in
+    ``<span lang="ja">`` (WCAG 3.1.2), escaped; unchanged on a Japanese page. Not for attribute values
+    (a span cannot go there) nor inside ``<title>`` or ``<option>``."""
+    return value if _japanese_page(eval_ctx) else lang.mark_japanese(value)
+
+
+@pass_eval_context
+def lang_ja_attr(eval_ctx, value) -> Markup:
+    """The filter ``lang_ja_attr``: `` lang="ja"`` for an element whose content is ``value`` (block
+    content a span cannot hold, e.g. rendered Markdown), on a page that is not in Japanese."""
+    return Markup("") if _japanese_page(eval_ctx) else lang.lang_attr(value)
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -214,6 +236,8 @@ def register_web(app: Flask) -> None:
         region_name=lambda code: orgs.region_name(code, locale()),
         prefecture_name=orgs.prefecture_name,
         markdown=lambda text: Markup(render_markdown(text)),
+        lang_ja=lang_ja,
+        lang_ja_attr=lang_ja_attr,
         messages=error_messages,
         page_message=page_message,
     )
