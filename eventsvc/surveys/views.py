@@ -455,8 +455,10 @@ def _results_context(event, survey):
         items.append({"n": n, "title": title, "r": r, "chart": result_chart(r, f"q{n}", title)})
     earlier = []
     for i, (label, r) in enumerate(res.earlier, start=1):
-        title = _("%(label)s: %(text)s", label=shown(label), text=r.question.text)
-        earlier.append({"n": f"e{i}", "title": title, "r": r, "chart": result_chart(r, f"e{i}", title)})
+        label = shown(label)
+        title = _("%(label)s: %(text)s", label=label, text=r.question.text)
+        earlier.append({"n": f"e{i}", "label": label, "title": title, "r": r,
+                        "chart": result_chart(r, f"e{i}", title)})
     return {"event": event, "survey": survey, "res": res, "items": items, "earlier": earlier,
             "scale_label": scale_label, "count_text": count_text}
 

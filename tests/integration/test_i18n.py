@@ -92,7 +92,9 @@ def test_public_event_page_in_english(english, event):
     assert_english_layout(html)
     assert "Organizer login" in html
     for text in ("Participation types and availability", "Register", "Add to calendar (.ics)", "Calendar and sharing",
-                 f"{event.agenda_items[0].speaker} ({event.agenda_items[0].affiliation})"):
+                 # what the organizer typed is marked as Japanese (WCAG 3.1.2), each part on its own
+                 f'<span lang="ja">{event.agenda_items[0].speaker}</span> '
+                 f'(<span lang="ja">{event.agenda_items[0].affiliation}</span>)'):
         assert text in html, text
     assert "年" not in html.replace(event.title, "")  # dates in English too
     assert japanese_left(html, *event_data(event)) == []
