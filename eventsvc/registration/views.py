@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
+from itsdangerous import BadSignature
 from markupsafe import Markup
 
 from .. import database
@@ -280,6 +281,22 @@ def resend_link(slug: str):
     return render_template("registration/resend_link.html", form=form, event=event), status
 
 
+def _superseded_link(token: str) -> Registration | None:
+    """The registration ``token`` is a genuine link of, when that link was made for an earlier
+    application of it: the person cancelled and applied again, which gave the registration a new
+    attendee token and link (``service.registration_from_link`` then finds the old one invalid).
+    None for any other link that does not work (tampered, erased, unknown)."""
+    try:
+        data = service._serializer().loads(token)  # signed by us; its age does not matter here
+    except BadSignature:
+        return None
+    reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) and isinstance(data.get("r"), int) \
+        else None
+    if reg is None or reg.erased_at is not None or not reg.reapplications:
+        return None
+    return reg if data.get("h") != reg.attendee_token_hash[:16] else None
+
+
 def _attendee(token: str) -> Registration:
     try:
         return service.registration_from_link(token)
@@ -289,6 +306,8 @@ def _attendee(token: str) -> Registration:
             reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
             slug = reg.event.slug if reg else None
             abort(Response(render_template("registration/link_expired.html", slug=slug), status=410))
+        if err.code == "link_invalid" and (reg := _superseded_link(token)) is not None:
+            abort(Response(render_template("registration/link_superseded.html", event=reg.event), status=410))
         raise
 
 

@@ -22,10 +22,12 @@ pytestmark = pytest.mark.browser
 TEXT = {
     "ja": {"cancelled": "キャンセル", "confirmed": "参加確定", "again": "もう一度申し込む",
            "summary": "入力内容を確認してください", "long100": "100文字以内で入力してください。",
-           "long200": "200文字以内で入力してください。"},
+           "long200": "200文字以内で入力してください。", "old_link": "このリンクは、申し込み直す前のものです",
+           "new_link": "新しいリンクをメールで受け取る", "resend": "申込み確認用リンクの再送"},
     "en": {"cancelled": "Cancelled", "confirmed": "Confirmed", "again": "Apply again",
            "summary": "Please check what you entered", "long100": "Enter up to 100 characters.",
-           "long200": "Enter up to 200 characters."},
+           "long200": "Enter up to 200 characters.", "old_link": "This link is from before you applied again",
+           "new_link": "Get a new link by email", "resend": "Resend your registration link"},
 }
 
 
@@ -85,6 +87,12 @@ def test_apply_again_from_the_cancelled_ticket_page(browser, live_server, javasc
         page.wait_for_url("**/my/**")
         assert page.locator("#reg-status").inner_text() == text["confirmed"]
         assert_accessible(page)
+        # the link of the application before (in the cancellation mail) says what it is, and where to go
+        assert page.goto(url).status == 410
+        assert page.get_by_role("heading", level=1).inner_text() == text["old_link"]
+        assert_accessible(page)
+        page.get_by_role("link", name=text["new_link"]).click()
+        assert page.get_by_role("heading", level=1).inner_text() == text["resend"]
         assert page.requests.external() == []
     finally:
         page.context.close()

@@ -279,13 +279,53 @@ def test_who_cancelled_is_offered_to_apply_again_on_the_form(client, make, event
     db.session.expire_all()
     again = db.session.get(Registration, reg.id)
     assert again.status == "confirmed" and again.reapplications == 1
-    assert client.get(url).status_code == 404  # the old link died with the old application
+    assert client.get(url).status_code == 410  # the old link died with the old application (it says so)
     # once the event stops taking registrations, the page no longer offers it
     service.cancel(again, again, now_utc())
     event.registration_closes_at = now_utc() - timedelta(minutes=1)
     db.session.commit()
     page = client.get(attendee_url(again)).get_data(as_text=True)
     assert "取り消されています" in page and "/register" not in page
+
+
+def test_a_link_of_the_application_before_applying_again_says_so_and_offers_a_new_link(client, make, event):
+    reg = make.registration(event, ticket_type="online", email="taro@city.naha.lg.jp")
+    old = attendee_url(reg)
+    assert client.post(old + "/cancel").status_code == 302
+    r = client.post(f"/events/{event.slug}/register", data={**FORM, "ticket_type": "online"})
+    assert r.status_code == 302, error_summary(r.get_data(as_text=True))
+    db.session.expire_all()
+    again = db.session.get(Registration, reg.id)
+    assert again.reapplications == 1 and again.status == "confirmed"
+    new = attendee_url(again)
+    for method, sub in (("get", ""), ("get", "/cancel"), ("post", "/cancel"), ("get", "/edit"), ("post", "/edit"),
+                        ("get", "/participants"), ("get", "/ticket.png"), ("post", "/accept")):
+        r = getattr(client, method)(old + sub)
+        assert r.status_code == 410, (method, sub)
+        html = r.get_data(as_text=True)
+        assert "<h1>このリンクは、申し込み直す前のものです</h1>" in html, (method, sub)
+        assert "申し込み直したときに、新しいリンクをメールでお送りしています。" in html
+        assert f'href="/events/{event.slug}/my-link">新しいリンクをメールで受け取る</a>' in html
+        assert again.ticket_code not in html and again.email not in html and again.name not in html
+    db.session.expire_all()
+    assert db.session.get(Registration, reg.id).status == "confirmed"  # the old link cancelled nothing
+    assert client.get(new).status_code == 200
+    # the page it offers sends the current link
+    assert client.get(f"/events/{event.slug}/my-link").status_code == 200
+    # in English
+    client.set_cookie("lang", "en")
+    html = client.get(old).get_data(as_text=True)
+    assert "<h1>This link is from before you applied again</h1>" in html and "Get a new link by email" in html
+    client.set_cookie("lang", "ja")
+    # a tampered link, or one of a person whose data is erased, is still just not found
+    assert client.get(old[:-2] + ("xx" if not old.endswith("xx") else "yy")).status_code == 404
+    from eventsvc.registration import privacy
+
+    privacy.erase_registration(again, now_utc())
+    db.session.commit()
+    for url in (old, new):
+        r = client.get(url)
+        assert r.status_code == 404 and "申し込み直す前" not in r.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("sub", ["", "/cancel"])
