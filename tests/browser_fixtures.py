@@ -7,6 +7,7 @@ Browser tests skip (with the reason) when Chromium is missing, unless
 from __future__ import annotations
 
 import os
+import re
 import threading
 from urllib.parse import urlsplit
 
@@ -168,6 +169,12 @@ def login_in_browser(page, organizer, password=None) -> None:
     page.get_by_label("パスワード").fill(password or PASSWORD)
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url("**/manage")
+
+
+def named(label: str, person: str) -> re.Pattern:
+    """The accessible name of a list row's control: its visible ``label``, then ``: person`` read
+    from visually hidden text (Chromium puts a space before that text, which is out of the flow)."""
+    return re.compile(rf"^{re.escape(label)} ?: {re.escape(person)}$")
 
 
 MODES = [(js, lang) for js in (False, True) for lang in ("ja", "en")]

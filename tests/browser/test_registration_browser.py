@@ -12,7 +12,14 @@ from sqlalchemy import select
 from eventsvc.extensions import db
 from eventsvc.registration.models import Registration
 from tests import factories as make
-from tests.browser_fixtures import MODE_IDS, MODES, assert_accessible, login_in_browser, page_in
+from tests.browser_fixtures import (
+    MODE_IDS,
+    MODES,
+    assert_accessible,
+    login_in_browser,
+    named,
+    page_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -233,6 +240,7 @@ def test_confirming_over_capacity_from_the_registration_page_and_the_filtered_li
     make.registration(event)
     first, second = make.registration(event), make.registration(event)
     slug, first_id, second_id, who = event.slug, first.id, second.id, SimpleNamespace(email=organizer.email)
+    second_name = second.name
     settle()
     page = page_in(browser, live_server, javascript=javascript, lang=lang, organizer=who)
     try:
@@ -250,9 +258,10 @@ def test_confirming_over_capacity_from_the_registration_page_and_the_filtered_li
         page.get_by_role("button", name=text["filter"], exact=True).click()
         page.wait_for_url("**status=waitlisted**")
         row = page.locator(f"#reg-{second_id}")
-        button = row.get_by_role("button", name=text["over"], exact=True)
+        button = row.get_by_role("button", name=named(text["over"], second_name))  # whose row it is
         expect(button).to_have_accessible_description(f"{text['warning']} {text['full'].format(taken=2)}")
-        assert row.get_by_role("button", name=text["confirm"], exact=True).count() == 0
+        assert button.evaluate("b => b.firstChild.textContent") == text["over"]  # what is seen: the label
+        assert row.get_by_role("button", name=named(text["confirm"], second_name)).count() == 0
         assert_accessible(page)
         button.click()
         page.wait_for_url(f"{live_server}/manage/events/{slug}/registrations?status=waitlisted")  # the filter, kept

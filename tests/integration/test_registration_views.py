@@ -581,12 +581,14 @@ def test_the_lists_cancel_buttons_say_which_cancellations_take_a_check_in_back(m
         sa_event.remove(db.engine, "before_cursor_execute", seen)
     assert sum(Checkin.__tablename__ in s and "undone_at IS NULL" in s for s in statements) == 1
     assert (f'<button type="submit" class="button button-danger button-small" '
-            f'aria-describedby="cancel-notice-{came.id}">キャンセル</button>') in html
+            f'aria-describedby="cancel-notice-{came.id}">キャンセル<span class="visually-hidden">: {came.name}</span>'
+            "</button>") in html
     assert (f'<p class="row-notice" id="cancel-notice-{came.id}"><span class="notice-label">注意:</span> '
             f'{notice}</p>') in html
     assert html.count(notice) == 1 and html.count("aria-describedby=\"cancel-notice-") == 1
     other_row = html.split(f'id="reg-{other.id}"', 1)[1].split("</tr>", 1)[0]
-    assert '<button type="submit" class="button button-danger button-small">キャンセル</button>' in other_row
+    assert ('<button type="submit" class="button button-danger button-small">キャンセル'
+            f'<span class="visually-hidden">: {other.name}</span></button>') in other_row
     left_row = html.split(f'id="reg-{left.id}"', 1)[1].split("</tr>", 1)[0]
     assert "キャンセル</button>" not in left_row and "cancel-notice" not in left_row
     manager.get("/lang/en?next=/")
@@ -817,6 +819,54 @@ def test_a_full_type_offers_confirming_over_capacity_on_the_registration_page(ma
     assert "Confirm over capacity</button>" in page
 
 
+def _row_controls(page: str) -> list[tuple[str, str, str | None]]:
+    """Each button and link of the registrations list's rows: (row id, accessible name — its text,
+    the visually hidden part included, aria-describedby)."""
+    body = re.search(r'<table class="table registrations-table">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    out = []
+    for row_id, row in re.findall(r'<tr id="(reg-\d+)">(.*?)</tr>', body, re.S):
+        actions = re.search(r'<td class="row-actions">(.*?)</td>', row, re.S).group(1)
+        for _tag, attrs, inner in re.findall(r"<(button|a)\b([^>]*)>(.*?)</\1>", actions, re.S):
+            name = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", inner)).split())
+            described = re.search(r'aria-describedby="([^"]*)"', attrs)
+            out.append((row_id, name, described.group(1) if described else None))
+    return out
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_each_button_of_the_registrations_list_names_its_person(manager, make, organizer, lang):
+    from eventsvc.checkin import service as checkin
+
+    e = make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    came = make.registration(e, name="比嘉 太郎", name_kana="ヒガ タロウ")
+    waiting = make.registration(e, name="宮城 花子", name_kana="ミヤギ ハナコ")
+    review = make.registration(e, name="Smith Jane", name_kana="スミス ジェーン", email="jane@example.com")
+    checkin.check_in(e, came.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=checkin.Actor.organizer(organizer), now=now_utc())
+    db.session.commit()
+    assert (came.status, waiting.status, review.status) == ("confirmed", "waitlisted", "pending_review")
+    manager.set_cookie("lang", lang)
+    page = manager.get(f"/manage/events/{e.slug}/registrations").get_data(as_text=True)
+    words = {"ja": ("承認", "確認・お断り", "定員超過で確定", "キャンセル"),
+             "en": ("Approve", "Review or decline", "Confirm over capacity", "Cancel")}[lang]
+    approve, decide, over, cancel = words
+    controls = _row_controls(page)
+    assert sorted(controls, key=repr) == sorted([
+        (f"reg-{came.id}", f"{cancel}: 比嘉 太郎", f"cancel-notice-{came.id}"),
+        (f"reg-{waiting.id}", f"{over}: 宮城 花子", f"over-capacity-note-{waiting.id}"),
+        (f"reg-{waiting.id}", f"{cancel}: 宮城 花子", None),
+        (f"reg-{review.id}", f"{approve}: Smith Jane", None),
+        (f"reg-{review.id}", f"{decide}: Smith Jane", None),
+        (f"reg-{review.id}", f"{cancel}: Smith Jane", None),
+    ], key=repr), controls
+    names = [name for _row, name, _d in controls]
+    assert len(set(names)) == len(names)  # no two alike
+    # the visible label is as before (the name is for screen readers and voice control)
+    assert f'{over}<span class="visually-hidden">: ' in page
+    if lang == "en":  # a Japanese name on an English page is marked as Japanese
+        assert '<span class="visually-hidden">: <span lang="ja">比嘉 太郎</span></span>' in page
+
+
 def test_an_offered_person_holds_a_seat_and_is_confirmed_without_going_over(manager, make, organizer):
     e = make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場", 1)])
     service.update_settings(e, organizer, e.created_at, promotion_mode="offer", offer_hours=48, questions=[],
@@ -829,7 +879,8 @@ def test_an_offered_person_holds_a_seat_and_is_confirmed_without_going_over(mana
     page = manager.get(f"/manage/registrations/{b.id}").get_data(as_text=True)
     assert ">参加確定にする</button>" in page and "定員超過で確定" not in page and "over-capacity-note" not in page
     page = manager.get(f"/manage/events/{e.slug}/registrations").get_data(as_text=True)
-    assert ">参加確定にする</button>" in page and "定員超過で確定" not in page
+    assert f'>参加確定にする<span class="visually-hidden">: {b.name}</span></button>' in page
+    assert "定員超過で確定" not in page
 
 
 def test_the_list_offers_confirming_over_capacity_and_keeps_its_filters(manager, make, event):
@@ -842,7 +893,8 @@ def test_the_list_offers_confirming_over_capacity_and_keeps_its_filters(manager,
     promote = f"/manage/registrations/{waiting.id}/promote"
     form = _form(page, promote)
     assert form["fields"]["over_capacity"] == ["1"]
-    assert f'aria-describedby="over-capacity-note-{waiting.id}">定員超過で確定</button>' in page
+    assert f'aria-describedby="over-capacity-note-{waiting.id}">定員超過で確定<span class="visually-hidden">: 待機 一郎</span>' \
+        "</button>" in page
     assert (f'<p class="row-notice" id="over-capacity-note-{waiting.id}"><span class="notice-label">注意:</span> '
             "「会場参加」は満席です（定員1人・確保済み1席）。</p>") in page
     # without the box (what the button said before): refused, and back to the list as it was shown
