@@ -195,6 +195,43 @@
     return e;
   }
 
+  // Language of parts (WCAG 3.1.2): on a page not in Japanese, what people typed in Japanese (names,
+  // readings, organisations, participation types, teams, staff labels) is marked lang="ja", as the
+  // server's lang_ja filter marks it on the same page (core/lang.py: the same letters, kana and ideographs)
+  var PAGE_IN_JAPANESE = (document.documentElement.lang || 'ja').indexOf('ja') === 0;
+  var JAPANESE = new RegExp('[\u3005-\u3007\u303b\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff' +
+    '\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d]' +
+    '|\ud82c[\udc00-\udd6f]|[\ud840-\ud888][\udc00-\udfff]');  // kana supplement; ideographs ext. B–H
+  function typed(tag, cls, text) {
+    var e = el(tag, cls, text);
+    if (!PAGE_IN_JAPANESE && text && JAPANESE.test(String(text))) { e.lang = 'ja'; }
+    return e;
+  }
+  // ``fmt`` into ``parent``: the values as typed text (above), the template's words as they are
+  function appendFmt(parent, template, values) {
+    String(template || '').split(/(\{\w+\})/).forEach(function (part) {
+      var m = /^\{(\w+)\}$/.exec(part);
+      if (m && values[m[1]] !== undefined && values[m[1]] !== null) {
+        parent.appendChild(typed('span', null, String(values[m[1]])));
+      } else if (part) {
+        parent.appendChild(document.createTextNode(part));
+      }
+    });
+    return parent;
+  }
+  // "organisation · participation type · team: name" (the words of the server-rendered line)
+  function metaLine(cls, r) {
+    var p = el('p', cls);
+    p.appendChild(r.organization ? typed('span', null, r.organization) : document.createTextNode(cfg.msgNoOrg));
+    p.appendChild(document.createTextNode(' · '));
+    p.appendChild(typed('span', null, r.ticket_type));
+    if (r.team) {
+      p.appendChild(document.createTextNode(' · ' + cfg.msgTeam + ': '));
+      p.appendChild(typed('span', null, r.team));
+    }
+    return p;
+  }
+
   function showNet() {
     els.net.hidden = false;
     els.net.textContent = state.online ? cfg.msgOnline : cfg.msgOffline;
@@ -241,12 +278,10 @@
     var r = out.registration;
     if (r) {
       var person = el('p', 'result-person');
-      person.appendChild(el('span', 'result-kana', r.name_kana));
-      person.appendChild(el('span', 'result-name', r.name));
+      person.appendChild(typed('span', 'result-kana', r.name_kana));
+      person.appendChild(typed('span', 'result-name', r.name));
       body.appendChild(person);
-      var meta = [r.organization || cfg.msgNoOrg, r.ticket_type];
-      if (r.team) { meta.push(cfg.msgTeam + ': ' + r.team); }
-      body.appendChild(el('p', 'result-meta', meta.join(' · ')));
+      body.appendChild(metaLine('result-meta', r));
     }
     inner.appendChild(mark);
     inner.appendChild(body);
@@ -525,8 +560,9 @@
       if (r.result === 'checked_in' && !r.duplicate && !r.taken_back) { return; }
       // a refusal the desk already told: only news if the ticket admits by now
       if (r.result === 'refused_offline' && !r.admissible_now) { return; }
-      var li = el('li', null, (r.registration ? r.registration.name : batch[i].name || '') + ': ' + r.message +
-                  (r.duplicate ? ' ' + cfg.msgDuplicate : ''));
+      var li = el('li');
+      li.appendChild(typed('span', null, r.registration ? r.registration.name : batch[i].name || ''));
+      li.appendChild(document.createTextNode(': ' + r.message + (r.duplicate ? ' ' + cfg.msgDuplicate : '')));
       els.syncList.appendChild(li);
       els.syncReport.hidden = false;
     });
@@ -545,18 +581,17 @@
       var r = h.registration;
       var li = el('li', 'attendee');
       var person = el('p', 'attendee-person');
-      person.appendChild(el('span', 'attendee-kana', r.name_kana));
-      person.appendChild(el('span', 'attendee-name', r.name));
+      person.appendChild(typed('span', 'attendee-kana', r.name_kana));
+      person.appendChild(typed('span', 'attendee-name', r.name));
       li.appendChild(person);
-      var meta = [r.organization || cfg.msgNoOrg, r.ticket_type];
-      if (r.team) { meta.push(cfg.msgTeam + ': ' + r.team); }
-      li.appendChild(el('p', 'attendee-meta', meta.join(' · ')));
+      li.appendChild(metaLine('attendee-meta', r));
       if (h.checked_in_at) {
-        li.appendChild(el('p', 'attendee-state state-done', fmt(cfg.msgDone, {time: hhmm(h.checked_in_at), who: h.checked_in_by || ''})));
+        li.appendChild(appendFmt(el('p', 'attendee-state state-done'), cfg.msgDone,
+                                 {time: hhmm(h.checked_in_at), who: h.checked_in_by || ''}));
       } else if (r.status !== 'confirmed') {
         li.appendChild(el('p', 'attendee-state state-no', fmt(cfg.msgNotAdmitted, {reason: reasonText(r.status)})));
       } else {
-        var b = el('button', 'button', fmt(cfg.msgAdmit, {name: r.name}));
+        var b = appendFmt(el('button', 'button'), cfg.msgAdmit, {name: r.name});
         b.type = 'button';
         b.addEventListener('click', function () {
           admit({registration_id: r.id}, 'search').then(function () { els.q.value = ''; renderHits([]); els.code.focus(); });
