@@ -146,6 +146,8 @@ def test_the_event_list_in_english(english, event, english_event):
     assert languages(html, english_event.title) == {"en"} and languages(html, "Bring a laptop") == {"en"}
     assert languages(html, "Naha Tech Hub") == {"en"}
     assert languages(html, "Upcoming study sessions") == {"en"}
+    # an <option> holds text only: the language goes on the option itself
+    assert '<option value="47" lang="ja"' in html and '<option value="">All prefectures</option>' in html
     english.set_cookie("lang", "ja")
     html = page(english, "/")
     assert '<html lang="ja">' in html and "<span lang=" not in html
