@@ -100,7 +100,8 @@ API_BODY = {
 }
 
 #: form fields a page needs to get past "which attendee?" (otherwise every caller gets the same 404)
-FORM_DATA = {"checkin.self_checkin": lambda w: {"token": w.link_a, "code": "000000"}}
+FORM_DATA = {"checkin.self_checkin": lambda w: {"token": w.link_a, "code": "000000"},
+             "checkin.desk_scan": lambda w: {"code": "nothing"}}  # an empty code is refused before anything
 
 
 class Callers:
