@@ -19,6 +19,7 @@ import pytest
 from flask import render_template_string
 
 from eventsvc.events import service as events
+from eventsvc.extensions import db
 from tests.integration.test_survey_support import make_survey, question, submit
 from tests.integration.test_teams_pages import run_form
 from tests.integration.test_teams_support import (  # noqa: F401 - teams_plugged_into_checkin is an autouse fixture
@@ -151,6 +152,20 @@ def test_the_event_list_in_english(english, event, english_event):
     english.set_cookie("lang", "ja")
     html = page(english, "/")
     assert '<html lang="ja">' in html and "<span lang=" not in html
+
+
+def test_a_question_the_organizer_added_to_the_registration_form(english, event, organizer):
+    from eventsvc.registration import service as registration
+
+    registration.update_settings(event, organizer, event.created_at, promotion_mode="auto", offer_hours=48, questions=[
+        registration.Question("why", "text", "参加の動機", [], False),
+        registration.Question("note", "long_text", "Anything we should know?", [], False)],
+        lottery_at=None, privacy_purpose="")
+    db.session.commit()
+    html = page(english, f"/events/{event.slug}/register")
+    assert languages(html, "参加の動機") == {"ja"}
+    assert languages(html, "Anything we should know?") == {"en"}
+    assert languages(html, "Full name") == {"en"}  # the form's own labels are English
 
 
 # ------------------------------------------------------------------ the reception desk
