@@ -115,8 +115,6 @@ def serve_with_waitress(app, *, threads: int, balance: tuple[Board, int] | None 
     import waitress
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    if balance is not None:  # the least loaded process must notice soon that it may accept again
-        options.setdefault("asyncore_loop_timeout", BALANCED_LOOP_TIMEOUT)
     server = waitress.create_server(app, threads=threads, **options)
     if "sockets" not in options:  # a server process of --processes: its parent says where it listens
         server.print_listen("Serving on http://{}:{}")
@@ -125,8 +123,10 @@ def serve_with_waitress(app, *, threads: int, balance: tuple[Board, int] | None 
     _run_until_stopped(server, balance)
 
 
-#: seconds a balanced server process's loop waits at most before it looks at the board again
-BALANCED_LOOP_TIMEOUT = 0.1
+#: seconds a balanced server process's loop waits at most before it looks at the board again (the
+#: least loaded process must notice soon that it may accept again). Passed to the loop itself:
+#: waitress's own ``asyncore_loop_timeout`` is an int, and 0 would make the loop spin.
+BALANCED_LOOP_TIMEOUT = 0.05
 
 
 def _accept_when_least_loaded(server, board: Board, slot: int) -> None:
@@ -164,10 +164,10 @@ def _run_until_stopped(server, balance: tuple[Board, int] | None = None) -> None
     adj = server.adj
     tasks = server.task_dispatcher
     dispatchers = getattr(server, "map", None) or server._map
+    timeout = BALANCED_LOOP_TIMEOUT if balance is not None else adj.asyncore_loop_timeout
     try:
         while not stopping:
-            wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=dispatchers, use_poll=adj.asyncore_use_poll,
-                           count=1)
+            wasyncore.loop(timeout=timeout, map=dispatchers, use_poll=adj.asyncore_use_poll, count=1)
     except KeyboardInterrupt:
         pass
     finally:

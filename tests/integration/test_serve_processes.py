@@ -143,6 +143,12 @@ def server_pid(conn: http.client.HTTPConnection, port: int, kids: list[int]) -> 
     raise AssertionError(f"no server process {kids} holds the connection")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_ends(port: int) -> int:
     """Open connections whose server end is on ``port`` (ESTABLISHED or CLOSE_WAIT: not yet closed by the server)."""
     count = 0
@@ -266,6 +272,18 @@ def test_keep_alive_connections_opened_at_once_are_shared_out_evenly(sqlite_serv
             conn.close()
         # the next round starts when the processes have seen these end (and noted it on the board)
         wait_until(lambda: server_ends(server.port) == 0, 10, "the server still holds the connections")
+
+
+def test_idle_server_processes_sleep(sqlite_server):
+    """Sharing connections out costs nothing while idle: the processes wake a few times a second to
+    look at the board, they do not spin (a loop timeout of 0 once made each use a whole core)."""
+    server = sqlite_server
+    with contextlib.closing(server.connection()) as conn:  # a keep-alive connection stays open, idle
+        assert get(conn, "/") == 200
+        before = {pid: cpu_seconds(pid) for pid in server.kids}
+        time.sleep(2)
+        used = {pid: cpu_seconds(pid) - t for pid, t in before.items()}
+    assert all(t < 0.3 for t in used.values()), f"CPU seconds in 2 s idle: {used}"
 
 
 def test_a_killed_server_process_is_replaced_and_a_killed_parent_takes_them_along(sqlite_server):
