@@ -306,6 +306,21 @@ def keep_loaded(session):
         session.expire_on_commit = before
 
 
+def write_on_its_own(session, write) -> None:
+    """End the read transaction (what it loaded stays loaded) and run ``write()`` in a short write
+    transaction of its own, committed at once: a note (a token's last use) that a request makes while
+    it otherwise only reads, or takes its write lock later, never upgrades a read transaction on
+    SQLite, and it stays even if the request then fails."""
+    with keep_loaded(session):
+        session.commit()
+        intent = set_write_intent(True)
+        try:
+            write()
+            session.commit()
+        finally:
+            reset_write_intent(intent)
+
+
 @contextlib.contextmanager
 def write_after_read(session):
     """Run the block as the write part of a request whose first part only read.

@@ -25,15 +25,7 @@ def resolve_organizer(token: str, *, event_slug: str | None = None):
     if event_slug is not None:
         set_principal_event(event_slug, found.event)
     if found.stale:
-        session = db.session()
-        with database.keep_loaded(session):
-            session.commit()
-            intent = database.set_write_intent(True)
-            try:
-                service.touch_token(found.token_id, now)
-                session.commit()
-            finally:
-                database.reset_write_intent(intent)
+        database.write_on_its_own(db.session(), lambda: service.touch_token(found.token_id, now))
     return found.organizer
 
 

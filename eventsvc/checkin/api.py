@@ -50,15 +50,7 @@ def note_staff_use(link: StaffLink, now: datetime) -> None:
     """
     if not service.staff_link_use_due(link, now):
         return
-    session = db.session()
-    with database.keep_loaded(session):
-        session.commit()
-        intent = database.set_write_intent(True)
-        try:
-            service.touch_staff_link(link.id, now)
-            session.commit()
-        finally:
-            database.reset_write_intent(intent)
+    database.write_on_its_own(db.session(), lambda: service.touch_staff_link(link.id, now))
 
 
 def resolve_staff(token: str) -> StaffLink | None:
