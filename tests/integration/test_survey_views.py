@@ -216,6 +216,9 @@ def test_short_url_leads_to_the_entry_page(client, setup):
     r = client.get(f"/s/{survey.short_code.lower()}")
     assert r.status_code == 302 and r.location == f"/events/{event.slug}/survey"
     assert client.get("/s/NOPE99").status_code == 404
+    # the community's rule is said once on the entry page (by the footer, as on every page); the answer
+    # form says it again beside its button, where people write
+    assert html(client.get(r.location)).count("ここでの発言は個人の見解であり、所属組織の見解ではありません。") == 1
 
 
 def test_no_survey_and_draft_events_are_404_for_the_public(client, make, organizer):
