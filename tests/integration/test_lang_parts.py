@@ -168,6 +168,37 @@ def test_a_question_the_organizer_added_to_the_registration_form(english, event,
     assert languages(html, "Full name") == {"en"}  # the form's own labels are English
 
 
+# ------------------------------------------------------------------ registration pages
+def test_the_registration_pages_in_english(english, login, make, organizer, event):
+    """The attendee's page, the participants list, the form and the organizer's registration page."""
+    from eventsvc.registration import service as registration
+    from tests.integration.test_registration_views import attendee_url
+
+    registration.update_settings(event, organizer, event.created_at, promotion_mode="auto", offer_hours=48, questions=[
+        registration.Question("why", "text", "参加の動機", [], False)], lottery_at=None, privacy_purpose="")
+    reg = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ", department="デジタル推進課",
+                            answers={"why": "窓口のDX"})
+    guest = make.registration(event, name="Alex Smith", name_kana="アレックス スミス", organization_code=None,
+                              organization_name="Okinawa Open Labs", email="alex@pref.okinawa.lg.jp")
+    db.session.commit()
+    english.set_cookie("lang", "en")
+    html = page(english, attendee_url(reg))
+    for typed in (event.title, "山田 花子", "ヤマダ ハナコ", reg.organization_name, "デジタル推進課", "会場参加"):
+        assert languages(html, typed) == {"ja"}, typed
+    html = page(english, attendee_url(reg) + "/participants")
+    assert languages(html, "山田 花子") == {"ja"} and languages(html, "Alex Smith") == {"en"}
+    assert languages(html, "Okinawa Open Labs") == {"en"}
+    html = page(english, f"/events/{event.slug}/register")
+    assert languages(html, event.title) == {"ja"}
+    login(organizer)
+    english.set_cookie("lang", "en")
+    html = page(english, f"/manage/registrations/{reg.id}")
+    for typed in ("山田 花子", "ヤマダ ハナコ", "デジタル推進課", "会場参加", "参加の動機", "窓口のDX"):
+        assert languages(html, typed) == {"ja"}, typed
+    html = page(english, f"/manage/registrations/{guest.id}")
+    assert languages(html, "Alex Smith") == {"en"} and languages(html, "Okinawa Open Labs") == {"en"}
+
+
 # ------------------------------------------------------------------ the reception desk
 def test_the_desk_in_english(english, login, make, organizer, event):
     reg = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
