@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, inspect
 from sqlalchemy.engine import Engine
 
 try:
@@ -431,3 +431,27 @@ def first_rows_pipelined(session, statements, *, commit: bool = False) -> list:
     finally:
         for cursor in cursors:
             cursor.close()
+
+
+# ---------------------------------------------------------------- detached copies (a reused API caller)
+def loaded_columns(obj) -> dict | None:
+    """The column values of a loaded ORM object (None if one is not loaded: expired or deferred)."""
+    state = inspect(obj)
+    keys = state.mapper.column_attrs.keys()
+    if state.unloaded.intersection(keys):
+        return None
+    return {k: state.dict[k] for k in keys}
+
+
+def detached(cls, values: dict):
+    """A detached instance of ``cls`` holding ``values`` as if loaded (from :func:`loaded_columns`):
+    its columns read as they were, its relationships raise if touched, and it belongs to no
+    session, so each request gets its own. Mutable values (JSON columns) are copied."""
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    obj = inspect(cls).class_manager.new_instance()
+    for key, value in values.items():
+        set_committed_value(obj, key, value.copy() if isinstance(value, (dict, list)) else value)
+    make_transient_to_detached(obj)
+    return obj

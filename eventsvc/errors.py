@@ -18,6 +18,13 @@ from .core.i18n import N_, Message
 log = logging.getLogger(__name__)
 
 
+class AuthorityChanged(Exception):
+    """A decision checked under its lock whether its caller may still act — a caller the JSON API
+    reused from a recent call (``jsonapi.principal_guard``) — and found they no longer may (a
+    revoked token or staff link, an organizer taken off the event…). Raised before anything is
+    written; the API then answers the call afresh, with a lookup of its own."""
+
+
 class DomainError(Exception):
     """A rule said no. ``code`` is stable (the API returns it unchanged).
 

@@ -12,13 +12,15 @@ packages that own them with :func:`register_auth`, so this module knows none of 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,9 +33,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import BadRequest
 
+from . import database
 from .core.clock import INSTANT_YEARS, to_utc
 from .core.text import TextError, check_text
-from .errors import DomainError, ValidationFailed
+from .errors import AuthorityChanged, DomainError, ValidationFailed
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -263,16 +266,29 @@ AUTH_SCHEMES: dict[str, AuthResolver] = {}
 EVENT_AWARE_SCHEMES: set[str] = set()
 
 
-def register_auth(name: str, resolver: AuthResolver, *, event_aware: bool = False) -> None:
+#: ``guard(token, principal, event, now) -> (condition, params)``: an SQL condition (with its bound
+#: values) that holds while that caller may still act on that event; see :func:`principal_guard`
+PrincipalGuard = Callable[[str, Any, Any, datetime], tuple[Any, dict]]
+GUARDS: dict[str, PrincipalGuard] = {}
+
+
+def register_auth(name: str, resolver: AuthResolver, *, event_aware: bool = False,
+                  guard: PrincipalGuard | None = None) -> None:
     """``resolver(token) -> principal | None`` for bearer tokens of one kind. ``event_aware``:
     for an operation declared with ``event_with_principal=True`` it is called as
     ``resolver(token, event_slug=…)`` and should load, with the principal, the event of that
-    slug it may act on (:func:`principal_event`): one query instead of two on hot paths."""
+    slug it may act on (:func:`principal_event`): one query instead of two on hot paths.
+    ``guard`` (event-aware schemes): lets ``reuse_principal`` operations reuse a caller this
+    scheme resolved in a recent call (:func:`principal_guard`)."""
     AUTH_SCHEMES[name] = resolver
     if event_aware:
         EVENT_AWARE_SCHEMES.add(name)
     else:
         EVENT_AWARE_SCHEMES.discard(name)
+    if guard is not None and event_aware:
+        GUARDS[name] = guard
+    else:
+        GUARDS.pop(name, None)
 
 
 def set_principal_event(slug: str, event: Any) -> None:
@@ -304,12 +320,15 @@ class Unauthorized(DomainError):
         super().__init__("unauthorized", "有効なトークンを Authorization: Bearer で指定してください。")
 
 
-def authenticate(schemes: Iterable[str], optional: bool, event_slug: str | None = None) -> Any:
+def authenticate(schemes: Iterable[str], optional: bool, event_slug: str | None = None,
+                 reuse: bool = False) -> Any:
     token = bearer_token()
     if token is None or len(token) > 512:
         if optional:
             return None
         raise Unauthorized()
+    if reuse and event_slug is not None and (found := _reused(token, event_slug, schemes)) is not None:
+        return found
     for name in schemes:
         resolver = AUTH_SCHEMES.get(name)
         if resolver is None:
@@ -319,8 +338,87 @@ def authenticate(schemes: Iterable[str], optional: bool, event_slug: str | None 
         else:
             principal = resolver(token)
         if principal is not None:
+            if reuse and event_slug is not None and name in GUARDS:
+                _remember(name, token, event_slug, principal)
             return principal
     raise Unauthorized()
+
+
+# ---------------------------------------------------------------- reused callers (the desk's hot path)
+#: how long a caller of a ``reuse_principal`` operation, once resolved, is reused by the same server
+#: process. Whether they may still act is checked by every call (:func:`principal_guard`); what
+#: may be this old is only what the answer shows of them: the organizer's name or the staff
+#: link's label (which the check-in log records) and the event's title.
+REUSE_SECONDS = 30.0
+#: callers kept per process (token × event); the oldest go first
+REUSE_MAX = 1024
+
+
+def _reuse_store() -> dict:
+    return current_app.extensions.setdefault("eventsvc.reused_principals", {})
+
+
+def _reuse_key(token: str, slug: str) -> tuple[bytes, str]:
+    return hashlib.sha256(token.encode()).digest(), slug  # never the token itself
+
+
+def _remember(scheme: str, token: str, slug: str, principal: Any) -> None:
+    """Keep column copies of a freshly resolved caller and of their event (if they may act on it)."""
+    known, event = principal_event(slug)
+    if not known or event is None:
+        return
+    who, what = database.loaded_columns(principal), database.loaded_columns(event)
+    if who is None or what is None:
+        return
+    store = _reuse_store()
+    while len(store) >= REUSE_MAX:
+        store.pop(next(iter(store)), None)
+    store[_reuse_key(token, slug)] = (scheme, type(principal), who, type(event), what,
+                                      time.monotonic() + REUSE_SECONDS)
+
+
+def _reused(token: str, slug: str, schemes: Iterable[str]) -> Any:
+    """The recent caller behind ``token`` for ``slug``, as detached copies (None: not kept, or too old)."""
+    from .core.clock import now_utc
+
+    key = _reuse_key(token, slug)
+    store = _reuse_store()
+    entry = store.get(key)
+    if entry is None:
+        return None
+    scheme, principal_cls, who, event_cls, what, until = entry
+    if time.monotonic() >= until or scheme not in schemes:
+        store.pop(key, None)
+        return None
+    principal, event = database.detached(principal_cls, who), database.detached(event_cls, what)
+    g.api_principal_guard = GUARDS[scheme](token, principal, event, now_utc())
+    g.api_principal_reused = key
+    set_principal_event(slug, event)
+    return principal
+
+
+def principal_guard() -> tuple[Any, dict] | None:
+    """For a ``reuse_principal`` operation: ``(condition, params)`` that its decision must check
+    in the statement that takes its lock — raising :class:`~eventsvc.errors.AuthorityChanged`
+    when it does not hold — because the caller was reused from a recent call and not looked up
+    in this one (None: they were). The check then rides on a query the call makes anyway, under
+    the lock: a revoked token or link stops at once, in every process, and the call makes one
+    query less."""
+    return g.get("api_principal_guard")
+
+
+def _forget_reused() -> bool:
+    """After :class:`AuthorityChanged`: drop the reused caller (True), so the call runs afresh."""
+    key = g.pop("api_principal_reused", None)
+    if key is None:
+        return False
+    _reuse_store().pop(key, None)
+    g.pop("api_principal_guard", None)
+    g.pop("api_principal_event", None)
+    from .extensions import db
+
+    db.session.rollback()
+    return True
 
 
 def principal() -> Any:
@@ -431,28 +529,38 @@ def operation(
     body_root: str = "",
     before_body: Callable[..., None] | None = None,
     event_with_principal: bool = False,
+    reuse_principal: bool = False,
 ):
     """Declare a JSON call. The view gets ``body=``/``query=`` as parsed models. ``body_root`` names
     a body that is a list in its error keys, as the service names it (``agenda.0.title``).
     ``before_body(**url_args)`` runs after authentication and before the body is read: a refusal
     that makes the body irrelevant (a survey not open yet) answers instead of its field errors.
     ``event_with_principal``: event-aware auth schemes load the event of the rule's ``<slug>`` with the
-    caller (see :func:`register_auth`); the view finds it with :func:`principal_event`."""
+    caller (see :func:`register_auth`); the view finds it with :func:`principal_event`.
+    ``reuse_principal`` (with ``event_with_principal``): a caller resolved by a recent call may be
+    reused without a lookup; the view then checks :func:`principal_guard` in its decision."""
 
     def decorate(fn):
         endpoint = f"{fn.__module__.rsplit('.', 2)[-2]}_{fn.__name__}"
 
         @functools.wraps(fn)
         def view(**kwargs):
-            g.api_principal = authenticate(auth_tuple, auth_optional, kwargs.get("slug") if event_with_principal
-                                           else None) if auth_tuple else None
-            if before_body is not None:
-                before_body(**kwargs)
-            if body is not None:
-                kwargs["body"] = _parse_body(body, body_root)
-            if query is not None:
-                kwargs["query"] = _parse_query(query)
-            return _serialise(fn(**kwargs), status)
+            reuse = reuse_principal
+            while True:
+                g.api_principal = authenticate(auth_tuple, auth_optional, kwargs.get("slug") if event_with_principal
+                                               else None, reuse) if auth_tuple else None
+                if before_body is not None:
+                    before_body(**kwargs)
+                if body is not None:
+                    kwargs["body"] = _parse_body(body, body_root)
+                if query is not None:
+                    kwargs["query"] = _parse_query(query)
+                try:
+                    return _serialise(fn(**kwargs), status)
+                except AuthorityChanged:
+                    if not _forget_reused():
+                        raise
+                    reuse = False  # once more, with a lookup: its answer is the one a fresh call gets
 
         auth_tuple = tuple(auth)
         api.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])

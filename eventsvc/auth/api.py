@@ -29,4 +29,4 @@ def resolve_organizer(token: str, *, event_slug: str | None = None):
     return found.organizer
 
 
-register_auth("organizer", resolve_organizer, event_aware=True)
+register_auth("organizer", resolve_organizer, event_aware=True, guard=service.token_guard)

@@ -485,6 +485,27 @@ def _token_with_event():
         Event, and_(Event.slug == bindparam("slug"), or_(Organizer.is_admin.is_(True), runs)))
 
 
+@functools.cache
+def _token_still_runs():
+    """True while the token ``:guard_digest`` is valid (not revoked, its organizer active) and its
+    organizer may act on the event ``:guard_event``, still of slug ``:guard_slug`` (they run it,
+    or are an admin): what :func:`_token_with_event` found, checked again."""
+    from ..events.models import Event, event_organizers
+
+    runs = select(event_organizers.c.event_id).where(event_organizers.c.event_id == bindparam("guard_event"),
+                                                     event_organizers.c.organizer_id == Organizer.id).exists()
+    token = (select(ApiToken.id).join(Organizer, Organizer.id == ApiToken.organizer_id)
+             .where(ApiToken.token_hash == bindparam("guard_digest"), ApiToken.revoked_at.is_(None),
+                    Organizer.is_active_account.is_(True), or_(Organizer.is_admin.is_(True), runs)).exists())
+    event = select(Event.id).where(Event.id == bindparam("guard_event"), Event.slug == bindparam("guard_slug")).exists()
+    return and_(token, event)
+
+
+def token_guard(token: str, organizer: Organizer, event, now: datetime) -> tuple[Any, dict]:
+    """The JSON API's guard for a reused organizer token (``jsonapi.principal_guard``)."""
+    return _token_still_runs(), {"guard_digest": hash_token(token), "guard_event": event.id, "guard_slug": event.slug}
+
+
 def resolve_token_row(token: str, now: datetime, *, event_slug: str | None = None) -> ResolvedToken | None:
     """The organizer behind a bearer token, or None (unknown, revoked, deactivated). With
     ``event_slug``, the same query also loads the event of that slug the organizer runs

@@ -31,7 +31,9 @@ from ..jsonapi import (
     operation,
     principal,
     principal_event,
+    principal_guard,
     register_auth,
+    set_principal_event,
 )
 from ..web import external_url
 from . import present, service
@@ -53,16 +55,19 @@ def note_staff_use(link: StaffLink, now: datetime) -> None:
     database.write_on_its_own(db.session(), lambda: service.touch_staff_link(link.id, now))
 
 
-def resolve_staff(token: str) -> StaffLink | None:
-    """The active staff link behind a bearer token (``stf_…``); its use is noted (:func:`note_staff_use`)."""
+def resolve_staff(token: str, *, event_slug: str | None = None) -> StaffLink | None:
+    """The active staff link behind a bearer token (``stf_…``); its use is noted (:func:`note_staff_use`).
+    With ``event_slug``: its event, if that is the one of the slug (``jsonapi.principal_event``)."""
     now = now_utc()
     link = service.resolve_staff_token(token, now)
     if link is not None:
         note_staff_use(link, now)
+        if event_slug is not None:
+            set_principal_event(event_slug, link.event if link.event.slug == event_slug else None)
     return link
 
 
-register_auth("staff", resolve_staff)
+register_auth("staff", resolve_staff, event_aware=True, guard=service.staff_link_guard)
 
 DESK = ["organizer", "staff"]
 T = TypeVar("T")
@@ -76,12 +81,13 @@ _ORGANIZERS_EVENT = _EVENT.join(event_organizers, event_organizers.c.event_id ==
 
 def desk_event(slug: str, who) -> tuple[Event, service.Actor]:
     """The event this caller may run the desk for, and the caller as an actor (else 404)."""
+    known, event = principal_event(slug)  # loaded with the caller's token (event_with_principal)
     if isinstance(who, StaffLink):
-        event = db.session.get(Event, who.event_id)
+        if not known:
+            event = db.session.get(Event, who.event_id)
         if event is None or event.slug != slug:
             raise NotFound("event_not_found", "イベントが見つかりません。")
         return event, service.Actor.staff(who)
-    known, event = principal_event(slug)  # loaded with the caller's token (event_with_principal)
     if not known and who.is_admin:
         event = db.session.scalars(_EVENT, {"slug": slug}).first()
     elif not known:  # one query: the event, if this organizer is one of its organizers
@@ -228,12 +234,14 @@ def staff_link_out(link: StaffLink, now: datetime) -> StaffLinkOut:
 
 
 # ------------------------------------------------------------------ the work (API and desk page alike)
-def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime) -> CheckinOut:
+def scan(event: Event, actor: service.Actor, body: CheckinIn, now: datetime, guard=None) -> CheckinOut:
+    """``guard``: the condition under which a reused caller may still act (``jsonapi.principal_guard``)."""
     # every scan is already in the check-in log (who, when, device, method): no audit entry per scan
     audit.skip()
     return decide(lambda: service.check_in(
         event, body.code, device_id=body.device_id, nonce=body.nonce, scanned_at=body.scanned_at,
-        method=body.method, actor=actor, now=now, registration_id=body.registration_id, commit=True),
+        method=body.method, actor=actor, now=now, registration_id=body.registration_id, commit=True,
+        guard=guard),
         lambda result: present.result_out(event, result))
 
 
@@ -254,14 +262,15 @@ def undo(event: Event, actor: service.Actor, registration_id: int, now: datetime
 
 # ------------------------------------------------------------------ check-in
 @operation("/events/<slug>/checkins", "POST", summary="Check a ticket in", tags=["checkin"], body=CheckinIn,
-           response=CheckinOut, auth=DESK, event_with_principal=True, errors=[401, 404, 415, 422])
+           response=CheckinOut, auth=DESK, event_with_principal=True, reuse_principal=True,
+           errors=[401, 404, 415, 422])
 def post_checkin(slug: str, body: CheckinIn):
     """Answers 200 with a stable ``result`` whatever was scanned: ``checked_in``, ``already_checked_in``,
     ``unknown_code``, ``not_admitted`` (with ``reason``) or ``wrong_event``. The same ``nonce`` sent again for
     the same ticket repeats the first answer (``replayed: true``) and changes nothing; sent with another ticket,
     it is another scan of that ticket."""
     event, actor = desk_event(slug, principal())
-    return scan(event, actor, body, now_utc())
+    return scan(event, actor, body, now_utc(), principal_guard())
 
 
 @operation("/events/<slug>/checkins/<int:registration_id>", "DELETE", summary="Undo a check-in",

@@ -37,7 +37,7 @@ from .. import database
 from ..core.clock import to_jst, to_utc
 from ..core.i18n import N_, msg
 from ..core.text import TextError, check_text, search_key
-from ..errors import Conflict, DomainError, NotFound, ValidationFailed
+from ..errors import AuthorityChanged, Conflict, DomainError, NotFound, ValidationFailed
 from ..events.models import Event, TicketType
 from ..extensions import db
 from ..registration import service as registrations
@@ -258,7 +258,7 @@ class Scanned:
         return self.status == "confirmed"
 
 
-def _admission_statement(postgres: bool, by: str, nonce: bool) -> Select:
+def _admission_statement(postgres: bool, by: str, nonce: bool, guard: ColumnElement | None = None) -> Select:
     """The registration (with its participation type), its valid check-in and its team, in one query.
 
     Plain columns, not ORM objects: loading entities cost four times the query itself, and a
@@ -274,8 +274,10 @@ def _admission_statement(postgres: bool, by: str, nonce: bool) -> Select:
     (:func:`_replay`). A retry that committed while this scan waited for the lock is not seen by
     PostgreSQL's snapshot here, but its log row is: the log's unique (registration, nonce) key
     refuses this scan's insert and the retry in :func:`eventsvc.checkin.api.decide` then replays it.
+
+    With ``guard`` (a condition on the caller, see :func:`check_in`), its value comes last in the row.
     """
-    key = (postgres, by, nonce)
+    key = (postgres, by, nonce, id(guard))
     if key not in _ADMISSION:
         r, t, v = Registration.__table__, TicketType.__table__, Checkin.__table__.alias("valid_checkin")
         team = _team_columns[0]() if _team_columns else null()
@@ -283,7 +285,7 @@ def _admission_statement(postgres: bool, by: str, nonce: bool) -> Select:
         seen = select(logs.c.id).where(logs.c.registration_id == r.c.id, logs.c.nonce == bindparam("nonce")
                                        ).exists() if nonce else null()
         stmt = (select(r.c.id, r.c.event_id, r.c.status, r.c.name, r.c.name_kana, r.c.organization_name,
-                       t.c.name, t.c.code, team, seen, *v.c)
+                       t.c.name, t.c.code, team, seen, *v.c, *([guard.label("guard")] if guard is not None else []))
                 .join(t, t.c.id == r.c.ticket_type_id)
                 .outerjoin(v, and_(v.c.registration_id == r.c.id, v.c.result == "checked_in",
                                    v.c.undone_at.is_(None))))
@@ -302,17 +304,32 @@ class _Admission:
     nonce_seen: bool
 
 
-def _admission(by: str, *, eid: int, nonce: str | None, **params) -> _Admission | None:
-    """The registration, its row locked until commit, with its valid check-in and team (see above)."""
+def _admission(by: str, *, eid: int, nonce: str | None, guard: tuple | None = None, **params) -> _Admission | None:
+    """The registration, its row locked until commit, with its valid check-in and team (see above).
+    ``guard``: checked in the same statement (:func:`check_in`)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    row = database.execute_now(db.session, _admission_statement(postgres, by, nonce is not None),
-                               {**params, "eid": eid, "nonce": nonce}).first()
+    condition, guard_params = guard if guard is not None else (None, {})
+    row = database.execute_now(db.session, _admission_statement(postgres, by, nonce is not None, condition),
+                               {**params, "eid": eid, "nonce": nonce, **guard_params}).first()
+    if guard is not None:
+        _check_guard(guard, row[-1] if row is not None else None)
     if row is None:
         return None
     rid, eid, status, name, kana, org, type_name, type_code, team, seen = row[:10]
-    checkin = Checkin(**dict(zip(_CHECKIN_COLUMNS, row[10:], strict=True))) if row[10] is not None else None
+    checkin = (Checkin(**dict(zip(_CHECKIN_COLUMNS, row[10:10 + len(_CHECKIN_COLUMNS)], strict=True)))
+               if row[10] is not None else None)
     return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team,
                       bool(seen))
+
+
+def _check_guard(guard: tuple, value: object) -> None:
+    """Raise :class:`AuthorityChanged` unless the caller's ``guard`` holds (``value``: as read with
+    the ticket; None when no row came back, then it is asked on its own)."""
+    if value is None:
+        condition, params = guard
+        value = db.session.execute(select(condition), params).scalar()
+    if not value:
+        raise AuthorityChanged()
 
 
 def _lock_registration(registration_id: int, event: Event) -> Registration | None:
@@ -375,22 +392,36 @@ def _replay(log: CheckinLog, nonce: str) -> CheckinResult:
                          taken_back=named is not None and named.undone_at is not None)
 
 
-def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: str | None
-            ) -> tuple[_Admission | None, str | None, object]:
+def _lookup(event: Event, raw_code: object, registration_id: int | None, nonce: str | None,
+            guard: tuple | None = None) -> tuple[_Admission | None, str | None, object]:
     """What a scan names — a ticket code, or a registration picked by name search — read with
-    :func:`_admission`; also the code (None for a pick) and what stands for the input in the log."""
+    :func:`_admission`; also the code (None for a pick) and what stands for the input in the log.
+    ``guard`` is checked with the read, or on its own when there is nothing to read."""
     if registration_id is not None:
-        found = _admission("id", rid=registration_id, eid=event.id, nonce=nonce) if _id_ok(registration_id) else None
-        return found, None, f"registration:{registration_id}"
-    code = extract_code(raw_code)
-    return (_admission("code", code=code, eid=event.id, nonce=nonce) if code else None), code, raw_code
+        if _id_ok(registration_id):
+            return (_admission("id", rid=registration_id, eid=event.id, nonce=nonce, guard=guard), None,
+                    f"registration:{registration_id}")
+        found, raw_code, code = None, f"registration:{registration_id}", None
+    else:
+        code = extract_code(raw_code)
+        if code:
+            return _admission("code", code=code, eid=event.id, nonce=nonce, guard=guard), code, raw_code
+        found = None
+    if guard is not None:
+        _check_guard(guard, None)
+    return found, code, raw_code
 
 
 def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: str | None,
              scanned_at: datetime | None, method: str, actor: Actor, now: datetime,
-             offline: bool = False, registration_id: int | None = None, commit: bool = False) -> CheckinResult:
+             offline: bool = False, registration_id: int | None = None, commit: bool = False,
+             guard: tuple | None = None) -> CheckinResult:
     """Admit the holder of ``raw_code`` to ``event``, or say why not. ``commit``: the scan is the
     transaction's last write (see :func:`_write`; the caller still calls ``session.commit()``).
+    ``guard``: ``(SQL condition, params)`` that must hold for the caller to act — checked in the
+    statement that locks the ticket, before anything is written; raises
+    :class:`~eventsvc.errors.AuthorityChanged` when it does not (the JSON API's reused callers,
+    ``jsonapi.principal_guard``).
 
     ``raw_code`` is whatever was scanned or typed (any string — garbage answers
     ``unknown_code``). ``scanned_at`` is the device's time of the scan (default ``now``).
@@ -418,7 +449,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     device = _clean_device(device_id)
     when = _scan_time(scanned_at, now)
 
-    found, code, raw_code = _lookup(event, raw_code, registration_id, nonce)
+    found, code, raw_code = _lookup(event, raw_code, registration_id, nonce, guard)
     registration = found.registration if found is not None else None
     ours = registration is not None and registration.event_id == event.id
     unmatched = "" if ours else _unmatched_hash(code, raw_code)
@@ -985,6 +1016,20 @@ def resolve_staff_token(token: str, now: datetime) -> StaffLink | None:
     if link is None or not hmac.compare_digest(link.token_hash, digest) or not link.is_active(now):
         return None
     return link
+
+
+_STAFF_LINK_STILL_ACTS = and_(
+    select(StaffLink.id).where(StaffLink.token_hash == bindparam("guard_digest"), StaffLink.revoked_at.is_(None),
+                               StaffLink.expires_at > bindparam("guard_now"),
+                               StaffLink.event_id == bindparam("guard_event")).exists(),
+    select(Event.id).where(Event.id == bindparam("guard_event"), Event.slug == bindparam("guard_slug")).exists())
+
+
+def staff_link_guard(token: str, link: StaffLink, event: Event, now: datetime) -> tuple[ColumnElement, dict]:
+    """The JSON API's guard for a reused staff link (``jsonapi.principal_guard``): the link is still
+    active (not revoked, not expired) for that event, still of that slug."""
+    return _STAFF_LINK_STILL_ACTS, {"guard_digest": hash_token(token), "guard_now": now, "guard_event": event.id,
+                                    "guard_slug": event.slug}
 
 
 def staff_link_use_due(link: StaffLink, now: datetime) -> bool:

@@ -265,6 +265,68 @@ def test_revoked_or_expired_staff_token_stops_at_once(api, event, token, staff_t
     assert checkin(api, event, staff_token, code="x").status_code == 401
 
 
+def _reused(app) -> dict:
+    return app.extensions.get("eventsvc.reused_principals", {})
+
+
+def _revoke_token(organizer, event):
+    from eventsvc.auth import service as auth
+
+    for row in auth.list_tokens(organizer):
+        auth.revoke_token(organizer, row.id, now_utc())
+
+
+def _deactivate(organizer, event):
+    organizer.is_active_account = False
+
+
+def _take_off_the_event(organizer, event):
+    from eventsvc.events.models import event_organizers
+
+    db.session.execute(event_organizers.delete().where(event_organizers.c.organizer_id == organizer.id))
+
+
+def _rename_the_event(organizer, event):
+    event.slug = event.slug + "-renamed"
+
+
+@pytest.mark.parametrize(("change", "status"), [(_revoke_token, 401), (_deactivate, 401),
+                                                (_take_off_the_event, 404), (_rename_the_event, 404)])
+def test_a_scanning_organizer_is_checked_again_by_every_scan(app, api, make, organizer, event, token, change, status):
+    """A desk's next scans reuse its caller (no lookup of the token), but each checks, in the same
+    statement that locks the ticket, that the token still holds for the event: a revoked token, a
+    deactivated organizer, an organizer taken off the event or a renamed event answers as a fresh
+    call would (401 / 404), at once and in every server process, and nothing is written."""
+    slug, reg = event.slug, make.registration(event)
+    _reused(app).clear()  # (the app serves the whole session's tests)
+    assert api("post", f"/events/{slug}/checkins", token, json={"code": "x"}).json["result"] == "unknown_code"
+    assert len(_reused(app)) == 1  # the next scan reuses the caller
+    logged = db.session.scalar(select(func.count()).select_from(CheckinLog))
+    change(organizer, event)
+    db.session.commit()
+    for body in ({"code": reg.ticket_code}, {"code": ""}, {"registration_id": reg.id}, {"registration_id": 0}):
+        assert api("post", f"/events/{slug}/checkins", token, json=body).status_code == status, body
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(CheckinLog)) == logged
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    assert len(_reused(app)) == 0
+
+
+def test_a_reused_caller_scans_as_a_fresh_one(app, api, make, event, token, staff_token):
+    """Reusing the caller changes no answer: the same result, the same name in the log."""
+    for bearer, label in ((token, None), (staff_token, "受付2")):
+        _reused(app).clear()
+        first, second = make.registration(event), make.registration(event)
+        a = api("post", f"/events/{event.slug}/checkins", bearer, json={"code": first.ticket_code}).json
+        assert _reused(app)
+        b = api("post", f"/events/{event.slug}/checkins", bearer, json={"code": second.ticket_code}).json
+        assert a["result"] == b["result"] == "checked_in"
+        assert a["checked_in_by"] == b["checked_in_by"] == (label or a["checked_in_by"])
+        actors = db.session.scalars(select(CheckinLog.actor_label).where(
+            CheckinLog.registration_id.in_([first.id, second.id]))).all()
+        assert len(set(actors)) == 1 and len(actors) == 2
+
+
 def test_other_organizers_and_anonymous_callers_get_nothing(api, make, event):
     reg = make.registration(event)
     stranger = make.token(make.organizer())
@@ -491,15 +553,19 @@ def test_absurd_ids_in_urls_are_404_not_500(api, event, token, rid):
 @pytest.mark.parametrize("app", ["postgres"], indirect=True)  # round trips: SQLite runs in the process
 @pytest.mark.parametrize("who", ["organizer", "staff"])
 def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, make, event, token, staff_token, who):
-    """The desk's hot path, three round trips: the caller's token with the event (and the
-    transaction's BEGIN) in one query, the ticket under its lock, then the scan's writes with the
-    COMMIT — and nothing is sent after them to build the answer."""
+    """The desk's hot path. A caller's first scan, three round trips: the caller's token with the
+    event (and the transaction's BEGIN) in one query, the ticket under its lock, then the scan's
+    writes with the COMMIT — and nothing is sent after them to build the answer. Their next scans
+    reuse the caller (``jsonapi.principal_guard``): two round trips, the check that the token still
+    holds riding on the ticket's locked read."""
     bearer = token if who == "organizer" else staff_token
     path = f"/events/{event.slug}/checkins"
     api("post", path, bearer, json={"code": "T1-UNKNOWN"})  # the token's first use notes it (once a minute)
     code = make.registration(event, email="taro@city.naha.lg.jp").ticket_code
-    for expected in ("checked_in", "already_checked_in"):
+    for expected, fresh in (("checked_in", True), ("already_checked_in", False), ("already_checked_in", True)):
         answer: dict = {}
+        if fresh:  # as in another server process, or once the reused caller is too old
+            app.extensions["eventsvc.reused_principals"].clear()
 
         def scan(answer=answer):
             r = api("post", path, bearer, json={"code": code, "nonce": make_code()})
@@ -508,10 +574,12 @@ def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, mak
 
         trips, pinged = without_ping(round_trips_of(scan))
         assert answer["result"] == expected
-        assert len(trips) == 3, trips
-        # (BEGIN,) the token with the event: one statement (shown as <prepared> once psycopg prepared it)
-        assert trips[0][-1] == "<prepared>" or "events" in trips[0][-1], trips
+        assert len(trips) == (3 if fresh else 2), trips
         assert pinged or trips[0][0] == "BEGIN", trips
+        if fresh:  # (BEGIN,) the token with the event: one statement (shown as <prepared> once psycopg prepared it)
+            assert trips[0][-1] == "<prepared>" or "events" in trips[0][-1], trips
+        else:  # (BEGIN,) the ticket under its lock, with the check that the caller still may scan
+            assert trips[0][-1] == "<prepared>" or "FOR UPDATE" in trips[0][-1], trips
         assert trips[-1][-1] == "COMMIT" and len(trips[-1]) >= 2, trips  # the writes, then COMMIT
         assert sum("FOR UPDATE" in s for trip in trips for s in trip) <= 1, trips
 
