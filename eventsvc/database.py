@@ -448,10 +448,9 @@ def detached(cls, values: dict):
     its columns read as they were, its relationships raise if touched, and it belongs to no
     session, so each request gets its own. Mutable values (JSON columns) are copied."""
     from sqlalchemy.orm import make_transient_to_detached
-    from sqlalchemy.orm.attributes import set_committed_value
 
     obj = inspect(cls).class_manager.new_instance()
-    for key, value in values.items():
-        set_committed_value(obj, key, value.copy() if isinstance(value, (dict, list)) else value)
+    # as the ORM's loader fills a new instance: loaded values live in its __dict__, with no history
+    obj.__dict__.update({k: v.copy() if isinstance(v, (dict, list)) else v for k, v in values.items()})
     make_transient_to_detached(obj)
     return obj

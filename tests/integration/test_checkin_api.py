@@ -580,7 +580,9 @@ def test_a_scan_on_postgresql_writes_and_commits_in_one_round_trip(app, api, mak
             assert trips[0][-1] == "<prepared>" or "events" in trips[0][-1], trips
         else:  # (BEGIN,) the ticket under its lock, with the check that the caller still may scan
             assert trips[0][-1] == "<prepared>" or "FOR UPDATE" in trips[0][-1], trips
-        assert trips[-1][-1] == "COMMIT" and len(trips[-1]) >= 2, trips  # the writes, then COMMIT
+        # the writes, then COMMIT (psycopg prepares a COMMIT it sent five times: <prepared>; as the
+        # trips are counted, a COMMIT of its own would be one more)
+        assert trips[-1][-1] in ("COMMIT", "<prepared>") and len(trips[-1]) >= 2, trips
         assert sum("FOR UPDATE" in s for trip in trips for s in trip) <= 1, trips
 
 
