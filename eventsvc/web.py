@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_eval_context
@@ -206,11 +207,26 @@ def is_personal_response() -> bool:
     return any(key in session for key in PERSONAL_SESSION_KEYS)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per secret key
+    (Flask builds it anew for every request, API calls without a cookie included)."""
+
+    _built: tuple | None = None
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            self._built = built = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
 def register_web(app: Flask) -> None:
     from . import logsafe
     from .extensions import csrf, login_manager
 
     logsafe.install()
+    app.session_interface = SessionInterface()
     from .jsonapi import api
 
     csrf.exempt(api)

@@ -52,7 +52,8 @@ class Checkin(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
+    #: (its lookups use ``uq_checkins_scan``, which begins with it: no index of its own to write)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
     #: ``checked_in`` (the admission) or ``duplicate`` (a second, offline admission kept for review)
     result: Mapped[str] = mapped_column(String(20), default="checked_in")
     #: when the device scanned (its clock; offline scans arrive later)
@@ -98,8 +99,8 @@ class CheckinLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     #: set only for this event's registrations (never another event's)
-    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"),
-                                                        index=True)
+    #: (its lookups use ``uq_checkin_log_scan``, which begins with it: no index of its own to write)
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"))
     #: the check-in the line is about: the row the scan wrote (an admission, or a duplicate kept for
     #: review), the earlier admission an online rescan found (``already_checked_in``), the one taken back (``undone``)
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="SET NULL"))

@@ -316,7 +316,7 @@ def _admission(by: str, *, eid: int, nonce: str | None, guard: tuple | None = No
     if row is None:
         return None
     rid, eid, status, name, kana, org, type_name, type_code, team, seen = row[:10]
-    checkin = (Checkin(**dict(zip(_CHECKIN_COLUMNS, row[10:10 + len(_CHECKIN_COLUMNS)], strict=True)))
+    checkin = (database.detached(Checkin, dict(zip(_CHECKIN_COLUMNS, row[10:10 + len(_CHECKIN_COLUMNS)], strict=True)))
                if row[10] is not None else None)
     return _Admission(Scanned(rid, eid, status, name, kana, org, ScannedType(type_name, type_code)), checkin, team,
                       bool(seen))
@@ -485,7 +485,7 @@ def check_in(event: Event, raw_code: object, *, device_id: str | None, nonce: st
     log.update(result=result.result, reason=result.reason or "", duplicate=result.duplicate)
     checkin_id = _write(new_row, log, commit=commit)
     if result.result == "checked_in":  # the new row is the valid check-in (not attached to the session)
-        result.checkin = Checkin(id=checkin_id, **new_row)
+        result.checkin = database.detached(Checkin, {"id": checkin_id, **new_row})
     result.nonce = nonce
     return result
 
