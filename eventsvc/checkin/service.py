@@ -309,8 +309,8 @@ def _admission(by: str, *, eid: int, nonce: str | None, guard: tuple | None = No
     ``guard``: checked in the same statement (:func:`check_in`)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
     condition, guard_params = guard if guard is not None else (None, {})
-    row = database.execute_now(db.session, _admission_statement(postgres, by, nonce is not None, condition),
-                               {**params, "eid": eid, "nonce": nonce, **guard_params}).first()
+    row = database.first_row(db.session, _admission_statement(postgres, by, nonce is not None, condition),
+                             {**params, "eid": eid, "nonce": nonce, **guard_params})
     if guard is not None:
         _check_guard(guard, row[-1] if row is not None else None)
     if row is None:
@@ -526,8 +526,8 @@ def _write(checkin: dict | None, log: dict, *, commit: bool = False) -> int | No
     has nothing left to send."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
     if checkin is not None and not postgres:  # SQLite: the check-in's id first, then the log row naming it
-        checkin_id = database.execute_now(db.session, _INSERT_CHECKIN, checkin).scalar_one()
-        database.execute_now(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
+        checkin_id = database.first_row(db.session, _INSERT_CHECKIN, checkin)[0]
+        database.first_row(db.session, _INSERT_LOG, {**log, "checkin_id": checkin_id})
         return checkin_id
     if checkin is None:  # the log row alone
         statement, params = _INSERT_LOG, log
@@ -537,8 +537,7 @@ def _write(checkin: dict | None, log: dict, *, commit: bool = False) -> int | No
     if postgres and commit:
         row = database.first_rows_pipelined(db.session, [(statement, params)], commit=True)[0]
     else:
-        result = database.execute_now(db.session, statement, params)
-        row = result.first() if result.returns_rows else None
+        row = database.first_row(db.session, statement, params)
     return row[0] if checkin is not None else None
 
 

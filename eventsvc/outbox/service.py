@@ -85,7 +85,7 @@ def enqueue_new(kind: str, target: str, payload: dict, *, event_id: int | None =
     if held is not None:
         held.append({key: values.get(key) for key in _COLUMN_KEYS})
         return None
-    return database.execute_now(db.session, _insert_statement(), values).scalar_one()
+    return database.first_row(db.session, _insert_statement(), values)[0]
 
 
 #: every column of a delivery but its id

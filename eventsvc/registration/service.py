@@ -389,7 +389,7 @@ def _admission_facts(event: Event, tt: TicketType, email: str, *, with_new_id: b
         rows = database.first_rows_pipelined(db.session, statements)
         row, new_id = rows[1], rows[2][0] if with_new_id else None
     else:
-        row = database.execute_now(db.session, _admission_statement(lottery), params).one()
+        row = database.first_row(db.session, _admission_statement(lottery), params)  # (one row: counts)
     if row[0] is None:
         raise NotFound("ticket_type_not_found", N_("参加区分が見つかりません。"))
     return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False, new_id
@@ -427,9 +427,10 @@ def _insert_registration(values: dict) -> Registration | None:
     only the id coming back. The ORM object is then made from what was written and joins the
     session as a loaded row (``make_transient_to_detached``): no unit of work, no read-back."""
     row = {key: values[key] if key not in _EMPTY_AT_FIRST else values.get(key) for key in _COLUMN_KEYS}
-    new_id = database.execute_now(db.session, _insert_statement(db.session.get_bind().dialect.name), row).scalar()
-    if new_id is None:
+    written = database.first_row(db.session, _insert_statement(db.session.get_bind().dialect.name), row)
+    if written is None:
         return None
+    new_id = written[0]
     return _registration_object(dict(row, id=new_id))
 
 

@@ -215,3 +215,36 @@ def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
     # the demo's addresses are the ones being served
     assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{port}/events/naha-study-session" in out
     assert ":8000" not in out
+
+
+def test_first_row_runs_past_sqlalchemy_yet_converts_and_raises_as_it_does(app, make):
+    """``database.first_row`` (the hot paths' reads and inserts, straight through the driver):
+    values go in and come out as SQLAlchemy would convert them (UTC times, JSON), no row is None,
+    a write without RETURNING is None, and a driver's error is SQLAlchemy's (a unique key:
+    IntegrityError, which the hot paths retry on) — after which the session goes on."""
+    from sqlalchemy import bindparam, exc, select
+
+    from eventsvc import database
+    from eventsvc.events.models import event_organizers
+    from eventsvc.registration.models import Registration
+
+    event = make.event()
+    reg = make.registration(event)
+    db.session.commit()
+    by_time = select(Registration.id, Registration.created_at, Registration.answers).where(
+        Registration.created_at == bindparam("at"), Registration.id == bindparam("rid"))
+    row = database.first_row(db.session, by_time, {"at": reg.created_at, "rid": reg.id})
+    assert row == (reg.id, reg.created_at, reg.answers) and row[1].tzinfo is not None
+    assert database.first_row(db.session, by_time, {"at": reg.created_at, "rid": -1}) is None
+    organizer_id = db.session.scalar(select(event_organizers.c.organizer_id).where(
+        event_organizers.c.event_id == event.id))
+    add = event_organizers.insert()
+    with pytest.raises(exc.IntegrityError):
+        database.first_row(db.session, add, {"event_id": event.id, "organizer_id": organizer_id})
+    db.session.rollback()
+    other = make.organizer()
+    db.session.flush()
+    assert database.first_row(db.session, add, {"event_id": event.id, "organizer_id": other.id}) is None
+    db.session.commit()
+    assert db.session.scalar(select(event_organizers.c.organizer_id).where(
+        event_organizers.c.event_id == event.id, event_organizers.c.organizer_id == other.id)) == other.id

@@ -46,20 +46,30 @@ def test_register_returns_the_contract(api, event):
 
 
 def _statements_of(call) -> list[str]:
+    """What SQLite ran for ``call`` — every statement, also those sent past SQLAlchemy
+    (``database.first_row``): from the driver's own trace."""
     from sqlalchemy import event as sa_event
 
     seen: list[str] = []
 
-    def note(_conn, _cursor, statement, *_args):
+    def note(statement):
         seen.append(" ".join(statement.split())[:80])
 
+    def trace(dbapi_connection, *_args):
+        dbapi_connection.set_trace_callback(note)
+
+    def untrace(dbapi_connection, *_args):
+        dbapi_connection.set_trace_callback(None)
+
     db.session.commit()
-    sa_event.listen(db.engine, "before_cursor_execute", note)
+    sa_event.listen(db.engine, "checkout", trace)
+    sa_event.listen(db.engine, "checkin", untrace)
     try:
         assert call().status_code == 201
     finally:
-        sa_event.remove(db.engine, "before_cursor_execute", note)
-    return seen
+        sa_event.remove(db.engine, "checkout", trace)
+        sa_event.remove(db.engine, "checkin", untrace)
+    return [s for s in seen if s not in ("COMMIT", "ROLLBACK")]
 
 
 def test_a_registration_costs_few_statements_and_nothing_after_the_commit(api, event, app):
