@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -354,6 +355,9 @@ REUSE_SECONDS = 30.0
 REUSE_MAX = 1024
 
 
+_REUSE_LOCK = threading.Lock()
+
+
 def _reuse_store() -> dict:
     return current_app.extensions.setdefault("eventsvc.reused_principals", {})
 
@@ -371,10 +375,11 @@ def _remember(scheme: str, token: str, slug: str, principal: Any) -> None:
     if who is None or what is None:
         return
     store = _reuse_store()
-    while len(store) >= REUSE_MAX:
-        store.pop(next(iter(store)), None)
-    store[_reuse_key(token, slug)] = (scheme, type(principal), who, type(event), what,
-                                      time.monotonic() + REUSE_SECONDS)
+    with _REUSE_LOCK:  # the server's threads share the store: evict and add as one step
+        while len(store) >= REUSE_MAX:
+            store.pop(next(iter(store)), None)
+        store[_reuse_key(token, slug)] = (scheme, type(principal), who, type(event), what,
+                                          time.monotonic() + REUSE_SECONDS)
 
 
 def _reused(token: str, slug: str, schemes: Iterable[str]) -> Any:
@@ -388,7 +393,8 @@ def _reused(token: str, slug: str, schemes: Iterable[str]) -> Any:
         return None
     scheme, principal_cls, who, event_cls, what, until = entry
     if time.monotonic() >= until or scheme not in schemes:
-        store.pop(key, None)
+        with _REUSE_LOCK:
+            store.pop(key, None)
         return None
     principal, event = database.detached(principal_cls, who), database.detached(event_cls, what)
     g.api_principal_guard = GUARDS[scheme](token, principal, event, now_utc())
@@ -412,7 +418,8 @@ def _forget_reused() -> bool:
     key = g.pop("api_principal_reused", None)
     if key is None:
         return False
-    _reuse_store().pop(key, None)
+    with _REUSE_LOCK:
+        _reuse_store().pop(key, None)
     g.pop("api_principal_guard", None)
     g.pop("api_principal_event", None)
     from .extensions import db

@@ -312,6 +312,33 @@ def test_a_scanning_organizer_is_checked_again_by_every_scan(app, api, make, org
     assert len(_reused(app)) == 0
 
 
+def test_reused_callers_are_kept_briefly_and_few(app, api, make, organizer, event, token, monkeypatch):
+    """A reused caller is kept for ``jsonapi.REUSE_SECONDS`` (then looked up again, which also
+    notes the token's use) and at most ``REUSE_MAX`` are kept, the oldest going first."""
+    from eventsvc import jsonapi
+
+    _reused(app).clear()
+    monkeypatch.setattr(jsonapi, "REUSE_MAX", 2)
+    tokens = [token, make.token(organizer), make.token(organizer)]
+    db.session.commit()
+    for bearer in tokens:
+        assert checkin(api, event, bearer, code="x").status_code == 200
+    kept = _reused(app)
+    assert len(kept) == 2 and jsonapi._reuse_key(token, event.slug) not in kept
+    from eventsvc.auth import service as auth
+
+    lookups = []
+    resolve = auth.resolve_token_row
+    monkeypatch.setattr(auth, "resolve_token_row", lambda *a, **k: lookups.append(1) or resolve(*a, **k))
+    for seconds, looked_up in ((30.0, 1), (0.0, 3)):  # kept for no time: every call looks the caller up
+        monkeypatch.setattr(jsonapi, "REUSE_SECONDS", seconds)
+        kept.clear()
+        lookups.clear()
+        for _ in range(3):
+            assert checkin(api, event, tokens[0], code="x").status_code == 200
+        assert len(lookups) == looked_up, seconds
+
+
 def test_a_reused_caller_scans_as_a_fresh_one(app, api, make, event, token, staff_token):
     """Reusing the caller changes no answer: the same result, the same name in the log."""
     for bearer, label in ((token, None), (staff_token, "受付2")):
