@@ -480,15 +480,8 @@ def first_rows_pipelined(session, statements, *, commit: bool = False) -> list:
                 cursor.execute(b"COMMIT")
                 cursors.append(cursor)
         return [cursor.fetchone() if cursor.description is not None else None for cursor in cursors[:len(statements)]]
-    except Exception as error:
-        import psycopg  # only here: PostgreSQL's driver
-
-        if isinstance(error, psycopg.Error):
-            if raw.broken or raw.closed:  # as SQLAlchemy does on a lost connection: not back to the pool
-                connection.invalidate(error)
-            raise exc.DBAPIError.instance(None, None, error, psycopg.Error,
-                                          connection_invalidated=connection.invalidated) from error
-        raise
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise_as_sqlalchemy(connection, error)
     finally:
         for cursor in cursors:
             cursor.close()
