@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +34,7 @@ from werkzeug.exceptions import BadRequest
 
 from . import database
 from .core.clock import INSTANT_YEARS, to_utc
+from .core.kept import Kept
 from .core.text import TextError, check_text
 from .errors import AuthorityChanged, DomainError, ValidationFailed
 
@@ -355,11 +354,8 @@ REUSE_SECONDS = 30.0
 REUSE_MAX = 1024
 
 
-_REUSE_LOCK = threading.Lock()
-
-
-def _reuse_store() -> dict:
-    return current_app.extensions.setdefault("eventsvc.reused_principals", {})
+def _reuse_store() -> Kept:
+    return current_app.extensions.setdefault("eventsvc.reused_principals", Kept())
 
 
 def _reuse_key(token: str, slug: str) -> tuple[bytes, str]:
@@ -374,12 +370,8 @@ def _remember(scheme: str, token: str, slug: str, principal: Any) -> None:
     who, what = database.loaded_columns(principal), database.loaded_columns(event)
     if who is None or what is None:
         return
-    store = _reuse_store()
-    with _REUSE_LOCK:  # the server's threads share the store: evict and add as one step
-        while len(store) >= REUSE_MAX:
-            store.pop(next(iter(store)), None)
-        store[_reuse_key(token, slug)] = (scheme, type(principal), who, type(event), what,
-                                          time.monotonic() + REUSE_SECONDS)
+    _reuse_store().put(_reuse_key(token, slug), (scheme, type(principal), who, type(event), what),
+                       seconds=REUSE_SECONDS, limit=REUSE_MAX)
 
 
 def _reused(token: str, slug: str, schemes: Iterable[str]) -> Any:
@@ -387,14 +379,12 @@ def _reused(token: str, slug: str, schemes: Iterable[str]) -> Any:
     from .core.clock import now_utc
 
     key = _reuse_key(token, slug)
-    store = _reuse_store()
-    entry = store.get(key)
+    entry = _reuse_store().get(key)
     if entry is None:
         return None
-    scheme, principal_cls, who, event_cls, what, until = entry
-    if time.monotonic() >= until or scheme not in schemes:
-        with _REUSE_LOCK:
-            store.pop(key, None)
+    scheme, principal_cls, who, event_cls, what = entry
+    if scheme not in schemes:
+        _reuse_store().forget(key)
         return None
     principal, event = database.detached(principal_cls, who), database.detached(event_cls, what)
     g.api_principal_guard = GUARDS[scheme](token, principal, event, now_utc())
@@ -418,8 +408,7 @@ def _forget_reused() -> bool:
     key = g.pop("api_principal_reused", None)
     if key is None:
         return False
-    with _REUSE_LOCK:
-        _reuse_store().pop(key, None)
+    _reuse_store().forget(key)
     g.pop("api_principal_guard", None)
     g.pop("api_principal_event", None)
     from .extensions import db
