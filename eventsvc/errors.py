@@ -25,6 +25,12 @@ class AuthorityChanged(Exception):
     written; the API then answers the call afresh, with a lookup of its own."""
 
 
+class EventChanged(Exception):
+    """A decision made on the copies of an event a server process kept from a recent read
+    (``registration.reuse``) found, under its lock, that the event has changed since. Raised
+    before anything is written; the call is then made again on the event read afresh."""
+
+
 class DomainError(Exception):
     """A rule said no. ``code`` is stable (the API returns it unchanged).
 

@@ -126,16 +126,12 @@ def create_registration(slug: str, body: RegistrationIn):
     once: it authorises the attendee's own calls (cancel). 409 ``already_registered`` / ``registration_closed``."""
     now = now_utc()
     database.set_write_intent(False)  # reading and checking need no write lock (the teardown resets this)
-    event = service.event_for_registration(slug)
     data = service.RegistrationData(
         name=body.name, name_kana=body.name_kana, email=body.email, organization_code=body.organization_code,
         organization_name=body.organization_name or "", department=body.department or "",
         ticket_type=body.ticket_type, answers=body.answers, consent_privacy=body.consent_privacy,
         consent_slack_mention=body.consent_slack_mention, consent_listing=body.consent_listing, locale=body.locale)
-    application = service.prepare(event, data, now)
-    session = db.session()
-    with database.write_after_read(session), database.keep_loaded(session):
-        reg, token = service.admit(application, now, commit=True)
+    reg, token = service.apply(slug, data, now)
     # built after the commit, from the row as written (kept loaded): no lock is held meanwhile
     return RegistrationCreated(id=reg.id, status=reg.status, ticket_code=reg.ticket_code, attendee_token=token,
                                manage_url=service.manage_url(reg), waitlist_position=reg.position_at_registration)

@@ -46,14 +46,14 @@ from ..core.text import (
     search_key,
     to_katakana,
 )
-from ..errors import Conflict, DomainError, NotFound, ValidationFailed
+from ..errors import Conflict, DomainError, EventChanged, NotFound, ValidationFailed
 from ..events import service as events_service
 from ..events.models import Event, TicketType
 from ..extensions import db
 from ..outbox import service as outbox
 from ..outbox.models import SUPERSEDED, Delivery
 from ..outbox.renderers import RenderError, register_renderer
-from . import lottery, mail, rules, tickets
+from . import lottery, mail, reuse, rules, tickets
 from .models import (
     ACTIVE,
     PROMOTION_MODES,
@@ -351,8 +351,10 @@ def seats_taken(tt_id: int) -> int:
 
 
 @functools.cache
-def _admission_statement(lottery: bool):
-    """Built once (the parameters are bound at each call): building it costs more than running it."""
+def _admission_statement(lottery: bool, guard_dialect: str | None = None):
+    """Built once (the parameters are bound at each call): building it costs more than running it.
+    ``guard_dialect``: and, last, whether the event's fingerprint is still ``:fingerprint``
+    (a kept event, see :mod:`.reuse`)."""
     tt_id = bindparam("tt_id")
     columns = [
         select(TicketType.capacity).where(TicketType.id == tt_id).scalar_subquery(),
@@ -365,6 +367,8 @@ def _admission_statement(lottery: bool):
     ]
     if lottery:
         columns.append(select(LotteryDraw.id).where(LotteryDraw.ticket_type_id == tt_id).exists())
+    if guard_dialect is not None:
+        columns.append(reuse.fingerprint(guard_dialect, bindparam("event_id")) == bindparam("fingerprint"))
     return select(*columns).where(Registration.ticket_type_id == tt_id)
 
 
@@ -381,15 +385,23 @@ def _admission_facts(event: Event, tt: TicketType, email: str, *, with_new_id: b
     is a statement of its own after the lock, so it sees every admission committed before ours."""
     lottery = event.selection == "lottery"
     params = {"tt_id": tt.id, "event_id": event.id, "email": email}
+    kept_print = reuse.fingerprint_of(event)
+    guard = None
+    if kept_print is not None:
+        guard = db.session.get_bind().dialect.name
+        params["fingerprint"] = kept_print
+    statement = _admission_statement(lottery, guard)
     new_id = None
     if _locks_rows():
-        statements = [(_lock_statement(True), {"tt_id": tt.id}), (_admission_statement(lottery), params)]
+        statements = [(_lock_statement(True), {"tt_id": tt.id}), (statement, params)]
         if with_new_id:
             statements.append((_new_id_statement(), {}))
         rows = database.first_rows_pipelined(db.session, statements)
         row, new_id = rows[1], rows[2][0] if with_new_id else None
     else:
-        row = database.first_row(db.session, _admission_statement(lottery), params)  # (one row: counts)
+        row = database.first_row(db.session, statement, params)  # (one row: counts)
+    if guard is not None and not row[-1]:
+        raise EventChanged()  # before anything else: every answer comes from the event as it is
     if row[0] is None:
         raise NotFound("ticket_type_not_found", N_("参加区分が見つかりません。"))
     return row[0], row[1] or 0, row[2] or 0, row[3] or 0, row[4], bool(row[5]) if lottery else False, new_id
@@ -527,24 +539,32 @@ def manage_url(reg: Registration) -> str:
 
 # ------------------------------------------------------------------ register
 @functools.cache
-def _event_statement():
-    return (select(Event, RegistrationSettings)
+def _event_statement(dialect: str):
+    return (select(Event, RegistrationSettings, reuse.fingerprint(dialect, Event.id))
             .outerjoin(RegistrationSettings, RegistrationSettings.event_id == Event.id)
             .where(Event.slug == bindparam("slug")).options(joinedload(Event.ticket_types)))
 
 
-def event_for_registration(slug: str) -> Event:
+def event_for_registration(slug: str, *, kept: bool = False, keep: bool = False) -> Event:
     """A public event with its participation types only (the registration hot path needs no agenda).
 
     One query: the types are joined (there are few), and so is the event's settings row, which
-    :func:`settings_for` then finds in the session (an event without one still asks once)."""
-    row = db.session.execute(_event_statement(), {"slug": slug}).unique().first()
+    :func:`settings_for` then finds in the session (an event without one still asks once).
+
+    ``kept``: the copies this server process kept from a recent read, if any (no query; see
+    :mod:`.reuse`: what is decided on them must be checked by :func:`admit`). ``keep``: keep
+    what is read now for the next calls."""
+    if kept and (event := reuse.kept(slug)) is not None:
+        return event
+    row = db.session.execute(_event_statement(db.session.get_bind().dialect.name), {"slug": slug}).unique().first()
     event = row[0] if row is not None else None
     if event is None or not event.is_public:
         raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     # settings_for uses what this query found (the row, or None: "there is none") instead of
     # asking again; the reference also keeps the row alive, as the session holds rows weakly.
     event._registration_settings_ref = row[1]
+    if keep:
+        reuse.keep(slug, event, row[1], row[2])
     return event
 
 
@@ -712,6 +732,34 @@ def register(event: Event, data: RegistrationData, now: datetime, *, require_con
     application = prepare(event, data, now, require_consent=require_consent,
                           require_organization=require_organization)
     return admit(application, now)
+
+
+def apply(slug: str, data: RegistrationData, now: datetime) -> tuple[Registration, str]:
+    """The JSON API's registration, from reading the event to the commit: :func:`prepare` on the
+    event as this server process keeps it (:mod:`.reuse`; read and kept when it is not), then
+    :func:`admit`, which checks under its lock that the event is unchanged. When it has changed,
+    or when the kept event refuses the application (closed, an unknown type, a missing answer…),
+    the call is made again on the event read afresh: every answer is the one a fresh read gives.
+    The caller has said ``database.set_write_intent(False)`` (the reading part takes no lock)."""
+    session = db.session()
+    event = event_for_registration(slug, kept=True, keep=True)
+    if reuse.fingerprint_of(event) is not None:  # kept from a recent read, not read now
+        try:
+            application = prepare(event, data, now)
+        except DomainError:
+            application = None  # refused on the kept copies: ask the event as it is
+        if application is not None:
+            try:
+                with database.write_after_read(session), database.keep_loaded(session):
+                    return admit(application, now, commit=True)
+            except EventChanged:
+                pass
+        reuse.forget(slug)
+        session.rollback()
+        event = event_for_registration(slug, keep=True)  # read afresh (never another thread's copies)
+    application = prepare(event, data, now)
+    with database.write_after_read(session), database.keep_loaded(session):
+        return admit(application, now, commit=True)
 
 
 # ------------------------------------------------------------------ notifications
