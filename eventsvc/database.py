@@ -335,7 +335,7 @@ def write_after_read(session):
     transaction throughout, locks taken row by row).
     """
     split = session.get_bind().dialect.name == "sqlite"
-    if split:
+    if split and session.in_transaction():  # (none when nothing was read: a reused caller or event)
         with keep_loaded(session):
             session.commit()  # nothing written yet: this only ends the reading part
     token = _immediate.set(True)
