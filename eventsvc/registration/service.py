@@ -30,7 +30,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import database
@@ -448,8 +448,8 @@ def _insert_registration(values: dict) -> Registration | None:
 
 def _registration_object(row: dict) -> Registration:
     """The ORM object of a row written by a Core statement, in the session as a loaded row."""
-    reg = Registration(**{key: row.get(key) for key in ("id", *_COLUMN_KEYS)})
-    make_transient_to_detached(reg)
+    # (filled as the ORM's loader fills a row, not through the constructor's per-attribute events)
+    reg = database.detached(Registration, {key: row.get(key) for key in ("id", *_COLUMN_KEYS)})
     db.session.add(reg)
     return reg
 
