@@ -36,11 +36,15 @@ class Registration(db.Model):
     __table_args__ = (
         UniqueConstraint("event_id", "email"),
         Index("ix_registrations_event_status", "event_id", "status"),
+        #: what an admission counts under the participation type's lock (seats held, people
+        #: waiting, the highest rank) is read from this index alone, never from the rows; it also
+        #: serves every lookup by participation type (its first column)
+        Index("ix_registrations_type_status_rank", "ticket_type_id", "status", "queue_rank"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id", ondelete="RESTRICT"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(20))
     #: as typed (trimmed)
     name: Mapped[str] = mapped_column(String(100))
