@@ -165,7 +165,9 @@ def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
         for i in range(0, len(rows), 1000):
             db.session.execute(insert(Registration), rows[i:i + 1000])
         db.session.commit()
-        return event.slug, token, codes
+        slug = event.slug
+    serving.settle(url)
+    return slug, token, codes
 
 
 # ---------------------------------------------------------------- load

@@ -1,17 +1,22 @@
 """Registration under load: real server processes, bursts at concurrency 1/8/32.
 
     .venv/bin/python bench/registration.py [--backends sqlite,postgresql] [--processes 2] [--threads 1]
-                                           [--levels 1,8,32] [--requests 600] [--pg postgresql://postgres@127.0.0.1/postgres]
+                                           [--levels 1,8,32] [--requests 600] [--held 0]
+                                           [--pg postgresql://postgres@127.0.0.1/postgres]
 
 For each backend it creates a fresh database (SQLite file in a temp folder, or a new PostgreSQL
 database that is dropped afterwards), migrates it, and starts N server processes on one listening
 socket, as ``eventsvc serve --processes N --threads T`` does (``bench/serving.py``; the defaults
 are that command's ``--processes 2 --threads 1``). Each level registers ``--requests`` new people for an event with half as
 many seats, from ``c`` client threads with keep-alive connections, and prints throughput,
-p50/p99 latency, the confirmed count (must equal the seats), the ratio to a bare Flask
+p50/p99 latency, the burst's confirmed count (must equal its seats), the ratio to a bare Flask
 endpoint that does one INSERT per request, served and driven the same way, and the CPU time
 per request of the server processes ("cpu ms") and of the PostgreSQL server ("db ms"; read
 from /proc): steadier than req/s on a shared machine.
+
+``--held N``: each event already holds N confirmed registrations before its burst (and has N
+more seats), as a large event does late in its registration period: an admission counts what
+its participation type holds, so this shows how its cost grows with the event.
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ def prepare(backend: str, pg_server: str, tmp: str) -> tuple[str, callable]:
     return make_url(server).set(database=name).render_as_string(hide_password=False), drop
 
 
-def migrate_and_make_events(url: str, levels: list[int], requests: int) -> dict[int, str]:
+def migrate_and_make_events(url: str, levels: list[int], requests: int, held: int = 0) -> dict[int, str]:
     from flask_migrate import upgrade
     from sqlalchemy import text
 
@@ -119,14 +124,39 @@ def migrate_and_make_events(url: str, levels: list[int], requests: int) -> dict[
         from datetime import timedelta
 
         for c in [*levels, "warm"]:
-            seats = 100_000 if c == "warm" else requests // 2
+            seats = 100_000 if c == "warm" else requests // 2 + held
             e = events.create_event(events.EventData(
                 title=f"bench c={c}", starts_at=now + timedelta(days=30), ends_at=now + timedelta(days=30, hours=3),
                 ticket_types=[events.TicketTypeData("venue", "会場参加", seats)], slug=f"bench-c{c}"), org, now)
             events.publish(e, org, now)
             slugs[c] = e.slug
+            if held and c != "warm":
+                hold_seats(e, held, now)
         db.session.commit()
+    serving.settle(url)
     return slugs
+
+
+def hold_seats(event, n: int, now) -> None:
+    """``n`` confirmed registrations for ``event``'s first participation type, written directly."""
+    import hashlib
+
+    from sqlalchemy import insert
+
+    from eventsvc.extensions import db
+    from eventsvc.registration.models import Registration
+    from eventsvc.registration.tickets import make_code
+
+    db.session.flush()
+    tt = event.ticket_types[0]
+    rows = [dict(event_id=event.id, ticket_type_id=tt.id, status="confirmed", name=f"先行 {i}",
+                 name_kana="センコウ", email=f"held{i}@city.naha.lg.jp", organization_code="472018",
+                 organization_name="沖縄県那覇市", department="", ticket_code=make_code(),
+                 attendee_token_hash=hashlib.sha256(f"{event.slug}-{i}".encode()).hexdigest(), facilitator=False,
+                 consent_privacy=True, consent_slack_mention=False, consent_listing=False, answers={},
+                 review_note="", locale="ja", created_at=now, updated_at=now, confirmed_at=now) for i in range(n)]
+    for i in range(0, n, 1000):
+        db.session.execute(insert(Registration), rows[i:i + 1000])
 
 
 def count_statuses(url: str, slug: str) -> dict[str, int]:
@@ -201,19 +231,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--held", type=int, default=0, help="confirmed registrations each event holds already")
     parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"# registration bench: {args.processes} waitress processes × {args.threads} threads, "
-          f"{args.requests} registrations per level (seats = half), {os.cpu_count()} CPUs")
+          f"{args.requests} registrations per level (seats = half"
+          f"{f', each event holding {args.held} already' if args.held else ''}), {os.cpu_count()} CPUs")
     print(f"{'backend':10} {'endpoint':12} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'confirmed':>9} {'waitlisted':>10} {'non-2xx':>7} {'vs bare':>8} {'cpu ms':>7} {'db ms':>6}")
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="eventsvc-bench-") as tmp:
             url, drop = prepare(backend, args.pg, tmp)
             try:
-                slugs = migrate_and_make_events(url, levels, args.requests)
+                slugs = migrate_and_make_events(url, levels, args.requests, args.held)
                 results = {}
                 for kind in ("bare", "app"):
                     procs, ports = serving.start_servers(__file__, kind, url, args.processes, args.threads)
@@ -238,7 +270,7 @@ def main() -> None:
                           f"{sum(n for code, n in bare['statuses'].items() if not 200 <= code < 300):>7} {'1.00':>8} "
                           f"{bare['cpu']:7.2f} {bare['db_cpu']:6.2f}")
                     print(f"{backend:10} {'register':12} {c:>3} {app['rps']:8.0f} {app['p50']:8.1f} {app['p99']:8.1f} "
-                          f"{counts.get('confirmed', 0):>9} {counts.get('waitlisted', 0):>10} {bad:>7} "
+                          f"{counts.get('confirmed', 0) - args.held:>9} {counts.get('waitlisted', 0):>10} {bad:>7} "
                           f"{app['rps'] / bare['rps']:8.2f} {app['cpu']:7.2f} {app['db_cpu']:6.2f}")
             finally:
                 drop()

@@ -63,6 +63,24 @@ def start_servers(script: str, kind: str, url: str, processes: int, threads: int
     return procs, [port]
 
 
+def settle(url: str) -> None:
+    """After seeding a PostgreSQL database: ``VACUUM ANALYZE``, which autovacuum does on its own
+    within a minute or so of such writes. A database that has run for a while knows its tables;
+    a brand-new one, with no statistics, would make the planner choose between indexes blindly
+    (for instance reading an event's registrations to find one address instead of probing the
+    unique index) and measure a state that passes. SQLite: nothing (the app never runs ANALYZE)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+
+
 def stop_servers(procs) -> None:
     for p in procs:
         p.terminate()
