@@ -358,7 +358,7 @@ def read_only():
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A statement compiled for a driver cursor (see :func:`_pipeline_sql`)."""
+    """A statement compiled for a driver cursor (:func:`first_row`, :func:`first_rows_pipelined`)."""
 
     sql: str
     fixed: dict
@@ -425,14 +425,6 @@ def _raise_as_sqlalchemy(connection, error):
                                   dialect=connection.dialect) from error
 
 
-def _pipeline_sql(dialect, statement, params: dict) -> tuple[str, dict, dict]:
-    """``statement`` compiled once per dialect for a driver cursor: its SQL (``IN`` lists of fixed
-    values expanded), its fixed parameters and the type conversions of the parameters given at
-    each call (``params`` names them)."""
-    compiled = _compiled(dialect, statement, params)
-    return compiled.sql, compiled.fixed, compiled.converters
-
-
 #: (dialect name, id(statement), parameter names) → (statement, :class:`_Compiled`); the statement
 #: is kept so that its id cannot be reused by another
 _pipeline_compiled: dict = {}
@@ -458,19 +450,21 @@ def first_rows_pipelined(session, statements, *, commit: bool = False) -> list:
         return rows
     raw = connection.connection.driver_connection
     cursors = []
+    returning = []
     try:
         with raw.pipeline():
             for stmt, params in statements:
-                sql, fixed, converters = _pipeline_sql(connection.dialect, stmt, params)
+                compiled = _compiled(connection.dialect, stmt, params)
                 cursor = raw.cursor()
-                cursor.execute(sql, {**fixed, **{k: converters[k](v) if k in converters else v
-                                                 for k, v in params.items()}})
+                cursor.execute(compiled.sql, compiled.parameters(params))
                 cursors.append(cursor)
+                returning.append(bool(compiled.processors))  # it has result columns
             if commit:  # a statement in the batch, not raw.commit(): that would wait for one more sync
                 cursor = raw.cursor()
                 cursor.execute(b"COMMIT")
                 cursors.append(cursor)
-        return [cursor.fetchone() if cursor.description is not None else None for cursor in cursors[:len(statements)]]
+        # (known from the statement, not asked of the cursor: its description builds a column object for each)
+        return [cursor.fetchone() if rows else None for cursor, rows in zip(cursors[:len(statements)], returning, strict=True)]
     except connection.dialect.loaded_dbapi.Error as error:
         _raise_as_sqlalchemy(connection, error)
     finally:
