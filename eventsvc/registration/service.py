@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.url_safe import URLSafeSerializerMixin
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -505,8 +507,22 @@ def resolve_attendee_token(token: str) -> Registration | None:
     return reg
 
 
+class _LinkSerializer(URLSafeTimedSerializer):
+    """itsdangerous' URL-safe timed serializer that does not try zlib on the payload: a link's
+    few dozen bytes never come out shorter, so the token is the same, and trying costs more
+    than the rest of the signing. (Tokens that are compressed still load.)"""
+
+    def dump_payload(self, obj) -> bytes:
+        return base64_encode(super(URLSafeSerializerMixin, self).dump_payload(obj))
+
+
+@functools.lru_cache(maxsize=4)
+def _serializer_for(secret: str) -> URLSafeTimedSerializer:
+    return _LinkSerializer(secret, salt=LINK_SALT)
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT)
+    return _serializer_for(current_app.config["SECRET_KEY"])
 
 
 def link_token(reg: Registration) -> str:
