@@ -10,7 +10,7 @@ PostgreSQL database dropped afterwards), migrates it, and seeds one event with
 processes on one listening socket, as ``eventsvc serve --processes N --threads T`` does
 (``bench/serving.py``; the defaults are ``--processes 2 --threads 1``) and, for each level ``c``, scans
 ``--requests`` different tickets through ``POST /api/v1/events/{slug}/checkins`` from ``c``
-client threads with keep-alive connections, each scan as the desk page sends it (code, device,
+``c`` keep-alive connections, each scan as the desk page sends it (code, device,
 a nonce of its own, method). Every scan must answer ``checked_in`` (each
 ticket is scanned once; the levels use disjoint tickets). It prints throughput and p50/p99
 latency, and the same for the ceiling: a bare Flask endpoint that does one INSERT per
@@ -22,15 +22,11 @@ the CPU time per request of the server processes and of the PostgreSQL server (r
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,55 +167,17 @@ def seed(url: str, tickets: int) -> tuple[str, str, list[str]]:
 
 
 # ---------------------------------------------------------------- load
-def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
-    latencies: list[float] = []
-    answers: dict[str, int] = {}
-    lock = threading.Lock()
-    index = iter(range(len(bodies)))
-    barrier = threading.Barrier(concurrency)
-
-    def worker(n: int):
-        port = ports[n % len(ports)]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        barrier.wait()
-        while True:
-            with lock:
-                i = next(index, None)
-            if i is None:
-                break
-            payload = json.dumps(bodies[i]).encode()
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", path, body=payload, headers={"Content-Type": "application/json", **headers})
-                resp = conn.getresponse()
-                data = resp.read()
-                answer = json.loads(data).get("result", str(resp.status)) if resp.status == 200 else str(resp.status)
-            except (OSError, http.client.HTTPException, ValueError):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                answer = "error"
-            dt = time.perf_counter() - t0
-            with lock:
-                latencies.append(dt)
-                answers[answer] = answers.get(answer, 0) + 1
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
-    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "answers": answers}
+def result_of(status: int, body: bytes) -> str:
+    """A scan's answer: the API's result code, or the HTTP status when there is none."""
+    if status != 200:
+        return str(status) if status else "error"
+    try:
+        return json.loads(body).get("result", "200")
+    except ValueError:
+        return "error"
 
 
 def main() -> None:
-    # the client's threads wait for answers: let one whose answer came take the interpreter at
-    # once, or its timing includes up to 5 ms of waiting for other client threads
-    sys.setswitchinterval(0.0005)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--processes", type=int, default=2)
@@ -227,9 +185,15 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--tickets", type=int, default=5000)
+    parser.add_argument("--client", choices=("select", "threads"), default="select",
+                        help="the load generator (bench/serving.py: drive); threads = the one until stop 22")
     parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
+    if args.client == "threads":
+        # the client's threads wait for answers: let one whose answer came take the interpreter at
+        # once, or its timing includes up to 5 ms of waiting for other client threads
+        sys.setswitchinterval(0.0005)
     levels = [int(x) for x in args.levels.split(",")]
     warm = 20
     if (args.requests + warm) * len(levels) > args.tickets:  # the ceilings reuse the same codes as payload
@@ -264,9 +228,9 @@ def main() -> None:
                             # what the desk page sends: the code, its device, a nonce per scan, the method
                             bodies = [{"code": code, "device_id": f"bench-{c}", "nonce": secrets.token_hex(16),
                                        "method": "camera"} for code in batch]
-                            drive(ports, path, bodies[:warm], min(c, warm), hdrs)  # connections, pools, imports
+                            serving.drive(ports[0], path, bodies[:warm], min(c, warm), hdrs, result_of, args.client)  # connections, pools, imports
                             since = serving.cpu_used([p.pid for p in procs], backend)
-                            results[(kind, c)] = drive(ports, path, bodies[warm:], c, hdrs)
+                            results[(kind, c)] = serving.drive(ports[0], path, bodies[warm:], c, hdrs, result_of, args.client)
                             server_ms, db_ms = since()
                             n = results[(kind, c)]["n"]
                             results[(kind, c)].update(cpu=server_ms / n, db_cpu=db_ms / n)

@@ -22,15 +22,10 @@ its participation type holds, so this shows how its cost grows with the event.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,71 +165,28 @@ def count_statuses(url: str, slug: str) -> dict[str, int]:
     return dict(rows)
 
 
-# ---------------------------------------------------------------- load
-def drive(ports: list[int], path: str, bodies: list[dict], concurrency: int) -> dict:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    index = iter(range(len(bodies)))
-    barrier = threading.Barrier(concurrency)
-
-    def worker(n: int):
-        port = ports[n % len(ports)]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        barrier.wait()
-        while True:
-            with lock:
-                i = next(index, None)
-            if i is None:
-                break
-            payload = json.dumps(bodies[i]).encode()
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", path, body=payload, headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                resp.read()
-                code = resp.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                code = 0
-            dt = time.perf_counter() - t0
-            with lock:
-                latencies.append(dt)
-                statuses[code] = statuses.get(code, 0) + 1
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
-    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "statuses": statuses}
-
-
 def bodies_for(prefix: str, n: int) -> list[dict]:
     return [{"name": f"参加 {i}", "name_kana": "サンカ", "email": f"{prefix}{i}@city.naha.lg.jp",
              "organization_code": "472018"} for i in range(n)]
 
 
 def main() -> None:
-    # the client's threads wait for answers: let one whose answer came take the interpreter at
-    # once, or its timing includes up to 5 ms of waiting for other client threads
-    sys.setswitchinterval(0.0005)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--client", choices=("select", "threads"), default="select",
+                        help="the load generator (bench/serving.py: drive); threads = the one until stop 22")
     parser.add_argument("--held", type=int, default=0, help="confirmed registrations each event holds already")
     parser.add_argument("--pg", default=os.environ.get("EVENTSVC_TEST_POSTGRES_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
+    if args.client == "threads":
+        # the client's threads wait for answers: let one whose answer came take the interpreter at
+        # once, or its timing includes up to 5 ms of waiting for other client threads
+        sys.setswitchinterval(0.0005)
     levels = [int(x) for x in args.levels.split(",")]
     print(f"# registration bench: {args.processes} waitress processes × {args.threads} threads, "
           f"{args.requests} registrations per level (seats = half"
@@ -253,9 +205,10 @@ def main() -> None:
                         for c in levels:
                             path = "/write" if kind == "bare" else f"/api/v1/events/{slugs[c]}/registrations"
                             warm = "/write" if kind == "bare" else f"/api/v1/events/{slugs['warm']}/registrations"
-                            drive(ports, warm, bodies_for(f"warm{kind}{c}x", 2 * c), c)  # connections, pools, imports
+                            serving.drive(ports[0], warm, bodies_for(f"warm{kind}{c}x", 2 * c), c, client=args.client)  # connections, pools, imports
                             since = serving.cpu_used([p.pid for p in procs], backend)
-                            results[(kind, c)] = drive(ports, path, bodies_for(f"{kind}{c}x", args.requests), c)
+                            results[(kind, c)] = serving.drive(ports[0], path, bodies_for(f"{kind}{c}x", args.requests), c,
+                                                              client=args.client)
                             server_ms, db_ms = since()
                             n = results[(kind, c)]["n"]
                             results[(kind, c)].update(cpu=server_ms / n, db_cpu=db_ms / n)
@@ -264,10 +217,10 @@ def main() -> None:
                 for c in levels:
                     bare, app = results[("bare", c)], results[("app", c)]
                     counts = count_statuses(url, slugs[c])
-                    bad = sum(n for code, n in app["statuses"].items() if not 200 <= code < 300)
+                    bad = sum(n for code, n in app["answers"].items() if not 200 <= code < 300)
                     print(f"{backend:10} {'bare insert':12} {c:>3} {bare['rps']:8.0f} {bare['p50']:8.1f} "
                           f"{bare['p99']:8.1f} {'':>9} {'':>10} "
-                          f"{sum(n for code, n in bare['statuses'].items() if not 200 <= code < 300):>7} {'1.00':>8} "
+                          f"{sum(n for code, n in bare['answers'].items() if not 200 <= code < 300):>7} {'1.00':>8} "
                           f"{bare['cpu']:7.2f} {bare['db_cpu']:6.2f}")
                     print(f"{backend:10} {'register':12} {c:>3} {app['rps']:8.0f} {app['p50']:8.1f} {app['p99']:8.1f} "
                           f"{counts.get('confirmed', 0) - args.held:>9} {counts.get('waitlisted', 0):>10} {bad:>7} "
