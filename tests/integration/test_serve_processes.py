@@ -402,3 +402,39 @@ def test_the_server_processes_count_rate_limits_together(tmp_path, storage):
         server.stop()
         db.session.remove()
         ctx.pop()
+
+
+# ------------------------------------------------------------------ what startup made stays out of the collector's way
+GC_PROBE = """
+import gc, json, sys
+from eventsvc import create_app
+from eventsvc.cli import serve_with_waitress
+
+app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///" + sys.argv[2], "SECRET_KEY": "gc-probe",
+                  "OUTBOX_WORKER": False, "LOG_LEVEL": "WARNING"})
+
+def probe(environ, start_response):  # what the serving process's collector sees, asked from outside
+    body = json.dumps({"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+serve_with_waitress(probe, host="127.0.0.1", port=int(sys.argv[1]), threads=1)
+"""
+
+
+def test_a_server_process_leaves_what_startup_made_out_of_garbage_collection(tmp_path):
+    """A full collection over everything the app holds stops a process for ~120 ms: the server
+    freezes it before serving, so the collector sees only what requests leave behind."""
+    port = free_port()
+    procs = Procs(tmp_path, {})
+    try:
+        proc = procs.spawn(sys.executable, "-c", GC_PROBE, str(port), str(tmp_path / "gc.db"))
+        procs.wait_port(port, proc)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/")
+        seen = json.loads(conn.getresponse().read())
+        conn.close()
+    finally:
+        procs.stop_all()
+    assert seen["frozen"] > 50_000, seen  # the app, its modules and mappers: out of the collector's sight
+    assert seen["tracked"] < seen["frozen"] / 10, seen  # left to collect: what came after
