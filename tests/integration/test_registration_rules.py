@@ -403,6 +403,21 @@ def test_organizer_moves_someone_up_only_when_a_seat_is_free(make, organizer):
     assert a.status == "confirmed"
 
 
+def test_a_mail_subject_names_the_event_as_titled_when_the_mail_was_made_in_the_registrants_language(make):
+    e = small_event(make, capacity=5)
+    first, _ = service.register(e, data("first@city.naha.lg.jp"), now_utc())
+    english, _ = service.register(e, data("english@city.naha.lg.jp", locale="en"), now_utc())
+    old_title = e.title
+    e.title = "改題した勉強会"
+    db.session.commit()
+    later, _ = service.register(e, data("later@city.naha.lg.jp"), now_utc())
+    english_later, _ = service.register(e, data("english-later@city.naha.lg.jp", locale="en"), now_utc())
+    db.session.commit()
+    subjects = [mails(r.id)[0].payload["subject"] for r in (first, english, later, english_later)]
+    assert subjects == [f"【参加確定】{old_title}", f"[Confirmed] {old_title}",
+                        "【参加確定】改題した勉強会", "[Confirmed] 改題した勉強会"]
+
+
 def test_an_organizer_confirming_a_lottery_applicant_sends_the_plain_confirmation(make, organizer):
     """A lottery applicant confirmed out of turn was never on a waitlist: no "moved up" mail."""
     e = small_event(make, capacity=1, org=organizer, selection="lottery")
