@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, inspect, select
 
-from eventsvc.core.clock import now_utc
+from eventsvc.core.clock import now_utc, to_jst
 from eventsvc.database import read_only
 from eventsvc.errors import Conflict, DomainError, ValidationFailed
 from eventsvc.extensions import db
@@ -578,7 +578,11 @@ def test_reminders_go_to_invited_people_who_have_not_answered_once_a_day(make, o
     assert [d.target for d in r1.deliveries] == [b.email]  # c was never invited, a answered
     assert c.email not in {d.target for d in _survey_mail("mail.survey_invite")}
     assert r1.deliveries[0].kind == "mail.survey_reminder"
-    assert service.send_reminders(survey, organizer, now + timedelta(hours=1), link_for=_link).deliveries == []
+    # an hour later, but on the same day in Japan (run at 23:xx JST, an hour later is tomorrow there)
+    midnight = to_jst(now).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    later_that_day = max(now, min(now + timedelta(hours=1), midnight.astimezone(now.tzinfo) - timedelta(microseconds=1)))
+    assert to_jst(later_that_day).date() == to_jst(now).date()
+    assert service.send_reminders(survey, organizer, later_that_day, link_for=_link).deliveries == []
     tomorrow = service.send_reminders(survey, organizer, now + timedelta(days=1), link_for=_link)
     assert [d.target for d in tomorrow.deliveries] == [b.email]
     db.session.commit()
