@@ -121,7 +121,7 @@ def serve_with_waitress(app, *, threads: int, balance: tuple[Board, int] | None 
     sys.setswitchinterval(SWITCH_INTERVAL)
     freeze_what_startup_made()
     server = waitress.create_server(app, threads=threads, **options)
-    if "sockets" not in options:  # a server process of --processes: its parent says where it listens
+    if "sockets" not in options:  # given sockets, the caller has said where it listens
         server.print_listen("Serving on http://{}:{}")
     if balance is not None:
         _accept_when_least_loaded(server, *balance)
@@ -249,6 +249,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     if processes > 1 and os.name != "posix":  # the socket is handed over with pass_fds
         raise click.UsageError("--processes needs a POSIX system (Linux, macOS); "
                                "on Windows serve with one process (and --threads).")
+    # bound before anything starts, so that a port in use is said at once, in a sentence, with
+    # nothing done (no migration, no demo data) — one process or N
+    sockets = _listen(host, port)
     upgrade_database()
     shown_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
     base = (app.config.get("BASE_URL") or f"http://{shown_host}:{port}").rstrip("/")
@@ -256,13 +259,11 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
         from .demo import seed_demo
 
         _print_demo(seed_demo(), base)
-    # bound before anything starts, so that a port in use is said at once
-    sockets = _listen(host, port) if processes > 1 else []
     stops = []
     if not no_worker and app.config.get("OUTBOX_WORKER", True):
         stops = [start(app) for start in BACKGROUND_STARTERS]
     click.echo(f"eventsvc: {base}/  (Ctrl+C で停止)")
-    if sockets and app.config.get("RATELIMIT_ENABLED", True) and \
+    if processes > 1 and app.config.get("RATELIMIT_ENABLED", True) and \
             str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
         click.echo(f"eventsvc: rate limits are counted by each of the {processes} processes on its own "
                    "(EVENTSVC_RATELIMIT_STORAGE_URL=memory://); leave it unset to count them together "
@@ -274,10 +275,10 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
         click.echo(f"eventsvc: {problem}: rate limits are counted in memory, by each server process on its "
                    "own, until it can be used again (the server keeps answering)", err=True)
     try:
-        if sockets:
+        if processes > 1:
             _Supervisor(sockets, processes, threads).run()
         else:
-            serve_with_waitress(app, host=host, port=port, threads=threads, ident="eventsvc")
+            serve_with_waitress(app, sockets=sockets, threads=threads, ident="eventsvc")
     finally:
         for stop in stops:
             stop()

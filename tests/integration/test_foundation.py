@@ -185,6 +185,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_and_does_nothing(tmp_path, processes):
+    """Something else listens on the port: one sentence, exit code 1, no traceback, and nothing
+    done before (the instance's database is neither migrated nor seeded with the demo)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSVC_")}
+    env["EVENTSVC_INSTANCE_PATH"] = str(tmp_path / "instance")
+    exe = os.path.join(os.path.dirname(sys.executable), "eventsvc")
+    try:
+        done = subprocess.run([exe, "serve", "--port", str(port), "--demo", "--processes", processes], env=env,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        taken.close()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "password:" not in done.stdout  # no demo organizer made
+    assert not (tmp_path / "instance" / "eventsvc.db").exists()
+
+
 def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
     """`eventsvc serve` on a new instance folder: secret key made, database migrated, pages served."""
     port = _free_port()
