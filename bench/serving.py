@@ -60,12 +60,31 @@ def start_servers(script: str, kind: str, url: str, processes: int, threads: int
                                              "EVENTSVC_BENCH_BALANCE": f"{board.fd},{processes},{i}"},
                               pass_fds=[fd, board.fd], stdout=subprocess.PIPE, text=True) for i in range(processes)]
     listener.close()  # the children hold it now
-    board.close()  # and the board
-    for p in procs:
-        if p.stdout.readline().strip() != "ready":
-            stop_servers(procs)
-            raise RuntimeError(f"server process {p.pid} did not start (exit code {p.poll()})")
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                stop_servers(procs)
+                raise RuntimeError(f"server process {p.pid} did not start (exit code {p.poll()})")
+        _wait_until_all_serve(board, procs)
+    finally:
+        board.close()  # the children hold it
     return procs, [port]
+
+
+def _wait_until_all_serve(board, procs, timeout: float = 60.0) -> None:
+    """Return once every child is in its serving loop: it has noted itself on the board.
+
+    A child says "ready" before it serves (it still freezes what startup made and builds its
+    server, ~0.1–0.2 s), and until it has looked at the board the others do not wait for it: a
+    burst sent at once went to the first child alone. Until stop 24 the warm-up burst did, so
+    the other child met its first requests (~45 ms of one-time work for the first) inside
+    the measured burst, which set its p99 (``bench/README-registration.md``)."""
+    deadline = time.monotonic() + timeout
+    while None in board.counts():
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            stop_servers(procs)
+            raise RuntimeError("a server process did not start serving")
+        time.sleep(0.01)
 
 
 def settle(url: str) -> None:
