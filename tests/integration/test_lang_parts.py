@@ -221,6 +221,22 @@ def test_the_desk_in_english(english, login, make, organizer, event):
     assert languages(html, organizer.name) == {"ja"}  # who is at the desk
 
 
+def test_each_desk_hears_its_own_language_whatever_the_desk_before_heard(english, login, make, organizer, event):
+    """The desk's answers are translated once per language in a server process: a Japanese desk
+    and an English one, one after the other, each get theirs."""
+    first, second, third = (make.registration(event, email=f"desk{i}@city.naha.lg.jp") for i in range(3))
+    login(organizer)
+    url = f"/events/{event.slug}/checkin/"
+    answers = []
+    for lang, reg in (("ja", first), ("en", second), ("ja", third)):
+        english.set_cookie("lang", lang)
+        answers.append(english.post(url, data={"code": reg.ticket_code, "nonce": f"lang-{lang}-{reg.id}"})
+                       .get_data(as_text=True))
+    assert "受付しました" in answers[0] and "Checked in" not in answers[0]
+    assert "Checked in" in answers[1] and "受付しました" not in answers[1]
+    assert "受付しました" in answers[2] and "Checked in" not in answers[2]
+
+
 # ------------------------------------------------------------------ teams
 def test_the_teams_page_in_english(english, login, make, organizer):
     event = big_event(make, organizer)
