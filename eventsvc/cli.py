@@ -158,10 +158,11 @@ def _accept_when_least_loaded(server, board: Board, slot: int) -> None:
     from waitress.server import BaseWSGIServer
 
     dispatchers = getattr(server, "map", None) or server._map
+    idle = len(dispatchers)  # no connection yet: its listeners and its trigger
     for listener in [d for d in dispatchers.values() if isinstance(d, BaseWSGIServer)]:
         def readable(listener=listener, waitress_readable=listener.readable):
             # every process counts its listeners and its trigger too: the same few in each
-            return waitress_readable() and board.may_accept(slot, len(dispatchers))
+            return waitress_readable() and board.may_accept(slot, len(dispatchers), idle=idle)
 
         listener.readable = readable
 
@@ -400,6 +401,8 @@ class _Supervisor:
                 self.procs[i], self.due[i] = None, now + delay
                 self.board.leave(i)  # the others need not wait for it
             if self.procs[i] is None and now >= self.due[i] and not self.stopping:
+                if not self.started[i]:  # the first start: the others wait for it (core/balance.py)
+                    self.board.starting(i)
                 self.procs[i] = subprocess.Popen(
                     [*self.argv, "--balance", str(self.board.fd), str(len(self.procs)), str(i)],
                     pass_fds=[*self.fds, self.board.fd])

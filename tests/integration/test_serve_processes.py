@@ -43,7 +43,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reas
 class Server:
     """``eventsvc serve --processes 2 --threads 1`` on a free port, and the app to look at its data."""
 
-    def __init__(self, tmp_path: Path, url: str, env: dict | None = None):
+    def __init__(self, tmp_path: Path, url: str, env: dict | None = None, *, wait: bool = True):
+        """``wait=False``: return as soon as the port takes connections (its processes may still be starting)."""
         self.port = free_port()
         self.procs = Procs(tmp_path, {"EVENTSVC_DATABASE_URL": url, "EVENTSVC_SECRET_KEY": "processes-test",
                                       "EVENTSVC_INSTANCE_PATH": str(tmp_path), "EVENTSVC_RATELIMIT": "off",
@@ -51,8 +52,9 @@ class Server:
         self.parent = self.procs.spawn(BIN / "eventsvc", "serve", "--processes", "2", "--threads", "1",
                                        "--port", str(self.port))
         self.procs.wait_port(self.port, self.parent)
-        self.kids = self.wait_children(2)
-        self.app = seeded_app(url)
+        if wait:
+            self.kids = self.wait_children(2)
+            self.app = seeded_app(url)
 
     def wait_children(self, n: int, *, other_than: tuple[int, ...] = (), timeout: float = 30) -> list[int]:
         """The parent's ``n`` server processes, none of ``other_than``, once each one answers."""
@@ -272,6 +274,34 @@ def test_keep_alive_connections_opened_at_once_are_shared_out_evenly(sqlite_serv
             conn.close()
         # the next round starts when the processes have seen these end (and noted it on the board)
         wait_until(lambda: server_ends(server.port) == 0, 10, "the server still holds the connections")
+
+
+def test_connections_opened_while_the_server_starts_are_shared_out_evenly(tmp_path):
+    """A proxy's pool or a burst that connects while the server processes are still starting (the
+    port takes connections from the first moment; they wait in its queue) is served half by each:
+    the first process to serve took every one of them, for their whole life (core/balance.py)."""
+    server = Server(tmp_path, "sqlite:///" + str(tmp_path / "eventsvc.db"), wait=False)
+    try:
+        conns = [server.connection() for _ in range(16)]
+        for conn in conns:
+            conn.connect()  # queued now, before either process serves
+
+        def first_request(conn):
+            assert get(conn, "/") == 200
+
+        threads = [threading.Thread(target=first_request, args=(conn,)) for conn in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        server.kids = server.wait_children(2)
+        held = [server_pid(conn, server.port, server.kids) for conn in conns]
+        shares = sorted(held.count(pid) for pid in server.kids)
+        assert shares[0] >= 6, f"connections per process: {shares}"
+        for conn in conns:
+            conn.close()
+    finally:
+        server.stop()
 
 
 def test_idle_server_processes_sleep(sqlite_server):

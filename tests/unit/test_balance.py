@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from eventsvc.core.balance import STALE_AFTER, TOLERANCE, Board
+from eventsvc.core.balance import STALE_AFTER, START_GRACE, TOLERANCE, Board
 
 
 @pytest.fixture
@@ -42,6 +42,29 @@ def test_empty_slots_and_processes_that_stopped_looking_hold_nobody_back(board):
     board.look(1, 0, now=200.0)
     board.leave(1)  # it stopped accepting (a graceful stop), or its parent saw it end
     assert board.may_accept(0, 9, now=200.0)
+
+
+def test_a_process_still_starting_is_waited_for_a_while(board):
+    """At the start the others hold back for it as for one with no connection yet (``idle``: what a
+    process counts with none), so the first in its loop does not take every early connection."""
+    idle = 2  # a listener and a trigger
+    board.starting(1, now=100.0)
+    board.starting(2, now=100.0)
+    assert board.counts() == [None, None, None]  # not serving yet
+    assert board.may_accept(0, idle + TOLERANCE, now=101.0, idle=idle)
+    assert not board.may_accept(0, idle + TOLERANCE + 1, now=101.0, idle=idle)
+    board.look(1, idle + 3, now=101.5)  # slot 1 serves now; slot 2 still starting
+    assert not board.may_accept(0, idle + TOLERANCE + 1, now=101.5, idle=idle)
+    board.look(1, idle + 9, now=101.0 + START_GRACE)
+    # slot 2 never came: left out once slot 0 has served START_GRACE seconds (from its first question)
+    assert not board.may_accept(0, idle + 9, now=101.0 + START_GRACE - 0.1, idle=idle)
+    assert board.may_accept(0, idle + 9, now=101.0 + START_GRACE + 0.1, idle=idle)
+
+
+def test_a_process_that_failed_to_start_holds_nobody_back(board):
+    board.starting(1, now=100.0)
+    board.leave(1)  # its parent saw it end
+    assert board.may_accept(0, 9, now=100.5, idle=2)
 
 
 def test_connections_opened_one_after_another_spread_evenly(board):
