@@ -289,6 +289,40 @@ def test_offline_scans_are_judged_locally_queued_and_synced_once(page):
     expect(page.locator("#sync-report")).to_be_hidden()  # the refusals were told at the time; nothing new
 
 
+def test_an_upload_that_fails_as_the_network_comes_back_is_tried_again_soon(page):
+    """Venue Wi-Fi comes back flaky: the first upload of the queue fails (a proxy answers 503) and
+    the desk counts itself offline again; while scans wait it looks for the network again within
+    ~10 s (not only at its 30-second snapshot round), and sends them once."""
+    event = make.event()
+    reg = make.registration(event, name="大城 さくら", name_kana="オオシロ サクラ")
+    open_desk(page, event, staff_token(event))
+    page.wait_for_selector("#snapshot-age:not([hidden])")
+    set_network(page, online=False)
+    expect(page.locator("#net")).to_have_class(re.compile("net-offline"))
+    scan_with_keyboard(page, reg.ticket_code)
+    expect(page.locator("#queue-count")).to_have_text("1")
+
+    failed = []
+
+    def flaky(route):
+        if failed:
+            route.continue_()
+        else:
+            failed.append(route.request.url)
+            route.fulfill(status=503, body="")
+
+    page.route("**/checkin/sync.json", flaky)
+    set_network(page, online=True)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    for _ in range(100):  # the upload that comes with the network
+        if failed:
+            break
+        page.wait_for_timeout(100)
+    assert failed, "no upload when the network came back"
+    expect(page.locator("#queue-count")).to_have_text("0", timeout=20_000)
+    assert [(r.registration_id, r.result) for r in checkins()] == [(reg.id, "checked_in")]
+
+
 def test_two_devices_offline_with_one_ticket_keep_a_duplicate(browser, live_server):
     event = make.event()
     reg = make.registration(event)

@@ -793,10 +793,13 @@
     });
     registerWorker();
     setInterval(function () {
-      if (state.queue.length && state.online) { sync(); }
+      // scans wait to be sent: send them, or look for the network again (an upload that failed on
+      // a flaky network counted the desk offline) — sooner than the 30-second round below
+      if (!state.queue.length) { return; }
+      if (state.online) { sync(); } else { refreshState().then(sync).catch(function () {}); }
     }, 10000);
     setInterval(function () {
-      if (state.online) { refreshSnapshot(); } else { refreshState().then(sync).catch(function () {}); }
+      if (state.online) { refreshSnapshot(); } else if (!state.queue.length) { refreshState().then(sync).catch(function () {}); }
     }, 30000);
     document.body.classList.add('desk-js');
   }
