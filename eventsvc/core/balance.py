@@ -13,14 +13,14 @@ it last looked. A process listens for new connections only while it is among the
 process. The least loaded one always listens, so a connection never waits for nobody; a process
 that stopped looking for :data:`STALE_AFTER` seconds (hung, or gone) no longer holds the others back.
 
-At the start the parent marks each slot as *starting* (:meth:`Board.starting`): the processes
+At the first start the parent marks each slot *starting* (:meth:`Board.starting`): the processes
 build the app at the same time but enter their loops up to a few tenths of a second apart, and the
 first one would otherwise take every connection opened meanwhile (a proxy's pool, a burst) for
-those connections' whole life. A starting process counts as one holding no connection yet, for
-:data:`START_GRACE` seconds at most after the waiting one began to serve (under load a process
-may take several seconds to build the app, but they all take about as long); one that failed to
-start is left out at once (its parent marks its slot empty). A process started again after one ended is not waited for: the others are
-serving, and new connections keep being accepted while it starts.
+those connections' whole life. A starting process counts as one holding no connection yet, for at
+most :data:`START_GRACE` seconds after the waiting one began to serve (under load building the app
+may take several seconds, but about as long in each); one that failed to start is left out at
+once (its parent marks its slot empty). A process started again after one ended is not waited
+for: the others are serving, and keep accepting new connections while it starts.
 
 Nothing here imports Flask or waitress (the server's hook is ``eventsvc.cli``).
 """
