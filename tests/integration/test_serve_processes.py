@@ -250,25 +250,35 @@ def test_two_server_processes_answer_on_one_port_and_both_save(sqlite_server):
     assert server.procs.tail().count(f"eventsvc: http://127.0.0.1:{server.port}/") == 1
 
 
+def first_requests_at_once(conns: list[http.client.HTTPConnection]) -> None:
+    """``GET /`` on every connection, sent together (each from a thread of its own)."""
+    barrier = threading.Barrier(len(conns))
+
+    def first_request(conn):
+        barrier.wait()
+        assert get(conn, "/") == 200
+
+    threads = [threading.Thread(target=first_request, args=(conn,)) for conn in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def connection_shares(server: Server, conns: list[http.client.HTTPConnection]) -> list[int]:
+    """How many of ``conns`` each server process holds, fewest first."""
+    held = [server_pid(conn, server.port, server.kids) for conn in conns]
+    return sorted(held.count(pid) for pid in server.kids)
+
+
 def test_keep_alive_connections_opened_at_once_are_shared_out_evenly(sqlite_server):
     """32 clients connecting at the same moment (a proxy's pool, a benchmark's burst) are served half by
     each process: the kernel alone handed all of them to one process in some runs (core/balance.py)."""
     server = sqlite_server
     for _round in range(2):
-        barrier = threading.Barrier(32)
         conns = [server.connection() for _ in range(32)]
-
-        def first_request(conn, barrier=barrier):
-            barrier.wait()
-            assert get(conn, "/") == 200
-
-        threads = [threading.Thread(target=first_request, args=(conn,)) for conn in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        held = [server_pid(conn, server.port, server.kids) for conn in conns]
-        shares = sorted(held.count(pid) for pid in server.kids)
+        first_requests_at_once(conns)
+        shares = connection_shares(server, conns)
         assert shares[0] >= 14, f"connections per process: {shares}"
         for conn in conns:
             conn.close()
@@ -285,18 +295,9 @@ def test_connections_opened_while_the_server_starts_are_shared_out_evenly(tmp_pa
         conns = [server.connection() for _ in range(16)]
         for conn in conns:
             conn.connect()  # queued now, before either process serves
-
-        def first_request(conn):
-            assert get(conn, "/") == 200
-
-        threads = [threading.Thread(target=first_request, args=(conn,)) for conn in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        first_requests_at_once(conns)
         server.kids = server.wait_children(2)
-        held = [server_pid(conn, server.port, server.kids) for conn in conns]
-        shares = sorted(held.count(pid) for pid in server.kids)
+        shares = connection_shares(server, conns)
         assert shares[0] >= 6, f"connections per process: {shares}"
         for conn in conns:
             conn.close()
