@@ -55,6 +55,8 @@ def start_servers(script: str, kind: str, url: str, processes: int, threads: int
     from eventsvc.core.balance import Board
 
     board = Board.create(processes)  # as eventsvc serve --processes shares out the connections
+    for i in range(processes):
+        board.starting(i)  # and waits for each at its first start
     procs = [subprocess.Popen([sys.executable, script, "--serve", kind, str(fd), url, str(threads)],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
                                              "EVENTSVC_BENCH_BALANCE": f"{board.fd},{processes},{i}"},
@@ -75,10 +77,11 @@ def _wait_until_all_serve(board, procs, timeout: float = 60.0) -> None:
     """Return once every child is in its serving loop: it has noted itself on the board.
 
     A child says "ready" before it serves (it still freezes what startup made and builds its
-    server, ~0.1–0.2 s), and until it has looked at the board the others do not wait for it: a
-    burst sent at once went to the first child alone. Until stop 24 the warm-up burst did, so
-    the other child met its first requests (~45 ms of one-time work for the first) inside
-    the measured burst, which set its p99 (``bench/README-registration.md``)."""
+    server, ~0.1–0.2 s). Until stop 24 the benches sent their warm-up burst then, and it went to
+    the first child alone (the board did not know yet that the other was coming): the other met
+    its first requests (~45 ms of one-time work for the first) inside the measured burst, which
+    set its p99 (``bench/README-registration.md``). The board's starting slots now share such a
+    burst out too; waiting here also keeps each child's startup out of the warm-up."""
     deadline = time.monotonic() + timeout
     while None in board.counts():
         if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
