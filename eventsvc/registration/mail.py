@@ -23,14 +23,14 @@ import functools
 from datetime import datetime
 
 from flask import current_app, has_request_context, render_template
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale
 
 from ..core.clock import format_range
 from ..core.i18n import N_
 from ..events.ical import IcsEvent, to_ics
 from ..events.models import Event, TicketType
 from ..outbox import service as outbox
-from ..web import external_url
+from ..web import external_url, translated_in
 
 SUBJECTS = {
     "registered": N_("【参加確定】%(title)s"),
@@ -89,14 +89,12 @@ def _subject(key: str, reg) -> str:
     return _subject_for(key, reg.locale or "ja", reg.event.title)
 
 
-@functools.lru_cache(maxsize=512)
 def _subject_for(key: str, locale: str, title: str) -> str:
     """A subject is the same for everyone of an event in one language: made once per process
     (a translation in a forced locale, ~70 µs, was a quarter of what a registration does on
     PostgreSQL between its two round trips, with the participation type locked). Keyed by the
     title, so a renamed event's next mails carry the new one."""
-    with force_locale(locale):
-        return gettext(SUBJECTS[key], title=title)[:200]
+    return translated_in(locale, SUBJECTS[key], title=title)[:200]
 
 
 def recipe(template: str, **params) -> dict:
