@@ -65,7 +65,7 @@ def registration(event, *, name: str | None = None, name_kana: str | None = None
                  organization_code: str | None = "472018", organization_name: str = "", department: str = "",
                  ticket_type: str | None = None, answers: dict | None = None, consent_privacy: bool = True,
                  consent_slack_mention: bool = True, consent_listing: bool = True, status: str | None = None,
-                 now: datetime | None = None, commit: bool = True):
+                 locale: str = "ja", now: datetime | None = None, commit: bool = True):
     """A registration made through the real service (``registration.service.register``).
 
     Defaults: a Naha city (472018) staff member with a unique ``…@city.naha.lg.jp`` address,
@@ -84,7 +84,7 @@ def registration(event, *, name: str | None = None, name_kana: str | None = None
         name=name or _NAMES[n % len(_NAMES)], name_kana=name_kana or _KANA[n % len(_KANA)], email=email,
         organization_code=organization_code, organization_name=organization_name, department=department,
         ticket_type=ticket_type, answers=answers or {}, consent_privacy=consent_privacy,
-        consent_slack_mention=consent_slack_mention, consent_listing=consent_listing)
+        consent_slack_mention=consent_slack_mention, consent_listing=consent_listing, locale=locale)
     reg, token = reg_service.register(event, data, now)
     if status == "cancelled":
         reg_service.cancel(reg, reg, now)

@@ -40,7 +40,7 @@ from ..outbox import service as outbox
 from ..outbox.models import Delivery
 from ..registration import tickets
 from ..registration.models import Registration
-from . import aggregate
+from . import aggregate, mail
 from .models import (
     KINDS,
     QuestionVersion,
@@ -955,22 +955,9 @@ def register_invite_channel(name: str, build: InviteChannel) -> None:
 def _mail(ctx: InviteContext) -> Outgoing | None:
     if not ctx.registration.email:
         return None
-    s, e = ctx.survey, ctx.event
-    if ctx.purpose == "reminder":
-        subject = f"【リマインド】アンケートへのご回答のお願い: {e.title}"
-        opening = "先日はご参加ありがとうございました。アンケートへのご回答がまだの方にお送りしています。"
-    else:
-        subject = f"【アンケートのお願い】{e.title}"
-        opening = "ご参加ありがとうございました。今後の勉強会づくりのため、アンケートへのご回答をお願いします。"
-    lines = [f"{ctx.registration.name} 様", "", opening, "", f"「{s.title}」", ctx.link, ""]
-    if s.closes_at:
-        lines.append(f"回答の締切: {format_datetime(s.closes_at)}")
-    if s.anonymous:
-        lines.append("回答は匿名で集計し、誰がどう答えたかは主催者にも分かりません。")
-    lines += ["このリンクはあなた専用です。ほかの人に転送しないでください。", "",
-              f"{e.title}（{format_datetime(e.starts_at)}）"]
     kind = "mail.survey_reminder" if ctx.purpose == "reminder" else "mail.survey_invite"
-    return Outgoing(kind, ctx.registration.email, {"subject": subject, "text": "\n".join(lines)})
+    return Outgoing(kind, ctx.registration.email,
+                    mail.message(ctx.registration, ctx.survey, ctx.event, ctx.link, ctx.purpose))
 
 
 register_invite_channel("mail", _mail)

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, inspect, select
 
-from eventsvc.core.clock import now_utc, to_jst
+from eventsvc.core.clock import format_datetime, format_range, now_utc, to_jst
 from eventsvc.database import read_only
 from eventsvc.errors import Conflict, DomainError, ValidationFailed
 from eventsvc.extensions import db
@@ -592,6 +592,38 @@ def test_reminders_go_to_invited_people_who_have_not_answered_once_a_day(make, o
     survey.closes_at = now
     with pytest.raises(Conflict):
         service.send_reminders(survey, organizer, now + timedelta(days=3), link_for=_link)
+
+
+def test_survey_mails_are_written_in_the_language_the_person_registered_in(make, organizer, monkeypatch):
+    event = make.event(organizer)
+    survey = make_survey(event, organizer, closes_at=now_utc() + timedelta(days=7))
+    japanese, english = attendee(event), attendee(event, locale="en")
+    checked_in(monkeypatch, {event.id: [japanese, english]})
+    now = now_utc()
+    service.send_invitations(survey, organizer, now, link_for=_link)
+    service.send_reminders(survey, organizer, now + timedelta(days=1), link_for=_link)
+    db.session.commit()
+    mails = {(m.kind, m.target): m.payload for m in _survey_mail("mail.survey_invite") + _survey_mail("mail.survey_reminder")}
+
+    invite = mails[("mail.survey_invite", english.email)]
+    assert invite["subject"] == f"[Survey] {event.title}"
+    assert invite["text"].startswith(f"Dear {english.name},")
+    assert "Please answer our survey" in invite["text"] and _link(english) in invite["text"]
+    assert f"Answers close: {format_datetime(survey.closes_at, 'en')}" in invite["text"]
+    assert "Not even the organizers can see who answered what." in invite["text"]
+    assert f"Date and time: {format_range(event.starts_at, event.ends_at, 'en')}" in invite["text"]
+    assert not any("\u3040" <= ch <= "\u30ff" for ch in invite["text"].replace(english.name, "")
+                   .replace(event.title, "").replace(survey.title, ""))  # no kana left but what people typed
+    reminder = mails[("mail.survey_reminder", english.email)]
+    assert reminder["subject"] == f"[Reminder] Please answer the survey: {event.title}"
+    assert "have not answered the survey yet" in reminder["text"]
+
+    ja = mails[("mail.survey_invite", japanese.email)]
+    assert ja["subject"] == f"【アンケートのお願い】{event.title}"
+    assert ja["text"].startswith(f"{japanese.name} 様")
+    assert f"回答の締切: {format_datetime(survey.closes_at)}" in ja["text"]
+    assert f"日時: {format_range(event.starts_at, event.ends_at)}" in ja["text"]
+    assert mails[("mail.survey_reminder", japanese.email)]["subject"].startswith("【リマインド】")
 
 
 def test_another_channel_adds_its_own_delivery_kind(make, organizer, monkeypatch):
