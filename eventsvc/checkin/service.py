@@ -744,8 +744,9 @@ def _valid_checkins(event: Event) -> dict[int, Checkin]:
 
 
 def _export_checkin_time(event: Event) -> list[tuple[str, dict[int, object]]]:
-    """The registrations export's column: when each person was checked in (Japan time), else empty."""
-    return [("受付日時", {rid: to_jst(c.scanned_at).strftime("%Y-%m-%d %H:%M")
+    """The registrations export's column: when each person was checked in (Japan time), else empty
+    (its header a msgid: the page translates it)."""
+    return [(N_("受付日時"), {rid: to_jst(c.scanned_at).strftime("%Y-%m-%d %H:%M")
                          for rid, c in _valid_checkins(event).items()})]
 
 

@@ -502,15 +502,19 @@ def manage_list(slug: str):
                            draws=service.draws_for(event), left=events_service.capacity_left(event))
 
 
+#: the export's fixed columns after ``id``, in the page's language (what organizers asked for stays as asked)
+EXPORT_HEADERS = (N_("状態"), N_("参加区分"), N_("氏名"), N_("ふりがな"), N_("メールアドレス"), N_("団体コード"), N_("所属"),
+                  N_("部署"), N_("ファシリテーター"), N_("参加者一覧に表示"), N_("Slackで言及"), N_("キャンセル待ち順"),
+                  N_("申込日時"), N_("受付コード"))
+
+
 def _export_rows(event):
     """The list as shown: with the page's filters (status, participation type, search), if any."""
     status, tt, q = _filters(event)
     questions = service.questions_of(event)
     positions = service.waitlist_positions(event)
     extra = service.export_columns(event)  # e.g. the check-in time
-    head = ["id", "状態", "参加区分", "氏名", "ふりがな", "メールアドレス", "団体コード", "所属", "部署", "ファシリテーター",
-            "参加者一覧に表示", "Slackで言及", "キャンセル待ち順", "申込日時", "受付コード"] + [h for h, _v in extra] \
-        + [q.text for q in questions]
+    head = ["id"] + [_(h) for h in EXPORT_HEADERS] + [_(h) for h, _v in extra] + [q.text for q in questions]
     rows = []
     for r in service.list_registrations(event, status=status, ticket_type=tt, q=q):
         answers = [r.answers.get(q.id, "") for q in questions]

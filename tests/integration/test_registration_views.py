@@ -532,6 +532,32 @@ def test_exports_say_when_each_person_was_checked_in(manager, make, organizer, e
                                                    "取り消し 人": None}
 
 
+def test_exports_speak_the_language_of_the_page(manager, make, organizer, event):
+    """In the English UI the columns and states are English; what people typed and the organizer's
+    own questions stay as written."""
+    from openpyxl import load_workbook
+
+    from eventsvc.checkin import service as checkin
+
+    reg = make.registration(event, name="英語 太郎")
+    checkin.check_in(event, reg.ticket_code, device_id="d", nonce=None, scanned_at=None, method="scanner",
+                     actor=checkin.Actor.organizer(organizer), now=now_utc())
+    db.session.commit()
+    manager.get("/lang/en?next=/")
+    rows = list(csv.reader(io.StringIO(manager.get(f"/manage/events/{event.slug}/registrations.csv")
+                                       .get_data().decode("utf-8-sig"))))
+    assert rows[0][:16] == ["id", "Status", "Participation type", "Full name", "Reading (furigana)", "Email address",
+                            "Organisation code", "Organization", "Department", "Facilitator",
+                            "Shown in the attendee list", "Mentioned on Slack", "Waitlist position", "Registered at",
+                            "Check-in code", "Checked in at"]
+    assert rows[1][1] == "Confirmed" and rows[1][3] == "英語 太郎"
+    ws = load_workbook(io.BytesIO(manager.get(f"/manage/events/{event.slug}/registrations.xlsx").get_data())).active
+    assert [c.value for c in next(ws.iter_rows())][:3] == ["id", "Status", "Participation type"]
+    manager.get("/lang/ja?next=/")
+    japanese = manager.get(f"/manage/events/{event.slug}/registrations.csv").get_data().decode("utf-8-sig")
+    assert japanese.splitlines()[0].startswith("id,状態,参加区分,氏名,ふりがな,メールアドレス,団体コード,")
+
+
 def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, make, organizer, event):
     """Cancelling takes the person's check-in back: the organizer's page says so next to the button
     (tied to it), only while the person is checked in; in English too."""
