@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from flask_babel import force_locale, gettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -767,7 +768,29 @@ def results(survey: Survey, *, other_label: str = "その他") -> SurveyResults:
 
 
 # ------------------------------------------------------------------ exports
-def _cell(v: QuestionVersion, value, other: str) -> str | int | None:
+#: how an export words its own labels: ``say(msgid, **values)``
+Say = Callable[..., str]
+
+
+def _japanese(message: str, /, **values) -> str:
+    return message % values if values else message
+
+
+def _wording(locale: str) -> Say:
+    """An export's own labels in ``locale``. The API's files are in Japanese (the default); the
+    organizer pages ask for the page's language, so a file downloaded from the English UI is in
+    English. What people answered, and the organizer's questions, stay as written."""
+    if locale == "ja":
+        return _japanese
+
+    def say(message: str, /, **values) -> str:
+        with force_locale(locale):
+            return gettext(message, **values)
+
+    return say
+
+
+def _cell(v: QuestionVersion, value, other: str, say: Say) -> str | int | None:
     if v.kind == "rating":
         return value if _is_int(value) else None
     parts = []
@@ -776,11 +799,11 @@ def _cell(v: QuestionVersion, value, other: str) -> str | int | None:
     elif isinstance(value, str) and value:
         parts = [value]
     if other:
-        parts.append(f"その他: {other}")
+        parts.append(say(N_("その他: %(text)s"), text=other))
     return " / ".join(parts) if parts else None
 
 
-def export_table(survey: Survey) -> tuple[list[str], list[list]]:
+def export_table(survey: Survey, locale: str = "ja") -> tuple[list[str], list[list]]:
     """One row per response. Anonymous surveys: in random order, with no name and no time."""
     rows = _answer_rows(survey)
     answered = {vid for _r, vid, *_ in rows}
@@ -792,17 +815,18 @@ def export_table(survey: Survey) -> tuple[list[str], list[list]]:
         if q.removed_at is not None:
             columns += [v for v in q.versions if v.id in answered]
     number = {q.id: n for n, q in enumerate(survey.questions, start=1)}
+    say = _wording(locale)
 
     def title(v: QuestionVersion) -> str:
         n = number.get(v.question_id)
-        head = f"Q{n}" if n else "削除した質問"
+        head = f"Q{n}" if n else say(N_("削除した質問"))
         if n and v is not v.question.current:
-            head += f"（変更前 第{v.version}版）"
+            head += say(N_("（変更前 第%(version)s版）"), version=v.version)
         return f"{head} {v.text}"
 
     header = ["No."]
     if not survey.anonymous:
-        header += ["氏名", "所属", "回答日時"]
+        header += [say(N_("氏名")), say(N_("所属")), say(N_("回答日時"))]
     header += [title(v) for v in columns]
     by_response: dict[str, dict[int, tuple]] = {}
     for rid, vid, value, other, _author in rows:
@@ -820,17 +844,19 @@ def export_table(survey: Survey) -> tuple[list[str], list[list]]:
         if not survey.anonymous:
             p = people.get(r.registration_id)
             row += [p.name if p else "", p.organization_name if p else "",
-                    format_datetime(r.submitted_at) if r.submitted_at else ""]
+                    format_datetime(r.submitted_at, locale) if r.submitted_at else ""]
         got = by_response.get(r.id, {})
         for v in columns:
             value, other = got.get(v.id, (None, ""))
-            row.append(_cell(v, value, other))
+            row.append(_cell(v, value, other, say))
         table.append(row)
     return header, table
 
 
-def summary_table(res: SurveyResults) -> tuple[list[str], list[list]]:
-    header = ["質問", "種類", "回答数", "平均", "NPS", "選択肢・値", "件数", "割合(%)"]
+def summary_table(res: SurveyResults, locale: str = "ja") -> tuple[list[str], list[list]]:
+    say = _wording(locale)
+    header = [say(h) for h in (N_("質問"), N_("種類"), N_("回答数"), N_("平均"), "NPS", N_("選択肢・値"), N_("件数"),
+                               N_("割合(%)"))]
     rows: list[list] = []
     for n, r in enumerate(res.questions, start=1):
         q = r.question
@@ -844,15 +870,16 @@ def summary_table(res: SurveyResults) -> tuple[list[str], list[list]]:
     return header, rows
 
 
-def export_csv(survey: Survey) -> bytes:
-    header, rows = export_table(survey)
+def export_csv(survey: Survey, locale: str = "ja") -> bytes:
+    header, rows = export_table(survey, locale)
     return export.to_csv(header, rows)
 
 
-def export_xlsx(survey: Survey) -> bytes:
-    header, rows = export_table(survey)
-    s_header, s_rows = summary_table(results(survey))
-    return export.to_xlsx([export.Sheet("回答", header, rows), export.Sheet("集計", s_header, s_rows)])
+def export_xlsx(survey: Survey, locale: str = "ja") -> bytes:
+    header, rows = export_table(survey, locale)
+    say = _wording(locale)
+    s_header, s_rows = summary_table(results(survey, other_label=say(N_("その他"))), locale)
+    return export.to_xlsx([export.Sheet(say(N_("回答")), header, rows), export.Sheet(say(N_("集計")), s_header, s_rows)])
 
 
 # ------------------------------------------------------------------ comparing events

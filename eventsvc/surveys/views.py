@@ -481,14 +481,14 @@ def summary(event, survey):
 @login_required
 @survey_page
 def export_csv(event, survey):
-    return spreadsheet_download(service.export_csv(survey), f"{event.slug}-survey.csv")
+    return spreadsheet_download(service.export_csv(survey, locale()), f"{event.slug}-survey.csv")
 
 
 @bp.route("/manage/events/<slug>/survey/results.xlsx")
 @login_required
 @survey_page
 def export_xlsx(event, survey):
-    return spreadsheet_download(service.export_xlsx(survey), f"{event.slug}-survey.xlsx")
+    return spreadsheet_download(service.export_xlsx(survey, locale()), f"{event.slug}-survey.xlsx")
 
 
 @bp.route("/manage/surveys/compare")

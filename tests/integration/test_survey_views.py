@@ -4,6 +4,7 @@ exports, the projector page, the printable summary and the comparison across eve
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from datetime import timedelta
@@ -392,6 +393,28 @@ def test_exports_download_as_files(client, login, setup, organizer):
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     wb = openpyxl.load_workbook(io.BytesIO(r.data))
     assert wb["回答"].max_row == 2
+
+
+def test_exports_from_the_english_pages_are_in_english(client, login, make, organizer):
+    """Their own labels follow the page's language; the questions and what people wrote stay as written."""
+    event = make.event(organizer)
+    survey = make_survey(event, organizer, anonymous=False)
+    submit(survey, attendee(event, name="記名 三郎"), comments="英語でも", next_themes=(["生成AIの業務活用"], "自由記述"))
+    login(organizer)
+    client.get("/lang/en?next=/")
+    rows = list(csv.reader(io.StringIO(client.get(f"/manage/events/{event.slug}/survey/results.csv")
+                                       .get_data().decode("utf-8-sig"))))
+    assert rows[0][:4] == ["No.", "Full name", "Organization", "Answered at"]
+    assert rows[0][4].startswith("Q1 ") and rows[0][4][3:] == survey.questions[0].current.text
+    assert rows[1][1] == "記名 三郎" and "英語でも" in rows[1] and "生成AIの業務活用 / Other: 自由記述" in rows[1]
+    assert re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", rows[1][3])
+    wb = openpyxl.load_workbook(io.BytesIO(client.get(f"/manage/events/{event.slug}/survey/results.xlsx").data))
+    assert wb.sheetnames == ["Answer", "Summary"]
+    assert [c.value for c in wb["Summary"][1]] == ["Question", "Type", "Answers", "Average", "NPS", "Option or value",
+                                                   "Count", "Share (%)"]
+    client.get("/lang/ja?next=/")
+    japanese = client.get(f"/manage/events/{event.slug}/survey/results.csv").get_data().decode("utf-8-sig")
+    assert japanese.startswith("No.,氏名,所属,回答日時,Q1 ")
 
 
 def test_projector_page_shows_a_large_qr_and_the_short_url(client, login, setup, organizer):
