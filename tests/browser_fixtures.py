@@ -117,6 +117,18 @@ def page_nojs(browser, live_server):
 
 
 @pytest.fixture
+def phone(browser, live_server):
+    """A phone-sized page with JavaScript on."""
+    ctx, log = _context(browser, javascript=True, viewport={"width": 390, "height": 844}, is_mobile=True,
+                        has_touch=True)
+    pg = ctx.new_page()
+    pg.requests = log
+    pg.base = live_server
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
 def phone_nojs(browser, live_server):
     """A phone-sized page with JavaScript disabled."""
     ctx, log = _context(browser, javascript=False, viewport={"width": 390, "height": 844}, is_mobile=True,

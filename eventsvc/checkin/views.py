@@ -53,6 +53,9 @@ bp = Blueprint("checkin", __name__)
 
 #: session key: ``{"link": staff link id, "event": event id}``
 STAFF_KEY = "checkin_staff"
+#: the event whose staff session in this browser ended because its link was revoked or expired:
+#: the desk then says so again on a reload, instead of showing an organizer login out of the blue
+STAFF_ENDED_KEY = "checkin_staff_ended"
 #: the desk page may use the camera; every other page keeps ``camera=()`` (see web.py)
 DESK_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
 
@@ -65,6 +68,7 @@ DESK_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
 # POST /events/<slug>/checkin/registrations/<id>        desk_admit         one tap from the name search
 # POST /events/<slug>/checkin/registrations/<id>/undo   desk_undo          take a check-in back
 # POST /events/<slug>/checkin/walk-in                   desk_walk_in       register (or find) and admit at the door
+# GET  …/checkin/registrations/<id>[/undo], …/walk-in    desk_after_post    a no-JS form's address opened again → the desk
 # POST /events/<slug>/checkin/logout                    desk_logout        end this device's staff session
 # GET  /events/<slug>/checkin/reception-list            reception_list     printable list, 50音順
 # GET  /events/<slug>/checkin/sw.js                     service_worker     offline page and assets
@@ -140,11 +144,18 @@ def _desk(slug: str) -> tuple[Event, service.Actor]:
             desk_api.note_staff_use(link, now)  # the organizer's list shows when each link was last used
             return event, service.Actor.staff(link)
         session.pop(STAFF_KEY, None)
-        raise DeskDenied("staff_link_inactive", _("このスタッフ用リンクは期限切れか、取り消されました。主催者に新しいリンクを依頼してください。"),
-                         403)
+        session[STAFF_ENDED_KEY] = event.id
+        raise _staff_link_ended()
+    if event is not None and not current_user.is_authenticated and session.get(STAFF_ENDED_KEY) == event.id:
+        raise _staff_link_ended()
     if current_user.is_authenticated:
         raise NotFound("event_not_found", N_("イベントが見つかりません。"))
     raise DeskDenied("login_required", _("受付をするには主催者としてログインするか、スタッフ用リンクを開いてください。"))
+
+
+def _staff_link_ended() -> DeskDenied:
+    return DeskDenied("staff_link_inactive", _("このスタッフ用リンクは期限切れか、取り消されました。主催者に新しいリンクを依頼してください。"),
+                      403)
 
 
 def _managed(slug: str) -> Event:
@@ -273,11 +284,21 @@ def desk_walk_in(slug: str):
     return _render_desk(event, actor, walk_in=form, status=422)
 
 
+@bp.route("/events/<slug>/checkin/registrations/<int:registration_id>")
+@bp.route("/events/<slug>/checkin/registrations/<int:registration_id>/undo")
+@bp.route("/events/<slug>/checkin/walk-in")
+def desk_after_post(slug: str, registration_id: int | None = None):
+    """The address a form of the desk (without JavaScript) left in the address bar, opened again:
+    the desk itself, not an error page."""
+    return redirect(url_for("checkin.desk", slug=slug))
+
+
 @bp.route("/events/<slug>/checkin/logout", methods=["POST"])
 def desk_logout(slug: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     session.pop(STAFF_KEY, None)
+    session.pop(STAFF_ENDED_KEY, None)
     flash(_("この端末での受付を終了しました。"), "success")
     return redirect(url_for("events.index"))
 
@@ -361,6 +382,7 @@ def staff_enter(token: str):
             link.last_used_at = now
             slug = link.event.slug
             session[STAFF_KEY] = {"link": link.id, "event": link.event_id}
+            session.pop(STAFF_ENDED_KEY, None)
             db.session.commit()
             response = redirect(url_for("checkin.desk", slug=slug))
     finally:
@@ -368,6 +390,12 @@ def staff_enter(token: str):
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _next_label(event: Event) -> str:
+    """受付1, 受付2, …: the first number no link of the event is named after."""
+    taken = {link.label for link in service.staff_links(event)}
+    return next(label for n in range(1, len(taken) + 2) if (label := _("受付%(n)s", n=n)) not in taken)
 
 
 def _default_expiry(event: Event, now):
@@ -385,7 +413,7 @@ def manage_staff_links(slug: str):
     created = None
     status = 200
     if request.method == "GET":
-        form.label.data = _("受付%(n)s", n=len(service.staff_links(event)) + 1)
+        form.label.data = _next_label(event)
         form.expires_at.data = _default_expiry(event, now)
     elif form.validate_on_submit():
         try:
@@ -395,7 +423,7 @@ def manage_staff_links(slug: str):
             url = external_url("checkin.staff_enter", token=token)
             created = {"link": link, "url": url,
                        "qr": Markup(qr_svg(url, label=_("スタッフ用リンクのQRコード（%(label)s）", label=link.label)))}
-            form = StaffLinkForm(formdata=None, label=_("受付%(n)s", n=len(service.staff_links(event)) + 1),
+            form = StaffLinkForm(formdata=None, label=_next_label(event),
                                  expires_at=form.expires_at.data)
         except DomainError as err:
             db.session.rollback()

@@ -211,6 +211,66 @@ def test_scanner_input_checks_in_and_undo_takes_it_back(page):
     assert page.requests.external() == []
 
 
+def test_no_scan_is_lost_where_the_focus_happens_to_be(page):
+    """A scanner types into whatever has the focus: after an undo (its button disappears), after a
+    click on the page, and into the name search box, the code still checks the person in."""
+    organizer = make.organizer()
+    event = make.event(organizer)
+    first, second, third, fourth = (make.registration(event) for _ in range(4))
+    yamada = make.registration(event, name="山田 花子", name_kana="ヤマダ ハナコ")
+    ids = [r.id for r in (first, second, third, fourth)]
+    open_desk(page, event, organizer=organizer)
+
+    scan_with_keyboard(page, first.ticket_code)
+    expect(page.locator("#result")).to_contain_text("受付しました")
+    page.get_by_role("button", name="直前の受付を取り消す").click()
+    expect(page.locator("#result")).to_contain_text("取り消しました")
+    assert page.evaluate("document.activeElement.id") == "code"
+    scan_with_keyboard(page, second.ticket_code)
+    expect(page.locator("#result")).to_contain_text(second.name)
+    expect(page.locator("#result")).to_contain_text("受付しました")
+
+    page.locator("#counters").click()  # the focus leaves every field
+    assert page.evaluate("document.activeElement.id") != "code"
+    scan_with_keyboard(page, third.ticket_code.lower())
+    expect(page.locator("#result")).to_contain_text(third.name)
+
+    page.locator("#q").fill("やまだ")
+    page.get_by_role("button", name="山田 花子 さんを受付").wait_for()
+    scan_with_keyboard(page, fourth.ticket_code)  # the focus is still in the search box
+    expect(page.locator("#result")).to_contain_text(fourth.name)
+    expect(page.locator("#result")).to_contain_text("受付しました")
+    assert page.locator("#q").input_value() == "やまだ"  # what was typed there stays, with its hits
+    page.get_by_role("button", name="山田 花子 さんを受付").wait_for()
+    assert page.evaluate("document.activeElement.id") == "code"
+
+    page.locator("#q").fill("")
+    page.locator("#q").press_sequentially(yamada.ticket_code, delay=5)  # the code alone, with Enter
+    page.locator("#q").press("Enter")
+    expect(page.locator("#result")).to_contain_text("山田 花子")
+    assert page.locator("#q").input_value() == ""
+    expect(page.locator("#total-checked-in")).to_have_text("4")
+    assert [(c.registration_id, c.method, c.undone_at is None) for c in checkins()] == [
+        (ids[0], "scanner", False), (ids[1], "scanner", True), (ids[2], "scanner", True), (ids[3], "scanner", True),
+        (yamada.id, "scanner", True)]
+
+
+def test_on_a_phone_the_first_hit_of_a_name_search_is_in_sight(phone):
+    event = make.event()
+    for given, kana in (("一郎", "イチロウ"), ("次郎", "ジロウ"), ("三郎", "サブロウ"), ("花子", "ハナコ"), ("健", "ケン"),
+                        ("誠", "マコト")):
+        make.registration(event, name=f"田中 {given}", name_kana=f"タナカ {kana}")
+    open_desk(phone, event, staff_token(event))
+    phone.locator("#q").fill("たなか")
+    first = phone.locator("#search-results li").first
+    first.wait_for()
+    phone.wait_for_timeout(300)
+    box, height = first.bounding_box(), phone.viewport_size["height"]
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (box, height)
+    assert phone.evaluate("document.activeElement.id") == "q"  # still typing there
+    assert phone.locator("#q").bounding_box()["y"] >= 0  # and the box stays in sight above the hits
+
+
 # ------------------------------------------------------------------ (3) name search by kana, one tap
 def test_kana_search_and_one_tap(page):
     event = make.event()
@@ -514,8 +574,9 @@ def test_paper_and_management_pages_pass_axe(page):
 
 
 def test_long_names_stay_inside_their_printed_name_tag(page):
-    """Names may be 100 characters and organisations 200: the type shrinks, nothing spills over
-    the tag's edge or over the next line (printed, A4)."""
+    """Names may be 100 characters and organisations 200: the type shrinks, a very long reading or
+    organisation ends in "…" after two lines, nothing spills over the tag's edge, over the next line
+    or under the QR code (printed, A4; with the Japanese fonts people have, Noto CJK on CI)."""
     organizer = make.organizer()
     event = make.event(organizer)
     names = ["山田 太郎", "寿限無寿限無五劫の擦り切れ海砂利水魚", "𠮷" * 40, "長" * 100]
@@ -528,11 +589,14 @@ def test_long_names_stay_inside_their_printed_name_tag(page):
     page.goto(f"{page.base}/manage/events/{event.slug}/name-tags?qr=1")
     boxes = page.evaluate("""() => [...document.querySelectorAll('.nametag')].map(tag => {
         const box = e => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
-        return {tag: box(tag), parts: [...tag.querySelectorAll('p')].map(box)};
+        const qr = tag.querySelector('.nametag-qr');
+        return {tag: box(tag), parts: [...tag.querySelectorAll('p')].map(box), qr: qr && box(qr)};
     })""")
-    assert len(boxes) == len(names)
+    assert len(boxes) == len(names) and all(found["qr"] for found in boxes)
     for found in boxes:
-        tag, parts = found["tag"], found["parts"]
+        tag, parts, qr = found["tag"], found["parts"], found["qr"]
+        for part in parts:  # no text under the QR code in the corner
+            assert part["right"] <= qr["left"] + 0.5 or part["bottom"] <= qr["top"] + 0.5, found
         for part in parts:
             assert tag["top"] - 0.5 <= part["top"] and part["bottom"] <= tag["bottom"] + 0.5, found
             assert tag["left"] - 0.5 <= part["left"] and part["right"] <= tag["right"] + 0.5, found

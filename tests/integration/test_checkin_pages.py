@@ -65,9 +65,19 @@ def test_revoked_or_expired_link_ends_the_session_on_the_next_request(client, or
     db.session.commit()
     r = client.get(desk_url(event))
     assert r.status_code == 403 and "期限切れか、取り消されました" in text_of(r)
-    assert client.post(f"/events/{event.slug}/checkin/scan.json", json={"code": "x"}).status_code == 401
+    # the session was dropped; a reload (or the desk's next call) says why again, not "log in"
+    assert (r := client.get(desk_url(event))).status_code == 403 and "期限切れか、取り消されました" in text_of(r)
+    r = client.post(f"/events/{event.slug}/checkin/scan.json", json={"code": "x"})
+    assert r.status_code == 403 and r.json["error"] == "staff_link_inactive"
+    assert client.get(f"/events/{event.slug}/checkin/search.json?q=x").status_code == 403
     assert client.get(f"/staff/{token}").status_code == 403  # the link itself is dead too
-    assert client.get(desk_url(event)).status_code == 302  # the session was dropped
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    # a new link works in the same browser; logging out of it then leaves nothing to explain
+    _new, new_token = staff_link(event, organizer, label="受付3")
+    assert client.get(f"/staff/{new_token}").status_code == 302
+    assert client.get(desk_url(event)).status_code == 200
+    client.post(f"/events/{event.slug}/checkin/logout")
+    assert client.get(desk_url(event)).status_code == 302  # → login
 
 
 def test_a_staff_session_keeps_the_links_last_use_current_for_the_organizer(app, client, login, make, organizer,
@@ -104,6 +114,17 @@ def test_a_staff_session_keeps_the_links_last_use_current_for_the_organizer(app,
     assert "未使用" in rows["予備"]
 
 
+def test_an_ended_staff_session_is_explained_only_at_its_own_events_desk(client, login, make, organizer, event):
+    link, token = staff_link(event, organizer)
+    client.get(f"/staff/{token}")
+    service.revoke_staff_link(event, link.id, now=now_utc())
+    db.session.commit()
+    assert client.get(desk_url(event)).status_code == 403
+    assert client.get(desk_url(make.event(organizer))).status_code == 302  # another event: login, as for anyone
+    login(organizer)  # an organizer of the event in the same browser runs the desk
+    assert client.get(desk_url(event)).status_code == 200
+
+
 def test_unknown_staff_link_is_refused(client, event):
     r = client.get("/staff/stf_" + "x" * 43)
     assert r.status_code == 403 and "主催者に新しいリンクを依頼" in text_of(r)
@@ -138,6 +159,16 @@ def test_organizer_manages_staff_links_on_a_page(client, login, organizer, event
     assert bad.status_code == 422
 
 
+def test_the_next_staff_link_is_offered_a_name_no_link_has(client, login, organizer, event):
+    login(organizer)
+    expires = (event.ends_at + timedelta(hours=3)).astimezone().strftime("%Y-%m-%dT%H:%M")
+    r = client.post(f"/manage/events/{event.slug}/staff-links", data={"label": "受付2", "expires_at": expires})
+    assert r.status_code == 200 and 'value="受付1"' in r.get_data(as_text=True)  # not 受付2 again
+    r = client.post(f"/manage/events/{event.slug}/staff-links", data={"label": "受付1", "expires_at": expires})
+    assert 'value="受付3"' in r.get_data(as_text=True)
+    assert 'value="受付3"' in client.get(f"/manage/events/{event.slug}/staff-links").get_data(as_text=True)
+
+
 # ------------------------------------------------------------------ the desk without JavaScript
 def test_desk_needs_an_organizer_of_the_event_or_staff(client, login, make, event):
     assert client.get(desk_url(event)).status_code == 302
@@ -165,6 +196,11 @@ def test_typed_code_form_checks_in_and_undoes(client, login, make, organizer, ev
     assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
     r = client.post(f"/events/{event.slug}/checkin/registrations/{reg.id}/undo")
     assert "受付を取り消しました" in text_of(r)
+    # the forms' addresses stay in the address bar: opened again (a bookmark, the history), the desk
+    for path in (f"registrations/{reg.id}", f"registrations/{reg.id}/undo", "walk-in"):
+        r = client.get(f"/events/{event.slug}/checkin/{path}")
+        assert r.status_code == 302 and r.headers["Location"].endswith(desk_url(event)), path
+    assert db.session.scalar(select(func.count()).select_from(Checkin).where(Checkin.undone_at.is_(None))) == 0
     assert "このコードは見つかりません" in text_of(client.post(desk_url(event), data={"code": "\x00" * 300}))
 
 

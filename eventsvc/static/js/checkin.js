@@ -4,6 +4,8 @@
  * works (typed code, name search, undo, walk-ins as forms); with it the desk also:
  *  - scans QR codes with the camera (vendored jsQR) and takes USB/Bluetooth scanner input
  *    (code + Enter) in the focused field, answering in a big panel (colour + text + sound);
+ *    a scanner's keys typed with no text field focused go to the code field, and a code read
+ *    into the name search box is taken as a scan (no scan is lost to where the focus was);
  *  - searches names as you type (kanji, hiragana, katakana, half-width alike);
  *  - keeps a snapshot of the event's tickets (SHA-256 of each code, never the code) in
  *    IndexedDB, refreshed while online, and judges scans against it when the network is
@@ -601,6 +603,14 @@
       ul.appendChild(li);
     });
     els.results.appendChild(ul);
+    keepInSight(ul.firstChild);
+  }
+  function keepInSight(first) {
+    // on a phone the hits start below the screen (the keyboard takes half of it): bring the search
+    // form to the top, so the first hit shows under it — only while someone types there
+    if (!first || document.activeElement !== els.q) { return; }
+    var visible = window.visualViewport ? window.visualViewport.height : window.innerHeight;
+    if (first.getBoundingClientRect().bottom > visible) { els.searchForm.scrollIntoView({block: 'start'}); }
   }
   function localSearch(q) {
     var key = searchKey(q), hits = [];
@@ -628,6 +638,35 @@
       if (isOfflineError(err)) { setOnline(false); }
       renderHits(localSearch(q));
     });
+  }
+
+  // a scanner types wherever the focus is: a code read into the search box is a scan (the query
+  // typed before it stays), and keys typed with no text field focused go to the code field
+  function scannedIntoSearch() {
+    var value = els.q.value;
+    var code = extractCode(value);
+    if (!code) { return false; }
+    clearTimeout(searchTimer);
+    var found = value.normalize('NFKC').toUpperCase().match(EMBEDDED);
+    var rest = found && found.length === 1 ? value.normalize('NFKC').replace(new RegExp(found[0], 'i'), '').trim() : '';
+    els.q.value = searchKey(rest) ? rest : '';
+    runSearch();
+    els.code.value = '';
+    els.code.focus();
+    admit({raw: code}, 'scanner');
+    return true;
+  }
+  function isTextField(node) {
+    if (!node || node.isContentEditable) { return !!node; }
+    if (node.tagName === 'TEXTAREA' || node.tagName === 'SELECT') { return true; }
+    return node.tagName === 'INPUT' && ['checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'image', 'range', 'color']
+      .indexOf((node.type || 'text').toLowerCase()) < 0;
+  }
+  function typeIntoCode(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) { return; }
+    if (typeof e.key !== 'string' || e.key.length !== 1 || e.key === ' ') { return; }
+    if (isTextField(document.activeElement)) { return; }
+    els.code.focus();  // the key itself then lands in the code field
   }
 
   // ------------------------------------------------------------ camera
@@ -769,8 +808,16 @@
       if (!raw.trim()) { return; }
       admit({raw: raw}, 'scanner');
     });
-    els.undo.addEventListener('click', undoLast);
-    els.searchForm.addEventListener('submit', function (e) { e.preventDefault(); runSearch(); });
+    els.undo.addEventListener('click', function () {
+      els.code.focus();  // the button hides: the next scan must not land on nothing
+      undoLast();
+    });
+    document.addEventListener('keydown', typeIntoCode, true);
+    els.searchForm.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (scannedIntoSearch()) { return; }
+      runSearch();
+    });
     els.q.addEventListener('input', function () { clearTimeout(searchTimer); searchTimer = setTimeout(runSearch, 200); });
     els.cameraStart.addEventListener('click', startCamera);
     els.cameraStop.addEventListener('click', function () { stopCamera(true); });
