@@ -199,6 +199,8 @@ def test_scanner_input_checks_in_and_undo_takes_it_back(page):
 
     scan_with_keyboard(page, "HELLO-WORLD")
     expect(page.locator("#result")).to_contain_text("見つかりません")
+    frame, card = page.locator("#result").bounding_box(), page.locator("#result .result-inner").bounding_box()
+    assert card["y"] <= frame["y"] + 0.5 and card["y"] + card["height"] >= frame["y"] + frame["height"] - 0.5  # no bare frame
 
     scan_with_keyboard(page, second_code)
     expect(page.locator("#result")).to_contain_text("受付しました")
