@@ -6,6 +6,7 @@ Browser tests skip (with the reason) when Chromium is missing, unless
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -94,50 +95,53 @@ def _context(browser, *, javascript: bool, **kw):
     return ctx, log
 
 
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def _new_page(browser, base: str, *, javascript: bool, device: dict):
+    """A page in a context of its own; ``page.requests`` records every request, ``page.base`` is the server."""
+    ctx, log = _context(browser, javascript=javascript, **device)
+    pg = ctx.new_page()
+    pg.requests, pg.base = log, base
+    return pg
+
+
+@contextlib.contextmanager
+def _open_page(browser, base: str, *, javascript: bool, device: dict):
+    pg = _new_page(browser, base, javascript=javascript, device=device)
+    try:
+        yield pg
+    finally:
+        pg.context.close()
+
+
 @pytest.fixture
 def page(browser, live_server):
-    """A page with JavaScript on; ``page.requests`` records every request."""
-    ctx, log = _context(browser, javascript=True, viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.requests = log
-    pg.base = live_server
-    yield pg
-    ctx.close()
+    """A page with JavaScript on."""
+    with _open_page(browser, live_server, javascript=True, device=DESKTOP) as pg:
+        yield pg
 
 
 @pytest.fixture
 def page_nojs(browser, live_server):
     """A page with JavaScript disabled (the core flows must work so)."""
-    ctx, log = _context(browser, javascript=False, viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.requests = log
-    pg.base = live_server
-    yield pg
-    ctx.close()
+    with _open_page(browser, live_server, javascript=False, device=DESKTOP) as pg:
+        yield pg
 
 
 @pytest.fixture
 def phone(browser, live_server):
     """A phone-sized page with JavaScript on."""
-    ctx, log = _context(browser, javascript=True, viewport={"width": 390, "height": 844}, is_mobile=True,
-                        has_touch=True)
-    pg = ctx.new_page()
-    pg.requests = log
-    pg.base = live_server
-    yield pg
-    ctx.close()
+    with _open_page(browser, live_server, javascript=True, device=PHONE) as pg:
+        yield pg
 
 
 @pytest.fixture
 def phone_nojs(browser, live_server):
     """A phone-sized page with JavaScript disabled."""
-    ctx, log = _context(browser, javascript=False, viewport={"width": 390, "height": 844}, is_mobile=True,
-                        has_touch=True)
-    pg = ctx.new_page()
-    pg.requests = log
-    pg.base = live_server
-    yield pg
-    ctx.close()
+    with _open_page(browser, live_server, javascript=False, device=PHONE) as pg:
+        yield pg
 
 
 def assert_accessible(page) -> None:
@@ -197,11 +201,9 @@ def page_in(browser, base: str, *, javascript: bool, lang: str, organizer=None):
     """A new page (its own context) with or without JavaScript, in Japanese or English (cookie
     ``lang``), logged in as ``organizer`` if given; ``page.requests`` as in ``page``. Close it
     with ``page.context.close()``."""
-    ctx, log = _context(browser, javascript=javascript, viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.requests, pg.base = log, base
+    pg = _new_page(browser, base, javascript=javascript, device=DESKTOP)
     if organizer is not None:
         login_in_browser(pg, organizer)
     if lang != "ja":
-        ctx.add_cookies([{"name": "lang", "value": lang, "url": base}])
+        pg.context.add_cookies([{"name": "lang", "value": lang, "url": base}])
     return pg
