@@ -123,6 +123,7 @@ POST   auth.two_factor                         302   302   302   302   422   422
 # ---- checkin
 GET    checkin.desk                            302   302   302   200   404   200   200
 POST   checkin.desk_admit                      302   302   302   200   404   200   200
+GET    checkin.desk_after_post                 302   302   302   302   302   302   302
 POST   checkin.desk_logout                     302   302   302   302   302   302   302
 POST   checkin.desk_scan                       302   302   302   200   404   200   200
 POST   checkin.desk_scan_json                  401   401   401   400   404   400   400
