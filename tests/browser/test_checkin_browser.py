@@ -552,6 +552,36 @@ def test_staff_links_page_fits_a_375px_phone_with_a_long_label(browser, live_ser
         ctx.close()
 
 
+def test_a_new_staff_link_is_copied_with_one_button(page):
+    """The link is shown once: a button puts it on the clipboard, to paste into a chat or a mail, and
+    says so (read out too). Without JavaScript there is no button, only the read-only field."""
+    organizer = make.organizer()
+    event = make.event(organizer)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login_in_browser(page, organizer)
+    page.goto(f"{page.base}/manage/events/{event.slug}/staff-links")
+    page.get_by_role("button", name="リンクを作る").click()
+    link = page.locator("#new-link").input_value()
+    assert link.startswith(f"{page.base}/staff/")
+    button = page.locator('button[data-copy="new-link"]')
+    expect(button).to_have_accessible_name(re.compile(r"^コピー\s*: リンク"))  # its own name among the page's buttons
+    button.click()
+    expect(page.locator(".copy-status")).to_have_text("コピーしました")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    assert_accessible(page)
+
+
+def test_without_javascript_the_new_staff_link_is_there_to_copy_by_hand(page_nojs):
+    page = page_nojs
+    organizer = make.organizer()
+    event = make.event(organizer)
+    login_in_browser(page, organizer)
+    page.goto(f"{page.base}/manage/events/{event.slug}/staff-links")
+    page.get_by_role("button", name="リンクを作る").click()
+    assert page.locator("#new-link").input_value().startswith(f"{page.base}/staff/")
+    expect(page.locator('button[data-copy="new-link"]')).to_be_hidden()  # it would do nothing
+
+
 def test_paper_and_management_pages_pass_axe(page):
     organizer = make.organizer()
     event = make.event(organizer)
