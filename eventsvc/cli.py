@@ -256,6 +256,12 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
     upgrade_database()
     shown_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
     base = (app.config.get("BASE_URL") or f"http://{shown_host}:{port}").rstrip("/")
+    if not app.config.get("BASE_URL"):
+        # mails and Slack posts are written by the worker, outside any request: their links go here
+        app.config["SERVED_URL"] = base
+        if not _loopback(host):
+            click.echo(f"eventsvc: EVENTSVC_BASE_URL is not set, so links in e-mails and Slack posts point to "
+                       f"{base}/; set it to the address people open (e.g. http://10.1.2.3:{port})", err=True)
     if demo:
         from .demo import seed_demo
 
@@ -285,6 +291,10 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, processes: int, thr
             stop()
         for sock in sockets:
             sock.close()
+
+
+def _loopback(host: str) -> bool:
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:
@@ -611,6 +621,9 @@ def worker_command(once: bool, interval: float):
     from .outbox.worker import run_forever, run_once
 
     app = current_app._get_current_object()
+    if not app.config.get("BASE_URL"):
+        click.echo("outbox worker: EVENTSVC_BASE_URL is not set, so links in e-mails and Slack posts point to "
+                   "http://127.0.0.1:8000/; set it to the address people open", err=True)
     if once:
         outcome = run_once()
         click.echo("outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(outcome.items())) or "nothing due"))

@@ -50,10 +50,11 @@ SUBJECTS = {
 
 
 def absolute_url(endpoint: str, **values) -> str:
-    """An absolute URL inside or outside a request (CLI, worker): ``BASE_URL`` when set."""
+    """An absolute URL inside or outside a request (CLI, worker): ``BASE_URL`` when set; else, outside a
+    request, the address ``eventsvc serve`` listens on (``SERVED_URL``), or its default one."""
     if has_request_context():
         return external_url(endpoint, **values)
-    base = current_app.config.get("BASE_URL") or "http://127.0.0.1:8000"
+    base = current_app.config.get("BASE_URL") or current_app.config.get("SERVED_URL") or "http://127.0.0.1:8000"
     path = current_app.url_map.bind("localhost").build(endpoint, values)
     return base.rstrip("/") + path
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import email
+import email.policy
+import json
 import os
 import socket
 import subprocess
@@ -208,36 +212,102 @@ def test_serve_on_a_port_in_use_says_so_and_does_nothing(tmp_path, processes):
     assert not (tmp_path / "instance" / "eventsvc.db").exists()
 
 
-def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
-    """`eventsvc serve` on a new instance folder: secret key made, database migrated, pages served."""
+@contextlib.contextmanager
+def _serving(tmp_path, *args: str, env: dict | None = None):
+    """``eventsvc serve --port <free> *args`` on a new instance folder, with none of this machine's
+    EVENTSVC_ settings; yields (port, proc) once it answers, and its output (stdout and stderr) in
+    ``proc.out`` after it is stopped."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSVC_")}
-    env["EVENTSVC_INSTANCE_PATH"] = str(tmp_path / "instance")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EVENTSVC_")},
+           "EVENTSVC_INSTANCE_PATH": str(tmp_path / "instance"), **(env or {})}
     exe = os.path.join(os.path.dirname(sys.executable), "eventsvc")
-    proc = subprocess.Popen([exe, "serve", "--port", str(port), "--demo"], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([exe, "serve", "--port", str(port), *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 60
-        body = None
-        while time.time() < deadline and body is None:
+        while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/events/naha-study-session", timeout=2) as r:
-                    body = r.read().decode()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+                break
             except OSError:
                 if proc.poll() is not None:
                     pytest.fail("serve exited: " + proc.stdout.read())
+                if time.time() > deadline:
+                    pytest.fail("serve does not answer")
                 time.sleep(0.3)
-        assert body and "那覇" in body
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.out = proc.communicate(timeout=20)[0]
+
+
+def test_serve_migrates_a_fresh_instance_and_answers(tmp_path):
+    """`eventsvc serve` on a new instance folder: secret key made, database migrated, pages served."""
+    with _serving(tmp_path, "--demo") as (port, proc):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/events/naha-study-session", timeout=5) as r:
+            body = r.read().decode()
+        assert "那覇" in body
         assert (tmp_path / "instance" / "secret_key").exists()
         assert (tmp_path / "instance" / "eventsvc.db").exists()
         assert oct((tmp_path / "instance" / "secret_key").stat().st_mode)[-3:] == "600"
-    finally:
-        proc.terminate()
-        out = proc.communicate(timeout=20)[0]
+    out = proc.out
     assert "password:" in out and f"http://127.0.0.1:{port}/" in out
     # the demo's addresses are the ones being served
     assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{port}/events/naha-study-session" in out
     assert ":8000" not in out
+
+
+class _Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def test_links_in_mails_open_the_server_that_sent_them(tmp_path):
+    """With no EVENTSVC_BASE_URL, the worker of `eventsvc serve` writes mails outside any request:
+    their links (the attendee's own page, the event, the calendar file's) go to the address being
+    served, on whatever port, not to a default one where nothing answers."""
+    from aiosmtpd.controller import Controller
+
+    inbox, smtp_port = _Mailbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        with _serving(tmp_path, "--demo", env={"EVENTSVC_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}"}) as (port, _proc):
+            base = f"http://127.0.0.1:{port}"
+            request = urllib.request.Request(
+                f"{base}/api/v1/events/naha-study-session/registrations", method="POST",
+                headers={"Content-Type": "application/json"},
+                data=json.dumps({"name": "比嘉 太郎", "name_kana": "ヒガ タロウ", "email": "higa@city.naha.lg.jp",
+                                 "organization_code": "472018", "consent_privacy": True}).encode())
+            with urllib.request.urlopen(request, timeout=10) as r:
+                manage_url = json.load(r)["manage_url"]
+            deadline = time.time() + 30
+            while not any(m["To"] == "higa@city.naha.lg.jp" for m in inbox.messages) and time.time() < deadline:
+                time.sleep(0.2)
+        mail = next(m for m in inbox.messages if m["To"] == "higa@city.naha.lg.jp")
+    finally:
+        controller.stop()
+    text_part = mail.get_body(("plain",)).get_content()
+    ics = next(p for p in mail.iter_attachments() if p.get_content_type() == "text/calendar").get_content()
+    ics = ics.decode() if isinstance(ics, bytes) else ics
+    assert manage_url.startswith(f"{base}/my/") and manage_url in text_part
+    assert f"{base}/events/naha-study-session" in text_part and f"{base}/events/naha-study-session" in ics
+    assert ":8000" not in text_part + ics
+
+
+def test_serve_for_other_machines_without_base_url_says_where_links_will_point(tmp_path):
+    """Served on every address (for the other machines of an office network), the links in mails
+    cannot know the address people use: `serve` says so, and how to set it."""
+    with _serving(tmp_path, "--host", "0.0.0.0") as (port, proc):
+        pass
+    assert "EVENTSVC_BASE_URL is not set" in proc.out and f"http://127.0.0.1:{port}/" in proc.out
+    with _serving(tmp_path, "--host", "0.0.0.0", env={"EVENTSVC_BASE_URL": "http://10.1.2.3:8000"}) as (port, proc):
+        pass
+    assert "EVENTSVC_BASE_URL" not in proc.out
 
 
 def test_first_row_runs_past_sqlalchemy_yet_converts_and_raises_as_it_does(app, make):

@@ -35,8 +35,21 @@ def test_worker_once_holds_mail_without_smtp(runner, make):
     make.registration(make.event())
     result = runner.invoke(args=["worker", "--once"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "outbox: nothing due"
+    assert result.stdout.strip() == "outbox: nothing due"
     assert db.session.scalar(select(Delivery.state)) == "held"
+
+
+def test_a_worker_without_base_url_says_where_its_links_will_point(runner, app):
+    """The worker writes mails outside any request: with no EVENTSVC_BASE_URL their links go to the
+    default address, which is said on its error output (once, at the start); with it, nothing."""
+    said = runner.invoke(args=["worker", "--once"])
+    assert "EVENTSVC_BASE_URL is not set" in said.stderr and "http://127.0.0.1:8000/" in said.stderr
+    app.config["BASE_URL"] = "https://events.example.lg.jp"
+    try:
+        quiet = runner.invoke(args=["worker", "--once"])
+    finally:
+        app.config.pop("BASE_URL")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
 def test_serve_starts_the_outbox_worker_thread(app):
