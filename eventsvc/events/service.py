@@ -149,6 +149,8 @@ _question_sources: list[QuestionSource] = []
 #: (registration's window: the ``reason`` of its 409 ``registration_closed``)
 WindowCheck = Callable[[Event, datetime], str | None]
 _window_checks: list[WindowCheck] = []
+#: what each of those reason codes says to a person (untranslated msgids)
+_window_messages: dict[str, str] = {"not_published": N_("このイベントはまだ公開されていません。")}
 
 
 def register_question_source(source: QuestionSource) -> None:
@@ -156,9 +158,16 @@ def register_question_source(source: QuestionSource) -> None:
         _question_sources.append(source)
 
 
-def register_window_check(check: WindowCheck) -> None:
+def register_window_check(check: WindowCheck, messages: dict[str, str] | None = None) -> None:
+    """``messages``: what each reason code the check gives says to a person (msgids, ``N_``)."""
     if check not in _window_checks:
         _window_checks.append(check)
+    _window_messages.update(messages or {})
+
+
+def registration_closed_message(reason: str) -> str:
+    """The sentence for a reason of :func:`registration_closed_reason` (a msgid: translate it to show it)."""
+    return _window_messages.get(reason, N_("申込みを受け付けていません。"))
 
 
 def registration_questions(event: Event) -> list[FormQuestion]:
@@ -586,7 +595,7 @@ __all__ = [
     "TicketTypeData", "capacity_left", "copy_event",
     "create_event", "get_event_for", "get_public_event", "get_visible_event", "list_managed",
     "list_public", "publish", "register_capacity_listener", "register_question_source", "register_seat_counter",
-    "register_window_check", "registration_closed_reason", "registration_questions", "replace_agenda", "seats_taken",
+    "register_window_check", "registration_closed_message", "registration_closed_reason", "registration_questions", "replace_agenda", "seats_taken",
     "set_status",
     "update_event", "validate_agenda", "validate_event",
 ]

@@ -68,8 +68,11 @@ def past():
 @bp.route("/events/<slug>")
 def show(slug: str):
     event = service.get_visible_event(slug, current_user)
+    now = now_utc()
+    closed = service.registration_closed_reason(event, now)
     return render_template("events/show.html", event=event, left=service.capacity_left(event),
-                           manage=event.is_managed_by(current_user), now=now_utc())
+                           manage=event.is_managed_by(current_user), now=now,
+                           closed_message=_(service.registration_closed_message(closed)) if closed else None)
 
 
 def ics_event(event: Event) -> IcsEvent:

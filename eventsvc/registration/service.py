@@ -597,7 +597,7 @@ def closed_reason(event: Event, now: datetime) -> str | None:
                                      closes_at=event.registration_closes_at, ends_at=event.ends_at)
 
 
-events_service.register_window_check(closed_reason)
+events_service.register_window_check(closed_reason, rules.WINDOW_MESSAGES)
 
 
 def accepting(event: Event, now: datetime) -> bool:

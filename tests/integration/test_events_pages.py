@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import icalendar
+import pytest
 import vobject
 
 from eventsvc.core.clock import now_utc
@@ -72,6 +73,31 @@ def test_event_page_shows_japanese_date_agenda_and_seats(client, make):
     assert "デジタル改革共創プラットフォームの使い方" in html
     assert "会場参加" in html
     assert 'lang="ja"' in html
+
+
+@pytest.mark.parametrize("when, says", [
+    ({"starts_at": now_utc() - timedelta(days=30)}, "このイベントは終了しました。"),
+    ({"registration_closes_at": now_utc() - timedelta(hours=1)}, "申込受付は終了しました。"),
+    ({"registration_opens_at": now_utc() + timedelta(days=3)}, "申込受付はまだ始まっていません。"),
+])
+def test_an_event_page_offers_to_register_only_while_registration_is_open(client, make, when, says):
+    """A finished event, or one whose registration closed or has not opened, says so where the button
+    would be, instead of a 参加を申し込む button that leads to a refusal."""
+    open_event = make.event()
+    assert "参加を申し込む" in client.get(f"/events/{open_event.slug}").get_data(as_text=True)
+    e = make.event(**when)
+    html = client.get(f"/events/{e.slug}").get_data(as_text=True)
+    assert "参加を申し込む" not in html and f"/events/{e.slug}/register" not in html
+    assert says in html
+    client.set_cookie("lang", "en")
+    english = client.get(f"/events/{e.slug}").get_data(as_text=True)
+    assert "registration-closed" in english and says not in english
+
+
+def test_a_cancelled_event_says_so_instead_of_offering_to_register(client, make):
+    e = make.event(status="cancelled")
+    html = client.get(f"/events/{e.slug}").get_data(as_text=True)
+    assert "このイベントは中止になりました。" in html and "参加を申し込む" not in html
 
 
 def test_drafts_are_404_for_the_public(client, make):
