@@ -383,6 +383,8 @@ def manage_status(slug: str, status: str):
         abort(400)
     if status not in ("published", "closed", "cancelled"):
         abort(404)
+    if status == "cancelled":  # for good, so confirmed on a page of its own, with word to the applicants
+        return redirect(url_for("registration.manage_cancel_event", slug=slug))
     try:
         service.set_status(event, status, current_user, now_utc())
         db.session.commit()

@@ -135,6 +135,14 @@ class MessageForm(FlaskForm):
     submit = SubmitField(_l("参加確定者全員に送る"))
 
 
+class CancelEventForm(FlaskForm):
+    """Calling an event off: the organizer confirms, and may tell everyone who applied."""
+    notify = BooleanField(_l("申込み中の全員にメールで知らせる"), default=True)
+    subject = StringField(_l("件名"), validators=[Optional(), Length(max=150)])
+    body = TextAreaField(_l("本文"), validators=[Optional(), Length(max=10000)])
+    submit = SubmitField(_l("イベントを中止する"))
+
+
 class QuestionForm(Form):
     id = HiddenField()
     text = StringField(_l("質問文"), validators=[Optional(), Length(max=500)])

@@ -842,6 +842,8 @@ def fill_seats(tt: TicketType, now: datetime, *, capacity: int | None = None) ->
     """
     capacity = _lock(tt) if capacity is None else capacity
     event = db.session.get(Event, tt.event_id)
+    if event.status == "cancelled":
+        return []  # a seat freed at a cancelled event is offered to nobody
     settings = settings_for(event)
     free = rules.seats_to_fill(capacity, seats_taken(tt.id))
     if free <= 0:
@@ -1467,19 +1469,41 @@ def participants(event: Event) -> list[Registration]:
         Registration.consent_listing.is_(True)).order_by(Registration.name_kana, Registration.id)))
 
 
-def message_confirmed(event: Event, actor, subject: str, body: str, now: datetime) -> int:
-    """Mail an organizer's message to every confirmed attendee; returns how many."""
+def _clean_message(subject: str, body: str) -> tuple[str, str]:
     errors: dict[str, str] = {}
     subject = clean_field(errors, "subject", subject, 150, required=True, label=N_("件名"))
     body = clean_field(errors, "body", body, 10000, required=True, multiline=True, label=N_("本文"))
     if errors:
         raise ValidationFailed(errors)
+    return subject, body
+
+
+def _send_message(regs: list[Registration], actor, subject: str, body: str, now: datetime) -> int:
     batch = uuid.uuid4().hex[:12]
-    regs = list_registrations(event, status="confirmed")
     for reg in regs:
         mail.enqueue_message(reg, subject, body, now, key=f"message:{batch}:{reg.id}",
                              reply_to=getattr(actor, "email", None))
     return len(regs)
+
+
+def message_confirmed(event: Event, actor, subject: str, body: str, now: datetime) -> int:
+    """Mail an organizer's message to every confirmed attendee; returns how many."""
+    subject, body = _clean_message(subject, body)
+    return _send_message(list_registrations(event, status="confirmed"), actor, subject, body, now)
+
+
+def cancel_event(event: Event, actor, now: datetime, *, notify: tuple[str, str] | None) -> int:
+    """Call the event off (for good: a cancelled event is never published again) and, with ``notify``
+    (subject, body), mail everyone whose application is still active — confirmed, waitlisted, offered
+    a seat, awaiting review or the lottery — with their own link. Returns how many are mailed.
+    Nothing changes when the message is invalid (``ValidationFailed``) or the event cannot be
+    cancelled (``invalid_status_change``)."""
+    message = _clean_message(*notify) if notify is not None else None
+    events_service.set_status(event, "cancelled", actor, now)
+    if message is None:
+        return 0
+    regs = [r for r in list_registrations(event) if r.status in ACTIVE]
+    return _send_message(regs, actor, *message, now)
 
 
 # ------------------------------------------------------------------ worker hooks

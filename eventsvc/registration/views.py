@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from .. import database
 from ..core import export, orgs
-from ..core.clock import now_utc, to_jst, to_utc
+from ..core.clock import format_range, now_utc, to_jst, to_utc
 from ..core.i18n import N_
 from ..core.text import normalize_email
 from ..errors import DomainError, ValidationFailed, page_message, page_messages
@@ -38,6 +38,7 @@ from ..web import apply_errors, locale, spreadsheet_download
 from . import rules, service
 from .forms import (
     NATIONAL,
+    CancelEventForm,
     EditForm,
     LinkForm,
     LotteryForm,
@@ -619,6 +620,45 @@ def manage_message(slug: str):
             apply_errors(form, err.fields)
     status = 422 if request.method == "POST" else 200
     return render_template("registration/manage_message.html", event=event, form=form, confirmed=confirmed), status
+
+
+@bp.route("/manage/events/<slug>/cancel", methods=["GET", "POST"])
+@login_required
+def manage_cancel_event(slug: str):
+    """Calling the event off, confirmed on a page of its own (it cannot be undone), with a message to
+    everyone whose application is active (on by default)."""
+    event = events_service.get_event_for(slug, current_user)
+    if event.status == "cancelled":
+        flash(_("このイベントは中止済みです。"), "warning")
+        return redirect(url_for("events.manage_show", slug=slug))
+    form = CancelEventForm()
+    if request.method == "GET":
+        title = event.title
+        form.subject.data = _("【中止のお知らせ】%(title)s", title=title)
+        form.body.data = _("お申込みいただいた「%(title)s」（%(when)s）は、中止することになりました。"
+                           "楽しみにしてくださっていた皆さまには、大変申し訳ありません。",
+                           title=title, when=format_range(event.starts_at, event.ends_at, locale()))
+    elif form.validate_on_submit():
+        try:
+            n = service.cancel_event(event, current_user, now_utc(),
+                                     notify=(form.subject.data or "", form.body.data or "") if form.notify.data else None)
+            db.session.commit()
+            flash(_("イベントを中止にしました。%(n)s人へのお知らせを送信待ちにしました。", n=n) if form.notify.data
+                  else _("イベントを中止にしました。"), "success")
+            return redirect(url_for("events.manage_show", slug=slug))
+        except ValidationFailed as err:
+            db.session.rollback()
+            event = events_service.get_event_for(slug, current_user)
+            apply_errors(form, err.fields)
+        except DomainError as err:
+            db.session.rollback()
+            flash(page_message(err.message), "error")
+            return redirect(url_for("events.manage_show", slug=slug))
+    by_status = service.counts(event)["by_status"]
+    active = {s: by_status.get(s, 0) for s in ACTIVE if by_status.get(s, 0)}
+    status = 422 if request.method == "POST" else 200
+    return render_template("registration/manage_cancel_event.html", event=event, form=form, active=active,
+                           total=sum(active.values())), status
 
 
 def _naive_jst(value: datetime | None):

@@ -164,6 +164,32 @@ def test_organizer_pages_are_accessible(page):
     assert [r.status for r in saved_registrations()] == ["confirmed", "confirmed"]
 
 
+def test_calling_an_event_off_asks_first_and_tells_the_applicants(page_nojs):
+    """Without JavaScript: 中止にする opens a confirmation that says what happens and to whom the notice
+    goes; a notice without a subject is refused at its field with nothing changed; then it is done."""
+    page = page_nojs
+    organizer = make.organizer()
+    event = make.event(organizer, title="那覇の勉強会")
+    make.registration(event)
+    make.registration(event, email="x@example.com")
+    slug = event.slug
+    settle()
+    login_in_browser(page, SimpleNamespace(email=organizer.email))
+    page.goto(f"{page.base}/manage/events/{slug}")
+    page.get_by_role("link", name="中止にする").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("イベントを中止する")
+    expect(page.get_by_label("申込み中の全員にメールで知らせる")).to_be_checked()
+    assert_accessible(page)
+    page.get_by_label("件名").fill("")
+    page.get_by_role("button", name="イベントを中止する").click()
+    expect(page.locator("#subject-error")).to_contain_text("件名")
+    assert_accessible(page)
+    page.get_by_label("件名").fill("【中止のお知らせ】那覇の勉強会")
+    page.get_by_role("button", name="イベントを中止する").click()
+    expect(page.locator(".flashes")).to_contain_text("2人へのお知らせを送信待ちにしました")
+    expect(page.get_by_role("link", name="中止にする")).to_have_count(0)
+
+
 def test_registrations_page_fits_a_375px_phone(browser, live_server):
     """The counts table scrolls inside its own box (keyboard-reachable, named) instead of squeezing
     its headers to a character per line or widening the page."""

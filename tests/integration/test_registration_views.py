@@ -1029,3 +1029,78 @@ def test_a_refused_review_message_stays_on_the_registration_page_as_typed(manage
     # put right, it goes through
     r = manager.post(f"{url}/review", data={"message": "ようこそ", **button})
     assert r.status_code == 302
+
+
+# ------------------------------------------------------------------ calling an event off
+def _messages(event) -> dict[int, str]:
+    from eventsvc.outbox.models import Delivery
+
+    db.session.expire_all()
+    return {d.registration_id: d.payload["subject"] for d in db.session.scalars(
+        select(Delivery).where(Delivery.event_id == event.id, Delivery.kind == "mail.message"))}
+
+
+def test_calling_an_event_off_is_confirmed_on_a_page_of_its_own_and_tells_everyone_who_applied(manager, make,
+                                                                                               organizer):
+    e = make.event(org=organizer, title="那覇の勉強会", ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    confirmed, waiting = make.registration(e), make.registration(e)
+    service.cancel(make.registration(e), None, now_utc())
+    db.session.commit()
+    assert waiting.status == "waitlisted"
+    page = manager.get(f"/manage/events/{e.slug}").get_data(as_text=True)
+    assert f'href="/manage/events/{e.slug}/cancel"' in page  # a link to the confirmation, not a one-click form
+    # the old one-click address only leads there
+    r = manager.post(f"/manage/events/{e.slug}/status/cancelled")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/manage/events/{e.slug}/cancel")
+    db.session.refresh(e)
+    assert e.status == "published"
+
+    form = manager.get(f"/manage/events/{e.slug}/cancel").get_data(as_text=True)
+    assert "中止すると元に戻せません。" in form and "2人" in form and "参加確定: 1人" in form
+    assert "キャンセル待ち: 1人" in form and "【中止のお知らせ】那覇の勉強会" in form
+    assert re.search(r'<input[^>]*checked[^>]*name="notify"|<input[^>]*name="notify"[^>]*checked', form)
+
+    r = manager.post(f"/manage/events/{e.slug}/cancel", data={
+        "notify": "y", "subject": "【中止のお知らせ】那覇の勉強会", "body": "台風のため中止します。"})
+    assert r.status_code == 302
+    db.session.refresh(e)
+    assert e.status == "cancelled"
+    sent = _messages(e)
+    assert set(sent) == {confirmed.id, waiting.id} and all("中止のお知らせ" in s for s in sent.values())
+    assert "2人へのお知らせを送信待ちにしました" in manager.get(r.headers["Location"]).get_data(as_text=True)
+    # once is enough: the page says so and sends nothing more
+    again = manager.get(f"/manage/events/{e.slug}/cancel")
+    assert again.status_code == 302 and len(_messages(e)) == 2
+
+
+def test_an_invalid_cancellation_message_cancels_nothing_and_is_said_at_its_field(manager, make, organizer):
+    e = make.event(org=organizer)
+    make.registration(e)
+    r = manager.post(f"/manage/events/{e.slug}/cancel", data={"notify": "y", "subject": "", "body": "本文"})
+    assert r.status_code == 422
+    assert error_summary(r.get_data(as_text=True))
+    db.session.refresh(e)
+    assert e.status == "published" and _messages(e) == {}
+
+
+def test_an_event_can_be_called_off_without_a_message(manager, make, organizer):
+    e = make.event(org=organizer)
+    make.registration(e)
+    r = manager.post(f"/manage/events/{e.slug}/cancel", data={"subject": "", "body": ""})
+    assert r.status_code == 302
+    db.session.refresh(e)
+    assert e.status == "cancelled" and _messages(e) == {}
+
+
+def test_a_seat_freed_at_a_cancelled_event_goes_to_nobody(make):
+    """Someone cancelling after the event was called off does not move the waitlist up (no
+    繰り上げ・参加確定 mail for an event that will not take place)."""
+    org = make.organizer()
+    e = make.event(org, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    first, second = make.registration(e), make.registration(e)
+    assert second.status == "waitlisted"
+    service.cancel_event(e, org, now_utc(), notify=None)
+    service.cancel(first, None, now_utc())
+    db.session.commit()
+    db.session.refresh(second)
+    assert second.status == "waitlisted"

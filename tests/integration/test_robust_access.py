@@ -192,6 +192,8 @@ POST   registration.manage_action              302   302   302   302   404   302
 GET    registration.manage_detail              302   302   302   302   404   200   200
 GET    registration.manage_list                302   302   302   302   404   200   200
 POST   registration.manage_lottery             302   302   302   302   404   302   302
+GET    registration.manage_cancel_event        302   302   302   302   404   200   200
+POST   registration.manage_cancel_event        302   302   302   302   404   422   422
 GET    registration.manage_message             302   302   302   302   404   200   200
 POST   registration.manage_message             302   302   302   302   404   422   422
 GET    registration.manage_settings            302   302   302   302   404   200   200
