@@ -945,6 +945,16 @@ def cancel_notices(reg: Registration, *, audience: str = "organizer") -> list[st
     return cancel_notices_of([reg], audience=audience).get(reg.id, [])
 
 
+def next_in_line(reg: Registration) -> Registration | None:
+    """Who the seat of ``reg`` would go to if it were cancelled now: the head of its type's waitlist
+    (None when ``reg`` holds no seat or nobody waits). The event being called off moves nobody up."""
+    if reg.status not in SEATED or reg.event.status == "cancelled":
+        return None
+    return db.session.scalars(select(Registration).where(
+        Registration.ticket_type_id == reg.ticket_type_id, Registration.status == "waitlisted")
+        .order_by(Registration.queue_rank, Registration.id).limit(1)).first()
+
+
 def cancel(reg: Registration, actor, now: datetime, *, note: str = "") -> Registration:
     """Cancel (attendee or organizer). Frees the seat and moves the waitlist up in the same transaction.
     What later features kept about the application ends with it (:func:`register_cancel_listener`:

@@ -559,13 +559,35 @@ def manage_detail(reg_id: int):
     return _detail_page(service.get_for_organizer(reg_id, current_user))
 
 
+def _back(back: str | None, reg: Registration) -> str:
+    """Where to go after acting on ``reg``: ``back`` when it is one of this site's organizer pages (the
+    list with its filters, the registration's page), else the event's list."""
+    back = back or ""
+    if back.startswith(request.script_root + "/manage/") and not back.startswith("//"):
+        return back
+    return url_for("registration.manage_list", slug=reg.event.slug)
+
+
+@bp.route("/manage/registrations/<int:reg_id>/cancel", methods=["GET"])
+@login_required
+def manage_cancel(reg_id: int):
+    """Cancelling an application, confirmed first (it cannot be undone): what it takes back, who gets
+    the seat, and a message to the person; the form posts to :func:`manage_action`."""
+    reg = service.get_for_organizer(reg_id, current_user)
+    back = _back(request.args.get("back"), reg)
+    if reg.status not in ACTIVE:
+        flash(_("この申込みはキャンセルできる状態ではありません。"), "warning")
+        return redirect(back)
+    return render_template("registration/manage_cancel.html", reg=reg, event=reg.event, back=back,
+                           note_form=NoteForm(formdata=None), next_in_line=service.next_in_line(reg),
+                           cancel_notices=page_messages(service.cancel_notices(reg)))
+
+
 @bp.route("/manage/registrations/<int:reg_id>/<action>", methods=["POST"])
 @login_required
 def manage_action(reg_id: int, action: str):
     reg = service.get_for_organizer(reg_id, current_user)
-    back = request.form.get("back") or ""  # a page of this site's organizer pages (the list with its filters)
-    target = back if back.startswith(request.script_root + "/manage/") and not back.startswith("//") else url_for(
-        "registration.manage_list", slug=reg.event.slug)
+    target = _back(request.form.get("back"), reg)
     now = now_utc()
     form = NoteForm()
     if not form.validate_on_submit():

@@ -65,13 +65,17 @@ def test_the_cancel_button_is_described_by_the_check_in_notice(browser, live_ser
     page = page_in(browser, live_server, javascript=javascript, lang=lang, organizer=who)
     try:
         page.goto(f"{live_server}/manage/registrations/{came_id}")
-        button = page.get_by_role("button", name=text["cancel"], exact=True)
-        # said before the person acts, tied to the button, and labelled as a warning is elsewhere
-        expect(button).to_have_accessible_description(f"{text['warning']} {text['checked_in']}")
+        link = page.get_by_role("link", name=text["cancel"], exact=True)
+        # said before the person acts, tied to what they press, and labelled as a warning is elsewhere
+        expect(link).to_have_accessible_description(f"{text['warning']} {text['checked_in']}")
         assert page.locator("#cancel-notice .notice-label").inner_text() == text["warning"]
         assert_accessible(page)
+        link.click()  # the confirmation says it again, at its button, with "cannot be undone"
+        expect(page.get_by_role("button", name=text["cancel"], exact=True)).to_have_accessible_description(
+            f"{text['warning']} {text['checked_in']} {text['for_good']}")
+        assert_accessible(page)
         page.goto(f"{live_server}/manage/registrations/{other_id}")  # not checked in: nothing to say
-        expect(page.get_by_role("button", name=text["cancel"], exact=True)).to_have_accessible_description("")
+        expect(page.get_by_role("link", name=text["cancel"], exact=True)).to_have_accessible_description("")
         assert page.locator("#cancel-notice").count() == 0
         assert page.requests.external() == []
     finally:
@@ -89,14 +93,14 @@ def test_each_rows_cancel_button_in_the_list_is_described_by_the_check_in_notice
         page.goto(f"{live_server}/manage/events/{seen.slug}/registrations")
         # the button names its person (each row's button has a name of its own), and keeps its description
         button = page.locator(f"#reg-{seen.came}").get_by_role(
-            "button", name=named(text["list_cancel"], seen.came_name))
+            "link", name=named(text["list_cancel"], seen.came_name))
         expect(button).to_have_accessible_description(f"{text['warning']} {text['checked_in']}")
         notice = page.locator(f"#cancel-notice-{seen.came}")
         expect(notice).to_be_visible()
         assert notice.locator(".notice-label").inner_text() == text["warning"]
         # a row not checked in: nothing to say
         other = page.locator(f"#reg-{seen.other}").get_by_role(
-            "button", name=named(text["list_cancel"], seen.other_name))
+            "link", name=named(text["list_cancel"], seen.other_name))
         assert other.evaluate("b => b.firstChild.textContent") == text["list_cancel"]  # what is seen: the label
         expect(other).to_have_accessible_description("")
         assert page.locator(".row-notice").count() == 1

@@ -571,8 +571,13 @@ def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, m
     notice = "この方は受付済みです。キャンセルすると、受付も取り消されます。"
     html = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
     assert f'<p class="notice notice-warning" id="cancel-notice"><span class="notice-label">注意:</span> {notice}</p>' in html
-    assert re.search(r'<button type="submit" class="button button-danger" aria-describedby="cancel-notice">'
-                     r'キャンセルする</button>', html)
+    # the page's キャンセルする leads to a confirmation, which says it again, tied to its button
+    link = re.search(r'<a class="button button-danger" href="(/manage/registrations/\d+/cancel\?back=[^"]+)" '
+                     r'aria-describedby="cancel-notice">キャンセルする</a>', html)
+    confirm = manager.get(html_lib.unescape(link.group(1))).get_data(as_text=True)
+    assert f'<span class="notice-label">注意:</span> {notice}</p>' in confirm
+    assert ('<button type="submit" class="button button-danger" aria-describedby="cancel-notice cancel-warning">'
+            'キャンセルする</button>') in confirm
     manager.get("/lang/en?next=/")
     english = manager.get(f"/manage/registrations/{came.id}").get_data(as_text=True)
     assert "This person is checked in. Cancelling will also undo the check-in." in english
@@ -591,7 +596,7 @@ def test_the_cancel_button_says_when_cancelling_takes_a_check_in_back(manager, m
 
 
 def test_the_lists_cancel_buttons_say_which_cancellations_take_a_check_in_back(manager, make, organizer, event):
-    """The registrations list cancels in one press: the row of a person checked in says, next to its
+    """The registrations list's キャンセル (which leads to the confirmation): the row of a person checked in says, next to its
     キャンセル button and as the button's description, that cancelling takes the check-in back; other rows
     say nothing; in English too. Who is checked in is read once for the whole list."""
     from sqlalchemy import event as sa_event
@@ -621,17 +626,17 @@ def test_the_lists_cancel_buttons_say_which_cancellations_take_a_check_in_back(m
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", seen)
     assert sum(Checkin.__tablename__ in s and "undone_at IS NULL" in s for s in statements) == 1
-    assert (f'<button type="submit" class="button button-danger button-small" '
-            f'aria-describedby="cancel-notice-{came.id}">キャンセル<span class="visually-hidden">: {came.name}</span>'
-            "</button>") in html
+    assert re.search(f'<a class="button button-danger button-small" href="/manage/registrations/{came.id}/cancel'
+                     f'[?]back=[^"]+" aria-describedby="cancel-notice-{came.id}">キャンセル'
+                     f'<span class="visually-hidden">: {came.name}</span></a>', html)
     assert (f'<p class="row-notice" id="cancel-notice-{came.id}"><span class="notice-label">注意:</span> '
             f'{notice}</p>') in html
     assert html.count(notice) == 1 and html.count("aria-describedby=\"cancel-notice-") == 1
     other_row = html.split(f'id="reg-{other.id}"', 1)[1].split("</tr>", 1)[0]
-    assert ('<button type="submit" class="button button-danger button-small">キャンセル'
-            f'<span class="visually-hidden">: {other.name}</span></button>') in other_row
+    assert re.search(f'href="/manage/registrations/{other.id}/cancel[?]back=[^"]+">キャンセル'
+                     f'<span class="visually-hidden">: {other.name}</span></a>', other_row)
     left_row = html.split(f'id="reg-{left.id}"', 1)[1].split("</tr>", 1)[0]
-    assert "キャンセル</button>" not in left_row and "cancel-notice" not in left_row
+    assert "/cancel" not in left_row and "cancel-notice" not in left_row
     manager.get("/lang/en?next=/")
     english = manager.get(url).get_data(as_text=True)
     assert (f'id="cancel-notice-{came.id}"><span class="notice-label">Warning:</span> '
@@ -952,7 +957,9 @@ def test_the_list_offers_confirming_over_capacity_and_keeps_its_filters(manager,
     assert "参加確定にしました。" in page and "待機 一郎" not in page and "待機 二郎" in page
     assert "「会場参加」は満席です（定員1人・確保済み2席）。" in page
     # the other actions of the list come back to it too
-    cancel = _form(page, f"/manage/registrations/{other.id}/cancel")
+    (confirm,) = re.findall(f'href="(/manage/registrations/{other.id}/cancel[?][^"]+)"', page)
+    cancel = _form(manager.get(html_lib.unescape(confirm)).get_data(as_text=True),
+                   f"/manage/registrations/{other.id}/cancel")
     r = manager.post(cancel["action"], data=cancel["fields"])
     assert r.status_code == 302 and r.headers["Location"] == shown
     # somewhere else than this site's organizer pages: the list
@@ -1104,3 +1111,37 @@ def test_a_seat_freed_at_a_cancelled_event_goes_to_nobody(make):
     db.session.commit()
     db.session.refresh(second)
     assert second.status == "waitlisted"
+
+
+def test_cancelling_an_application_is_confirmed_first_with_who_gets_the_seat(manager, make, organizer):
+    """The list's キャンセル opens a confirmation: the person, what cancelling takes back, who moves up
+    into the seat, a message for the person's mail; nothing changes until it is confirmed, and it
+    comes back to the list as it was shown."""
+    from eventsvc.outbox.models import Delivery
+
+    e = make.event(org=organizer, ticket_types=[events.TicketTypeData("venue", "会場参加", 1)])
+    seated = make.registration(e, name="比嘉 太郎")
+    waiting = make.registration(e, name="知念 花子")
+    shown = f"/manage/events/{e.slug}/registrations?status=confirmed"
+    page = manager.get(shown).get_data(as_text=True)
+    (confirm,) = re.findall(f'href="(/manage/registrations/{seated.id}/cancel[?][^"]+)"', page)
+    html = manager.get(html_lib.unescape(confirm)).get_data(as_text=True)
+    assert "比嘉 太郎" in html and "空いた席は、キャンセル待ちの先頭の 知念 花子 さんに回ります。" in html
+    assert "キャンセルは元に戻せません。" in html and f'href="{html_lib.escape(shown)}"' in html  # the way back
+    db.session.refresh(seated)
+    assert seated.status == "confirmed"  # looking changes nothing
+    form = _form(html, f"/manage/registrations/{seated.id}/cancel")
+    r = manager.post(form["action"], data={**form["fields"], "message": "体調不良との連絡を受けました。"})
+    assert r.status_code == 302 and r.headers["Location"] == shown
+    db.session.expire_all()
+    assert (db.session.get(Registration, seated.id).status, db.session.get(Registration, waiting.id).status) == (
+        "cancelled", "confirmed")
+    notice = db.session.scalars(select(Delivery).where(Delivery.registration_id == seated.id)
+                                .order_by(Delivery.id.desc())).first()
+    assert notice.payload["render"].get("note") == "体調不良との連絡を受けました。"
+    # already cancelled: nothing to confirm, back where it came from
+    again = manager.get(f"/manage/registrations/{seated.id}/cancel?back={shown}")
+    assert again.status_code == 302 and again.headers["Location"] == shown
+    # a waitlisted person holds no seat: nobody moves up
+    other = make.registration(e, name="金城 次郎")
+    assert "さんに回ります" not in manager.get(f"/manage/registrations/{other.id}/cancel").get_data(as_text=True)

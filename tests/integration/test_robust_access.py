@@ -189,6 +189,7 @@ GET    registration.attendee_qr_png            200   200   200   200   200   200
 GET    registration.export_csv                 302   302   302   302   404   200   200
 GET    registration.export_xlsx                302   302   302   302   404   200   200
 POST   registration.manage_action              302   302   302   302   404   302   302
+GET    registration.manage_cancel              302   302   302   302   404   200   200
 GET    registration.manage_detail              302   302   302   302   404   200   200
 GET    registration.manage_list                302   302   302   302   404   200   200
 POST   registration.manage_lottery             302   302   302   302   404   302   302
