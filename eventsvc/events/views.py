@@ -111,7 +111,8 @@ def calendar():
     region, pref = _filters()
     now = now_utc()
     events = service.list_public(now, region=region, prefecture_code=pref)
-    name = _("%(text)s（%(note)s）", text=_("勉強会"), note=orgs.region_name(region, locale())) if region else _("勉強会")
+    where = orgs.prefecture_name(pref) if pref else orgs.region_name(region, locale()) if region else None
+    name = _("%(text)s（%(note)s）", text=_("勉強会"), note=where) if where else _("勉強会")
     return _calendar_response(to_ics([ics_event(e) for e in events], name=name, now=now), "calendar.ics")
 
 

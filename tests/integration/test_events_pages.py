@@ -9,8 +9,10 @@ from datetime import timedelta
 import icalendar
 import pytest
 import vobject
+from sqlalchemy import select
 
 from eventsvc.core.clock import now_utc
+from eventsvc.events import service as events_service
 from eventsvc.events.models import Event
 from eventsvc.extensions import db
 from tests.integration.page_support import error_summary, page_forms
@@ -63,6 +65,24 @@ def test_region_and_prefecture_filters(client, make):
     html = client.get("/?prefecture=01").get_data(as_text=True)
     assert "札幌の会" in html and "那覇の会" not in html
     assert client.get("/?region=<script>&prefecture=zz").status_code == 200
+
+
+def test_the_list_keeps_its_filter_in_the_calendar_link_and_says_full_as_the_event_page_does(client, make):
+    org = make.organizer()
+    make.event(org, title="那覇の会", prefecture_code="47", ticket_types=[events_service.TicketTypeData("venue", "会場参加", 1)])
+    only = client.get("/?prefecture=47").get_data(as_text=True)
+    assert 'href="/calendar.ics?prefecture=47"' in only
+    assert "会場参加: 満席（キャンセル待ち）" not in only and "会場参加: 残り1席" in only
+    e = db.session.scalars(select(Event).where(Event.title == "那覇の会")).one()
+    make.registration(e)
+    full = client.get("/?prefecture=47").get_data(as_text=True)
+    assert "会場参加: 満席（キャンセル待ち）" in full and "残り0席" not in full
+    feed = client.get("/calendar.ics?prefecture=47").get_data(as_text=True)
+    assert "X-WR-CALNAME:勉強会（沖縄県）" in feed
+    both = client.get("/?region=kyushu_okinawa").get_data(as_text=True)
+    assert 'href="/calendar.ics?region=kyushu_okinawa"' in both
+    none = client.get("/?region=hokkaido").get_data(as_text=True)
+    assert "この条件に合う、受付中・開催予定の勉強会はありません。" in none and 'href="/">' in none
 
 
 def test_event_page_shows_japanese_date_agenda_and_seats(client, make):

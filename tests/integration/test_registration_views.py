@@ -1145,3 +1145,10 @@ def test_cancelling_an_application_is_confirmed_first_with_who_gets_the_seat(man
     # a waitlisted person holds no seat: nobody moves up
     other = make.registration(e, name="金城 次郎")
     assert "さんに回ります" not in manager.get(f"/manage/registrations/{other.id}/cancel").get_data(as_text=True)
+
+
+def test_the_department_field_does_not_ask_the_browser_for_a_job_title(client, event):
+    """部署 is not a job title (titles are never asked: everyone is equal in the room); the HTML
+    autofill token organization-title would have a browser fill one in."""
+    html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
+    assert 'id="department"' in html and "organization-title" not in html
