@@ -51,6 +51,8 @@ from .models import Checkin
 
 bp = Blueprint("checkin", __name__)
 
+#: session key: why the attendee's last self check-in was refused, told once in the panel (not the page top)
+SELF_CHECKIN_ERROR_KEY = "self_checkin_error"
 #: session key: ``{"link": staff link id, "event": event id}``
 STAFF_KEY = "checkin_staff"
 #: the event whose staff session in this browser ended because its link was revoked or expired:
@@ -580,26 +582,36 @@ def self_checkin(slug: str):
     """The attendee types the code on the projector into their own ticket page."""
     event = _event(slug)
     form = SelfCheckinForm()
-    back = _safe_next(form.next.data, url_for("events.show", slug=slug))
+    event_page = url_for("events.show", slug=slug)
+    back = _safe_next(form.next.data, event_page)
     registration = _attendee_registration(event, form.token.data)
+    # back to the attendee's page (the panel's): the page opens at the panel, and a refusal is told there
+    in_panel = back != event_page
+    here = back + "#self-checkin" if in_panel else back
+
+    def refused(message: str):
+        if in_panel:
+            session[SELF_CHECKIN_ERROR_KEY] = str(message)
+        else:
+            flash(message, "error")
+        return redirect(here)
+
     if not form.validate_on_submit():
-        flash(next(iter(form.errors.values()))[0] if form.errors else _("出席コードを入力してください。"), "error")
-        return redirect(back)
+        return refused(next(iter(form.errors.values()))[0] if form.errors else _("出席コードを入力してください。"))
     try:
         result = service.self_check_in(event, registration, form.code.data, now=now_utc())
         out = present.result_out(event, result)
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        flash(page_message(next(iter(err.fields.values())) if err.fields else err.message), "error")
-        return redirect(back)
+        return refused(page_message(next(iter(err.fields.values())) if err.fields else err.message))
     if out.result == "checked_in":
         flash(_("出席を登録しました。ようこそ！"), "success")
     elif out.result == "already_checked_in":
         flash(_("出席は登録済みです。"), "success")
     else:
-        flash(out.message, "error")
-    return redirect(back)
+        return refused(out.message)
+    return redirect(here)
 
 
 @bp.app_template_global()
@@ -615,8 +627,12 @@ def self_checkin_panel(registration, token: str, next: str | None = None) -> Mar
     checkin = db.session.scalar(select(Checkin).where(
         Checkin.registration_id == registration.id, Checkin.result == "checked_in", Checkin.undone_at.is_(None)))
     form = SelfCheckinForm(formdata=None, token=token, next=next or "")
+    error = session.pop(SELF_CHECKIN_ERROR_KEY, None)  # what the last try was told (self_checkin)
+    if error:
+        form.code.errors = [error]
     return Markup(render_template("checkin/_self_checkin.html", event=event, registration=registration,
-                                  checkin=checkin, form=form, open=service.self_check_in_open(event, now)))
+                                  checkin=checkin, form=form, open=service.self_check_in_open(event, now),
+                                  error=error))
 
 
 bp.add_app_template_global(present.reason_text, "checkin_reason")

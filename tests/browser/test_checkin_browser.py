@@ -639,3 +639,32 @@ def test_long_names_stay_inside_their_printed_name_tag(page):
             assert upper["bottom"] <= lower["top"] + 0.5, found
     page.emulate_media(media="screen")  # the page's heading is not printed
     assert_accessible(page)
+
+
+def test_an_attendee_checks_in_on_their_own_phone_with_the_projected_code(phone_nojs):
+    """Self check-in from the ticket page, on a phone, without JavaScript: a wrong code is told at the
+    field, with the page opened there (not at its top, screens above); the right one, typed in lower
+    case with spaces, checks the person in."""
+    from eventsvc.core.clock import JST
+    from eventsvc.registration import service as registrations
+
+    page = phone_nojs
+    start = (now_utc() - timedelta(hours=1)).astimezone(JST).replace(second=0, microsecond=0)
+    running = make.event(starts_at=start, ends_at=start + timedelta(hours=4))
+    reg = make.registration(running, name="比嘉 太郎")
+    code = service.attendance_code(running, now_utc()).code
+    db.session.commit()
+    page.goto(f"{page.base}/my/{registrations.link_token(reg)}")
+    field = page.get_by_label("出席コード")
+    field.fill("zzzzzz")
+    page.get_by_role("button", name="出席を登録する").click()
+    assert page.url.endswith("#self-checkin")
+    expect(page.locator("#self-checkin")).to_be_in_viewport()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#self-checkin .error-message")).to_contain_text("出席コード")
+    assert_accessible(page)
+    field.fill(f" {code.lower()[:3]} {code.lower()[3:]} ")
+    page.get_by_role("button", name="出席を登録する").click()
+    expect(page.locator(".flashes")).to_contain_text("出席を登録しました")
+    expect(page.locator("#self-checkin")).to_contain_text("出席を登録済みです")
+    assert checkins()[0].method == "self"

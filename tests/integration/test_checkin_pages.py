@@ -499,8 +499,14 @@ def test_self_check_in_with_the_projected_code(client, login, make, organizer, r
     link = registrations.link_token(reg)
     back = f"/my/{link}"
     r = client.post(f"/events/{running.slug}/self-checkin", data={"token": link, "code": "ZZZZZZ", "next": back})
-    assert r.status_code == 302 and r.headers["Location"].endswith(back)
+    assert r.status_code == 302 and r.headers["Location"].endswith(back + "#self-checkin")  # opens at the panel
     assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+    # told at the field (not at the top of the page, two screens up on a phone), once
+    page = client.get(back).get_data(as_text=True)
+    panel = page.split('id="self-checkin"', 1)[1]
+    assert 'aria-invalid="true"' in panel and "出席コードが正しくありません" in panel
+    assert page.count("出席コードが正しくありません") == 1
+    assert "出席コードが正しくありません" not in client.get(back).get_data(as_text=True)
     r = client.post(f"/events/{running.slug}/self-checkin", data={"token": link, "code": code.lower(), "next": back})
     assert r.status_code == 302
     row = db.session.scalar(select(Checkin))
