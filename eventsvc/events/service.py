@@ -461,6 +461,14 @@ def _slug_free(slug: str, exclude_id: int | None = None) -> None:
         raise Conflict("slug_taken", N_("このスラッグは既に使われています。"), {"slug": N_("既に使われています。")})
 
 
+def _recoded(gone: TicketType, wanted: Sequence[TicketTypeData], existing: dict[str, TicketType]) -> bool:
+    """Whether a participation type missing from the form was given another code rather than deleted:
+    a new code stands in its row, or under its name."""
+    new = [w for w in wanted if w.code not in existing]
+    in_its_row = gone.position < len(wanted) and wanted[gone.position] in new
+    return in_its_row or any(w.name == gone.name for w in new)
+
+
 def _apply(event: Event, d: EventData) -> tuple[list[TicketType], list[CapacityWarning]]:
     """Copy the cleaned data onto the event. Returns the participation types whose capacity grew,
     and those whose changed capacity is now below the seats they already hold (nobody is bumped)."""
@@ -475,6 +483,10 @@ def _apply(event: Event, d: EventData) -> tuple[list[TicketType], list[CapacityW
     for code, t in existing.items():
         if code not in wanted:
             if taken.get(t.id):
+                if _recoded(t, d.ticket_types, existing):
+                    raise ValidationFailed({"ticket_types": msg(
+                        N_("申込みのある参加区分「%(name)s」のコード（%(code)s）は変えられません。コードを元に戻してください。"),
+                        name=t.name, code=t.code)})
                 raise ValidationFailed({"ticket_types": msg(N_("申込みのある参加区分「%(name)s」は削除できません。"), name=t.name)})
             event.ticket_types.remove(t)
     raised, short = [], []

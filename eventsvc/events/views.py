@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..core import orgs
-from ..core.clock import jst_combine, now_utc, to_jst
+from ..core.clock import format_range, jst_combine, now_utc, to_jst
 from ..errors import DomainError, ValidationFailed, page_message
 from ..extensions import db
 from ..web import apply_errors, external_url, locale
@@ -234,6 +234,7 @@ def manage_new():
     saved = _save_event(form, None) if request.method == "POST" else None
     if saved is not None:
         flash(_("イベントを作成しました（下書き）。プログラムを入力して公開してください。"), "success")
+        _flash_if_in_the_past(saved.event)
         for t in form.ticket_types:
             if t.form.is_unused_suggestion():
                 flash(_("「%(name)s」は定員が空欄だったので作成していません。必要なら、イベントの編集で追加できます。",
@@ -258,9 +259,12 @@ def manage_edit(slug: str):
     form = EventForm()
     if request.method == "GET":
         _fill_form(form, event)
+    starts_at = event.starts_at
     saved = _save_event(form, event) if request.method == "POST" else None
     if saved is not None:
         flash(_("保存しました。"), "success")
+        if saved.event.starts_at != starts_at:
+            _flash_if_in_the_past(saved.event)
         _flash_consequences(saved)
         return redirect(url_for("events.manage_show", slug=saved.event.slug))
     if request.method == "POST":
@@ -268,6 +272,13 @@ def manage_edit(slug: str):
         event = service.get_event_for(slug, current_user)
     status = 422 if request.method == "POST" and not form.add_ticket_type.data else 200
     return render_template("events/edit.html", form=form, event=event), status
+
+
+def _flash_if_in_the_past(event: Event) -> None:
+    """A start already past is allowed (recording a past session), but is most often a mistyped year."""
+    if event.starts_at < now_utc():
+        flash(_("開催日時（%(when)s）は過去の日時です。年や日付に誤りがないか確かめてください。",
+                when=format_range(event.starts_at, event.ends_at, locale())), "warning")
 
 
 def _flash_consequences(update: service.EventUpdate) -> None:
@@ -391,6 +402,8 @@ def manage_status(slug: str, status: str):
         db.session.commit()
         flash({"published": _("公開しました。"), "closed": _("受付を締め切りました。"),
                "cancelled": _("イベントを中止にしました。")}[status], "success")
+        if status == "published":
+            _flash_if_in_the_past(event)
     except DomainError as err:
         db.session.rollback()
         flash(page_message(err.message), "error")

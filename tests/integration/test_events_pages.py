@@ -179,6 +179,27 @@ def test_wrong_password_keeps_email_and_says_why(client, organizer):
     assert organizer.email in html
 
 
+def test_a_start_in_the_past_is_saved_with_a_warning_about_the_year(client, organizer, login):
+    """Recording a past session is allowed, but a start already past is most often a mistyped year:
+    creating, moving the start and publishing say so; saving anything else does not repeat it."""
+    login(organizer)
+    warning = "は過去の日時です。年や日付に誤りがないか確かめてください。"
+    past = {**FORM, "starts_at": "2020-03-10T13:00", "ends_at": "2020-03-10T15:00"}
+    r = client.post("/manage/events/new", data=past)
+    assert r.status_code == 302
+    slug = r.headers["Location"].rsplit("/", 1)[-1]
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "開催日時（2020年3月10日(火) 13:00〜15:00）" + warning in page
+    r = client.post(f"/manage/events/{slug}/status/published")
+    assert warning in client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post(f"/manage/events/{slug}/edit", data={**past, "summary": "資料を追加しました"})
+    assert r.status_code == 302 and warning not in client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post(f"/manage/events/{slug}/edit", data=FORM)  # the year put right
+    assert r.status_code == 302 and warning not in client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post("/manage/events/new", data=FORM)
+    assert warning not in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
 def test_organizer_creates_edits_publishes_and_copies_without_js(app, client, organizer, login):
     login(organizer)
     r = client.post("/manage/events/new", data=FORM)

@@ -150,6 +150,26 @@ def _with_capacity(e, venue: int) -> events.EventData:
     return d
 
 
+def test_a_participation_type_in_use_keeps_its_code_and_the_refusal_says_so(make, organizer):
+    """Its code is in every registration's type: another code in its row, or under its name, is
+    refused as a change of code (the organizer deleted nothing); leaving it out, as a deletion."""
+    e = make.event(organizer)
+    make.registration(e)  # 会場参加 (venue) in use
+    for recode in (lambda t: events.TicketTypeData("hall", t.name, t.capacity),  # in its row, same name
+                   lambda t: events.TicketTypeData("hall", "ホール参加", t.capacity)):  # in its row, renamed too
+        d = _with_capacity(e, 30)
+        d.ticket_types = [recode(t) if t.code == "venue" else t for t in d.ticket_types]
+        with pytest.raises(ValidationFailed) as err:
+            events.update_event(e, d, organizer, now_utc())
+        assert "のコード（venue）は変えられません" in str(err.value.fields["ticket_types"])
+        db.session.rollback()
+    d = _with_capacity(e, 30)
+    d.ticket_types = [t for t in d.ticket_types if t.code != "venue"]
+    with pytest.raises(ValidationFailed) as err:
+        events.update_event(e, d, organizer, now_utc())
+    assert "申込みのある参加区分「会場参加」は削除できません。" in str(err.value.fields["ticket_types"])
+
+
 def test_raising_the_capacity_moves_the_waitlist_up_before_any_newcomer(make, organizer):
     e = small_event(make, capacity=1, org=organizer)
     regs = [make.registration(e, ticket_type="venue") for _ in range(5)]
