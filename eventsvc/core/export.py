@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -69,19 +70,33 @@ def to_xlsx(sheets: Sequence[Sheet]) -> bytes:
         for cell in ws[1]:
             cell.font = Font(bold=True)
             cell.data_type = "s"
-        for row in sheet.rows:
+        widths = [display_width(str(h)) for h in sheet.header]
+        for n, row in enumerate(sheet.rows):
             ws.append([None if v is None else (int(v) if isinstance(v, bool) else v) for v in row])
+            if n < WIDTH_SAMPLE:  # the widest value decides, as Excel's "autofit" does
+                for i, v in enumerate(row[:len(widths)]):
+                    if v is not None:
+                        widths[i] = max(widths[i], display_width(str(v).split("\n", 1)[0]))
             for cell in ws[ws.max_row]:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"  # never a formula, whatever the text starts with
                     if "\n" in cell.value:
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.freeze_panes = "A2"
-        for i, h in enumerate(sheet.header, start=1):
-            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, max(10, len(str(h)) * 2))
+        for i, width in enumerate(widths, start=1):
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, max(8, width + 2))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+#: how many rows are measured for a column's width (the first rows of a long export tell enough)
+WIDTH_SAMPLE = 500
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a spreadsheet's default font: full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _sheet_title(title: str) -> str:
@@ -89,4 +104,4 @@ def _sheet_title(title: str) -> str:
     return cleaned[:31]
 
 
-__all__ = ["BOM", "FORMULA_START", "Sheet", "safe_text", "to_csv", "to_xlsx"]
+__all__ = ["BOM", "FORMULA_START", "Sheet", "display_width", "safe_text", "to_csv", "to_xlsx"]

@@ -14,6 +14,7 @@ from wtforms.validators import Optional
 from ..core import orgs
 from ..events.forms import choices
 from ..formfields import Length
+from ..web import locale
 from .models import ChannelCache
 
 
@@ -39,12 +40,13 @@ def region_channels_form(channels: list[ChannelCache], current: dict[str, str], 
     class RegionChannelsForm(FlaskForm):
         submit = SubmitField(_l("地域のチャンネルを保存"))
 
-    for code, (ja, _en, _prefs) in orgs.REGIONS.items():
+    for code in orgs.REGIONS:
+        name = orgs.region_name(code, locale())
         if channels:
-            field = SelectField(ja, choices=channel_choices(channels, [current.get(code, "")]), default=current.get(code, ""),
+            field = SelectField(name, choices=channel_choices(channels, [current.get(code, "")]), default=current.get(code, ""),
                                 validate_choice=False)
         else:
-            field = StringField(ja, validators=[Optional(), Length(max=32)], default=current.get(code, ""),
+            field = StringField(name, validators=[Optional(), Length(max=32)], default=current.get(code, ""),
                                 description=_l("チャンネルID（C… で始まる）"))
         setattr(RegionChannelsForm, f"region_{code}", field)
     form = RegionChannelsForm(formdata=formdata) if formdata is not None else RegionChannelsForm()

@@ -853,6 +853,11 @@ def export_table(survey: Survey, locale: str = "ja") -> tuple[list[str], list[li
     return header, table
 
 
+#: a question's kind as the summary sheet names it
+KIND_LABELS = {"rating": N_("評価"), "single": N_("単一選択"), "multiple": N_("複数選択"), "text": N_("短い文章"),
+               "long_text": N_("長い文章")}
+
+
 def summary_table(res: SurveyResults, locale: str = "ja") -> tuple[list[str], list[list]]:
     say = _wording(locale)
     header = [say(h) for h in (N_("質問"), N_("種類"), N_("回答数"), N_("平均"), "NPS", N_("選択肢・値"), N_("件数"),
@@ -860,7 +865,7 @@ def summary_table(res: SurveyResults, locale: str = "ja") -> tuple[list[str], li
     rows: list[list] = []
     for n, r in enumerate(res.questions, start=1):
         q = r.question
-        head = [f"Q{n} {q.text}", q.kind, r.count, r.average, r.nps.score if r.nps else None]
+        head = [f"Q{n} {q.text}", say(KIND_LABELS[q.kind]) if q.kind in KIND_LABELS else q.kind, r.count, r.average, r.nps.score if r.nps else None]
         if r.distribution:
             for b in r.distribution:
                 rows.append(head + [b.label, b.count, b.percent])

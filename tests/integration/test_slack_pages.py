@@ -54,6 +54,10 @@ def test_settings_without_slack_still_work(client, login, organizer, no_slack):
     assert db.session.get(RegionChannel, "kanto").channel_id == "C0KANTO001"
     r = client.post("/manage/slack", data={"region_kanto": "#kanto"})
     assert r.status_code == 422 and "形式が正しくありません" in _html(r)
+    assert '<label for="region_kyushu_okinawa" class="">九州・沖縄' in _html(r)
+    client.set_cookie("lang", "en")  # the regions are named in the page's language
+    english = _html(client.get("/manage/slack"))
+    assert '<label for="region_kyushu_okinawa" class="">Kyushu &amp; Okinawa' in english and "九州・沖縄" not in english
 
 
 def test_region_channels_are_picked_from_the_channel_list(client, login, organizer, slack):

@@ -701,7 +701,9 @@ def test_exports_are_formula_safe_csv_with_bom_and_typed_xlsx(make, organizer):
     assert values[1:4] == [5, 4, 9]
     summary = [[c.value for c in row] for row in wb["集計"].iter_rows()]
     assert summary[0] == ["質問", "種類", "回答数", "平均", "NPS", "選択肢・値", "件数", "割合(%)"]
-    assert summary[1][:5] == ["Q1 本日の勉強会の満足度を教えてください。", "rating", 1, 5, None]
+    assert summary[1][:5] == ["Q1 本日の勉強会の満足度を教えてください。", "評価", 1, 5, None]  # the kind in words
+    english = openpyxl.load_workbook(io.BytesIO(service.export_xlsx(survey, "en")))
+    assert [c.value for c in english.worksheets[1][2]][1] == "Rating"
 
 
 def test_results_count_checked_in_when_a_source_is_plugged_in(make, organizer, monkeypatch):

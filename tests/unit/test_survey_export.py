@@ -39,3 +39,14 @@ def test_xlsx_keeps_formula_text_as_text_and_numbers_as_numbers():
     assert [[c.value for c in row] for row in ws.iter_rows()] == [["No.", "感想"], [1, "=1+1"], [2, "@x"]]
     assert ws["B2"].data_type == "s" and ws["A2"].data_type == "n"
     assert ws.freeze_panes == "A2"
+
+
+def test_xlsx_columns_are_as_wide_as_their_widest_value_full_width_counting_two():
+    """Codes of 38 characters, e-mail addresses and Japanese names are not cut off in Excel; a long
+    free text stops at 60 (it wraps), a short column keeps room for its header."""
+    code = "T1-" + "A" * 35
+    wb = openpyxl.load_workbook(io.BytesIO(to_xlsx([Sheet("s", ["受付コード", "氏名", "ID", "感想"], [
+        [code, "比嘉 太郎", 1, "長" * 100], ["T1-A", "寿限無寿限無五劫の擦り切れ", 22, "短い\n" + "二行目" * 40]])])))
+    width = {c: wb["s"].column_dimensions[c].width for c in "ABCD"}
+    assert width["A"] >= len(code) and width["B"] >= 2 * len("寿限無寿限無五劫の擦り切れ")
+    assert 8 <= width["C"] <= 10 and width["D"] == 60
