@@ -11,6 +11,7 @@ from flask_babel import force_locale, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_eval_context
 from markupsafe import Markup
+from wtforms.widgets import ListWidget
 
 from .core import lang, orgs
 from .core.clock import format_date, format_datetime, format_range, format_time
@@ -135,7 +136,16 @@ def _collect_errors(f, label: str, out: list, row_label=None) -> None:
         for sub in f:
             _collect_errors(sub, f"{label} {sub.label.text}", out)
     else:
-        out.extend((f.id, label, m) for m in error_messages(f.errors))
+        out.extend((_focus_target(f), label, m) for m in error_messages(f.errors))
+
+
+def _focus_target(f) -> str:
+    """The id a summary link points to: a choice group's first option (a fieldset takes no focus)."""
+    if isinstance(getattr(f, "widget", None), ListWidget):  # radio buttons, check boxes
+        first = next(iter(f), None)
+        if first is not None:
+            return first.id
+    return f.id
 
 
 def _first_input(f) -> str | None:

@@ -390,7 +390,15 @@ def attendee_edit(token: str):
     details_sent = request.method == "POST" and not type_sent
     form = add_question_fields(EditForm, questions)(prefix="d", **({} if details_sent else {"formdata": None}))
     type_form = TicketTypeForm(prefix="t", **({} if type_sent else {"formdata": None}))
-    type_form.ticket_type.choices = choices([(t.code, t.name) for t in event.ticket_types])
+    left = events_service.capacity_left(event)  # said before choosing: a full type refuses the change
+
+    def seats(t) -> str:
+        if t.id == reg.ticket_type_id:
+            return _("現在の参加区分")
+        return _("残り%(n)s席", n=left[t.code]) if left[t.code] else _("満席")
+
+    type_form.ticket_type.choices = choices([(t.code, _("%(text)s（%(note)s）", text=t.name, note=seats(t)))
+                                             for t in event.ticket_types])
     if not details_sent:
         _fill_from(form, reg, questions)
     if not type_sent:

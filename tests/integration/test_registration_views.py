@@ -995,7 +995,10 @@ def test_a_refused_type_change_keeps_the_saved_details_on_the_edit_page(client, 
     assert details["fields"]["d-q_topic"] == ["ウェブサイト"] and details["fields"]["d-q_tools"] == ["kintone"]
     assert change["fields"]["t-ticket_type"] == ["venue"]  # what was asked for, with why not
     assert "現在の参加区分: オンライン参加" in page
-    assert error_summary(page) == [("#t-ticket_type", "参加区分: 「会場参加」は満席です。")]
+    # the summary's link goes to the first choice (a fieldset takes no focus); each choice says its seats
+    assert error_summary(page) == [("#t-ticket_type-0", "参加区分: 「会場参加」は満席です。")]
+    assert 'id="t-ticket_type-0"' in page
+    assert "会場参加（満席）" in page and "オンライン参加（現在の参加区分）" in page
     # saving the details as shown changes nothing else (the consents stay as they were)
     r = client.post(url, data={**details["fields"], "d-department": "DX推進課", "d-submit": "変更を保存"})
     assert r.status_code == 302, r.get_data(as_text=True)[:3000]
