@@ -383,6 +383,15 @@ def _agenda_items(form: AgendaForm, event: Event, days):
             starts_at=jst_combine(d, f.start.data), ends_at=jst_combine(d, f.end.data),
             title=f.title.data or "", speaker=f.speaker.data or "", affiliation=f.affiliation.data or "",
             description=f.description.data or "", kind=f.kind.data, materials_url=(f.materials_url.data or "").strip()))
+    if errors:  # the complete rows' own problems too, all in one round (nothing is saved)
+        complete = [n for n, item in enumerate(items) if item is not None]
+        try:
+            service.validate_agenda(event, [items[n] for n in complete])
+        except ValidationFailed as err:
+            for path, message in err.fields.items():
+                n, rest = _split_agenda_key(path)
+                key = f"agenda.{complete[n]}.{rest}" if n is not None else path
+                errors.setdefault(key, message)
     return items, errors
 
 

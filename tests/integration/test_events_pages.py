@@ -331,6 +331,27 @@ def test_agenda_row_errors_are_at_the_row_and_in_the_summary(client, organizer, 
         assert f'id="{field_id}-error"' in html
 
 
+def test_a_row_without_times_does_not_hide_the_other_rows_mistakes(client, organizer, login, make):
+    """All of a form's mistakes in one round: a row with a title but no times, and the other rows'
+    own problems (end before start, outside the event, a URL that is not http), together."""
+    from eventsvc.core.clock import to_jst
+
+    e = make.event(organizer, agenda=False)
+    login(organizer)
+    day = to_jst(e.starts_at).date().isoformat()
+    data = {}
+    for i, fields in enumerate([{"start": "15:00", "end": "14:00", "title": "逆"},
+                                {"start": "08:00", "end": "09:00", "title": "早朝", "materials_url": "javascript:alert(1)"},
+                                {"start": "", "end": "", "title": "時刻なし"}]):
+        data.update({f"items-{i}-{k}": v for k, v in {"day": day, "kind": "talk", **fields}.items()})
+    r = client.post(f"/manage/events/{e.slug}/agenda", data=data)
+    assert r.status_code == 422
+    assert [link for link, _message in error_summary(r.get_data(as_text=True))] == [
+        "#items-0-end", "#items-1-start", "#items-1-materials_url", "#items-2-start", "#items-2-end"]
+    db.session.refresh(e)
+    assert e.agenda_items == []
+
+
 def test_ticket_type_mistakes_are_in_the_summary_and_capacity_is_marked_required(client, organizer, login):
     login(organizer)
     page = client.get("/manage/events/new").get_data(as_text=True)
