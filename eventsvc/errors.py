@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, render_template, request
 from flask_babel import gettext
@@ -129,8 +130,15 @@ def page_fields(fields: dict | None) -> dict:
     return {k: page_message(v) for k, v in (fields or {}).items()}
 
 
-def _page(status: int, code: str, message: str):
-    return render_template("error.html", status=status, code=code, message=page_message(message)), status
+def _page(status: int, code: str, message: str, back: str | None = None):
+    return render_template("error.html", status=status, code=code, message=page_message(message), back=back), status
+
+
+def _same_site_referrer() -> str | None:
+    """The page the request came from, when it is one of this site's (a form to send again)."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    return referrer if parts.scheme in ("http", "https") and parts.netloc == request.host else None
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -151,7 +159,7 @@ def register_error_handlers(app: Flask) -> None:
             response.content_type = "application/json"
             response.set_data(json.dumps(error_body(code, message), ensure_ascii=False))
             return response
-        return _page(status, code, message)
+        return _page(status, code, message, back=_same_site_referrer() if code == "csrf_failed" else None)
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):

@@ -530,22 +530,27 @@ def link_token(reg: Registration) -> str:
     return _serializer().dumps({"r": reg.id, "h": reg.attendee_token_hash[:16]})
 
 
+#: a link that was cut off or altered: what to check, and where a new one comes from
+LINK_INVALID = N_("リンクが正しくありません。メールのリンクが途中で切れていないか確かめてください。"
+                  "新しいリンクは、イベントページの「確認・変更・キャンセル用のリンクを再送する」から受け取れます。")
+
+
 def registration_from_link(token: str) -> Registration:
     """The registration a signed link names; ``link_expired`` / ``link_invalid`` otherwise."""
     days = int(current_app.config.get("REGISTRATION_LINK_MAX_AGE_DAYS", DEFAULT_LINK_DAYS))
     if not isinstance(token, str) or len(token) > 300:
-        raise NotFound("link_invalid", N_("リンクが正しくありません。"))
+        raise NotFound("link_invalid", LINK_INVALID)
     try:
         data = _serializer().loads(token, max_age=days * 86400)
     except SignatureExpired:
         raise DomainError("link_expired", N_("リンクの有効期限が切れました。新しいリンクをメールで受け取ってください。"),
                           status=410) from None
     except BadSignature:
-        raise NotFound("link_invalid", N_("リンクが正しくありません。")) from None
+        raise NotFound("link_invalid", LINK_INVALID) from None
     reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
     if reg is None or reg.erased_at is not None or \
             not hmac.compare_digest(reg.attendee_token_hash[:16], str(data.get("h", ""))):
-        raise NotFound("link_invalid", N_("リンクが正しくありません。"))
+        raise NotFound("link_invalid", LINK_INVALID)
     return reg
 
 

@@ -271,6 +271,12 @@ def test_forms_need_a_csrf_token(app, make):
         r = c.post("/login", data={"email": org.email, "password": "x"})
         assert r.status_code == 400
         assert "csrf_failed" in r.get_data(as_text=True)
+        # sent from one of this site's pages: the way back to the form is offered (the browser keeps
+        # what was typed); from elsewhere, only the top page
+        r = c.post("/login", data={"email": org.email, "password": "x"}, headers={"Referer": "http://localhost/login"})
+        assert '<a href="http://localhost/login">フォームのページに戻る</a>' in r.get_data(as_text=True)
+        r = c.post("/login", data={"email": org.email}, headers={"Referer": "https://evil.example/login"})
+        assert "evil.example" not in r.get_data(as_text=True) and "フォームのページに戻る" not in r.get_data(as_text=True)
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
 

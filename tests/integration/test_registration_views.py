@@ -1155,3 +1155,12 @@ def test_the_department_field_does_not_ask_the_browser_for_a_job_title(client, e
     autofill token organization-title would have a browser fill one in."""
     html = client.get(f"/events/{event.slug}/register").get_data(as_text=True)
     assert 'id="department"' in html and "organization-title" not in html
+
+
+def test_a_cut_off_attendee_link_says_what_to_check_and_where_a_new_one_comes_from(client, make, event):
+    token = service.link_token(make.registration(event))
+    r = client.get(f"/my/{token[:-6]}")
+    assert r.status_code == 404
+    html = r.get_data(as_text=True)
+    assert "メールのリンクが途中で切れていないか確かめてください。" in html
+    assert "「確認・変更・キャンセル用のリンクを再送する」" in html

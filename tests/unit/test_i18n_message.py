@@ -60,7 +60,7 @@ def test_a_japanese_page_shows_the_same_text():
     with _app().test_request_context():
         m = msg(N_("「%(name)s」さんが対象の参加者に見つかりません。"), name="比嘉 太郎")
         assert page_message(m) == str(m)
-        assert page_message("リンクが正しくありません。") == "リンクが正しくありません。"
+        assert page_message("イベントが見つかりません。") == "イベントが見つかりません。"
         assert page_message("") == ""
         assert page_fields({"a": m}) == {"a": str(m)}
 
@@ -76,7 +76,7 @@ def test_an_english_page_translates_the_template_and_values_that_are_messages():
     with app.test_request_context():
         m = msg(N_("「%(name)s」さんが対象の参加者に見つかりません。"), name="比嘉 太郎")
         assert page_message(m) == '"比嘉 太郎" was not found among the people being divided.'
-        assert page_message(N_("リンクが正しくありません。")) == "This link is not valid."
+        assert page_message(N_("イベントが見つかりません。")) == "Event not found."
         assert page_message("利用者が入力した文") == "利用者が入力した文"  # not in the catalogue: as it is
         nested = msg(N_("%(label)sを入力してください。"), label=msg(N_("氏名")))
         assert page_message(nested) == "Full name is required."
