@@ -52,7 +52,12 @@ def test_a_hybrid_event_with_a_venue_names_it_and_points_down_to_the_link_with_t
         text = mail_text(reg)
         assert place_line(text) == "那覇市IT創造館（那覇市字安謝664）"
         assert "上の「申込みの確認」" not in text
-        pointer = text.index("オンライン参加の方は、下の「申込みの確認・変更・キャンセル」のページに参加URLを表示しています。")
+        desk = "当日は、添付のQRコード（または上の受付コード）を受付でお見せください。"
+        if code == "venue":  # comes to the desk; the online URL is not theirs
+            assert desk in text and "参加URL" not in text
+            continue
+        assert desk not in text  # joins online: no desk to show a QR code at
+        pointer = text.index("参加URLは、下の「申込みの確認・変更・キャンセル」のページに表示しています。")
         label = text.index("申込みの確認・変更・キャンセル:")  # the footer's link, below the pointer
         link = re.search(r"https?://[^/\s]+(/my/\S+)", text)
         assert pointer < label < link.start()
@@ -62,11 +67,11 @@ def test_a_hybrid_event_with_a_venue_names_it_and_points_down_to_the_link_with_t
 def test_english_mails_say_the_same(make, organizer):
     event = make.event(organizer, venue_name="", online_url="https://meet.example.lg.jp/x", ticket_types=HYBRID)
     data = service.RegistrationData(name="Taro Higa", name_kana="ヒガ タロウ", email="taro@city.naha.lg.jp",
-                                    organization_code="472018", ticket_type="venue", locale="en")
+                                    organization_code="472018", ticket_type="online", locale="en")
     reg = service.register(event, data, now_utc())[0]
     db.session.commit()
     text = mail_text(reg)
     assert re.search(r"^Venue: (.*)$", text, re.M).group(1) == "Venue to be decided (online participation available)"
-    pointer = text.index("If you are joining online, the meeting URL is on your registration page")
+    pointer = text.index("The meeting URL is on your registration page")
     assert pointer < text.index("View, change or cancel your registration:")
 
