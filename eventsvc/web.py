@@ -105,7 +105,10 @@ def error_summary(form, extra=()) -> list[tuple[str | None, str, str]]:
     """
     row_labels = getattr(form, "row_labels", None) or {}
     linked: list[tuple[str | None, str, str]] = []
-    for name, f in form._fields.items():
+    # in the page's order: a form whose fields come partly from a base class names the first ones
+    first = [n for n in getattr(form, "page_order", ()) if n in form._fields]
+    for name in [*first, *(n for n in form._fields if n not in first)]:
+        f = form._fields[name]
         _collect_errors(f, str(f.label.text), linked, row_labels.get(name))
     own: list[tuple[str | None, str, str]] = []
     for m in [*extra, *error_messages(form.form_errors)]:

@@ -78,6 +78,8 @@ class PersonFields:
 
 
 class RegisterForm(PersonFields, FlaskForm):
+    #: the e-mail address is asked with the name (``web.error_summary`` lists mistakes in this order)
+    page_order = ("name", "name_kana", "email")
     email = EmailField(_l("職場のメールアドレス"),
                        validators=[DataRequired(_l("メールアドレスを入力してください。")), Length(max=320)],
                        description=_l("lg.jp・go.jp 以外のアドレスは、主催者の確認後に受け付けます。"))

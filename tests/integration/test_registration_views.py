@@ -1164,3 +1164,11 @@ def test_a_cut_off_attendee_link_says_what_to_check_and_where_a_new_one_comes_fr
     html = r.get_data(as_text=True)
     assert "メールのリンクが途中で切れていないか確かめてください。" in html
     assert "「確認・変更・キャンセル用のリンクを再送する」" in html
+
+
+def test_an_empty_registration_forms_mistakes_are_listed_in_the_order_of_the_page(client, event):
+    r = client.post(f"/events/{event.slug}/register", data={})
+    links = [link for link, _message in error_summary(r.get_data(as_text=True))]
+    page = r.get_data(as_text=True)
+    assert links[:3] == ["#name", "#name_kana", "#email"]
+    assert links == sorted(links, key=lambda link: page.index(f'id="{link[1:]}"'))  # as the fields stand
