@@ -66,9 +66,12 @@ def test_register_without_javascript(page_nojs):
     # the no-JS picker: the event's prefecture is preselected with its municipalities
     page.locator("#prefecture").select_option("40")
     page.get_by_role("button", name="この都道府県の団体を表示").click()
+    assert page.url.endswith("#org-picker")  # the page comes back where the person was, not at its top
+    expect(page.locator("#org-picker")).to_be_in_viewport()
     page.locator("#organization_code").select_option(label="久留米市")
     fill_person(page, "taro@city.kurume.lg.jp")
     page.get_by_role("button", name="申し込む").click()
+    assert not page.url.endswith("#org-picker")  # a mistake is summarised at the top, as before
     # a mistake first: the consents are missing → errors tied to the fields, typed values kept
     assert page.locator("#error-summary").is_visible()
     assert page.locator("#consent_privacy").get_attribute("aria-describedby") == "consent_privacy-error"
